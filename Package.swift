@@ -1,0 +1,84 @@
+// swift-tools-version: 6.1
+//
+// Envyro: a rootless-first, privilege-separated container runtime.
+//
+// The package graph enforces the privilege boundary (see shared/DESIGN.md):
+//   helpers/nshelper   may depend on CEnvyro, EnvyroSystem, EnvyroJSON, EnvyroProtocol,
+//                      EnvyroPolicy, EnvyroAudit -- never on the supervisor or Foundation.
+//   EnvyroSupervisor   the unprivileged engine; the CLI embeds it.
+import PackageDescription
+
+let strictSwift: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+]
+
+let package = Package(
+    name: "envyro",
+    products: [
+        .executable(name: "envyro", targets: ["envyro"]),
+        .executable(name: "envyro-nshelper", targets: ["envyro-nshelper"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+    ],
+    targets: [
+        // C only where Swift can't go: variadic syscalls, macros, and the code that runs
+        // between clone and execve (async-signal-safe, no malloc).
+        .target(
+            name: "CEnvyro",
+            path: "Sources/CEnvyro",
+            cSettings: [.define("_GNU_SOURCE")],
+            linkerSettings: [.linkedLibrary("crypto")]
+        ),
+        // Thin syscall layer: errors that name the call and its subject.
+        .target(name: "EnvyroSystem", dependencies: ["CEnvyro"], swiftSettings: strictSwift),
+        // Foundation-free JSON (policies, audit lines, CLI --json).
+        .target(name: "EnvyroJSON", swiftSettings: strictSwift),
+        // The one wire protocol module both sides import.
+        .target(name: "EnvyroProtocol", swiftSettings: strictSwift),
+        // Policy files: schema, loading, validation.
+        .target(name: "EnvyroPolicy", dependencies: ["EnvyroJSON"], swiftSettings: strictSwift),
+        // Audit log: one JSON line per helper call, SHA-256 chained.
+        .target(name: "EnvyroAudit", dependencies: ["CEnvyro", "EnvyroJSON", "EnvyroSystem"], swiftSettings: strictSwift),
+        // The engine: pools, caches, lazy resources, limit batches, executor registry.
+        .target(
+            name: "EnvyroEngine",
+            dependencies: [
+                "CEnvyro", "EnvyroSystem",
+                .product(name: "Collections", package: "swift-collections"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        // The unprivileged supervisor, embedded by the CLI.
+        .target(
+            name: "EnvyroSupervisor",
+            dependencies: ["CEnvyro", "EnvyroSystem", "EnvyroJSON", "EnvyroProtocol", "EnvyroPolicy", "EnvyroEngine"],
+            swiftSettings: strictSwift
+        ),
+        .executableTarget(
+            name: "envyro",
+            dependencies: [
+                "EnvyroSupervisor", "EnvyroPolicy", "EnvyroJSON", "EnvyroSystem", "EnvyroAudit", "CEnvyro",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/envyro",
+            swiftSettings: strictSwift
+        ),
+        // Everything that holds a privilege lives under helpers/.
+        .executableTarget(
+            name: "envyro-nshelper",
+            dependencies: ["CEnvyro", "EnvyroSystem", "EnvyroJSON", "EnvyroProtocol", "EnvyroPolicy", "EnvyroAudit"],
+            path: "helpers/nshelper",
+            swiftSettings: strictSwift
+        ),
+        .testTarget(name: "EnvyroJSONTests", dependencies: ["EnvyroJSON"]),
+        .testTarget(name: "EnvyroProtocolTests", dependencies: ["EnvyroProtocol"]),
+        .testTarget(name: "EnvyroPolicyTests", dependencies: ["EnvyroPolicy", "EnvyroJSON"]),
+        .testTarget(name: "EnvyroEngineTests", dependencies: ["EnvyroEngine"]),
+        .testTarget(
+            name: "EnvyroIntegrationTests",
+            dependencies: ["EnvyroSystem", "EnvyroJSON", "EnvyroAudit"]
+        ),
+    ]
+)

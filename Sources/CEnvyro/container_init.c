@@ -1,0 +1,412 @@
+/*
+ * The container trampoline: the code between clone and execve.
+ *
+ * Why C: the helper clones a child that must set up mounts, ids and stdio before execve. Swift
+ * must never run in a forked child (runtime locks may be held by threads that no longer exist),
+ * so everything after clone here is flat C using raw syscalls that are async-signal-safe: no
+ * malloc, no stdio, no locale, no locks. Paths are built in fixed stack buffers. A failure is
+ * reported as {step, errno} on the error pipe (close-on-exec, so a successful execve reads as
+ * EOF in the parent) and the child exits.
+ *
+ * Ordering, and why:
+ *   1. parent: clone3(CLONE_NEW* | CLONE_PIDFD). The child blocks on the sync pipe.
+ *   2. parent (Swift): writes setgroups/gid_map/uid_map, then one byte on the sync pipe.
+ *   3. child: PDEATHSIG, become uid/gid 0 of the new user namespace, hostname, make / private,
+ *      build the new root (default: tmpfs + read-only host binds; or the user's rootfs),
+ *      /tmp, /proc, /dev, loopback up, pivot_root, chdir, stdio, signals, no_new_privs, exec.
+ */
+#include "cenvyro.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <linux/close_range.h>
+#include <linux/sched.h>
+
+#define PATH_BUF 4096
+
+/* The default rootfs is built on a tmpfs mounted over this directory inside the child's private
+ * mount namespace (as bubblewrap does); the host's own /tmp is never touched. */
+static const char kBase[] = "/tmp";
+
+const char *envyro_step_name(int step) {
+    switch (step) {
+    case ENVYRO_STEP_SYNC: return "wait for id maps";
+    case ENVYRO_STEP_SETID: return "become root of the user namespace";
+    case ENVYRO_STEP_HOSTNAME: return "set hostname";
+    case ENVYRO_STEP_MOUNT_PRIVATE: return "make mounts private";
+    case ENVYRO_STEP_ROOT_TMPFS: return "mount the root tmpfs";
+    case ENVYRO_STEP_ROOTFS_BIND: return "bind the rootfs";
+    case ENVYRO_STEP_HOST_BIND: return "bind a host directory";
+    case ENVYRO_STEP_READONLY: return "remount read-only";
+    case ENVYRO_STEP_TMP: return "mount /tmp";
+    case ENVYRO_STEP_PROC: return "mount /proc";
+    case ENVYRO_STEP_DEV: return "populate /dev";
+    case ENVYRO_STEP_LOOPBACK: return "bring up lo";
+    case ENVYRO_STEP_PIVOT: return "pivot_root";
+    case ENVYRO_STEP_CWD: return "chdir to the working directory";
+    case ENVYRO_STEP_STDIO: return "set up stdio";
+    case ENVYRO_STEP_SIGNALS: return "reset signals";
+    case ENVYRO_STEP_NNP: return "set no_new_privs";
+    case ENVYRO_STEP_INIT: return "start init";
+    case ENVYRO_STEP_EXEC: return "exec";
+    case ENVYRO_STEP_PDEATHSIG: return "set parent-death signal";
+    default: return "setup";
+    }
+}
+
+/* ---- async-signal-safe helpers --------------------------------------------------------- */
+
+static size_t s_len(const char *s) { size_t n = 0; while (s[n]) n++; return n; }
+
+/* Joins a and b into out (size PATH_BUF); returns 0 or -1 when too long. */
+static int s_join(char *out, const char *a, const char *b) {
+    size_t la = s_len(a), lb = s_len(b);
+    if (la + lb + 1 > PATH_BUF) return -1;
+    memcpy(out, a, la);
+    memcpy(out + la, b, lb + 1);
+    return 0;
+}
+
+static void write_all(int fd, const void *buf, size_t n) {
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) { if (errno == EINTR) continue; return; }
+        p += w; n -= (size_t)w;
+    }
+}
+
+static int g_error_fd = -1;
+
+static __attribute__((noreturn)) void fail(int step, int err) {
+    struct envyro_child_error e = { .step = step, .err = err };
+    if (g_error_fd >= 0) write_all(g_error_fd, &e, sizeof e);
+    _exit(step == ENVYRO_STEP_EXEC ? (err == ENOENT ? 127 : 126) : 125);
+}
+
+#define CHECK(step, expr) do { if ((expr) < 0) fail((step), errno); } while (0)
+
+/* Mount flags that the kernel locks on a bind of a mount from a more privileged namespace; a
+ * read-only remount must keep them or it fails with EPERM. */
+static unsigned long locked_flags(const char *path) {
+    struct statfs st;
+    if (statfs(path, &st) < 0) return 0;
+    unsigned long f = 0;
+    if (st.f_flags & ST_NOSUID) f |= MS_NOSUID;
+    if (st.f_flags & ST_NODEV) f |= MS_NODEV;
+    if (st.f_flags & ST_NOEXEC) f |= MS_NOEXEC;
+    if (st.f_flags & ST_NOATIME) f |= MS_NOATIME;
+    if (st.f_flags & ST_NODIRATIME) f |= MS_NODIRATIME;
+    if (st.f_flags & ST_RELATIME) f |= MS_RELATIME;
+    return f;
+}
+
+static int remount_readonly(const char *path) {
+    return mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags(path), NULL);
+}
+
+/* Creates `path` as an empty regular file if it does not exist. */
+static int touch(const char *path) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) return errno == EEXIST ? 0 : -1;
+    close(fd);
+    return 0;
+}
+
+/* Makes sure `path` is a directory, creating it if needed. A symlink is refused (ELOOP): a
+ * mount on it would follow the link while the host's root is still visible. */
+static int mkdir_p1(const char *path, mode_t mode) {
+    if (mkdir(path, mode) == 0) return 0;
+    if (errno != EEXIST) return -1;
+    struct stat st;
+    if (lstat(path, &st) < 0) return -1;
+    if (S_ISLNK(st.st_mode)) { errno = ELOOP; return -1; }
+    if (!S_ISDIR(st.st_mode)) { errno = ENOTDIR; return -1; }
+    return 0;
+}
+
+/* Binds host directory `src` (recursively: its child mounts are locked) read-only at
+ * root+src; a symlink (merged /usr: /bin -> usr/bin) is recreated as a symlink. A source
+ * missing on the host is skipped. */
+static void bind_host(const char *root, const char *src) {
+    char dst[PATH_BUF], link[PATH_BUF];
+    struct stat st;
+    if (lstat(src, &st) < 0) { if (errno == ENOENT) return; fail(ENVYRO_STEP_HOST_BIND, errno); }
+    if (s_join(dst, root, src) < 0) fail(ENVYRO_STEP_HOST_BIND, ENAMETOOLONG);
+    if (S_ISLNK(st.st_mode)) {
+        ssize_t n = readlink(src, link, sizeof link - 1);
+        CHECK(ENVYRO_STEP_HOST_BIND, n);
+        link[n] = 0;
+        if (symlink(link, dst) < 0 && errno != EEXIST) fail(ENVYRO_STEP_HOST_BIND, errno);
+        return;
+    }
+    if (!S_ISDIR(st.st_mode)) return;
+    CHECK(ENVYRO_STEP_HOST_BIND, mkdir_p1(dst, 0755));
+    CHECK(ENVYRO_STEP_HOST_BIND, mount(src, dst, NULL, MS_BIND | MS_REC, NULL));
+    CHECK(ENVYRO_STEP_READONLY, remount_readonly(dst));
+}
+
+/* A minimal /dev: a tmpfs with the host's harmless character devices bound onto empty files
+ * (an unprivileged user namespace can't mknod), the fd links, and then read-only. */
+static void populate_dev(const char *root) {
+    static const char *const nodes[] = { "null", "zero", "full", "random", "urandom", "tty", NULL };
+    char dev[PATH_BUF], dst[PATH_BUF], src[64];
+    if (s_join(dev, root, "/dev") < 0) fail(ENVYRO_STEP_DEV, ENAMETOOLONG);
+    CHECK(ENVYRO_STEP_DEV, mkdir_p1(dev, 0755));
+    CHECK(ENVYRO_STEP_DEV, mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k"));
+    for (int i = 0; nodes[i]; i++) {
+        if (s_join(dst, dev, "/") < 0 || s_join(dst, dst, nodes[i]) < 0) fail(ENVYRO_STEP_DEV, ENAMETOOLONG);
+        if (s_join(src, "/dev/", nodes[i]) < 0) fail(ENVYRO_STEP_DEV, ENAMETOOLONG);
+        CHECK(ENVYRO_STEP_DEV, touch(dst));
+        if (mount(src, dst, NULL, MS_BIND, NULL) < 0) {
+            /* /dev/tty exists only with a controlling terminal on some hosts: skip it. */
+            if (i == 5) { unlink(dst); continue; }
+            fail(ENVYRO_STEP_DEV, errno);
+        }
+    }
+    static const char *const links[][2] = {
+        { "/proc/self/fd", "/fd" }, { "/proc/self/fd/0", "/stdin" },
+        { "/proc/self/fd/1", "/stdout" }, { "/proc/self/fd/2", "/stderr" },
+        { NULL, NULL },
+    };
+    for (int i = 0; links[i][0]; i++) {
+        if (s_join(dst, dev, links[i][1]) < 0) fail(ENVYRO_STEP_DEV, ENAMETOOLONG);
+        CHECK(ENVYRO_STEP_DEV, symlink(links[i][0], dst));
+    }
+    CHECK(ENVYRO_STEP_DEV, mount(NULL, dev, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL));
+}
+
+/* Brings up lo in the new network namespace: root of the owning user namespace has
+ * CAP_NET_ADMIN over it. */
+static void loopback_up(void) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    CHECK(ENVYRO_STEP_LOOPBACK, s);
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    memcpy(ifr.ifr_name, "lo", 3);
+    CHECK(ENVYRO_STEP_LOOPBACK, ioctl(s, SIOCGIFFLAGS, &ifr));
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    CHECK(ENVYRO_STEP_LOOPBACK, ioctl(s, SIOCSIFFLAGS, &ifr));
+    close(s);
+}
+
+/* Looks up argv[0] in `search_path` like a shell and execs it; returns errno of the failure a
+ * shell would report (EACCES wins over ENOENT when some candidate was not executable). */
+static int exec_search(const char *file, char *const argv[], char *const envp[], const char *search_path) {
+    for (const char *c = file; *c; c++)
+        if (*c == '/') { execve(file, argv, envp); return errno; }
+    char cand[PATH_BUF];
+    int saw_eacces = 0;
+    const char *p = search_path;
+    size_t flen = s_len(file);
+    while (1) {
+        const char *end = p;
+        while (*end && *end != ':') end++;
+        size_t dlen = (size_t)(end - p);
+        if (dlen == 0) { cand[0] = '.'; dlen = 1; } else if (dlen < PATH_BUF) memcpy(cand, p, dlen);
+        if (dlen + 1 + flen + 1 <= PATH_BUF) {
+            cand[dlen] = '/';
+            memcpy(cand + dlen + 1, file, flen + 1);
+            execve(cand, argv, envp);
+            if (errno == EACCES) saw_eacces = 1;
+            else if (errno != ENOENT && errno != ENOTDIR) return errno;
+        }
+        if (*end == 0) break;
+        p = end + 1;
+    }
+    return saw_eacces ? EACCES : ENOENT;
+}
+
+/* ---- the tiny init ---------------------------------------------------------------------- */
+
+static volatile pid_t g_workload = 0;
+
+static void forward_signal(int sig) {
+    int saved = errno;
+    if (g_workload > 0) kill(g_workload, sig);
+    errno = saved;
+}
+
+/* As pid 1: start the workload as pid 2, forward catchable signals to it, reap every child,
+ * and exit with the workload's status (128+N when it died of signal N). */
+static __attribute__((noreturn)) void run_init(char *const argv[], char *const envp[], const char *search_path) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = forward_signal;
+    sa.sa_flags = SA_RESTART;
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &old);
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP || sig == SIGCHLD) continue;
+        if (sig >= 32 && sig < SIGRTMIN) continue; /* glibc's internal signals */
+        sigaction(sig, &sa, NULL);
+    }
+    pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+    if (pid < 0) fail(ENVYRO_STEP_INIT, errno);
+    if (pid == 0) {
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        for (int sig = 1; sig < NSIG; sig++) sigaction(sig, &dfl, NULL);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        fail(ENVYRO_STEP_EXEC, exec_search(argv[0], argv, envp, search_path));
+    }
+    g_workload = pid;
+    /* The error pipe stays open in the workload until its execve succeeds. */
+    if (g_error_fd >= 0) { close(g_error_fd); g_error_fd = -1; }
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    int status = 0;
+    for (;;) {
+        int st;
+        pid_t r = wait4(-1, &st, 0, NULL);
+        if (r < 0) { if (errno == EINTR) continue; break; }
+        if (r == pid) { status = st; break; }
+    }
+    if (WIFSIGNALED(status)) _exit(128 + WTERMSIG(status));
+    _exit(WEXITSTATUS(status));
+}
+
+/* ---- the child ------------------------------------------------------------------------- */
+
+static __attribute__((noreturn)) void child_main(const struct envyro_container_config *cfg, int sync_fd) {
+    char root[PATH_BUF], path[PATH_BUF];
+
+    /* Die with the helper: it is single-threaded, so the "parent thread" is the process. */
+    CHECK(ENVYRO_STEP_PDEATHSIG, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
+
+    /* Wait until the parent has written our id maps; EOF means it gave up. */
+    char byte;
+    ssize_t r;
+    do { r = read(sync_fd, &byte, 1); } while (r < 0 && errno == EINTR);
+    if (r != 1) fail(ENVYRO_STEP_SYNC, r < 0 ? errno : ECONNABORTED);
+    close(sync_fd);
+
+    if (cfg->clone_flags & CLONE_NEWUSER) {
+        CHECK(ENVYRO_STEP_SETID, setresgid(0, 0, 0));
+        CHECK(ENVYRO_STEP_SETID, setresuid(0, 0, 0));
+    }
+    if (cfg->hostname && (cfg->clone_flags & CLONE_NEWUTS))
+        CHECK(ENVYRO_STEP_HOSTNAME, sethostname(cfg->hostname, s_len(cfg->hostname)));
+
+    /* Nothing we mount may propagate back to the host. */
+    CHECK(ENVYRO_STEP_MOUNT_PRIVATE, mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
+
+    if (cfg->rootfs) {
+        if (s_len(cfg->rootfs) >= PATH_BUF) fail(ENVYRO_STEP_ROOTFS_BIND, ENAMETOOLONG);
+        memcpy(root, cfg->rootfs, s_len(cfg->rootfs) + 1);
+        /* pivot_root needs the new root to be a mount point. */
+        CHECK(ENVYRO_STEP_ROOTFS_BIND, mount(root, root, NULL, MS_BIND | MS_REC, NULL));
+        s_join(path, root, "/proc"); CHECK(ENVYRO_STEP_PROC, mkdir_p1(path, 0555));
+        s_join(path, root, "/dev"); CHECK(ENVYRO_STEP_DEV, mkdir_p1(path, 0755));
+    } else {
+        memcpy(root, kBase, sizeof kBase);
+        CHECK(ENVYRO_STEP_ROOT_TMPFS, mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m"));
+        if (cfg->host_binds)
+            for (int i = 0; cfg->host_binds[i]; i++) bind_host(root, cfg->host_binds[i]);
+        s_join(path, root, "/proc"); CHECK(ENVYRO_STEP_PROC, mkdir_p1(path, 0555));
+        s_join(path, root, "/tmp"); CHECK(ENVYRO_STEP_TMP, mkdir_p1(path, 01777));
+    }
+
+    /* A private, writable /tmp (on a user rootfs only where the directory exists). */
+    s_join(path, root, "/tmp");
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        CHECK(ENVYRO_STEP_TMP, mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"));
+
+    /* A fresh procfs for our pid namespace. */
+    s_join(path, root, "/proc");
+    CHECK(ENVYRO_STEP_PROC, mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL));
+
+    populate_dev(root);
+
+    /* Everything is in place: freeze the root. */
+    if (!cfg->rootfs)
+        CHECK(ENVYRO_STEP_READONLY, mount(NULL, root, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL));
+    else if (cfg->rootfs_readonly)
+        CHECK(ENVYRO_STEP_READONLY, remount_readonly(root));
+
+    if (cfg->loopback_up && (cfg->clone_flags & CLONE_NEWNET)) loopback_up();
+
+    /* pivot_root(".", ".") stacks the old root under the new one; detach it. */
+    CHECK(ENVYRO_STEP_PIVOT, chdir(root));
+    CHECK(ENVYRO_STEP_PIVOT, (int)syscall(SYS_pivot_root, ".", "."));
+    CHECK(ENVYRO_STEP_PIVOT, umount2(".", MNT_DETACH));
+    CHECK(ENVYRO_STEP_PIVOT, chdir("/"));
+    CHECK(ENVYRO_STEP_CWD, chdir(cfg->cwd));
+
+    /* stdio: the caller's own fds, passed by SCM_RIGHTS. Every other fd is closed at exec. */
+    for (int i = 0; i < 3; i++) {
+        if (cfg->stdio[i] == i) { CHECK(ENVYRO_STEP_STDIO, fcntl(i, F_SETFD, 0)); continue; }
+        CHECK(ENVYRO_STEP_STDIO, dup2(cfg->stdio[i], i));
+    }
+    CHECK(ENVYRO_STEP_STDIO, (int)syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC));
+
+    /* The helper ignores job-control signals; ignored dispositions survive execve. */
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++) sigaction(sig, &dfl, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    CHECK(ENVYRO_STEP_SIGNALS, sigprocmask(SIG_SETMASK, &none, NULL));
+
+    if (cfg->no_new_privs) CHECK(ENVYRO_STEP_NNP, prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+
+    if (cfg->use_init) run_init((char *const *)cfg->argv, (char *const *)cfg->envp, cfg->search_path);
+    fail(ENVYRO_STEP_EXEC, exec_search(cfg->argv[0], (char *const *)cfg->argv, (char *const *)cfg->envp, cfg->search_path));
+}
+
+int envyro_container_clone(const struct envyro_container_config *cfg, struct envyro_container_handles *out) {
+    int sync[2], err[2];
+    if (pipe2(sync, O_CLOEXEC) < 0) return -1;
+    if (pipe2(err, O_CLOEXEC) < 0) { int e = errno; close(sync[0]); close(sync[1]); errno = e; return -1; }
+
+    int pidfd = -1;
+    struct clone_args args;
+    memset(&args, 0, sizeof args);
+    args.flags = cfg->clone_flags | CLONE_PIDFD;
+    args.pidfd = (uint64_t)(uintptr_t)&pidfd;
+    args.exit_signal = SIGCHLD;
+    long pid = syscall(SYS_clone3, &args, sizeof args);
+    if (pid < 0 && errno == ENOSYS) {
+        /* x86_64 clone(flags, stack, parent_tid, child_tid, tls): CLONE_PIDFD stores the pidfd
+         * through parent_tid. */
+        pid = syscall(SYS_clone, (unsigned long)(cfg->clone_flags | CLONE_PIDFD | SIGCHLD), 0, &pidfd, 0, 0);
+    }
+    if (pid == 0) {
+        /* Child: only async-signal-safe C from here on. */
+        close(sync[1]);
+        close(err[0]);
+        g_error_fd = err[1];
+        child_main(cfg, sync[0]);
+    }
+    int saved = errno;
+    close(sync[0]);
+    close(err[1]);
+    if (pid < 0) {
+        close(sync[1]); close(err[0]);
+        errno = saved;
+        return -1;
+    }
+    out->pid = (pid_t)pid;
+    out->pidfd = pidfd;
+    out->sync_fd = sync[1];
+    out->error_fd = err[0];
+    return 0;
+}

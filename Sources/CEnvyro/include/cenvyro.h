@@ -1,0 +1,125 @@
+/*
+ * CEnvyro: the only C in Envyro. Two kinds of code live here, each because Swift can't do it:
+ *
+ *  1. One-line wrappers for calls Swift can't see or call: variadic functions (syscall, prctl),
+ *     functions hidden behind _GNU_SOURCE (the Glibc module is built without it), function-like
+ *     macros (CMSG_*), and unions (siginfo_t).
+ *  2. The container trampoline (container_init.c): the code that runs between clone and execve.
+ *     Swift must never run in a child of a multi-threaded process, so this path is flat C that
+ *     only makes raw, async-signal-safe syscalls: no malloc, no stdio, no locks.
+ *
+ * No policy logic lives in C: Swift decides, C carries it out.
+ */
+#ifndef CENVYRO_H
+#define CENVYRO_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#pragma clang assume_nonnull begin
+
+/* ---- process and fd wrappers (shim.c) ------------------------------------------------ */
+
+/// memfd_create(2); hidden behind _GNU_SOURCE.
+int envyro_memfd_create(const char *name, unsigned int flags);
+/// pipe2(2) with O_CLOEXEC; hidden behind _GNU_SOURCE.
+int envyro_pipe_cloexec(int fds[_Nonnull 2]);
+/// socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC).
+int envyro_seqpacket_pair(int fds[_Nonnull 2]);
+/// pidfd_send_signal(2) through syscall(2), which is variadic.
+int envyro_pidfd_send_signal(int pidfd, int sig);
+/// pidfd_open(2).
+int envyro_pidfd_open(pid_t pid);
+/// waitid(P_PIDFD, pidfd, WEXITED|flags): returns 0 and fills code (CLD_*) and status, or -1.
+/// `*pid_out` is 0 when WNOHANG found nothing.
+int envyro_waitid_pidfd(int pidfd, int flags, int *code, int *status, pid_t *pid_out);
+/// prctl(PR_SET_PDEATHSIG / PR_SET_DUMPABLE / PR_SET_NO_NEW_PRIVS ...): prctl is variadic.
+int envyro_prctl(int option, unsigned long arg2, unsigned long arg3);
+/// close_range(first, ~0U, flags).
+int envyro_close_range_from(unsigned int first, unsigned int flags);
+/// getpeercred on a unix socket (struct ucred is hidden behind _GNU_SOURCE).
+int envyro_peer_credentials(int fd, pid_t *pid, uid_t *uid, gid_t *gid);
+
+/// Sends one SEQPACKET message with up to `nfds` file descriptors by SCM_RIGHTS.
+/// Returns bytes sent or -1 (errno set). Uses MSG_NOSIGNAL.
+ssize_t envyro_send_frame(int sock, const void *buf, size_t len, const int *_Nullable fds, int nfds);
+/// Receives one SEQPACKET message with MSG_CMSG_CLOEXEC. `buf` must hold `cap` bytes.
+/// On return `*truncated` is 1 when the packet was larger than `cap` (MSG_TRUNC) and
+/// `*ctruncated` is 1 when control data was cut (MSG_CTRUNC). Received fds (at most `maxfds`)
+/// are stored in `fds` and counted in `*nfds`; when more arrived than fit, the extra ones are
+/// closed and `*nfds` is set to maxfds + 1 so the caller can reject the frame.
+/// Returns bytes received (0 = EOF) or -1 (errno set).
+ssize_t envyro_recv_frame(int sock, void *buf, size_t cap, int *fds, int maxfds, int *nfds,
+                          int *truncated, int *ctruncated);
+
+/// Blocks the job-control signals (INT, TERM, HUP, QUIT) in this thread and returns a
+/// signalfd (CLOEXEC|NONBLOCK) that reports them. Call before any other thread starts.
+int envyro_signalfd_for_forwarding(void);
+/// Reads one pending signal number from the signalfd, or returns -1.
+int envyro_signalfd_read(int sfd);
+
+/// Spawns `path` with argv/envp via posix_spawn: `keep_fd` becomes fd 3, stdin is /dev/null,
+/// stdout/stderr are inherited, the signal mask is emptied and every signal reset to default.
+/// Returns the pid or -1 (errno set).
+pid_t envyro_spawn_helper(const char *path, char *const _Nullable argv[_Nonnull],
+                          char *const _Nullable envp[_Nonnull], int keep_fd);
+
+/// The process environment (`environ`), for passing it on to a helper unchanged.
+char *_Nullable *_Nonnull envyro_environ(void);
+
+/// SHA-256 of `len` bytes into `out` (32 bytes), through OpenSSL's libcrypto.
+void envyro_sha256(const void *_Nullable data, size_t len, uint8_t out[_Nonnull 32]);
+
+/// errno names like "ENOENT" for audit lines; returns "E?" for unknown values.
+const char *envyro_errno_name(int err);
+
+/* ---- the container trampoline (container_init.c) ------------------------------------- */
+
+/// Everything the child needs, prepared by Swift in the helper before clone. All pointers must
+/// stay valid until envyro_container_start returns in the parent (the child has a copy).
+struct envyro_container_config {
+    uint64_t clone_flags;               /* CLONE_NEW* flags */
+    int stdio[3];                       /* fds to become 0, 1, 2 */
+    const char *_Nullable hostname;     /* NULL: leave the UTS name alone */
+    const char *_Nullable rootfs;       /* NULL: build the default rootfs from host_binds */
+    int rootfs_readonly;                /* remount the user's rootfs read-only */
+    const char *_Nullable const *_Nullable host_binds; /* NULL-terminated, e.g. "/usr" */
+    const char *cwd;
+    const char *_Nullable const *_Nonnull argv; /* NULL-terminated */
+    const char *_Nullable const *_Nonnull envp; /* NULL-terminated */
+    const char *search_path;            /* PATH used to find argv[0] when it has no '/' */
+    int loopback_up;                    /* bring up lo in the new network namespace */
+    int use_init;                       /* a tiny pid 1 that forwards signals and reaps */
+    int no_new_privs;
+};
+
+/// The steps of the child, reported with errno through the error pipe when one fails.
+enum envyro_step {
+    ENVYRO_STEP_NONE = 0,
+    ENVYRO_STEP_SYNC, ENVYRO_STEP_SETID, ENVYRO_STEP_HOSTNAME, ENVYRO_STEP_MOUNT_PRIVATE,
+    ENVYRO_STEP_ROOT_TMPFS, ENVYRO_STEP_ROOTFS_BIND, ENVYRO_STEP_HOST_BIND, ENVYRO_STEP_READONLY,
+    ENVYRO_STEP_TMP, ENVYRO_STEP_PROC, ENVYRO_STEP_DEV, ENVYRO_STEP_LOOPBACK, ENVYRO_STEP_PIVOT,
+    ENVYRO_STEP_CWD, ENVYRO_STEP_STDIO, ENVYRO_STEP_SIGNALS, ENVYRO_STEP_NNP, ENVYRO_STEP_INIT,
+    ENVYRO_STEP_EXEC, ENVYRO_STEP_PDEATHSIG,
+};
+/// A short name for a step, for error messages ("mount /proc", "exec", ...).
+const char *envyro_step_name(int step);
+
+/// The parent's handles on a child created by envyro_container_clone.
+struct envyro_container_handles {
+    pid_t pid;
+    int pidfd;
+    int sync_fd;    /* write one byte here after writing the id maps; then close it */
+    int error_fd;   /* read an envyro_child_error here: EOF means execve succeeded */
+};
+struct envyro_child_error { int32_t step; int32_t err; };
+
+/// clone3 (falling back to clone) with the config's namespace flags and CLONE_PIDFD. The child
+/// waits for the sync byte, then sets up and execs; the parent gets the handles.
+/// Returns 0, or -1 with errno set (nothing is left behind on failure).
+int envyro_container_clone(const struct envyro_container_config *cfg,
+                           struct envyro_container_handles *out);
+
+#pragma clang assume_nonnull end
+#endif

@@ -1,0 +1,180 @@
+/* One-line wrappers for what Swift can't call directly; see cenvyro.h for why each is here. */
+#include "cenvyro.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <linux/close_range.h>
+#include <openssl/sha.h>
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+int envyro_memfd_create(const char *name, unsigned int flags) { return memfd_create(name, flags); }
+
+int envyro_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int envyro_seqpacket_pair(int fds[2]) {
+    return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds);
+}
+
+int envyro_pidfd_send_signal(int pidfd, int sig) {
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+int envyro_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+int envyro_waitid_pidfd(int pidfd, int flags, int *code, int *status, pid_t *pid_out) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    int r;
+    do { r = waitid((idtype_t)P_PIDFD, (id_t)pidfd, &info, WEXITED | flags); } while (r < 0 && errno == EINTR);
+    if (r < 0) return -1;
+    *code = info.si_code;
+    *status = info.si_status;
+    *pid_out = info.si_pid;
+    return 0;
+}
+
+int envyro_prctl(int option, unsigned long arg2, unsigned long arg3) {
+    return prctl(option, arg2, arg3, 0UL, 0UL);
+}
+
+int envyro_close_range_from(unsigned int first, unsigned int flags) {
+    return (int)syscall(SYS_close_range, first, ~0U, flags);
+}
+
+int envyro_peer_credentials(int fd, pid_t *pid, uid_t *uid, gid_t *gid) {
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return -1;
+    *pid = cred.pid; *uid = cred.uid; *gid = cred.gid;
+    return 0;
+}
+
+#define ENVYRO_MAX_FDS 8
+
+ssize_t envyro_send_frame(int sock, const void *buf, size_t len, const int *fds, int nfds) {
+    if (nfds < 0 || nfds > ENVYRO_MAX_FDS) { errno = EINVAL; return -1; }
+    struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+    union { char buf[CMSG_SPACE(sizeof(int) * ENVYRO_MAX_FDS)]; struct cmsghdr align; } control;
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (nfds > 0 && fds != NULL) {
+        memset(&control, 0, sizeof control);
+        msg.msg_control = control.buf;
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+    }
+    ssize_t r;
+    do { r = sendmsg(sock, &msg, MSG_NOSIGNAL); } while (r < 0 && errno == EINTR);
+    return r;
+}
+
+ssize_t envyro_recv_frame(int sock, void *buf, size_t cap, int *fds, int maxfds, int *nfds,
+                          int *truncated, int *ctruncated) {
+    struct iovec iov = { .iov_base = buf, .iov_len = cap };
+    union { char buf[CMSG_SPACE(sizeof(int) * ENVYRO_MAX_FDS)]; struct cmsghdr align; } control;
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    memset(&control, 0, sizeof control);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    *nfds = 0; *truncated = 0; *ctruncated = 0;
+    ssize_t r;
+    do { r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); } while (r < 0 && errno == EINTR);
+    if (r < 0) return r;
+    if (msg.msg_flags & MSG_TRUNC) *truncated = 1;
+    if (msg.msg_flags & MSG_CTRUNC) *ctruncated = 1;
+    int kept = 0, extra = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        int n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        int *p = (int *)(void *)CMSG_DATA(c);
+        for (int i = 0; i < n; i++) {
+            int fd;
+            memcpy(&fd, p + i, sizeof fd);
+            if (kept < maxfds) fds[kept++] = fd; else { close(fd); extra = 1; }
+        }
+    }
+    *nfds = extra ? maxfds + 1 : kept;
+    return r;
+}
+
+int envyro_signalfd_for_forwarding(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT); sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP); sigaddset(&set, SIGQUIT);
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) return -1;
+    return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+int envyro_signalfd_read(int sfd) {
+    struct signalfd_siginfo info;
+    ssize_t r = read(sfd, &info, sizeof info);
+    if (r != (ssize_t)sizeof info) return -1;
+    return (int)info.ssi_signo;
+}
+
+pid_t envyro_spawn_helper(const char *path, char *const argv[], char *const envp[], int keep_fd) {
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    pid_t pid = -1;
+    int err;
+    if ((err = posix_spawn_file_actions_init(&fa)) != 0) { errno = err; return -1; }
+    if ((err = posix_spawnattr_init(&attr)) != 0) { posix_spawn_file_actions_destroy(&fa); errno = err; return -1; }
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    /* dup2 clears CLOEXEC on the target, so the socket survives exec as fd 3. */
+    if (keep_fd == 3) {
+        int tmp = fcntl(keep_fd, F_DUPFD_CLOEXEC, 10);
+        if (tmp < 0) { err = errno; goto out; }
+        posix_spawn_file_actions_adddup2(&fa, tmp, 3);
+        err = posix_spawn(&pid, path, &fa, &attr, argv, envp);
+        close(tmp);
+    } else {
+        posix_spawn_file_actions_adddup2(&fa, keep_fd, 3);
+        err = posix_spawn(&pid, path, &fa, &attr, argv, envp);
+    }
+out:
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (err != 0) { errno = err; return -1; }
+    return pid;
+}
+
+extern char **environ;
+char **envyro_environ(void) { return environ; }
+
+void envyro_sha256(const void *data, size_t len, uint8_t out[32]) {
+    SHA256((const unsigned char *)(data ? data : ""), len, out);
+}
+
+const char *envyro_errno_name(int err) {
+    const char *name = strerrorname_np(err);
+    return name ? name : "E?";
+}

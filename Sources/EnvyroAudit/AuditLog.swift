@@ -1,0 +1,202 @@
+import CEnvyro
+import EnvyroJSON
+import EnvyroSystem
+import Glibc
+
+/// What the helper decided about one call.
+public enum AuditDecision: Sendable, Equatable {
+    /// The call was permitted by the policy and carried out.
+    case allowed
+    /// The call was refused; `reason` says why (e.g. `"bad_magic"`, `"network host not allowed"`).
+    case denied(reason: String)
+}
+
+/// One helper call, as it goes into the audit log.
+public struct AuditRecord: Sendable, Equatable {
+    /// The verb's name (`hello`, `create`, `signal`, `exited`, or `invalid` for an undecodable frame).
+    public var verb: String
+    /// Kernel credentials of the caller (SO_PEERCRED).
+    public var callerUID: UInt32
+    /// The caller's pid.
+    public var callerPID: Int32
+    /// SHA-256 of the request payload.
+    public var argumentDigest: [UInt8]
+    /// Allowed or denied, and why.
+    public var decision: AuditDecision
+    /// `"ok"` or an errno name such as `"EPERM"`.
+    public var result: String
+    /// How long the call took.
+    public var durationMicros: UInt64
+    /// A short human note (the container id, the exit status), or nil.
+    public var detail: String?
+
+    /// Creates a record.
+    public init(verb: String, callerUID: UInt32, callerPID: Int32, argumentDigest: [UInt8],
+                decision: AuditDecision, result: String, durationMicros: UInt64, detail: String? = nil) {
+        self.verb = verb
+        self.callerUID = callerUID
+        self.callerPID = callerPID
+        self.argumentDigest = argumentDigest
+        self.decision = decision
+        self.result = result
+        self.durationMicros = durationMicros
+        self.detail = detail
+    }
+}
+
+/// SHA-256 helpers (OpenSSL's libcrypto through CEnvyro).
+public enum Digest {
+    /// SHA-256 of `bytes`.
+    public static func sha256(_ bytes: [UInt8]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        bytes.withUnsafeBytes { buf in
+            out.withUnsafeMutableBufferPointer { o in envyro_sha256(buf.baseAddress, buf.count, o.baseAddress!) }
+        }
+        return out
+    }
+
+    /// SHA-256 of a slice.
+    public static func sha256(_ bytes: ArraySlice<UInt8>) -> [UInt8] { sha256(Array(bytes)) }
+
+    /// Lower-case hex.
+    public static func hex(_ bytes: [UInt8]) -> String {
+        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count * 2)
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The `prev` value of the first line of a chain.
+    public static let genesis = String(repeating: "0", count: 64)
+}
+
+/// An append-only audit log: one JSON line per helper call, each carrying the SHA-256 of the
+/// line before it, so `AuditVerifier` finds edited, deleted or reordered lines.
+///
+/// Several helpers (one per supervisor) may append to the same file. Each append takes an
+/// exclusive `flock`, reads where the chain stands (cached when the file did not grow behind
+/// our back), and writes the line with one `write`; a short write is rolled back with
+/// `ftruncate`, so the file never holds a half line.
+public final class AuditLog {
+    /// Where the log lives.
+    public let path: String
+    private let fd: Int32
+    private var cachedEnd: Int64 = -1
+    private var lastSeq: UInt64 = 0
+    private var lastHash: String = Digest.genesis
+
+    /// Opens (creating it and its directory, mode 0700/0600) the log at `path`.
+    public init(path: String) throws(SystemError) {
+        self.path = path
+        try Files.makeDirectories(Files.directory(of: path), mode: 0o700)
+        fd = try retryingEINTR("open", path) { open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600) }
+    }
+
+    deinit { close(fd) }
+
+    /// Appends `record` as one line and returns the line written (without the newline).
+    @discardableResult
+    public func append(_ record: AuditRecord) throws(SystemError) -> String {
+        try retryingEINTR("flock", path) { flock(fd, LOCK_EX) }
+        defer { _ = flock(fd, LOCK_UN) }
+        var st = stat()
+        try retryingEINTR("fstat", path) { fstat(fd, &st) }
+        let size = Int64(st.st_size)
+        if size != cachedEnd { try readChainState(size: size) }
+
+        let line = Self.format(record, seq: lastSeq + 1, prev: lastHash)
+        var bytes = Array(line.utf8)
+        bytes.append(0x0A)
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 {
+                let e = n < 0 ? errno : ENOSPC
+                _ = ftruncate(fd, off_t(size))
+                cachedEnd = -1
+                throw SystemError("write", path, errno: e)
+            }
+            written += n
+        }
+        lastSeq += 1
+        lastHash = Digest.hex(Digest.sha256(Array(line.utf8)))
+        cachedEnd = size + Int64(bytes.count)
+        return line
+    }
+
+    /// Finds the last complete line of the file and takes its `seq` and hash.
+    private func readChainState(size: Int64) throws(SystemError) {
+        lastSeq = 0
+        lastHash = Digest.genesis
+        cachedEnd = size
+        if size == 0 { return }
+        let rfd = try retryingEINTR("open", path) { open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) }
+        defer { close(rfd) }
+        let window = Int(min(size, 65536))
+        var buf = [UInt8](repeating: 0, count: window)
+        let n = buf.withUnsafeMutableBytes { pread(rfd, $0.baseAddress, window, off_t(size - Int64(window))) }
+        if n != window { throw SystemError.current("pread", path) }
+        // Drop a trailing newline, then take the text after the previous one.
+        var end = buf.count
+        if end > 0 && buf[end - 1] == 0x0A { end -= 1 }
+        var start = end
+        while start > 0 && buf[start - 1] != 0x0A { start -= 1 }
+        let last = Array(buf[start..<end])
+        guard !last.isEmpty, case .object(let obj)? = try? JSONParser.parse(last),
+              let seq = obj["seq"]?.intValue, seq >= 0 else {
+            // Not ours or damaged: keep appending, and let `verify` report the break.
+            lastHash = Digest.hex(Digest.sha256(last))
+            return
+        }
+        lastSeq = UInt64(seq)
+        lastHash = Digest.hex(Digest.sha256(last))
+    }
+
+    /// The JSON line for `record` (keys in a fixed order).
+    public static func format(_ r: AuditRecord, seq: UInt64, prev: String) -> String {
+        var s = "{\"seq\":\(seq),\"time\":\"\(utcTimestamp())\",\"uid\":\(r.callerUID),\"pid\":\(r.callerPID)"
+        s += ",\"helper_pid\":\(getpid()),\"verb\":" + JSONText.quoted(r.verb)
+        s += ",\"args_sha256\":\"" + Digest.hex(r.argumentDigest) + "\""
+        switch r.decision {
+        case .allowed: s += ",\"decision\":\"allowed\""
+        case .denied(let reason): s += ",\"decision\":\"denied\",\"reason\":" + JSONText.quoted(reason)
+        }
+        s += ",\"result\":" + JSONText.quoted(r.result)
+        s += ",\"duration_us\":\(r.durationMicros)"
+        if let d = r.detail { s += ",\"detail\":" + JSONText.quoted(d) }
+        s += ",\"prev\":\"" + prev + "\"}"
+        return s
+    }
+
+    /// Now, as `2026-11-26T12:34:56.123456Z`.
+    public static func utcTimestamp() -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        var t = ts.tv_sec
+        var tmv = tm()
+        gmtime_r(&t, &tmv)
+        func pad(_ v: Int, _ w: Int) -> String {
+            let s = String(v)
+            return s.count >= w ? s : String(repeating: "0", count: w - s.count) + s
+        }
+        return "\(pad(Int(tmv.tm_year) + 1900, 4))-\(pad(Int(tmv.tm_mon) + 1, 2))-\(pad(Int(tmv.tm_mday), 2))T"
+            + "\(pad(Int(tmv.tm_hour), 2)):\(pad(Int(tmv.tm_min), 2)):\(pad(Int(tmv.tm_sec), 2)).\(pad(ts.tv_nsec / 1000, 6))Z"
+    }
+
+    /// Where the audit log goes when the policy says `auto`: root → /var/log/envyro/audit.jsonl;
+    /// others → `$XDG_STATE_HOME/envyro/audit.jsonl` (when `allowEnvironment`), else
+    /// `~/.local/state/envyro/audit.jsonl` from the passwd database.
+    public static func defaultPath(uid: uid_t, allowEnvironment: Bool) -> String {
+        if uid == 0 { return "/var/log/envyro/audit.jsonl" }
+        if allowEnvironment, let xdg = Environment.get("XDG_STATE_HOME"), xdg.hasPrefix("/") {
+            return xdg + "/envyro/audit.jsonl"
+        }
+        let home = Environment.homeDirectory(uid: uid) ?? "/tmp/envyro-\(uid)"
+        return home + "/.local/state/envyro/audit.jsonl"
+    }
+}

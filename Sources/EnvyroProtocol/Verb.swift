@@ -1,0 +1,66 @@
+/// Message kinds. Requests flow supervisor -> helper; replies flow back carrying the
+/// request's `requestID`; events flow helper -> supervisor with `requestID` 0.
+public enum Verb: UInt16, Sendable, CaseIterable {
+    // requests (supervisor -> helper)
+    /// Handshake request (`Hello`).
+    case hello = 0x0001
+    /// Create and start a container (`CreateRequest`); carries 3 fds.
+    case create = 0x0002
+    /// Signal a container's init process (`SignalRequest`).
+    case signal = 0x0003
+    // replies (helper -> supervisor)
+    /// Answer to `hello` (`HelloReply`).
+    case helloReply = 0x8001
+    /// Answer to `create` (`Created`).
+    case created = 0x8002
+    /// Answer to `signal` (`Signalled`).
+    case signalled = 0x8003
+    /// Failure answer to any request (`Failure`).
+    case failed = 0x80FF
+    // events (helper -> supervisor, requestID 0)
+    /// A container's process exited (`Exited`).
+    case exited = 0x9001
+
+    /// True for supervisor -> helper requests.
+    public var isRequest: Bool { rawValue & 0x8000 == 0 }
+    /// True for helper -> supervisor replies.
+    public var isReply: Bool { rawValue & 0xF000 == 0x8000 }
+    /// True for unsolicited helper -> supervisor events.
+    public var isEvent: Bool { rawValue & 0xF000 == 0x9000 }
+
+    /// Stable lowercase name, used in audit lines.
+    public var name: String {
+        switch self {
+        case .hello: "hello"
+        case .create: "create"
+        case .signal: "signal"
+        case .helloReply: "hello_reply"
+        case .created: "created"
+        case .signalled: "signalled"
+        case .failed: "failed"
+        case .exited: "exited"
+        }
+    }
+
+    /// Number of file descriptors that must travel with this verb via SCM_RIGHTS.
+    /// `create` carries stdin, stdout, stderr (in that order); all other verbs carry none.
+    public var fileDescriptorCount: Int {
+        self == .create ? 3 : 0
+    }
+}
+
+/// Which side of the conversation a decoder is on.
+public enum Direction: Sendable {
+    /// Helper side: only requests are acceptable.
+    case request
+    /// Supervisor side: only replies and events are acceptable.
+    case replyOrEvent
+
+    /// Whether `verb` flows in this direction.
+    public func admits(_ verb: Verb) -> Bool {
+        switch self {
+        case .request: verb.isRequest
+        case .replyOrEvent: verb.isReply || verb.isEvent
+        }
+    }
+}

@@ -1,0 +1,103 @@
+/// Appends little-endian primitives to a byte buffer.
+struct WireWriter {
+    var bytes: [UInt8] = []
+
+    init(capacity: Int = 64) { bytes.reserveCapacity(capacity) }
+
+    mutating func u8(_ v: UInt8) { bytes.append(v) }
+    mutating func u16(_ v: UInt16) {
+        bytes.append(UInt8(truncatingIfNeeded: v))
+        bytes.append(UInt8(truncatingIfNeeded: v >> 8))
+    }
+    mutating func u32(_ v: UInt32) {
+        for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt32(shift))) }
+    }
+    mutating func i32(_ v: Int32) { u32(UInt32(bitPattern: v)) }
+    mutating func u64(_ v: UInt64) {
+        for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt64(shift))) }
+    }
+    mutating func bool(_ v: Bool) { u8(v ? 1 : 0) }
+    /// Writes u32 byte length + UTF-8 bytes. Does not enforce limits (the decoder does).
+    mutating func string(_ s: String) {
+        u32(UInt32(truncatingIfNeeded: s.utf8.count))
+        bytes.append(contentsOf: s.utf8)
+    }
+    mutating func strings(_ list: [String]) {
+        u32(UInt32(truncatingIfNeeded: list.count))
+        for s in list { string(s) }
+    }
+}
+
+/// Strict bounds-checked reader over a payload. Never reads past `buffer`.
+struct WireReader {
+    let buffer: UnsafeRawBufferPointer
+    private(set) var offset: Int = 0
+
+    init(_ buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
+
+    var remaining: Int { buffer.count - offset }
+
+    private mutating func take(_ n: Int, _ field: String) throws(ProtocolError) -> Int {
+        guard n >= 0, n <= remaining else { throw .truncated(field: field) }
+        let start = offset
+        offset += n
+        return start
+    }
+
+    mutating func u8(_ field: String) throws(ProtocolError) -> UInt8 {
+        buffer[try take(1, field)]
+    }
+    mutating func u16(_ field: String) throws(ProtocolError) -> UInt16 {
+        let o = try take(2, field)
+        return UInt16(buffer[o]) | UInt16(buffer[o + 1]) << 8
+    }
+    mutating func u32(_ field: String) throws(ProtocolError) -> UInt32 {
+        let o = try take(4, field)
+        return UInt32(buffer[o]) | UInt32(buffer[o + 1]) << 8 | UInt32(buffer[o + 2]) << 16 | UInt32(buffer[o + 3]) << 24
+    }
+    mutating func i32(_ field: String) throws(ProtocolError) -> Int32 {
+        Int32(bitPattern: try u32(field))
+    }
+    mutating func u64(_ field: String) throws(ProtocolError) -> UInt64 {
+        let lo = UInt64(try u32(field))
+        let hi = UInt64(try u32(field))
+        return lo | hi << 32
+    }
+    mutating func bool(_ field: String) throws(ProtocolError) -> Bool {
+        switch try u8(field) {
+        case 0: return false
+        case 1: return true
+        case let b: throw .invalidValue(field: field, reason: "bool must be 0 or 1, got \(b)")
+        }
+    }
+    /// Reads a string; `index` names a list element in errors (built only on failure).
+    mutating func string(_ field: String, index: Int? = nil) throws(ProtocolError) -> String {
+        func name() -> String { index.map { "\(field)[\($0)]" } ?? field }
+        guard remaining >= 4 else { throw .truncated(field: name()) }
+        let length = try u32(field)
+        guard UInt64(length) <= UInt64(remaining) else { throw .truncated(field: name()) }
+        let n = Int(length)
+        guard n <= ProtocolLimits.maxStringBytes else {
+            throw .invalidValue(field: name(), reason: "string of \(n) bytes exceeds \(ProtocolLimits.maxStringBytes)")
+        }
+        let start = try take(n, field)
+        let slice = UnsafeRawBufferPointer(rebasing: buffer[start..<(start + n)])
+        if slice.contains(0) { throw .invalidString(field: name()) }
+        guard let s = String(validating: slice, as: UTF8.self) else { throw .invalidString(field: name()) }
+        return s
+    }
+    mutating func strings(_ field: String) throws(ProtocolError) -> [String] {
+        let count = try u32(field)
+        guard UInt64(count) <= UInt64(remaining / 4) else { throw .truncated(field: field) }
+        guard count <= ProtocolLimits.maxListCount else {
+            throw .invalidValue(field: field, reason: "list of \(count) exceeds \(ProtocolLimits.maxListCount)")
+        }
+        var out: [String] = []
+        out.reserveCapacity(Int(count))
+        for i in 0..<Int(count) { out.append(try string(field, index: i)) }
+        return out
+    }
+    func finish() throws(ProtocolError) {
+        guard remaining == 0 else { throw .trailingBytes(remaining) }
+    }
+}

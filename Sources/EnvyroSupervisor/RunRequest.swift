@@ -1,0 +1,140 @@
+import EnvyroPolicy
+import EnvyroProtocol
+import EnvyroSystem
+import Glibc
+
+/// What a user asked `envyro run` for, before the policy is applied.
+public struct RunRequest: Sendable {
+    /// The command and its arguments.
+    public var argv: [String]
+    /// `--env K=V` entries, in order (later ones win).
+    public var env: [String] = []
+    /// `--cwd`, default `/`.
+    public var cwd: String = "/"
+    /// `--hostname`, default `envyro`.
+    public var hostname: String = "envyro"
+    /// `--rootfs DIR`, or nil for the built-in default.
+    public var rootfs: String? = nil
+    /// `--rootfs-rw`.
+    public var rootfsWritable: Bool = false
+    /// `--network`, or nil for the policy's default.
+    public var network: String? = nil
+    /// `--timeout SECONDS`.
+    public var timeoutSeconds: Double? = nil
+    /// `--init`: a tiny pid 1 that forwards signals and reaps.
+    public var useInit: Bool = false
+
+    /// A request to run `argv`.
+    public init(argv: [String]) { self.argv = argv }
+}
+
+/// Turns a `RunRequest` and a policy into the helper's `CreateRequest`, refusing with a clear
+/// message whatever is malformed or looser than the policy.
+public enum RunPlanner {
+    /// Validates `request` under `policy`.
+    public static func plan(_ request: RunRequest, policy: Policy) throws(SupervisorError) -> CreateRequest {
+        guard let program = request.argv.first else {
+            throw .invalidRequest("no command given; usage: envyro run [OPTIONS] -- CMD [ARGS...]")
+        }
+        if program.isEmpty { throw .invalidRequest("the command is an empty string") }
+        for a in request.argv where a.utf8.contains(0) {
+            throw .invalidRequest("argument \(quote(a)) contains a NUL byte")
+        }
+
+        // Environment: the policy's base, HOSTNAME, then --env in order; a later key wins.
+        var env: [String] = []
+        func put(_ entry: String) {
+            let key = entry.prefix { $0 != "=" }
+            env.removeAll { $0.prefix { $0 != "=" } == key }
+            env.append(entry)
+        }
+        for e in policy.process.env { put(e) }
+        put("HOSTNAME=\(request.hostname)")
+        for e in request.env {
+            guard let eq = e.firstIndex(of: "="), eq != e.startIndex else {
+                throw .invalidRequest("--env \(quote(e)): expected KEY=VALUE")
+            }
+            if e.utf8.contains(0) { throw .invalidRequest("--env \(quote(e)) contains a NUL byte") }
+            put(e)
+        }
+
+        if !request.cwd.hasPrefix("/") {
+            throw .invalidRequest("--cwd \(quote(request.cwd)): the working directory must be an absolute path")
+        }
+        let host = request.hostname
+        if host.isEmpty || host.utf8.count > 64 || !host.utf8.allSatisfy({ isHostnameByte($0) }) {
+            throw .invalidRequest("--hostname \(quote(host)): use 1-64 letters, digits, '-' or '.'")
+        }
+        if let t = request.timeoutSeconds, !(t > 0 && t <= 31_536_000) {
+            throw .invalidRequest("--timeout \(t): expected a number of seconds greater than 0")
+        }
+
+        let network: NetworkMode
+        if let n = request.network {
+            guard let mode = NetworkMode(rawValue: n) else {
+                throw .invalidRequest("--network \(quote(n)): expected none or host")
+            }
+            network = mode
+        } else {
+            network = policy.network.default
+        }
+        if !policy.network.allowed.contains(network) {
+            let allowed = policy.network.allowed.map(\.rawValue).sorted().joined(separator: ", ")
+            throw .notAllowed("--network \(network.rawValue) is not allowed by policy \(policy.name) (allowed: \(allowed))")
+        }
+        if request.rootfsWritable && !policy.rootfs.allowWritable {
+            throw .notAllowed("--rootfs-rw is not allowed by policy \(policy.name): its rootfs is always read-only")
+        }
+        if request.rootfsWritable && request.rootfs == nil {
+            throw .invalidRequest("--rootfs-rw needs --rootfs DIR: the built-in default rootfs is always read-only")
+        }
+        if request.useInit && !policy.process.allowInit {
+            throw .notAllowed("--init is not allowed by policy \(policy.name)")
+        }
+        if request.argv.count > policy.process.maxArgs {
+            throw .notAllowed("\(request.argv.count) arguments exceed policy \(policy.name)'s limit of \(policy.process.maxArgs)")
+        }
+        if env.count > policy.process.maxEnv {
+            throw .notAllowed("\(env.count) environment variables exceed policy \(policy.name)'s limit of \(policy.process.maxEnv)")
+        }
+
+        var rootfs = ""
+        if let dir = request.rootfs {
+            switch Files.kind(dir) {
+            case .missing: throw .invalidRequest("--rootfs \(dir): no such directory")
+            case .directory, .symlink: break
+            default: throw .invalidRequest("--rootfs \(dir): not a directory")
+            }
+            do { rootfs = try Files.realPath(dir) } catch {
+                throw .invalidRequest("--rootfs \(dir): \(Errno.describe(error.errno))")
+            }
+            if Files.kind(rootfs) != .directory { throw .invalidRequest("--rootfs \(dir): not a directory") }
+            if rootfs == "/" { throw .invalidRequest("--rootfs /: the host's root can't be a container's rootfs; omit --rootfs for the read-only default") }
+        }
+
+        var namespaces = NamespaceSet()
+        for kind in policy.namespaces {
+            switch kind {
+            case .user: namespaces.insert(.user)
+            case .pid: namespaces.insert(.pid)
+            case .mount: namespaces.insert(.mount)
+            case .uts: namespaces.insert(.uts)
+            case .ipc: namespaces.insert(.ipc)
+            case .cgroup: namespaces.insert(.cgroup)
+            case .network: break
+            }
+        }
+        if network == .none { namespaces.insert(.network) }
+
+        return CreateRequest(
+            namespaces: namespaces, network: network == .none ? .none : .host, hostname: host,
+            rootfs: rootfs, rootfsWritable: request.rootfsWritable, argv: request.argv, env: env,
+            cwd: request.cwd, useInit: request.useInit)
+    }
+
+    static func isHostnameByte(_ b: UInt8) -> Bool {
+        (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x2E
+    }
+
+    static func quote(_ s: String) -> String { "'\(s)'" }
+}

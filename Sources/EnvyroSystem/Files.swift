@@ -1,0 +1,125 @@
+import CEnvyro
+import Glibc
+
+/// Small file helpers on raw descriptors; every failure names the call and the path.
+public enum Files {
+    /// Reads a whole regular file of at most `limit` bytes.
+    public static func read(_ path: String, limit: Int = 1 << 20) throws(SystemError) -> [UInt8] {
+        let fd = try retryingEINTR("open", path) { open(path, O_RDONLY | O_CLOEXEC) }
+        defer { close(fd) }
+        var st = stat()
+        try retryingEINTR("fstat", path) { fstat(fd, &st) }
+        if (st.st_mode & S_IFMT) != S_IFREG { throw SystemError("read", path, errno: EINVAL) }
+        if Int(st.st_size) > limit { throw SystemError("read", path, errno: EFBIG) }
+        return try readAll(fd, subject: path, limit: limit)
+    }
+
+    /// Reads from `fd` until EOF, at most `limit` bytes.
+    public static func readAll(_ fd: Int32, subject: String, limit: Int) throws(SystemError) -> [UInt8] {
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 8192)
+        while true {
+            var n = 0
+            repeat {
+                n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            } while n < 0 && errno == EINTR
+            if n < 0 { throw SystemError.current("read", subject) }
+            if n == 0 { return out }
+            out.append(contentsOf: chunk[0..<n])
+            if out.count > limit { throw SystemError("read", subject, errno: EFBIG) }
+        }
+    }
+
+    /// Writes all of `bytes` to `fd`.
+    public static func writeAll(_ fd: Int32, _ bytes: [UInt8], subject: String) throws(SystemError) {
+        var offset = 0
+        while offset < bytes.count {
+            var n = 0
+            repeat {
+                n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            } while n < 0 && errno == EINTR
+            if n < 0 { throw SystemError.current("write", subject) }
+            offset += n
+        }
+    }
+
+    /// Writes `text` to an existing file (used for /proc files such as uid_map, which must be
+    /// written in one write call).
+    public static func writeOnce(_ path: String, _ text: String) throws(SystemError) {
+        let fd = try retryingEINTR("open", path) { open(path, O_WRONLY | O_CLOEXEC) }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        var n = 0
+        repeat {
+            n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        } while n < 0 && errno == EINTR
+        if n < 0 { throw SystemError.current("write", path) }
+        if n != bytes.count { throw SystemError("write", path, errno: EIO) }
+    }
+
+    /// Creates `path` and its missing parents with `mode`.
+    public static func makeDirectories(_ path: String, mode: mode_t = 0o700) throws(SystemError) {
+        var current = ""
+        for part in path.split(separator: "/", omittingEmptySubsequences: true) {
+            current += "/" + part
+            if mkdir(current, mode) != 0 && Glibc.errno != EEXIST {
+                throw SystemError.current("mkdir", current)
+            }
+        }
+    }
+
+    /// `lstat` kinds that matter for validation.
+    public enum Kind: Sendable, Equatable { case missing, directory, regular, symlink, other }
+
+    /// What `path` is, without following a final symlink.
+    public static func kind(_ path: String) -> Kind {
+        var st = stat()
+        if lstat(path, &st) != 0 { return .missing }
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR: return .directory
+        case S_IFREG: return .regular
+        case S_IFLNK: return .symlink
+        default: return .other
+        }
+    }
+
+    /// `realpath(3)`.
+    public static func realPath(_ path: String) throws(SystemError) -> String {
+        guard let p = realpath(path, nil) else { throw SystemError.current("realpath", path) }
+        defer { free(p) }
+        return String(cString: p)
+    }
+
+    /// The path of the running executable (`/proc/self/exe`).
+    public static func executablePath() -> String {
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buf, buf.count - 1)
+        if n <= 0 { return CommandLine.arguments.first ?? "" }
+        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// The directory part of `path`.
+    public static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        if slash == path.startIndex { return "/" }
+        return String(path[..<slash])
+    }
+}
+
+/// The process environment, read without Foundation.
+public enum Environment {
+    /// The value of `name`, or nil.
+    public static func get(_ name: String) -> String? {
+        guard let v = getenv(name) else { return nil }
+        return String(cString: v)
+    }
+
+    /// The home directory of `uid` from the passwd database.
+    public static func homeDirectory(uid: uid_t) -> String? {
+        var pwd = passwd()
+        var result: UnsafeMutablePointer<passwd>? = nil
+        var buf = [CChar](repeating: 0, count: 4096)
+        guard getpwuid_r(uid, &pwd, &buf, buf.count, &result) == 0, result != nil, let dir = pwd.pw_dir else { return nil }
+        return String(cString: dir)
+    }
+}

@@ -1,0 +1,132 @@
+import ArgumentParser
+import CEnvyro
+import EnvyroAudit
+import EnvyroSupervisor
+import EnvyroSystem
+import Glibc
+
+/// Writes one line to stderr, prefixed `envyro: `.
+func complain(_ message: String) {
+    let line = "envyro: \(message)\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
+}
+
+@main
+struct Envyro: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "envyro",
+        abstract: "A rootless-first, privilege-separated container runtime.",
+        subcommands: [Run.self, Audit.self])
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a command in a new container and return its exit status.",
+        discussion: """
+            Without --rootfs the container sees the host's /usr, /bin, /sbin, /lib* and /etc \
+            read-only, a private /tmp, a fresh /proc and a minimal /dev. Exit status: the \
+            command's, 128+N if it died of signal N, 124 after --timeout, 125 for envyro's own \
+            errors, 126/127 when the command can't be run or found.
+            """)
+
+    @Option(name: .long, help: "Policy: default, strict, or a path to a policy file.")
+    var policy: String = "default"
+
+    @Option(name: .long, help: "Use DIR as the container's root (read-only unless --rootfs-rw).")
+    var rootfs: String?
+
+    @Flag(name: .long, help: "Make --rootfs writable (if the policy allows it).")
+    var rootfsRw = false
+
+    @Option(name: .long, help: "The container's hostname.")
+    var hostname: String = "envyro"
+
+    @Option(name: .long, help: "Set an environment variable (KEY=VALUE); repeatable.")
+    var env: [String] = []
+
+    @Option(name: .long, help: "Working directory inside the container.")
+    var cwd: String = "/"
+
+    @Option(name: .long, help: "none (a new network namespace with only lo) or host.")
+    var network: String?
+
+    @Option(name: .long, help: "Kill the container after SECONDS and exit 124.")
+    var timeout: Double?
+
+    @Flag(name: .long, help: "Run a tiny init as pid 1 that forwards signals and reaps orphans.")
+    var `init` = false
+
+    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments (after --).")
+    var command: [String] = []
+
+    func run() throws {
+        // Block job-control signals before any thread exists; they are read from a signalfd
+        // and forwarded to the container.
+        let signalFD = envyro_signalfd_for_forwarding()
+        var argv = command
+        if argv.first == "--" { argv.removeFirst() }
+
+        var request = RunRequest(argv: argv)
+        request.env = env
+        request.cwd = cwd
+        request.hostname = hostname
+        request.rootfs = rootfs
+        request.rootfsWritable = rootfsRw
+        request.network = network
+        request.timeoutSeconds = timeout
+        request.useInit = `init`
+
+        // The container gets our own stdio; a closed one is replaced by /dev/null.
+        var stdio: [Int32] = []
+        var opened: [Int32] = []
+        for fd: Int32 in 0...2 {
+            if fcntl(fd, F_GETFD) >= 0 { stdio.append(fd); continue }
+            let null = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY | O_CLOEXEC)
+            stdio.append(null)
+            opened.append(null)
+        }
+        defer { for fd in opened { close(fd) } }
+
+        let outcome: RunOutcome
+        do {
+            let supervisor = try EmbeddedSupervisor(policy: policy)
+            outcome = try supervisor.run(request, stdio: stdio, signalFD: signalFD >= 0 ? signalFD : nil)
+        } catch {
+            complain(error.description)
+            throw ExitCode(error.exitCode)
+        }
+        if outcome.timedOut {
+            complain("timed out after \(formatSeconds(timeout ?? 0)); the container was killed")
+            throw ExitCode(124)
+        }
+        throw ExitCode(outcome.exitCode)
+    }
+
+    func formatSeconds(_ s: Double) -> String {
+        s == s.rounded() ? "\(Int(s))s" : "\(s)s"
+    }
+}
+
+struct Audit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Inspect the helper's audit log.",
+        subcommands: [Verify.self])
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check an audit log's hash chain; print OK or the first broken line.")
+
+        @Argument(help: "Audit log files, oldest first.")
+        var files: [String]
+
+        func run() throws {
+            switch AuditVerifier.verify(files: files) {
+            case .ok(let lines):
+                print("OK: \(lines) lines, chain intact")
+            case .broken(let file, let line, let reason):
+                print("BROKEN: \(file):\(line): \(reason)")
+                throw ExitCode(1)
+            }
+        }
+    }
+}

@@ -1,0 +1,82 @@
+import EnvyroProtocol
+
+/// Little-endian byte builder independent of the module's own writer, so tests check the layout.
+final class Bytes {
+    var b: [UInt8] = []
+    @discardableResult func u8(_ v: UInt8) -> Bytes { b.append(v); return self }
+    @discardableResult func u16(_ v: UInt16) -> Bytes {
+        b += [UInt8(v & 0xFF), UInt8(v >> 8)]
+        return self
+    }
+    @discardableResult func u32(_ v: UInt32) -> Bytes {
+        b += (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) }
+        return self
+    }
+    @discardableResult func i32(_ v: Int32) -> Bytes { u32(UInt32(bitPattern: v)) }
+    @discardableResult func raw(_ v: [UInt8]) -> Bytes { b += v; return self }
+    @discardableResult func str(_ s: String) -> Bytes { rawStr(Array(s.utf8)) }
+    @discardableResult func rawStr(_ bytes: [UInt8]) -> Bytes {
+        u32(UInt32(bytes.count))
+        b += bytes
+        return self
+    }
+    @discardableResult func list(_ l: [String]) -> Bytes {
+        u32(UInt32(l.count))
+        for s in l { str(s) }
+        return self
+    }
+}
+
+func payload(_ build: (Bytes) -> Void) -> [UInt8] {
+    let p = Bytes()
+    build(p)
+    return p.b
+}
+
+/// A frame with an explicit header; `declared` overrides payloadLength.
+func frame(
+    magic: UInt32 = ProtocolLimits.magic, version: UInt16 = 1, verb: UInt16, requestID: UInt32 = 1,
+    declared: UInt32? = nil, payload: [UInt8] = []
+) -> [UInt8] {
+    let h = Bytes()
+    h.u32(magic).u16(version).u16(verb).u32(requestID).u32(declared ?? UInt32(payload.count))
+    return h.b + payload
+}
+
+/// Create-request payload with overridable fields (raw encoding, no validation).
+func createPayload(
+    namespaces: UInt32 = NamespaceSet.all.rawValue, network: UInt8 = 0, hostname: String = "box",
+    rootfs: String = "", writable: UInt8 = 0, argv: [String] = ["/bin/sh", "-c", "true"],
+    env: [String] = ["PATH=/bin", "HOME=/root"], cwd: String = "/", useInit: UInt8 = 1
+) -> [UInt8] {
+    payload { p in
+        p.u32(namespaces).u8(network).str(hostname).str(rootfs).u8(writable)
+            .list(argv).list(env).str(cwd).u8(useInit)
+    }
+}
+
+let sampleCreate = CreateRequest(
+    namespaces: .all, network: .none, hostname: "box", rootfs: "", rootfsWritable: false,
+    argv: ["/bin/sh", "-c", "true"], env: ["PATH=/bin", "HOME=/root"], cwd: "/", useInit: true)
+
+/// One valid example of every message, used for round trips and as fuzz seeds.
+let sampleFrames: [Frame] = [
+    Frame(requestID: 1, message: .hello(Hello(protocolVersion: 1, client: "envyro 0.1"))),
+    Frame(requestID: 2, message: .create(sampleCreate)),
+    Frame(requestID: 3, message: .create(CreateRequest(
+        namespaces: [.user, .pid, .network], network: .host, hostname: "", rootfs: "/var/lib/envyro/rootfs",
+        rootfsWritable: true, argv: ["echo", "héllo wörld ✓", ""], env: [], cwd: "/tmp/work", useInit: false))),
+    Frame(requestID: 4, message: .signal(SignalRequest(containerID: 7, signal: 15))),
+    Frame(requestID: 1, message: .helloReply(HelloReply(helperPID: 4242, policyName: "default", privileged: true))),
+    Frame(requestID: 2, message: .created(Created(containerID: 7, pid: 31337))),
+    Frame(requestID: 4, message: .signalled(Signalled(containerID: 7))),
+    Frame(requestID: 9, message: .failed(Failure(errno: 1, step: "clone", message: "Operation not permitted"))),
+    Frame(requestID: 0, message: .exited(Exited(containerID: 7, exitCode: 0, signal: 9, coreDumped: true))),
+    Frame(requestID: 0, message: .exited(Exited(containerID: 0xFFFF_FFFF, exitCode: -1, signal: 0, coreDumped: false))),
+]
+
+/// Compares errors; for invalidValue only the field is compared (reasons are prose).
+func sameError(_ a: ProtocolError, _ b: ProtocolError) -> Bool {
+    if case .invalidValue(let fa, _) = a, case .invalidValue(let fb, _) = b { return fa == fb }
+    return a == b
+}

@@ -1,0 +1,193 @@
+import CEnvyro
+import EnvyroAudit
+import EnvyroPolicy
+import EnvyroProtocol
+import EnvyroSystem
+import Glibc
+
+// clone(2) namespace flags; the Glibc module is built without _GNU_SOURCE.
+private let CLONE_NEWNS: UInt64 = 0x0002_0000
+private let CLONE_NEWCGROUP: UInt64 = 0x0200_0000
+private let CLONE_NEWUTS: UInt64 = 0x0400_0000
+private let CLONE_NEWIPC: UInt64 = 0x0800_0000
+private let CLONE_NEWUSER: UInt64 = 0x1000_0000
+private let CLONE_NEWPID: UInt64 = 0x2000_0000
+private let CLONE_NEWNET: UInt64 = 0x4000_0000
+
+/// Host directories the built-in default rootfs binds read-only (missing ones are skipped).
+let defaultHostBinds = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"]
+
+extension NamespaceKind {
+    var wire: NamespaceSet {
+        switch self {
+        case .user: .user
+        case .pid: .pid
+        case .mount: .mount
+        case .uts: .uts
+        case .ipc: .ipc
+        case .cgroup: .cgroup
+        case .network: .network
+        }
+    }
+}
+
+/// NUL-terminated copies of Swift strings that live until `free()`: the child gets a copy of
+/// the address space at clone, so the parent can release them as soon as clone returns.
+private struct CStrings {
+    var owned: [UnsafeMutablePointer<CChar>] = []
+    var arrays: [UnsafeMutablePointer<UnsafePointer<CChar>?>] = []
+
+    mutating func string(_ s: String) -> UnsafePointer<CChar> {
+        let p = strdup(s)!
+        owned.append(p)
+        return UnsafePointer(p)
+    }
+
+    mutating func array(_ list: [String]) -> UnsafePointer<UnsafePointer<CChar>?> {
+        let a = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: list.count + 1)
+        for (i, s) in list.enumerated() { a[i] = string(s) }
+        a[list.count] = nil
+        arrays.append(a)
+        return UnsafePointer(a)
+    }
+
+    func free() {
+        for p in owned { Glibc.free(p) }
+        for a in arrays { a.deallocate() }
+    }
+}
+
+extension HelperServer {
+    /// Why a create request is refused by this helper's policy, or nil when it is allowed.
+    /// The supervisor checks the same rules first to give a friendly message; this is the
+    /// check that counts.
+    func policyViolation(_ r: CreateRequest, stdio: [Int32]) -> String? {
+        var required = NamespaceSet()
+        for kind in policy.namespaces where kind != .network { required.formUnion(kind.wire) }
+        if !r.namespaces.isSuperset(of: required) {
+            return "policy \(policy.name) requires namespaces \(policy.namespaces.map(\.rawValue).sorted().joined(separator: ","))"
+        }
+        switch r.network {
+        case .none:
+            if !r.namespaces.contains(.network) { return "network none needs a network namespace" }
+            if !policy.network.allowed.contains(.none) { return "network none is not allowed by policy \(policy.name)" }
+        case .host:
+            if r.namespaces.contains(.network) { return "network host can't have a network namespace" }
+            if !policy.network.allowed.contains(.host) { return "network host is not allowed by policy \(policy.name)" }
+        }
+        if r.rootfsWritable && !policy.rootfs.allowWritable { return "a writable rootfs is not allowed by policy \(policy.name)" }
+        if r.useInit && !policy.process.allowInit { return "an init process is not allowed by policy \(policy.name)" }
+        if r.argv.count > policy.process.maxArgs { return "too many arguments (\(r.argv.count) > \(policy.process.maxArgs))" }
+        if r.env.count > policy.process.maxEnv { return "too many environment variables (\(r.env.count) > \(policy.process.maxEnv))" }
+        if r.hostname.utf8.count > 64 { return "hostname longer than 64 bytes" }
+        if !r.rootfs.isEmpty {
+            if !r.rootfs.hasPrefix("/") { return "rootfs must be an absolute path" }
+            if Files.kind(r.rootfs) != .directory { return "rootfs \(r.rootfs) is not a directory" }
+        }
+        if stdio.count != 3 { return "create needs exactly 3 stdio descriptors" }
+        return nil
+    }
+
+    /// `create`: clones the container's first process into fresh namespaces, writes its id maps,
+    /// lets it build its root and exec, and reports its pid (or the step that failed).
+    func create(_ r: CreateRequest, stdio: [Int32]) -> Outcome {
+        defer { for fd in stdio { close(fd) } }
+        if let why = policyViolation(r, stdio: stdio) {
+            return Outcome(reply: .failed(Failure(errno: EPERM, step: "policy", message: why)),
+                           decision: .denied(reason: why), result: "EPERM")
+        }
+
+        var flags: UInt64 = 0
+        if r.namespaces.contains(.user) { flags |= CLONE_NEWUSER }
+        if r.namespaces.contains(.pid) { flags |= CLONE_NEWPID }
+        if r.namespaces.contains(.mount) { flags |= CLONE_NEWNS }
+        if r.namespaces.contains(.uts) { flags |= CLONE_NEWUTS }
+        if r.namespaces.contains(.ipc) { flags |= CLONE_NEWIPC }
+        if r.namespaces.contains(.cgroup) { flags |= CLONE_NEWCGROUP }
+        if r.namespaces.contains(.network) { flags |= CLONE_NEWNET }
+
+        let searchPath = r.env.last(where: { $0.hasPrefix("PATH=") }).map { String($0.dropFirst(5)) }
+            ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+        var strings = CStrings()
+        defer { strings.free() }
+        var cfg = envyro_container_config(
+            clone_flags: flags,
+            stdio: (stdio[0], stdio[1], stdio[2]),
+            hostname: r.hostname.isEmpty ? nil : strings.string(r.hostname),
+            rootfs: r.rootfs.isEmpty ? nil : strings.string(r.rootfs),
+            rootfs_readonly: r.rootfsWritable ? 0 : 1,
+            host_binds: strings.array(defaultHostBinds),
+            cwd: strings.string(r.cwd),
+            argv: strings.array(r.argv),
+            envp: strings.array(r.env),
+            search_path: strings.string(searchPath),
+            loopback_up: r.network == .none ? 1 : 0,
+            use_init: r.useInit ? 1 : 0,
+            no_new_privs: policy.process.noNewPrivileges ? 1 : 0)
+
+        var h = envyro_container_handles()
+        if envyro_container_clone(&cfg, &h) != 0 {
+            let e = errno
+            return failure(e, step: "clone", "cannot create the container's namespaces: \(Errno.describe(e))")
+        }
+
+        // Single-id maps: container root is the caller. Multi-range maps (subuid) come from the
+        // privileged path later; setgroups must be denied before an unprivileged gid_map.
+        let live = LiveContainer(id: nextContainerID, pid: h.pid, pidfd: h.pidfd)
+        if flags & CLONE_NEWUSER != 0 {
+            do {
+                try Files.writeOnce("/proc/\(h.pid)/setgroups", "deny")
+                try Files.writeOnce("/proc/\(h.pid)/uid_map", "0 \(getuid()) 1\n")
+                try Files.writeOnce("/proc/\(h.pid)/gid_map", "0 \(getgid()) 1\n")
+            } catch {
+                close(h.sync_fd)
+                close(h.error_fd)
+                kill(live)
+                return failure(error.errno, step: "id map", "cannot write the id maps: \(error)")
+            }
+        }
+        var go: UInt8 = 1
+        _ = write(h.sync_fd, &go, 1)
+        close(h.sync_fd)
+
+        // The error pipe is close-on-exec: EOF means the workload's execve succeeded.
+        var report = envyro_child_error()
+        var got = 0
+        while got < MemoryLayout<envyro_child_error>.size {
+            let n = withUnsafeMutableBytes(of: &report) { read(h.error_fd, $0.baseAddress! + got, $0.count - got) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            got += n
+        }
+        close(h.error_fd)
+        if got == MemoryLayout<envyro_child_error>.size {
+            kill(live)
+            let step = String(cString: envyro_step_name(report.step))
+            return failure(report.err, step: step, "\(step): \(Errno.describe(report.err))")
+        }
+
+        containers[live.id] = live
+        nextContainerID &+= 1
+        return Outcome(reply: .created(Created(containerID: live.id, pid: h.pid)), decision: .allowed,
+                       result: "ok", detail: "container \(live.id) pid \(h.pid)")
+    }
+
+    /// `signal`: delivers a signal to one of this connection's containers, by pidfd.
+    func signalContainer(_ r: SignalRequest) -> Outcome {
+        guard let c = containers[r.containerID] else {
+            return failure(ESRCH, step: "signal", "no container \(r.containerID) on this connection")
+        }
+        if envyro_pidfd_send_signal(c.pidfd, r.signal) != 0 {
+            let e = errno
+            return failure(e, step: "signal", "pidfd_send_signal: \(Errno.describe(e))")
+        }
+        return Outcome(reply: .signalled(Signalled(containerID: r.containerID)), decision: .allowed,
+                       result: "ok", detail: "container \(r.containerID) signal \(r.signal)")
+    }
+
+    func failure(_ e: Int32, step: String, _ message: String) -> Outcome {
+        Outcome(reply: .failed(Failure(errno: e, step: step, message: message)), decision: .allowed,
+                result: String(cString: envyro_errno_name(e)), detail: step)
+    }
+}

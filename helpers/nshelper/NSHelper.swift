@@ -1,0 +1,81 @@
+// envyro-nshelper: the only Envyro process that may hold privileges.
+//
+// It serves one supervisor over the SOCK_SEQPACKET socket it inherits as fd 3, answers a closed
+// set of verbs (see Dispatcher.swift), re-validates every request against the policy it loads
+// itself, writes one audit line per call before replying, and exits when the supervisor goes
+// away, killing whatever it created. It does not import Foundation.
+import CEnvyro
+import EnvyroAudit
+import EnvyroPolicy
+import EnvyroSystem
+import Glibc
+
+/// Prints `message` to stderr and exits with `code`.
+func die(_ message: String, code: Int32 = 2) -> Never {
+    let line = "envyro-nshelper: \(message)\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
+    exit(code)
+}
+
+@main
+struct NSHelperMain {
+    static func main() {
+        // Terminal signals are the supervisor's business: it forwards what the workload needs.
+        signal(SIGINT, SIG_IGN)
+        signal(SIGQUIT, SIG_IGN)
+        signal(SIGHUP, SIG_IGN)
+        signal(SIGPIPE, SIG_IGN)
+
+        var policyName = "default"
+        var socketFD: Int32 = 3
+        var args = CommandLine.arguments.dropFirst()
+        while let arg = args.popFirst() {
+            switch arg {
+            case "--policy":
+                guard let v = args.popFirst() else { die("--policy needs a value") }
+                policyName = v
+            case "--fd":
+                guard let v = args.popFirst(), let n = Int32(v), n >= 3 else { die("--fd needs a descriptor number >= 3") }
+                socketFD = n
+            default:
+                die("unknown argument '\(arg)' (envyro-nshelper is started by envyro, not by hand)")
+            }
+        }
+
+        // The socket must be a SEQPACKET socket: refuse to run on anything else.
+        var type: Int32 = 0
+        var len = socklen_t(MemoryLayout<Int32>.size)
+        if getsockopt(socketFD, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != Int32(SOCK_SEQPACKET.rawValue) {
+            die("fd \(socketFD) is not a SOCK_SEQPACKET socket (envyro-nshelper is started by envyro, not by hand)")
+        }
+        _ = fcntl(socketFD, F_SETFD, FD_CLOEXEC)
+
+        let policy: Policy
+        do {
+            let dirs = PolicyLoader.searchDirectories(executablePath: Files.executablePath(), allowEnvironment: true)
+            policy = try PolicyLoader.load(policyName, searchDirectories: dirs)
+        } catch {
+            die("\(error)", code: 78)
+        }
+
+        let auditPath = policy.audit.path ?? AuditLog.defaultPath(uid: getuid(), allowEnvironment: true)
+        let audit: AuditLog
+        do { audit = try AuditLog(path: auditPath) } catch {
+            die("cannot open the audit log: \(error)", code: 74)
+        }
+
+        var pid: pid_t = 0, uid: uid_t = 0, gid: gid_t = 0
+        if envyro_peer_credentials(socketFD, &pid, &uid, &gid) != 0 {
+            die("cannot read the caller's credentials: \(SystemError.current("getsockopt", "SO_PEERCRED"))")
+        }
+        // Serve only a caller with our own real uid.
+        if uid != getuid() {
+            die("caller uid \(uid) is not this helper's uid \(getuid())", code: 77)
+        }
+
+        let server = HelperServer(
+            socket: SeqPacketSocket(fd: socketFD), policy: policy, audit: audit,
+            caller: Caller(uid: uid, gid: gid, pid: pid))
+        exit(server.serve())
+    }
+}

@@ -1,0 +1,197 @@
+import CEnvyro
+import EnvyroAudit
+import EnvyroPolicy
+import EnvyroProtocol
+import EnvyroSystem
+import Glibc
+
+/// The supervisor at the other end of the socket, by kernel credentials.
+struct Caller {
+    var uid: uid_t
+    var gid: gid_t
+    var pid: pid_t
+}
+
+/// A container this helper created and has not reaped yet.
+struct LiveContainer {
+    var id: UInt32
+    var pid: pid_t
+    var pidfd: Int32
+}
+
+/// What a handler decided, for the audit line and the reply.
+struct Outcome {
+    var reply: Message
+    var decision: AuditDecision
+    var result: String
+    var detail: String?
+}
+
+/// The helper's event loop: one socket, plus one pidfd per live container.
+///
+/// Phases, as in OpenSSH's monitor: `greeting` permits only `hello`; `ready` permits the
+/// policy's verbs except `hello`. Anything unknown, unpermitted or malformed is audited and
+/// closes the connection (which kills everything this helper created).
+final class HelperServer {
+    enum Phase { case greeting, ready }
+
+    let socket: SeqPacketSocket
+    let policy: Policy
+    let audit: AuditLog
+    let caller: Caller
+    let maxFrame: Int
+    var phase = Phase.greeting
+    var containers: [UInt32: LiveContainer] = [:]
+    var nextContainerID: UInt32 = 1
+
+    init(socket: SeqPacketSocket, policy: Policy, audit: AuditLog, caller: Caller) {
+        self.socket = socket
+        self.policy = policy
+        self.audit = audit
+        self.caller = caller
+        self.maxFrame = min(policy.helper.maxFrameBytes, ProtocolLimits.absoluteMaxFrameBytes)
+    }
+
+    /// Runs until the supervisor goes away; returns the exit status.
+    func serve() -> Int32 {
+        while true {
+            let live = containers.values.sorted { $0.id < $1.id }
+            let fds = [socket.fd] + live.map(\.pidfd)
+            let ready: [Int]
+            do { ready = try Poll.readable(fds, timeoutMs: -1) } catch {
+                shutdown()
+                return 1
+            }
+            for index in ready where index > 0 {
+                reap(live[index - 1])
+            }
+            if ready.contains(0) {
+                if !handleSocket() {
+                    shutdown()
+                    return 0
+                }
+            }
+        }
+    }
+
+    /// Reads and answers one frame; false when the connection must close.
+    func handleSocket() -> Bool {
+        let packet: SeqPacketSocket.Packet
+        do {
+            // One byte more than the cap, so an oversized packet shows as truncated.
+            guard let p = try socket.receive(capacity: maxFrame + 1, maxFDs: 3) else { return false }
+            packet = p
+        } catch {
+            return false
+        }
+        let start = Clock.monotonicNanoseconds()
+        let digest = Digest.sha256(packet.bytes.count > ProtocolLimits.headerSize ? Array(packet.bytes[ProtocolLimits.headerSize...]) : [])
+
+        func reject(_ verb: String, _ reason: String, errno: Int32 = EPROTO) -> Bool {
+            for fd in packet.fds { close(fd) }
+            let record = AuditRecord(
+                verb: verb, callerUID: caller.uid, callerPID: caller.pid, argumentDigest: digest,
+                decision: .denied(reason: reason), result: String(cString: envyro_errno_name(errno)),
+                durationMicros: (Clock.monotonicNanoseconds() - start) / 1000)
+            _ = try? audit.append(record)
+            return false
+        }
+
+        if packet.truncated || packet.bytes.count > maxFrame {
+            return reject("invalid", "oversized: frame larger than \(maxFrame) bytes")
+        }
+        if packet.controlTruncated || packet.tooManyFDs {
+            return reject("invalid", "too many file descriptors")
+        }
+        let frame: Frame
+        do {
+            frame = try Codec.decode(packet.bytes, fileDescriptorCount: packet.fds.count, maxFrameBytes: maxFrame, expecting: .request)
+        } catch {
+            let verbName = (try? FrameHeader.decode(packet.bytes)).flatMap { Verb(rawValue: $0.verb)?.name } ?? "invalid"
+            return reject(verbName, "\(error.reason): \(error)")
+        }
+        let verb = frame.verb
+        // The permit table for this phase.
+        switch phase {
+        case .greeting where verb != .hello:
+            return reject(verb.name, "not permitted before hello")
+        case .ready where verb == .hello:
+            return reject(verb.name, "hello is permitted once")
+        case .ready where !policy.helper.verbs.contains(where: { $0.rawValue == verb.name }):
+            return reject(verb.name, "verb not permitted by policy \(policy.name)")
+        default:
+            break
+        }
+
+        let outcome: Outcome
+        switch frame.message {
+        case .hello(let hello):
+            phase = .ready
+            outcome = Outcome(
+                reply: .helloReply(HelloReply(helperPID: getpid(), policyName: policy.name, privileged: geteuid() == 0)),
+                decision: .allowed, result: "ok", detail: "client \(hello.client)")
+        case .create(let request):
+            outcome = create(request, stdio: packet.fds)
+        case .signal(let request):
+            outcome = signalContainer(request)
+        default:
+            return reject(verb.name, "not a request")
+        }
+
+        // The audit line is written before the reply; under a fail-closed policy a lost line
+        // undoes the call.
+        let record = AuditRecord(
+            verb: verb.name, callerUID: caller.uid, callerPID: caller.pid, argumentDigest: digest,
+            decision: outcome.decision, result: outcome.result,
+            durationMicros: (Clock.monotonicNanoseconds() - start) / 1000, detail: outcome.detail)
+        var reply = outcome.reply
+        do {
+            try audit.append(record)
+        } catch {
+            if policy.audit.failClosed {
+                if case .created(let c) = reply, let live = containers.removeValue(forKey: c.containerID) {
+                    kill(live)
+                }
+                reply = .failed(Failure(errno: error.errno, step: "audit", message: "the audit log could not be written (\(error)); policy \(policy.name) fails closed"))
+            } else {
+                let warn = "envyro-nshelper: warning: audit log not written: \(error)\n"
+                _ = warn.withCString { write(2, $0, strlen($0)) }
+            }
+        }
+        do { try socket.send(Codec.encode(reply, requestID: frame.requestID)) } catch { return false }
+        return true
+    }
+
+    /// Sends the `exited` event for a container whose pidfd became readable.
+    func reap(_ c: LiveContainer) {
+        var code: Int32 = 0, status: Int32 = 0, pid: pid_t = 0
+        let start = Clock.monotonicNanoseconds()
+        if envyro_waitid_pidfd(c.pidfd, WNOHANG, &code, &status, &pid) != 0 || pid == 0 { return }
+        close(c.pidfd)
+        containers.removeValue(forKey: c.id)
+        let killed = code == CLD_KILLED || code == CLD_DUMPED
+        let event = Exited(
+            containerID: c.id, exitCode: killed ? 128 + status : status,
+            signal: killed ? status : 0, coreDumped: code == CLD_DUMPED)
+        let detail = killed ? "container \(c.id) pid \(c.pid) killed by signal \(status)" : "container \(c.id) pid \(c.pid) exited \(status)"
+        _ = try? audit.append(AuditRecord(
+            verb: "exited", callerUID: caller.uid, callerPID: caller.pid, argumentDigest: Digest.sha256([]),
+            decision: .allowed, result: "ok", durationMicros: (Clock.monotonicNanoseconds() - start) / 1000, detail: detail))
+        try? socket.send(Codec.encode(.exited(event), requestID: 0))
+    }
+
+    /// SIGKILLs and reaps a container.
+    func kill(_ c: LiveContainer) {
+        _ = envyro_pidfd_send_signal(c.pidfd, SIGKILL)
+        var code: Int32 = 0, status: Int32 = 0, pid: pid_t = 0
+        _ = envyro_waitid_pidfd(c.pidfd, 0, &code, &status, &pid)
+        close(c.pidfd)
+    }
+
+    /// The supervisor is gone: nothing this helper created may outlive it.
+    func shutdown() {
+        for c in containers.values { kill(c) }
+        containers.removeAll()
+        socket.close()
+    }
+}
