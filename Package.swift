@@ -78,7 +78,7 @@ let package = Package(
         .testTarget(name: "EnvyroEngineTests", dependencies: ["EnvyroEngine"]),
         .testTarget(
             name: "EnvyroIntegrationTests",
-            dependencies: ["EnvyroSystem", "EnvyroJSON", "EnvyroAudit"]
+            dependencies: ["EnvyroSystem", "EnvyroJSON", "EnvyroAudit", "EnvyroProtocol", "CEnvyro"]
         ),
     ]
 )

@@ -2,7 +2,9 @@
 ///
 /// It rejects trailing garbage, duplicate keys within one object, leading zeros,
 /// unescaped control characters, invalid escapes, invalid UTF-8, lone surrogates,
-/// non-finite numbers and nesting deeper than `maxDepth`.
+/// non-finite numbers and nesting deeper than `maxDepth`. An integer literal that fits
+/// `Int64` becomes `.int` (so `-0` is `.int(0)`); other numbers become `.double`, with
+/// underflow rounding to zero. Nesting is parsed recursively, so keep `maxDepth` modest.
 public enum JSONParser {
     /// The default limit on nested arrays and objects.
     public static let defaultMaxDepth = 64

@@ -57,7 +57,7 @@ struct JSONSerializationTests {
 
     static let doubles: [Double] = [
         0.1, 1.0 / 3.0, -2.5e-300, 6.02214076e23, 1e16, 123456789.125, .leastNonzeroMagnitude,
-        .greatestFiniteMagnitude, -0.0, 9_007_199_254_740_993,
+        .greatestFiniteMagnitude, -0.0, 9_007_199_254_740_992, 4.35,
     ]
 
     @Test("Doubles survive a round trip exactly", arguments: doubles)

@@ -1,0 +1,35 @@
+# Envyro. `make demo` and `make test` work on a fresh Debian machine: they install what they
+# need first (as root, or through sudo).
+SWIFT ?= swift
+DEBS  := liburing-dev libseccomp-dev libcap-dev libcap2-bin libssl-dev gcc
+BIN   := .build/debug
+
+.PHONY: all deps build release demo test clean
+
+all: build
+
+# Installs the Debian packages the build and the tests need, if any is missing.
+deps:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+# Runs one command in a container under the strict policy, on the built-in default rootfs.
+demo: build
+	$(BIN)/envyro run --policy strict -- sh -c 'echo "hello from $$(cat /proc/sys/kernel/hostname): uid $$(id -u), pid $$$$, $$(ls /proc | grep -c "^[0-9]") processes visible"; echo "root:" $$(ls /); touch /usr/x 2>&1 | sed "s/^/expected: /"'
+
+test: build
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+clean:
+	rm -rf .build .build-*
