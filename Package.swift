@@ -31,6 +31,13 @@ let package = Package(
             cSettings: [.define("_GNU_SOURCE")],
             linkerSettings: [.linkedLibrary("crypto")]
         ),
+        // libseccomp, for compiling OCI/moby seccomp profiles to BPF.
+        .systemLibrary(name: "CSeccomp", path: "Sources/CSeccomp", pkgConfig: "libseccomp",
+                       providers: [.apt(["libseccomp-dev"])]),
+        // Seccomp profiles (OCI/moby JSON) compiled to BPF. No Foundation: the helper uses it.
+        .target(name: "EnvyroSeccomp", dependencies: ["CSeccomp", "CEnvyro", "EnvyroJSON", "EnvyroSystem"], swiftSettings: strictSwift),
+        // cgroup v1 and v2 drivers, used by the helper. No Foundation.
+        .target(name: "EnvyroCgroup", dependencies: ["CEnvyro", "EnvyroSystem"], swiftSettings: strictSwift),
         // Thin syscall layer: errors that name the call and its subject.
         .target(name: "EnvyroSystem", dependencies: ["CEnvyro"], swiftSettings: strictSwift),
         // Foundation-free JSON (policies, audit lines, CLI --json).
@@ -68,7 +75,8 @@ let package = Package(
         // Everything that holds a privilege lives under helpers/.
         .executableTarget(
             name: "envyro-nshelper",
-            dependencies: ["CEnvyro", "EnvyroSystem", "EnvyroJSON", "EnvyroProtocol", "EnvyroPolicy", "EnvyroAudit"],
+            dependencies: ["CEnvyro", "EnvyroSystem", "EnvyroJSON", "EnvyroProtocol", "EnvyroPolicy", "EnvyroAudit",
+                           "EnvyroSeccomp", "EnvyroCgroup"],
             path: "helpers/nshelper",
             swiftSettings: strictSwift
         ),
@@ -76,6 +84,8 @@ let package = Package(
         .testTarget(name: "EnvyroProtocolTests", dependencies: ["EnvyroProtocol"]),
         .testTarget(name: "EnvyroPolicyTests", dependencies: ["EnvyroPolicy", "EnvyroJSON"]),
         .testTarget(name: "EnvyroEngineTests", dependencies: ["EnvyroEngine"]),
+        .testTarget(name: "EnvyroSeccompTests", dependencies: ["EnvyroSeccomp", "EnvyroJSON", "CEnvyro"]),
+        .testTarget(name: "EnvyroCgroupTests", dependencies: ["EnvyroCgroup", "EnvyroSystem", "CEnvyro"]),
         .testTarget(
             name: "EnvyroIntegrationTests",
             dependencies: ["EnvyroSystem", "EnvyroJSON", "EnvyroAudit", "EnvyroProtocol", "CEnvyro"]

@@ -14,6 +14,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <linux/close_range.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
 #include <openssl/sha.h>
 
 #ifndef P_PIDFD
@@ -53,6 +55,21 @@ int envyro_prctl(int option, unsigned long arg2, unsigned long arg3) {
 int envyro_close_range_from(unsigned int first, unsigned int flags) {
     return (int)syscall(SYS_close_range, first, ~0U, flags);
 }
+
+int envyro_openat2_beneath(int dirfd, const char *path, int flags, unsigned int mode) {
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (uint64_t)(flags | O_CLOEXEC);
+    how.mode = (flags & O_CREAT) ? mode : 0;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+    long r;
+    do { r = syscall(SYS_openat2, dirfd, path, &how, sizeof how); } while (r < 0 && errno == EINTR);
+    return (int)r;
+}
+
+int envyro_mkdirat(int dirfd, const char *path, unsigned int mode) { return mkdirat(dirfd, path, (mode_t)mode); }
+
+int envyro_rmdirat(int dirfd, const char *path) { return unlinkat(dirfd, path, AT_REMOVEDIR); }
 
 int envyro_peer_credentials(int fd, pid_t *pid, uid_t *uid, gid_t *gid) {
     struct ucred cred;

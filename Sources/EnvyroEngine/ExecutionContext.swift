@@ -32,6 +32,8 @@ struct SecretArena {
         var newCapacity = max(capacity * 2, 256)
         while newCapacity < used + extra { newCapacity *= 2 }
         let fresh = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 16)
+        // Start from zeros so every byte not holding a live entry is zero (no heap leftovers).
+        memset(fresh, 0, newCapacity)
         if let base {
             fresh.copyMemory(from: base, byteCount: used)
             explicit_bzero(base, capacity)

@@ -224,7 +224,9 @@ public final class ConcurrentExecutorRegistry: Sendable {
         // The registry always holds a retain on the current snapshot, and a writer releases a
         // replaced one only after seeing readers == 0, so this pointer is alive here.
         // The retain is explicit so it happens before the reader leaves the window.
-        let pointer = UnsafeRawPointer(bitPattern: bits).unsafelyUnwrapped
+        guard let pointer = UnsafeRawPointer(bitPattern: bits) else {
+            preconditionFailure("executor registry without a snapshot")
+        }
         let retained = Unmanaged<Snapshot>.fromOpaque(pointer).retain()
         readers.subtract(1, ordering: .sequentiallyConsistent)
         return retained.takeRetainedValue()

@@ -430,7 +430,7 @@ public struct ResourceLimitBatch: Sendable, Hashable {
 
     /// Formats bytes compactly for messages and round trips: `1K`, `256M`, `2G`, or plain bytes.
     public static func formatSize(_ bytes: Int64) -> String {
-        for (shift, unit) in [(40, "T"), (30, "G"), (20, "M"), (10, "K")] {
+        for (shift, unit) in [(60, "E"), (50, "P"), (40, "T"), (30, "G"), (20, "M"), (10, "K")] {
             let size = Int64(1) << shift
             if bytes != 0, bytes % size == 0 { return "\(bytes / size)\(unit)" }
         }
@@ -439,7 +439,7 @@ public struct ResourceLimitBatch: Sendable, Hashable {
 
     /// Formats bytes with a spelled-out binary unit: `1 MiB`, `64 KiB`, `100 bytes`.
     public static func formatSizeLong(_ bytes: Int64) -> String {
-        for (shift, unit) in [(40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")] {
+        for (shift, unit) in [(60, "EiB"), (50, "PiB"), (40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")] {
             let size = Int64(1) << shift
             if bytes != 0, bytes % size == 0 { return "\(bytes / size) \(unit)" }
         }

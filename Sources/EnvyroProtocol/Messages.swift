@@ -107,6 +107,10 @@ public struct HelloReply: Sendable, Equatable, WirePayload {
 //   | hostname string | rootfs string | rootfsWritable bool (u8 0/1)
 //   | argv string list (u32 count + strings) | env string list (u32 count + strings)
 //   | cwd string | useInit bool (u8 0/1)
+//   | limits LimitSet (see Resources.swift) | uidMappings (u32 count + count x IDMapping)
+//   | gidMappings (same) | seccomp blob (u32 length + BPF bytes, a multiple of 8)
+//   | capabilities u64 (bit n = capability n asked for; the helper grants the intersection
+//     with its policy)
 /// Request to create and start a container.
 public struct CreateRequest: Sendable, Equatable, WirePayload {
     /// Namespaces to unshare.
@@ -127,12 +131,29 @@ public struct CreateRequest: Sendable, Equatable, WirePayload {
     public var cwd: String
     /// Whether to run a minimal init as pid 1.
     public var useInit: Bool
+    /// Cgroup limits (empty: no cgroup unless the policy requires limits).
+    public var limits: LimitSet
+    /// uid_map lines; empty means the single-id map (container root = the caller).
+    public var uidMappings: [IDMapping]
+    /// gid_map lines; empty means the single-id map.
+    public var gidMappings: [IDMapping]
+    /// An extra seccomp BPF program stacked on the policy's own (it can only restrict more).
+    public var seccomp: [UInt8]
+    /// Capabilities asked for (bit n = capability n); the policy's set caps them.
+    public var capabilities: UInt64
 
     /// Memberwise initialiser.
     public init(
         namespaces: NamespaceSet, network: NetworkModeWire, hostname: String, rootfs: String,
-        rootfsWritable: Bool, argv: [String], env: [String], cwd: String, useInit: Bool
+        rootfsWritable: Bool, argv: [String], env: [String], cwd: String, useInit: Bool,
+        limits: LimitSet = LimitSet(), uidMappings: [IDMapping] = [], gidMappings: [IDMapping] = [],
+        seccomp: [UInt8] = [], capabilities: UInt64 = .max
     ) {
+        self.limits = limits
+        self.uidMappings = uidMappings
+        self.gidMappings = gidMappings
+        self.seccomp = seccomp
+        self.capabilities = capabilities
         self.namespaces = namespaces
         self.network = network
         self.hostname = hostname
@@ -154,6 +175,13 @@ public struct CreateRequest: Sendable, Equatable, WirePayload {
         w.strings(env)
         w.string(cwd)
         w.bool(useInit)
+        limits.encode(into: &w)
+        w.u32(UInt32(truncatingIfNeeded: uidMappings.count))
+        for m in uidMappings { m.encode(into: &w) }
+        w.u32(UInt32(truncatingIfNeeded: gidMappings.count))
+        for m in gidMappings { m.encode(into: &w) }
+        w.blob(seccomp)
+        w.u64(capabilities)
     }
 
     static func decode(from r: inout WireReader) throws(ProtocolError) -> CreateRequest {
@@ -174,7 +202,12 @@ public struct CreateRequest: Sendable, Equatable, WirePayload {
             argv: try r.strings("argv"),
             env: try r.strings("env"),
             cwd: try r.string("cwd"),
-            useInit: try r.bool("useInit")
+            useInit: try r.bool("useInit"),
+            limits: try LimitSet.decode(from: &r),
+            uidMappings: try IDMapping.decodeList(from: &r, "uidMappings"),
+            gidMappings: try IDMapping.decodeList(from: &r, "gidMappings"),
+            seccomp: try r.blob("seccomp", max: ProtocolLimits.maxSeccompBytes),
+            capabilities: try r.u64("capabilities")
         )
     }
 
@@ -198,6 +231,12 @@ public struct CreateRequest: Sendable, Equatable, WirePayload {
         try checkString(cwd, "cwd")
         guard cwd.utf8.first == UInt8(ascii: "/") else {
             throw .invalidValue(field: "cwd", reason: "not absolute")
+        }
+        try limits.validate()
+        try IDMapping.validate(uidMappings, "uidMappings")
+        try IDMapping.validate(gidMappings, "gidMappings")
+        guard seccomp.count % 8 == 0, seccomp.count <= ProtocolLimits.maxSeccompBytes else {
+            throw .invalidValue(field: "seccomp", reason: "a BPF program is a multiple of 8 bytes, at most \(ProtocolLimits.maxSeccompBytes)")
         }
     }
 }

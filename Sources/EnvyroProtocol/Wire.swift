@@ -22,6 +22,11 @@ struct WireWriter {
         u32(UInt32(truncatingIfNeeded: s.utf8.count))
         bytes.append(contentsOf: s.utf8)
     }
+    /// Writes u32 byte length + raw bytes.
+    mutating func blob(_ b: [UInt8]) {
+        u32(UInt32(truncatingIfNeeded: b.count))
+        bytes.append(contentsOf: b)
+    }
     mutating func strings(_ list: [String]) {
         u32(UInt32(truncatingIfNeeded: list.count))
         for s in list { string(s) }
@@ -96,6 +101,14 @@ struct WireReader {
         out.reserveCapacity(Int(count))
         for i in 0..<Int(count) { out.append(try string(field, index: i)) }
         return out
+    }
+    /// Reads u32 length + that many raw bytes, at most `max`.
+    mutating func blob(_ field: String, max: Int) throws(ProtocolError) -> [UInt8] {
+        let length = try u32(field)
+        guard UInt64(length) <= UInt64(remaining) else { throw .truncated(field: field) }
+        guard Int(length) <= max else { throw .invalidValue(field: field, reason: "\(length) bytes exceed \(max)") }
+        let start = try take(Int(length), field)
+        return Array(buffer[start..<(start + Int(length))])
     }
     func finish() throws(ProtocolError) {
         guard remaining == 0 else { throw .trailingBytes(remaining) }

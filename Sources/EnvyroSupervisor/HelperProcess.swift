@@ -15,6 +15,8 @@ public final class HelperProcess {
     private var closed = false
     /// Frames that arrived while waiting for a reply (events such as `exited`).
     private var pendingEvents: [Frame] = []
+    /// One receive buffer for the helper's replies (they are small; the cap is the protocol's).
+    private var buffer: [UInt8]
     /// How the helper exited, once `close()` has reaped it.
     public private(set) var exitStatus: Int32?
 
@@ -23,6 +25,7 @@ public final class HelperProcess {
         if access(path, X_OK) != 0 {
             throw SupervisorError.helperMissing(path: path, errno: errno)
         }
+        buffer = [UInt8](repeating: 0, count: ProtocolLimits.defaultMaxFrameBytes + 1)
         let (mine, theirs): (SeqPacketSocket, SeqPacketSocket)
         do { (mine, theirs) = try SeqPacketSocket.pair() } catch { throw .system(error) }
         let argv = [path, "--policy", policy, "--fd", "3"]
@@ -62,17 +65,31 @@ public final class HelperProcess {
             do { ready = try Poll.readable([socket.fd], timeoutMs: timeoutMs) } catch { throw .system(error) }
             if ready.isEmpty { return nil }
         }
-        let packet: SeqPacketSocket.Packet?
-        do { packet = try socket.receive(capacity: ProtocolLimits.absoluteMaxFrameBytes, maxFDs: 0) } catch {
-            throw .helperGone(detail: "\(error)")
-        }
-        guard let packet else { throw .helperGone(detail: "the helper closed its socket") }
+        return try receiveFrame()
+    }
+
+    /// Reads and decodes one frame from the socket (blocking).
+    private func receiveFrame() throws(SupervisorError) -> Frame {
+        let got: (count: Int, truncated: Bool)?
+        do { got = try socket.receive(into: &buffer) } catch { throw .helperGone(detail: "\(error)") }
+        guard let got else { throw .helperGone(detail: helperExitDetail()) }
+        if got.truncated { throw .protocolViolation(detail: "a frame larger than \(buffer.count - 1) bytes, or with descriptors") }
         do {
-            return try Codec.decode(packet.bytes, fileDescriptorCount: packet.fds.count,
-                                    maxFrameBytes: ProtocolLimits.absoluteMaxFrameBytes, expecting: .replyOrEvent)
+            return try buffer.withUnsafeBytes { (raw) throws(ProtocolError) -> Frame in
+                try Codec.decode(UnsafeRawBufferPointer(rebasing: raw[0..<got.count]), fileDescriptorCount: 0,
+                                 maxFrameBytes: ProtocolLimits.defaultMaxFrameBytes, expecting: .replyOrEvent)
+            }
         } catch {
             throw .protocolViolation(detail: "\(error)")
         }
+    }
+
+    /// Why the socket closed: reaps the helper and describes its exit.
+    private func helperExitDetail() -> String {
+        close()
+        guard let status = exitStatus else { return "the helper closed its socket" }
+        if status & 0x7f != 0 { return "the helper was killed by signal \(status & 0x7f)" }
+        return "the helper exited with status \((status >> 8) & 0xff)"
     }
 
     /// Sends `message` and waits for the reply with the same request id; events that arrive
@@ -81,21 +98,19 @@ public final class HelperProcess {
         let id = try send(message, fds: fds)
         var held: [Frame] = []
         defer { pendingEvents.append(contentsOf: held) }
+        return try waitReply(id, holding: &held)
+    }
+
+    /// Waits for the reply to request `id`; events that arrive first are kept for `receive`.
+    public func waitReply(_ id: UInt32) throws(SupervisorError) -> Message {
+        var held: [Frame] = []
+        defer { pendingEvents.append(contentsOf: held) }
+        return try waitReply(id, holding: &held)
+    }
+
+    private func waitReply(_ id: UInt32, holding held: inout [Frame]) throws(SupervisorError) -> Message {
         while true {
-            let frame: Frame?
-            do {
-                let p = try socket.receive(capacity: ProtocolLimits.absoluteMaxFrameBytes, maxFDs: 0)
-                guard let p else { throw SupervisorError.helperGone(detail: "the helper closed its socket") }
-                frame = try Codec.decode(p.bytes, fileDescriptorCount: p.fds.count,
-                                         maxFrameBytes: ProtocolLimits.absoluteMaxFrameBytes, expecting: .replyOrEvent)
-            } catch let e as SupervisorError {
-                throw e
-            } catch let e as ProtocolError {
-                throw .protocolViolation(detail: "\(e)")
-            } catch {
-                throw .helperGone(detail: "\(error)")
-            }
-            guard let frame else { continue }
+            let frame = try receiveFrame()
             if frame.verb.isEvent { held.append(frame); continue }
             if frame.requestID == id { return frame.message }
         }

@@ -21,25 +21,37 @@ public struct RunOutcome: Sendable, Equatable {
 /// The supervisor embedded in `envyro run`: loads the policy, plans the run, starts the helper
 /// and drives one container through it, forwarding signals and enforcing the timeout.
 public final class EmbeddedSupervisor {
-    /// The policy runs are planned under.
-    public let policy: Policy
     /// The policy name or path given to the helper (it loads and checks it itself).
     public let policyReference: String
     /// The helper executable.
     public let helperPath: String
+    private let searchDirectories: [String]
+    private var loadedPolicy: Policy?
 
-    /// Loads `policy` (a name or a path) and locates the helper next to this executable.
-    public init(policy reference: String, helperPath: String? = nil) throws(SupervisorError) {
+    /// Prepares a supervisor for `policy` (a name or a path) with the helper next to this
+    /// executable. Nothing is loaded or started until the first run.
+    public init(policy reference: String, helperPath: String? = nil) {
         let exe = Files.executablePath()
-        let dirs = PolicyLoader.searchDirectories(executablePath: exe, allowEnvironment: true)
-        do { policy = try PolicyLoader.load(reference, searchDirectories: dirs) } catch { throw .policy(error) }
+        searchDirectories = PolicyLoader.searchDirectories(executablePath: exe, allowEnvironment: true)
         // A path is handed to the helper absolute, so both sides read the same file.
-        if reference.contains("/") || reference.hasSuffix(".json") {
+        if PolicyLoader.isPath(reference) {
             policyReference = (try? Files.realPath(reference)) ?? reference
         } else {
             policyReference = reference
         }
         self.helperPath = helperPath ?? Self.locateHelper(executablePath: exe)
+    }
+
+    /// The policy runs are planned under, loaded on first use.
+    public func policy() throws(SupervisorError) -> Policy {
+        if let p = loadedPolicy { return p }
+        do {
+            let p = try PolicyLoader.load(policyReference, searchDirectories: searchDirectories)
+            loadedPolicy = p
+            return p
+        } catch {
+            throw .policy(error)
+        }
     }
 
     /// `$ENVYRO_NSHELPER`, else `envyro-nshelper` beside the executable, else
@@ -58,12 +70,18 @@ public final class EmbeddedSupervisor {
     /// `signalFD` (see `envyro_signalfd_for_forwarding`) are forwarded to the container; a
     /// second SIGINT or SIGTERM kills it.
     public func run(_ request: RunRequest, stdio: [Int32], signalFD: Int32?) throws(SupervisorError) -> RunOutcome {
-        let create = try RunPlanner.plan(request, policy: policy)
+        // The helper starts first and says hello while this process loads the policy and plans
+        // the run: its start-up overlaps ours. If planning fails, closing the socket ends it.
         let helper = try HelperProcess(path: helperPath, policy: policyReference)
         defer { helper.close() }
-
-        let hello = try helper.call(.hello(Hello(client: "envyro")))
-        guard case .helloReply = hello else { throw unexpected(hello, helper) }
+        let helloID = try helper.send(.hello(Hello(client: "envyro")))
+        let create = try RunPlanner.plan(request, policy: try policy())
+        let hello = try helper.waitReply(helloID)
+        switch hello {
+        case .helloReply: break
+        case .failed(let f): throw .helperFailure(step: f.step, errno: f.errno, message: f.message)
+        default: throw unexpected(hello, helper)
+        }
 
         let started = Clock.monotonicNanoseconds()
         let reply = try helper.call(.create(create), fds: stdio)

@@ -42,6 +42,19 @@ public struct SeqPacketSocket: Sendable {
         public var controlTruncated: Bool
     }
 
+    /// Receives one packet into `buffer` (whose count is the capacity) and returns its length
+    /// and flags without allocating; nil at EOF. For hot paths that reuse one buffer.
+    public func receive(into buffer: inout [UInt8]) throws(SystemError) -> (count: Int, truncated: Bool)? {
+        var fds: [Int32] = [-1]
+        var nfds: Int32 = 0, trunc: Int32 = 0, ctrunc: Int32 = 0
+        let n = buffer.withUnsafeMutableBytes { buf in
+            envyro_recv_frame(fd, buf.baseAddress!, buf.count, &fds, 0, &nfds, &trunc, &ctrunc)
+        }
+        if n < 0 { throw SystemError.current("recvmsg", "helper socket") }
+        if n == 0 && trunc == 0 { return nil }
+        return (Int(n), trunc != 0 || nfds != 0)
+    }
+
     /// Receives one packet of at most `capacity` bytes; nil at EOF.
     public func receive(capacity: Int, maxFDs: Int = 4) throws(SystemError) -> Packet? {
         var bytes = [UInt8](repeating: 0, count: capacity)

@@ -89,7 +89,7 @@ struct Run: ParsableCommand {
 
         let outcome: RunOutcome
         do {
-            let supervisor = try EmbeddedSupervisor(policy: policy)
+            let supervisor = EmbeddedSupervisor(policy: policy)
             outcome = try supervisor.run(request, stdio: stdio, signalFD: signalFD >= 0 ? signalFD : nil)
         } catch {
             complain(error.description)

@@ -47,13 +47,18 @@ func frame(
 func createPayload(
     namespaces: UInt32 = NamespaceSet.all.rawValue, network: UInt8 = 0, hostname: String = "box",
     rootfs: String = "", writable: UInt8 = 0, argv: [String] = ["/bin/sh", "-c", "true"],
-    env: [String] = ["PATH=/bin", "HOME=/root"], cwd: String = "/", useInit: UInt8 = 1
+    env: [String] = ["PATH=/bin", "HOME=/root"], cwd: String = "/", useInit: UInt8 = 1,
+    tail: [UInt8] = defaultCreateTail
 ) -> [UInt8] {
     payload { p in
         p.u32(namespaces).u8(network).str(hostname).str(rootfs).u8(writable)
             .list(argv).list(env).str(cwd).u8(useInit)
-    }
+    } + tail
 }
+
+/// The create fields after useInit: no limits, no id mappings (uid, gid), no seccomp program,
+/// every capability asked for.
+let defaultCreateTail: [UInt8] = [0, 0, 0, 0] + [0, 0, 0, 0] + [0, 0, 0, 0] + [0, 0, 0, 0] + [UInt8](repeating: 0xFF, count: 8)
 
 let sampleCreate = CreateRequest(
     namespaces: .all, network: .none, hostname: "box", rootfs: "", rootfsWritable: false,
@@ -66,6 +71,18 @@ let sampleFrames: [Frame] = [
     Frame(requestID: 3, message: .create(CreateRequest(
         namespaces: [.user, .pid, .network], network: .host, hostname: "", rootfs: "/var/lib/envyro/rootfs",
         rootfsWritable: true, argv: ["echo", "héllo wörld ✓", ""], env: [], cwd: "/tmp/work", useInit: false))),
+    Frame(requestID: 5, message: .create(CreateRequest(
+        namespaces: .all, network: .none, hostname: "limited", rootfs: "", rootfsWritable: false,
+        argv: ["true"], env: [], cwd: "/", useInit: false,
+        limits: {
+            var l = LimitSet()
+            l.memoryMax = 256 << 20; l.memorySwapMax = -1; l.pidsMax = 64; l.cpuQuotaMicros = 50_000
+            l.cpuPeriodMicros = 100_000; l.cpuShares = 512; l.cpusetCpus = "0-1"; l.cpusetMems = "0"; l.ioWeight = 500
+            return l
+        }(),
+        uidMappings: [IDMapping(containerID: 0, hostID: 1000, count: 1), IDMapping(containerID: 1, hostID: 100_000, count: 65536)],
+        gidMappings: [IDMapping(containerID: 0, hostID: 1000, count: 1)],
+        seccomp: [UInt8](repeating: 6, count: 16), capabilities: 0))),
     Frame(requestID: 4, message: .signal(SignalRequest(containerID: 7, signal: 15))),
     Frame(requestID: 1, message: .helloReply(HelloReply(helperPID: 4242, policyName: "default", privileged: true))),
     Frame(requestID: 2, message: .created(Created(containerID: 7, pid: 31337))),

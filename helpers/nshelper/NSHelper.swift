@@ -7,6 +7,7 @@
 import CEnvyro
 import EnvyroAudit
 import EnvyroPolicy
+import EnvyroProtocol
 import EnvyroSystem
 import Glibc
 
@@ -14,6 +15,18 @@ import Glibc
 func die(_ message: String, code: Int32 = 2) -> Never {
     let line = "envyro-nshelper: \(message)\n"
     _ = line.withCString { write(2, $0, strlen($0)) }
+    exit(code)
+}
+
+/// Without a usable policy or audit log the helper can serve nothing: it answers the first
+/// request with the reason (the supervisor shows it) and exits with `code`. Nothing is printed
+/// here, so a supervisor that already reported the same problem is not echoed.
+func refuseFirstRequest(_ socket: SeqPacketSocket, step: String, message: String, code: Int32) -> Never {
+    if let packet = try? socket.receive(capacity: ProtocolLimits.defaultMaxFrameBytes + 1, maxFDs: 3) {
+        for fd in packet.fds { close(fd) }
+        let id = (try? FrameHeader.decode(packet.bytes))?.requestID ?? 0
+        try? socket.send(Codec.encode(.failed(Failure(errno: EINVAL, step: step, message: message)), requestID: id))
+    }
     exit(code)
 }
 
@@ -50,18 +63,19 @@ struct NSHelperMain {
         }
         _ = fcntl(socketFD, F_SETFD, FD_CLOEXEC)
 
+        let socket = SeqPacketSocket(fd: socketFD)
         let policy: Policy
         do {
             let dirs = PolicyLoader.searchDirectories(executablePath: Files.executablePath(), allowEnvironment: true)
             policy = try PolicyLoader.load(policyName, searchDirectories: dirs)
         } catch {
-            die("\(error)", code: 78)
+            refuseFirstRequest(socket, step: "policy", message: "\(error)", code: 78)
         }
 
         let auditPath = policy.audit.path ?? AuditLog.defaultPath(uid: getuid(), allowEnvironment: true)
         let audit: AuditLog
         do { audit = try AuditLog(path: auditPath) } catch {
-            die("cannot open the audit log: \(error)", code: 74)
+            refuseFirstRequest(socket, step: "audit", message: "cannot open the audit log: \(error)", code: 74)
         }
 
         var pid: pid_t = 0, uid: uid_t = 0, gid: gid_t = 0
@@ -74,7 +88,7 @@ struct NSHelperMain {
         }
 
         let server = HelperServer(
-            socket: SeqPacketSocket(fd: socketFD), policy: policy, audit: audit,
+            socket: socket, policy: policy, audit: audit,
             caller: Caller(uid: uid, gid: gid, pid: pid))
         exit(server.serve())
     }

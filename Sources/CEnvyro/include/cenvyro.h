@@ -38,6 +38,15 @@ int envyro_waitid_pidfd(int pidfd, int flags, int *code, int *status, pid_t *pid
 int envyro_prctl(int option, unsigned long arg2, unsigned long arg3);
 /// close_range(first, ~0U, flags).
 int envyro_close_range_from(unsigned int first, unsigned int flags);
+/// openat2(2) with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV:
+/// opens `path` (relative, no "..") strictly beneath `dirfd`. `flags` are open(2) flags
+/// (O_CLOEXEC is added). Returns the fd or -1 with errno set (EXDEV/ELOOP on an escape).
+int envyro_openat2_beneath(int dirfd, const char *path, int flags, unsigned int mode);
+/// mkdirat(2), for creating cgroup directories beneath a directory fd.
+int envyro_mkdirat(int dirfd, const char *path, unsigned int mode);
+/// unlinkat(dirfd, path, AT_REMOVEDIR).
+int envyro_rmdirat(int dirfd, const char *path);
+
 /// getpeercred on a unix socket (struct ucred is hidden behind _GNU_SOURCE).
 int envyro_peer_credentials(int fd, pid_t *pid, uid_t *uid, gid_t *gid);
 
