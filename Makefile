@@ -4,7 +4,7 @@ SWIFT ?= swift
 DEBS  := liburing-dev libseccomp-dev libcap-dev libcap2-bin libssl-dev gcc
 BIN   := .build/debug
 
-.PHONY: all deps build release demo test clean
+.PHONY: all deps build release static demo test clean bench bench-compare
 
 all: build
 
@@ -33,3 +33,15 @@ test: build
 
 clean:
 	rm -rf .build .build-*
+
+# Release build (Swift stdlib linked statically: measured faster to start), then the engine's
+# figures and the side-by-side start-up comparison with crun and bubblewrap.
+STATIC := .build-static/release
+static: deps
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path .build-static
+
+bench: static
+	$(STATIC)/envyro bench
+
+bench-compare: static
+	ENVYRO_BIN=$(STATIC) bench/compare.sh 100

@@ -38,6 +38,8 @@ let package = Package(
         .target(name: "EnvyroSeccomp", dependencies: ["CSeccomp", "CEnvyro", "EnvyroJSON", "EnvyroSystem"], swiftSettings: strictSwift),
         // cgroup v1 and v2 drivers, used by the helper. No Foundation.
         .target(name: "EnvyroCgroup", dependencies: ["CEnvyro", "EnvyroSystem"], swiftSettings: strictSwift),
+        // Linked only into the CLI: blocks job-control signals before any thread starts.
+        .target(name: "CEnvyroCLI", path: "Sources/CEnvyroCLI"),
         // Thin syscall layer: errors that name the call and its subject.
         .target(name: "EnvyroSystem", dependencies: ["CEnvyro"], swiftSettings: strictSwift),
         // Foundation-free JSON (policies, audit lines, CLI --json).
@@ -66,7 +68,7 @@ let package = Package(
         .executableTarget(
             name: "envyro",
             dependencies: [
-                "EnvyroSupervisor", "EnvyroPolicy", "EnvyroJSON", "EnvyroSystem", "EnvyroAudit", "CEnvyro",
+                "EnvyroSupervisor", "EnvyroPolicy", "EnvyroJSON", "EnvyroSystem", "EnvyroAudit", "CEnvyro", "CEnvyroCLI", "EnvyroEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/envyro",
@@ -84,6 +86,7 @@ let package = Package(
         .testTarget(name: "EnvyroProtocolTests", dependencies: ["EnvyroProtocol"]),
         .testTarget(name: "EnvyroPolicyTests", dependencies: ["EnvyroPolicy", "EnvyroJSON"]),
         .testTarget(name: "EnvyroEngineTests", dependencies: ["EnvyroEngine"]),
+        .testTarget(name: "EnvyroSupervisorTests", dependencies: ["EnvyroSupervisor", "EnvyroEngine"]),
         .testTarget(name: "EnvyroSeccompTests", dependencies: ["EnvyroSeccomp", "EnvyroJSON", "CEnvyro"]),
         .testTarget(name: "EnvyroCgroupTests", dependencies: ["EnvyroCgroup", "EnvyroSystem", "CEnvyro"]),
         .testTarget(

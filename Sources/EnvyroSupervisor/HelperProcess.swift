@@ -1,4 +1,5 @@
 import CEnvyro
+import EnvyroEngine
 import EnvyroProtocol
 import EnvyroSystem
 import Glibc
@@ -6,7 +7,10 @@ import Glibc
 /// A running `envyro-nshelper`, started by posix_spawn with one end of a SEQPACKET socketpair
 /// as its fd 3. The helper exits when this end closes; `close()` waits for that, so nothing
 /// outlives the supervisor's use of it.
-public final class HelperProcess {
+///
+/// Used by one run at a time (the embedded supervisor runs one container per call; the daemon
+/// will serialize access), hence `@unchecked Sendable`.
+public final class HelperProcess: @unchecked Sendable {
     /// The helper's pid.
     public let pid: pid_t
     /// The supervisor's end of the socket.
@@ -15,17 +19,17 @@ public final class HelperProcess {
     private var closed = false
     /// Frames that arrived while waiting for a reply (events such as `exited`).
     private var pendingEvents: [Frame] = []
-    /// One receive buffer for the helper's replies (they are small; the cap is the protocol's).
-    private var buffer: [UInt8]
+    /// Frames are received straight into slabs of the engine's buffer pool.
+    private let buffers: LazyResource<BufferPool>
     /// How the helper exited, once `close()` has reaped it.
     public private(set) var exitStatus: Int32?
 
     /// Starts the helper at `path` with `--policy policy`.
-    public init(path: String, policy: String) throws(SupervisorError) {
+    public init(path: String, policy: String, buffers: LazyResource<BufferPool>) throws(SupervisorError) {
+        self.buffers = buffers
         if access(path, X_OK) != 0 {
             throw SupervisorError.helperMissing(path: path, errno: errno)
         }
-        buffer = [UInt8](repeating: 0, count: ProtocolLimits.defaultMaxFrameBytes + 1)
         let (mine, theirs): (SeqPacketSocket, SeqPacketSocket)
         do { (mine, theirs) = try SeqPacketSocket.pair() } catch { throw .system(error) }
         let argv = [path, "--policy", policy, "--fd", "3"]
@@ -68,16 +72,38 @@ public final class HelperProcess {
         return try receiveFrame()
     }
 
-    /// Reads and decodes one frame from the socket (blocking).
+    /// Sends `hello` and checks the reply: the helper is ready, or says why not.
+    func greet() throws(SupervisorError) {
+        let reply = try call(.hello(Hello(client: "envyro")))
+        switch reply {
+        case .helloReply: return
+        case .failed(let f): throw .helperFailure(step: f.step, errno: f.errno, message: f.message)
+        default: throw .protocolViolation(detail: "unexpected \(reply.verb.name) in answer to hello")
+        }
+    }
+
+    /// Events already read while waiting for a reply.
+    public var hasPendingEvents: Bool { !pendingEvents.isEmpty }
+
+    /// Reads and decodes one frame from the socket (blocking), straight into a pool slab.
     private func receiveFrame() throws(SupervisorError) -> Frame {
-        let got: (count: Int, truncated: Bool)?
-        do { got = try socket.receive(into: &buffer) } catch { throw .helperGone(detail: "\(error)") }
+        let pool: BufferPool
+        do { pool = try buffers.get() } catch { throw .system(SystemError("memfd_create", "buffer pool", errno: ENOMEM)) }
+        let slab: ZeroCopyBuffer
+        do { slab = try pool.acquire() } catch { throw .system(SystemError("acquire", "buffer pool: \(error)", errno: ENOBUFS)) }
+        defer { pool.release(slab) }
+        var got: (count: Int, truncated: Bool)? = nil
+        var failure: SystemError? = nil
+        _ = try? slab.withUnsafeWritableTail { memory -> Int in
+            do { got = try socket.receive(into: memory) } catch let e as SystemError { failure = e } catch {}
+            return got?.count ?? 0
+        }
+        if let failure { throw .helperGone(detail: "\(failure)") }
         guard let got else { throw .helperGone(detail: helperExitDetail()) }
-        if got.truncated { throw .protocolViolation(detail: "a frame larger than \(buffer.count - 1) bytes, or with descriptors") }
+        if got.truncated { throw .protocolViolation(detail: "a frame larger than \(pool.slabSize) bytes, or with descriptors") }
         do {
-            return try buffer.withUnsafeBytes { (raw) throws(ProtocolError) -> Frame in
-                try Codec.decode(UnsafeRawBufferPointer(rebasing: raw[0..<got.count]), fileDescriptorCount: 0,
-                                 maxFrameBytes: ProtocolLimits.defaultMaxFrameBytes, expecting: .replyOrEvent)
+            return try slab.withUnsafeReadableBytes { raw in
+                try Codec.decode(raw, fileDescriptorCount: 0, maxFrameBytes: ProtocolLimits.defaultMaxFrameBytes, expecting: .replyOrEvent)
             }
         } catch {
             throw .protocolViolation(detail: "\(error)")

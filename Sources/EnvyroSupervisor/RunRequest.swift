@@ -1,3 +1,4 @@
+import EnvyroEngine
 import EnvyroPolicy
 import EnvyroProtocol
 import EnvyroSystem
@@ -23,6 +24,8 @@ public struct RunRequest: Sendable {
     public var timeoutSeconds: Double? = nil
     /// `--init`: a tiny pid 1 that forwards signals and reaps.
     public var useInit: Bool = false
+    /// `--executor`: how argv becomes the exec plan (`native`, `shell`, or a registered plugin).
+    public var executor: String = "native"
 
     /// A request to run `argv`.
     public init(argv: [String]) { self.argv = argv }
@@ -41,22 +44,13 @@ public enum RunPlanner {
             throw .invalidRequest("argument \(quote(a)) contains a NUL byte")
         }
 
-        // Environment: the policy's base, HOSTNAME, then --env in order; a later key wins.
-        var env: [String] = []
-        func put(_ entry: String) {
-            let key = entry.prefix { $0 != "=" }
-            env.removeAll { $0.prefix { $0 != "=" } == key }
-            env.append(entry)
-        }
-        for e in policy.process.env { put(e) }
-        put("HOSTNAME=\(request.hostname)")
         for e in request.env {
             guard let eq = e.firstIndex(of: "="), eq != e.startIndex else {
                 throw .invalidRequest("--env \(quote(e)): expected KEY=VALUE")
             }
             if e.utf8.contains(0) { throw .invalidRequest("--env \(quote(e)) contains a NUL byte") }
-            put(e)
         }
+        let env = environment(base: policy.process.env, hostname: request.hostname, extra: request.env)
 
         if !request.cwd.hasPrefix("/") {
             throw .invalidRequest("--cwd \(quote(request.cwd)): the working directory must be an absolute path")
@@ -130,6 +124,39 @@ public enum RunPlanner {
             namespaces: namespaces, network: network == .none ? .none : .host, hostname: host,
             rootfs: rootfs, rootfsWritable: request.rootfsWritable, argv: request.argv, env: env,
             cwd: request.cwd, useInit: request.useInit)
+    }
+
+    /// The container's environment: the policy's base, HOSTNAME, then `extra` in order; a
+    /// later key wins.
+    public static func environment(base: [String], hostname: String, extra: [String]) -> [String] {
+        var env: [String] = []
+        env.reserveCapacity(base.count + extra.count + 1)
+        func put(_ entry: String) {
+            let key = entry.prefix { $0 != "=" }
+            env.removeAll { $0.prefix { $0 != "=" } == key }
+            env.append(entry)
+        }
+        for e in base { put(e) }
+        put("HOSTNAME=\(hostname)")
+        for e in extra { put(e) }
+        return env
+    }
+
+    /// What the container's mount namespace will hold (the helper's trampoline carries it out).
+    public static func mountPlan(rootfs: String?, writable: Bool) -> [MountStep] {
+        var steps: [MountStep] = []
+        if let rootfs {
+            steps.append(.bind(rootfs, to: "/", readOnly: !writable))
+        } else {
+            steps.append(.tmpfs("/", readOnly: true))
+            for dir in ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"] {
+                steps.append(.bind(dir, to: dir, readOnly: true))
+            }
+        }
+        steps.append(.tmpfs("/tmp"))
+        steps.append(.proc())
+        steps.append(.dev())
+        return steps
     }
 
     static func isHostnameByte(_ b: UInt8) -> Bool {

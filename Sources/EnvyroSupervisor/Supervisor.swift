@@ -1,8 +1,10 @@
 import CEnvyro
+import EnvyroEngine
 import EnvyroPolicy
 import EnvyroProtocol
 import EnvyroSystem
 import Glibc
+import Synchronization
 
 /// How a run ended.
 public struct RunOutcome: Sendable, Equatable {
@@ -18,39 +20,59 @@ public struct RunOutcome: Sendable, Equatable {
     public var wallNanoseconds: UInt64
 }
 
-/// The supervisor embedded in `envyro run`: loads the policy, plans the run, starts the helper
-/// and drives one container through it, forwarding signals and enforcing the timeout.
-public final class EmbeddedSupervisor {
-    /// The policy name or path given to the helper (it loads and checks it itself).
-    public let policyReference: String
-    /// The helper executable.
-    public let helperPath: String
-    private let searchDirectories: [String]
-    private var loadedPolicy: Policy?
+/// A finished run: how it ended and where its time went.
+public struct RunReport: Sendable {
+    /// How the workload ended.
+    public var outcome: RunOutcome
+    /// The setup steps (run concurrently) and their durations.
+    public var setup: SetupResult
+    /// Later steps of the run, in order: create round trip, workload.
+    public var steps: [(step: String, nanoseconds: UInt64)]
 
-    /// Prepares a supervisor for `policy` (a name or a path) with the helper next to this
-    /// executable. Nothing is loaded or started until the first run.
-    public init(policy reference: String, helperPath: String? = nil) {
-        let exe = Files.executablePath()
-        searchDirectories = PolicyLoader.searchDirectories(executablePath: exe, allowEnvironment: true)
-        // A path is handed to the helper absolute, so both sides read the same file.
-        if PolicyLoader.isPath(reference) {
-            policyReference = (try? Files.realPath(reference)) ?? reference
-        } else {
-            policyReference = reference
+    /// `--timings` output.
+    public func formattedTimings() -> String {
+        var out = setup.formatted()
+        for s in steps {
+            let ms = Double(s.nanoseconds) / 1e6
+            out += "\n  \(s.step): \(formatMillis(ms)) ms"
         }
-        self.helperPath = helperPath ?? Self.locateHelper(executablePath: exe)
+        return out
     }
 
-    /// The policy runs are planned under, loaded on first use.
-    public func policy() throws(SupervisorError) -> Policy {
-        if let p = loadedPolicy { return p }
-        do {
-            let p = try PolicyLoader.load(policyReference, searchDirectories: searchDirectories)
-            loadedPolicy = p
-            return p
-        } catch {
-            throw .policy(error)
+    private func formatMillis(_ v: Double) -> String {
+        let scaled = Int((v * 1000).rounded())
+        let frac = scaled % 1000
+        return "\(scaled / 1000).\(frac < 10 ? "00" : frac < 100 ? "0" : "")\(frac)"
+    }
+}
+
+/// The supervisor embedded in `envyro run` (and, later, in the daemon): owns the engine, starts
+/// the helper on first use, and drives containers through it, forwarding signals and enforcing
+/// timeouts.
+public final class EmbeddedSupervisor: @unchecked Sendable {
+    /// The engine every run goes through.
+    public let engine: Engine
+    /// The helper executable.
+    public let helperPath: String
+    /// The policy name or absolute path runs use unless a request names another.
+    public let policyReference: String
+    /// The helper, started on first use and restarted after it dies.
+    private let helper: LazyResource<HelperProcess>
+
+    /// Prepares a supervisor for `policy` (a name or a path). Nothing is loaded or started
+    /// until the first run.
+    public init(policy reference: String, helperPath: String? = nil) {
+        let exe = Files.executablePath()
+        let reference = PolicyLoader.isPath(reference) ? ((try? Files.realPath(reference)) ?? reference) : reference
+        let engine = Engine(searchDirectories: PolicyLoader.searchDirectories(executablePath: exe, allowEnvironment: true))
+        let path = helperPath ?? Self.locateHelper(executablePath: exe)
+        self.engine = engine
+        self.helperPath = path
+        self.policyReference = reference
+        helper = LazyResource(name: "nshelper") {
+            let h = try HelperProcess(path: path, policy: reference, buffers: engine.buffers)
+            try h.greet()
+            return h
         }
     }
 
@@ -66,31 +88,115 @@ public final class EmbeddedSupervisor {
         return beside
     }
 
+    /// The running helper's pid, if one has been started.
+    public var helperPID: pid_t? { helper.valueIfCreated?.pid }
+
+    /// The policy runs are planned under (loaded once).
+    public func policy() throws(SupervisorError) -> LoadedPolicy {
+        do { return try engine.policies.get(policyReference) } catch { throw Self.wrap(error) }
+    }
+
     /// Runs `request` with `stdio` as the container's fds 0-2. Job-control signals read from
     /// `signalFD` (see `envyro_signalfd_for_forwarding`) are forwarded to the container; a
     /// second SIGINT or SIGTERM kills it.
-    public func run(_ request: RunRequest, stdio: [Int32], signalFD: Int32?) throws(SupervisorError) -> RunOutcome {
-        // The helper starts first and says hello while this process loads the policy and plans
-        // the run: its start-up overlaps ours. If planning fails, closing the socket ends it.
-        let helper = try HelperProcess(path: helperPath, policy: policyReference)
-        defer { helper.close() }
-        let helloID = try helper.send(.hello(Hello(client: "envyro")))
-        let create = try RunPlanner.plan(request, policy: try policy())
-        let hello = try helper.waitReply(helloID)
-        switch hello {
-        case .helloReply: break
-        case .failed(let f): throw .helperFailure(step: f.step, errno: f.errno, message: f.message)
-        default: throw unexpected(hello, helper)
-        }
+    ///
+    /// Setup runs as two concurrent steps: `helper` (start the helper if needed and greet it)
+    /// and `plan` (policy, template, environment, executor); each is timed.
+    public func run(_ request: RunRequest, stdio: [Int32], signalFD: Int32?) async throws(SupervisorError) -> RunReport {
+        let context = engine.contexts.acquire()
+        defer { engine.contexts.release(context) }
+        context.argv = request.argv
+        context.env = request.env
+        context.cwd = request.cwd
+        context.policyName = policyReference
+        context.fds = stdio
 
+        let planned = Mutex<CreateRequest?>(nil)
+        let setup: SetupResult
+        do {
+            setup = try await ParallelSetup.run([
+                SetupStep("helper") { [helper] in _ = try helper.get() },
+                SetupStep("plan") { [self] in
+                    let create = try self.plan(request)
+                    planned.withLock { $0 = create }
+                },
+            ])
+        } catch let failure as SetupStepFailure {
+            if failure.step == "helper" { _ = helper.reset() }
+            throw Self.wrap(failure.underlying)
+        } catch {
+            throw Self.wrap(error)
+        }
+        guard let create = planned.withLock({ $0 }) else { throw .invalidRequest("planning produced no request") }
+        let h: HelperProcess
+        do { h = try helper.get() } catch { throw Self.wrap(error) }
+
+        do {
+            let outcome = try drive(h, create, request: request, stdio: stdio, signalFD: signalFD, context: context)
+            return RunReport(outcome: outcome, setup: setup, steps: context.timings)
+        } catch {
+            // A helper that went away is replaced on the next run.
+            if case .helperGone = error { _ = helper.reset() }
+            if case .protocolViolation = error { _ = helper.reset() }
+            throw error
+        }
+    }
+
+    /// Everything that depends only on the policy and the request: validated, templated,
+    /// environment built copy-on-write from the policy's shared template, executor applied.
+    func plan(_ request: RunRequest) throws(SupervisorError) -> CreateRequest {
+        let loaded = try policy()
+        var create = try RunPlanner.plan(request, policy: loaded.policy)
+
+        // The template for this request shape: a hit skips the namespace and mount planning
+        // (and, with later issues, seccomp compilation and limit batches).
+        let key = TemplateKey(
+            policyName: loaded.policy.name, policyDigest: loaded.key, namespaces: UInt64(create.namespaces.rawValue),
+            networkMode: request.network ?? loaded.policy.network.default.rawValue,
+            rootfsKind: request.rootfs == nil ? "default" : "directory", writable: request.rootfsWritable,
+            runsInit: request.useInit)
+        let template = engine.templates.getOrCreate(key) {
+            NamespaceTemplate(
+                cloneFlags: UInt64(create.namespaces.rawValue), uidMap: [], gidMap: [],
+                mounts: RunPlanner.mountPlan(rootfs: request.rootfs, writable: request.rootfsWritable),
+                hostname: "", networkMode: key.networkMode)
+        }
+        create.namespaces = NamespaceSet(rawValue: UInt32(truncatingIfNeeded: template.cloneFlags))
+
+        // The environment: the policy's shared template, cloned only because this run adds to it.
+        var env: CowResource<[String]>
+        do { env = try engine.shared.share(loaded.environmentResource, as: [String].self) } catch {
+            throw .invalidRequest("\(error)")
+        }
+        env.modify { list in list = RunPlanner.environment(base: list, hostname: request.hostname, extra: request.env) }
+
+        let spec = ExecutorSpec(argv: request.argv, env: env.value, cwd: request.cwd)
+        let execPlan: ExecPlan
+        do { execPlan = try engine.executors.prepare(type: request.executor, spec) } catch {
+            throw .invalidRequest(Self.describe(error))
+        }
+        create.argv = execPlan.argv
+        create.env = execPlan.env
+        create.cwd = execPlan.cwd
+        if create.env.count > loaded.policy.process.maxEnv {
+            throw .notAllowed("\(create.env.count) environment variables exceed policy \(loaded.policy.name)'s limit of \(loaded.policy.process.maxEnv)")
+        }
+        return create
+    }
+
+    /// Creates the container and waits for it, forwarding signals and enforcing the timeout.
+    private func drive(_ helper: HelperProcess, _ create: CreateRequest, request: RunRequest, stdio: [Int32],
+                       signalFD: Int32?, context: ExecutionContext) throws(SupervisorError) -> RunOutcome {
         let started = Clock.monotonicNanoseconds()
         let reply = try helper.call(.create(create), fds: stdio)
         let created: Created
         switch reply {
         case .created(let c): created = c
-        case .failed(let f): throw Self.translate(f, argv0: request.argv[0])
-        default: throw unexpected(reply, helper)
+        case .failed(let f): throw Self.translate(f, argv0: request.argv.first ?? "")
+        default: throw .protocolViolation(detail: "unexpected \(reply.verb.name) from helper pid \(helper.pid)")
         }
+        let running = Clock.monotonicNanoseconds()
+        context.recordTiming("create (helper round trip)", nanoseconds: running - started)
 
         let deadline = request.timeoutSeconds.map { started + UInt64($0 * 1e9) }
         var timedOut = false
@@ -106,30 +212,44 @@ public final class EmbeddedSupervisor {
                 }
                 waitMs = Int32(min((d - now) / 1_000_000 + 1, 60_000))
             }
-            var fds = [helper.socket.fd]
-            if let s = signalFD { fds.append(s) }
-            let ready: [Int]
-            do { ready = try Poll.readable(fds, timeoutMs: waitMs) } catch { throw .system(error) }
-            if ready.contains(1), let s = signalFD {
-                while case let sig = envyro_signalfd_read(s), sig > 0 {
-                    if sig == SIGINT || sig == SIGTERM { interrupts += 1 }
-                    let forward = interrupts >= 2 ? SIGKILL : sig
-                    try helper.send(.signal(SignalRequest(containerID: created.containerID, signal: forward)))
+            if !helper.hasPendingEvents {
+                var fds = [helper.socket.fd]
+                if let s = signalFD { fds.append(s) }
+                let ready: [Int]
+                do { ready = try Poll.readable(fds, timeoutMs: waitMs) } catch { throw .system(error) }
+                if ready.contains(1), let s = signalFD {
+                    while case let sig = envyro_signalfd_read(s), sig > 0 {
+                        if sig == SIGINT || sig == SIGTERM { interrupts += 1 }
+                        let forward = interrupts >= 2 ? SIGKILL : sig
+                        try helper.send(.signal(SignalRequest(containerID: created.containerID, signal: forward)))
+                    }
                 }
+                if !ready.contains(0) { continue }
             }
-            if ready.contains(0) {
-                guard let frame = try helper.receive(timeoutMs: 0) else { continue }
-                if case .exited(let e) = frame.message, e.containerID == created.containerID {
-                    return RunOutcome(exitCode: e.exitCode, signal: e.signal, timedOut: timedOut, pid: created.pid,
-                                      wallNanoseconds: Clock.monotonicNanoseconds() - started)
-                }
-                // Replies to signal requests (including ESRCH after a race with exit) need no action.
+            guard let frame = try helper.receive(timeoutMs: 0) else { continue }
+            if case .exited(let e) = frame.message, e.containerID == created.containerID {
+                let now = Clock.monotonicNanoseconds()
+                context.recordTiming("workload (running to exit event)", nanoseconds: now - running)
+                return RunOutcome(exitCode: e.exitCode, signal: e.signal, timedOut: timedOut, pid: created.pid,
+                                  wallNanoseconds: now - started)
             }
+            // Replies to signal requests (including ESRCH after a race with exit) need no action.
         }
     }
 
-    private func unexpected(_ m: Message, _ helper: HelperProcess) -> SupervisorError {
-        .protocolViolation(detail: "unexpected \(m.verb.name) from helper pid \(helper.pid)")
+    static func wrap(_ error: any Error) -> SupervisorError {
+        if let e = error as? SupervisorError { return e }
+        if let e = error as? PolicyError { return .policy(e) }
+        if let e = error as? SystemError { return .system(e) }
+        if let e = error as? SetupStepFailure { return wrap(e.underlying) }
+        return .invalidRequest("\(error)")
+    }
+
+    static func describe(_ e: ExecutorError) -> String {
+        switch e {
+        case .unknownType(let t, let known): return "--executor \(t): unknown executor type (known: \(known.joined(separator: ", ")))"
+        default: return "\(e)"
+        }
     }
 
     /// Maps a helper failure to what a user should read.

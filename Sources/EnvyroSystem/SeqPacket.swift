@@ -42,6 +42,17 @@ public struct SeqPacketSocket: Sendable {
         public var controlTruncated: Bool
     }
 
+    /// Receives one packet into raw memory (a pool slab); nil at EOF. `truncated` is set when
+    /// the packet did not fit or carried descriptors (which are closed).
+    public func receive(into memory: UnsafeMutableRawBufferPointer) throws(SystemError) -> (count: Int, truncated: Bool)? {
+        var fds: [Int32] = [-1]
+        var nfds: Int32 = 0, trunc: Int32 = 0, ctrunc: Int32 = 0
+        let n = envyro_recv_frame(fd, memory.baseAddress!, memory.count, &fds, 0, &nfds, &trunc, &ctrunc)
+        if n < 0 { throw SystemError.current("recvmsg", "helper socket") }
+        if n == 0 && trunc == 0 { return nil }
+        return (Int(n), trunc != 0 || nfds != 0)
+    }
+
     /// Receives one packet into `buffer` (whose count is the capacity) and returns its length
     /// and flags without allocating; nil at EOF. For hot paths that reuse one buffer.
     public func receive(into buffer: inout [UInt8]) throws(SystemError) -> (count: Int, truncated: Bool)? {

@@ -1,25 +1,31 @@
 import ArgumentParser
 import CEnvyro
+import CEnvyroCLI
 import EnvyroAudit
+import EnvyroEngine
 import EnvyroSupervisor
 import EnvyroSystem
 import Glibc
 
 /// Writes one line to stderr, prefixed `envyro: `.
 func complain(_ message: String) {
-    let line = "envyro: \(message)\n"
-    _ = line.withCString { write(2, $0, strlen($0)) }
+    writeStderr("envyro: \(message)\n")
+}
+
+/// Writes text to stderr unbuffered.
+func writeStderr(_ text: String) {
+    _ = text.withCString { write(2, $0, strlen($0)) }
 }
 
 @main
-struct Envyro: ParsableCommand {
+struct Envyro: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "envyro",
         abstract: "A rootless-first, privilege-separated container runtime.",
-        subcommands: [Run.self, Audit.self])
+        subcommands: [Run.self, Executors.self, Bench.self, Audit.self])
 }
 
-struct Run: ParsableCommand {
+struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a command in a new container and return its exit status.",
         discussion: """
@@ -56,12 +62,21 @@ struct Run: ParsableCommand {
     @Flag(name: .long, help: "Run a tiny init as pid 1 that forwards signals and reaps orphans.")
     var `init` = false
 
+    @Option(name: .long, help: "How the command is executed: native (execve argv) or shell (one script for /bin/sh -c).")
+    var executor: String = "native"
+
+    @Flag(name: .long, help: "Print the setup steps and their durations to stderr after the run.")
+    var timings = false
+
+    @Flag(name: .long, help: "Print every pool's and cache's statistics to stderr after the run.")
+    var stats = false
+
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments (after --).")
     var command: [String] = []
 
-    func run() throws {
-        // Block job-control signals before any thread exists; they are read from a signalfd
-        // and forwarded to the container.
+    func run() async throws {
+        // Job-control signals were blocked before any thread started (CEnvyroCLI); read them
+        // from a signalfd and forward them to the container.
         let signalFD = envyro_signalfd_for_forwarding()
         var argv = command
         if argv.first == "--" { argv.removeFirst() }
@@ -75,35 +90,72 @@ struct Run: ParsableCommand {
         request.network = network
         request.timeoutSeconds = timeout
         request.useInit = `init`
+        request.executor = executor
 
         // The container gets our own stdio; a closed one is replaced by /dev/null.
         var stdio: [Int32] = []
         var opened: [Int32] = []
         for fd: Int32 in 0...2 {
             if fcntl(fd, F_GETFD) >= 0 { stdio.append(fd); continue }
-            let null = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY | O_CLOEXEC)
+            let null = open("/dev/null", (fd == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC)
             stdio.append(null)
             opened.append(null)
         }
         defer { for fd in opened { close(fd) } }
 
-        let outcome: RunOutcome
+        let supervisor = EmbeddedSupervisor(policy: policy)
+        let report: RunReport
         do {
-            let supervisor = EmbeddedSupervisor(policy: policy)
-            outcome = try supervisor.run(request, stdio: stdio, signalFD: signalFD >= 0 ? signalFD : nil)
+            report = try await supervisor.run(request, stdio: stdio, signalFD: signalFD >= 0 ? signalFD : nil)
         } catch {
             complain(error.description)
+            if stats { writeStderr(supervisor.engine.stats.formatted() + "\n") }
             throw ExitCode(error.exitCode)
         }
-        if outcome.timedOut {
+        if timings { writeStderr("timings:\n" + report.formattedTimings() + "\n") }
+        if stats { writeStderr(supervisor.engine.stats.formatted() + "\n") }
+        if report.outcome.timedOut {
             complain("timed out after \(formatSeconds(timeout ?? 0)); the container was killed")
             throw ExitCode(124)
         }
-        throw ExitCode(outcome.exitCode)
+        throw ExitCode(report.outcome.exitCode)
     }
 
     func formatSeconds(_ s: Double) -> String {
         s == s.rounded() ? "\(Int(s))s" : "\(s)s"
+    }
+}
+
+struct Executors: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the executor types `envyro run --executor` accepts.")
+
+    func run() throws {
+        envyro_cli_unblock_signals()
+        for info in ConcurrentExecutorRegistry().list() {
+            print("\(info.type)\t\(info.summary)")
+        }
+    }
+}
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure the engine: context start, buffer pool, namespace cache, limit batches, context pool.")
+
+    @Option(name: .long, help: "Iterations per figure.")
+    var iterations: Int = 20_000
+
+    @Flag(name: .long, help: "Print one JSON object whose keys name the figure and its unit.")
+    var json = false
+
+    func run() throws {
+        envyro_cli_unblock_signals()
+        let figures = EngineBenchmarks.run(iterations: iterations)
+        if json {
+            let body = figures.map { "  \"\($0.key)\": \($0.value)" }.joined(separator: ",\n")
+            print("{\n\(body)\n}")
+        } else {
+            print(EngineBenchmarks.formatted(figures))
+        }
     }
 }
 
@@ -120,6 +172,7 @@ struct Audit: ParsableCommand {
         var files: [String]
 
         func run() throws {
+            envyro_cli_unblock_signals()
             switch AuditVerifier.verify(files: files) {
             case .ok(let lines):
                 print("OK: \(lines) lines, chain intact")
