@@ -36,6 +36,17 @@ public struct CgroupV1Mount: Sendable, Equatable {
     public var root: String
     /// Controller names from the mount's super options, e.g. `["cpu", "cpuacct"]`.
     public var controllers: [String]
+    /// The filesystem's device as mountinfo shows it (`0:29`), checked against the opened
+    /// mount; empty when unknown.
+    public var device: String
+
+    /// A v1 mount.
+    public init(mountPoint: String, root: String = "/", controllers: [String], device: String = "") {
+        self.mountPoint = mountPoint
+        self.root = root
+        self.controllers = controllers
+        self.device = device
+    }
 }
 
 /// Where a controller lives: the version and the mount to resolve paths beneath.
@@ -58,12 +69,21 @@ public struct CgroupHierarchy: Sendable, Equatable {
     public var unifiedControllers: Set<String>
     /// The v1 hierarchies, in mountinfo order (the first mount of a hierarchy wins).
     public var v1Mounts: [CgroupV1Mount]
+    /// The cgroup2 filesystem's device (`0:38`), empty when unknown.
+    public var unifiedDevice: String
 
     /// Builds a hierarchy from its parts.
-    public init(unifiedMount: String?, unifiedControllers: Set<String>, v1Mounts: [CgroupV1Mount]) {
+    public init(unifiedMount: String?, unifiedControllers: Set<String>, v1Mounts: [CgroupV1Mount], unifiedDevice: String = "") {
         self.unifiedMount = unifiedMount
         self.unifiedControllers = unifiedControllers
         self.v1Mounts = v1Mounts
+        self.unifiedDevice = unifiedDevice
+    }
+
+    /// The device mountinfo gave for the mount at `mountPoint`, or "" when unknown.
+    public func device(ofMount mountPoint: String) -> String {
+        if mountPoint == unifiedMount { return unifiedDevice }
+        return v1Mounts.first { $0.mountPoint == mountPoint }?.device ?? ""
     }
 
     /// Reads `/proc/self/mountinfo` and the cgroup2 root's `cgroup.controllers`.
@@ -92,6 +112,7 @@ public struct CgroupHierarchy: Sendable, Equatable {
     /// one hierarchy (bind mounts), the first one is kept.
     public static func parse(mountinfo: String, unifiedControllers: Set<String> = []) -> CgroupHierarchy {
         var unified: String?
+        var unifiedDevice = ""
         var mounts: [CgroupV1Mount] = []
         for line in mountinfo.split(separator: "\n") {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
@@ -102,15 +123,18 @@ public struct CgroupHierarchy: Sendable, Equatable {
             let mountPoint = unescapeMountField(String(fields[4]))
             let superOptions = dash + 3 < fields.count ? fields[dash + 3].split(separator: ",").map(String.init) : []
             if fsType == "cgroup2" {
-                if unified == nil { unified = mountPoint }
+                if unified == nil {
+                    unified = mountPoint
+                    unifiedDevice = String(fields[2])
+                }
             } else if fsType == "cgroup" {
                 let names = superOptions.filter { !$0.contains("=") && !nonControllerOptions.contains($0) }
                 if names.isEmpty { continue }
                 if mounts.contains(where: { Set($0.controllers) == Set(names) }) { continue }
-                mounts.append(CgroupV1Mount(mountPoint: mountPoint, root: root, controllers: names))
+                mounts.append(CgroupV1Mount(mountPoint: mountPoint, root: root, controllers: names, device: String(fields[2])))
             }
         }
-        return CgroupHierarchy(unifiedMount: unified, unifiedControllers: unifiedControllers, v1Mounts: mounts)
+        return CgroupHierarchy(unifiedMount: unified, unifiedControllers: unifiedControllers, v1Mounts: mounts, unifiedDevice: unifiedDevice)
     }
 
     /// Mount options of a v1 cgroup mount that are not controller names.

@@ -88,7 +88,7 @@ enum CgroupFS {
 
     /// True when `name` exists in `dirfd` (no symlink following).
     static func exists(_ dirfd: Int32, _ name: String) -> Bool {
-        var st = stat()
+        var st = Glibc.stat()
         return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0
     }
 

@@ -18,6 +18,13 @@ public struct CgroupDirectory: Sendable, Equatable {
 
     /// `name` beneath this directory, for messages.
     func shown(_ name: String) -> String { path + "/" + name }
+
+    /// True when this directory serves `controller` (`.io` and `.blkio` are one resource).
+    public func serves(_ controller: CgroupController) -> Bool {
+        controllers.contains(controller)
+            || (controller == .io && controllers.contains(.blkio))
+            || (controller == .blkio && controllers.contains(.io))
+    }
 }
 
 /// A delegated subtree root (e.g. `envyro/u1000`), opened once as directory fds: one per v1
@@ -27,7 +34,7 @@ public struct CgroupDirectory: Sendable, Equatable {
 ///
 /// Each directory is resolved from the hierarchy's mount with `openat2(RESOLVE_BENEATH |
 /// RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)`, after the mount was checked to
-/// be a cgroup filesystem; paths are never joined as strings and followed. Unless the caller is
+/// be the cgroup mount mountinfo lists (same device, a `cgroup.procs` at its root); paths are never joined as strings and followed. Unless the caller is
 /// root, every directory must be owned by the caller. The fds are closed when the subtree is
 /// released.
 public final class CgroupSubtree: Sendable {
@@ -54,9 +61,13 @@ public final class CgroupSubtree: Sendable {
         for d in directories { close(d.fd) }
     }
 
-    /// CGROUP_SUPER_MAGIC and CGROUP2_SUPER_MAGIC (linux/magic.h).
-    static let cgroupMagic: Int = 0x27e0eb
-    static let cgroup2Magic: Int = 0x63677270
+    /// `major:minor` of a dev_t, as mountinfo prints it (glibc's gnu_dev_major/minor).
+    static func deviceString(_ dev: dev_t) -> String {
+        let d = UInt64(dev)
+        let major = ((d >> 8) & 0xfff) | ((d >> 32) & ~UInt64(0xfff))
+        let minor = (d & 0xff) | ((d >> 12) & ~UInt64(0xff))
+        return "\(major):\(minor)"
+    }
 
     /// Opens the subtree at `relativePath` in each hierarchy that serves `controllers`.
     ///
@@ -90,7 +101,8 @@ public final class CgroupSubtree: Sendable {
         defer { if !ok { for d in opened { close(d.fd) } } }
         for g in groups {
             let dir = try openDirectory(mountPoint: g.placement.mountPoint, version: g.placement.version,
-                                        relativePath: relativePath, callerUID: callerUID)
+                                        relativePath: relativePath, callerUID: callerUID,
+                                        hierarchyDevice: hierarchy.device(ofMount: g.placement.mountPoint))
             opened.append(CgroupDirectory(version: g.placement.version, controllers: g.controllers,
                                           mountPoint: g.placement.mountPoint, path: dir.path, fd: dir.fd))
         }
@@ -105,17 +117,12 @@ public final class CgroupSubtree: Sendable {
 
     /// Opens one mount, checks it is cgroupfs, and resolves `relativePath` beneath it.
     static func openDirectory(mountPoint: String, version: CgroupVersion, relativePath: String,
-                              callerUID: uid_t) throws(CgroupError) -> (fd: Int32, path: String) {
+                              callerUID: uid_t, hierarchyDevice: String) throws(CgroupError) -> (fd: Int32, path: String) {
         let full = mountPoint + "/" + relativePath
         let mountFD = Glibc.open(mountPoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
         if mountFD < 0 { throw .noSubtree(path: full, detail: "open(\(mountPoint)): \(Errno.describe(errno))") }
         defer { close(mountFD) }
-        var fs = statfs()
-        if fstatfs(mountFD, &fs) != 0 { throw .current("fstatfs", mountPoint) }
-        let magic = Int(fs.f_type)
-        guard magic == (version == .v1 ? cgroupMagic : cgroup2Magic) else {
-            throw .unsafePath(mountPoint, reason: "it is not a cgroup\(version == .v2 ? "2" : "") filesystem (f_type 0x\(String(magic, radix: 16)))")
-        }
+        try checkMount(mountFD, mountPoint: mountPoint, version: version, device: hierarchyDevice)
         let fd: Int32
         do {
             fd = try CgroupFS.openDirectory(mountFD, relativePath, shown: full)
@@ -131,6 +138,18 @@ public final class CgroupSubtree: Sendable {
             }
         }
         return (fd, full)
+    }
+
+    /// Checks that `fd` is the cgroup mount mountinfo described (same device) and looks like a
+    /// cgroup root; anything else mounted over the path is refused.
+    static func checkMount(_ mountFD: Int32, mountPoint: String, version: CgroupVersion, device expected: String) throws(CgroupError) {
+        let rootStat = try CgroupFS.stat(mountFD, shown: mountPoint)
+        if !expected.isEmpty && expected != deviceString(rootStat.st_dev) {
+            throw .unsafePath(mountPoint, reason: "the directory there (device \(deviceString(rootStat.st_dev))) is not the cgroup\(version == .v2 ? "2" : "") mount mountinfo lists (device \(expected))")
+        }
+        guard CgroupFS.exists(mountFD, "cgroup.procs") else {
+            throw .unsafePath(mountPoint, reason: "it has no cgroup.procs, so it is not a cgroup filesystem")
+        }
     }
 
     /// Enables `names` in a v2 directory's `cgroup.subtree_control` when they aren't yet.
@@ -149,6 +168,6 @@ public final class CgroupSubtree: Sendable {
 
     /// The directory serving `controller`, if opened.
     public func directory(for controller: CgroupController) -> CgroupDirectory? {
-        directories.first { $0.controllers.contains(controller) || ($0.controllers.contains(.io) && controller == .blkio) || ($0.controllers.contains(.blkio) && controller == .io) }
+        directories.first { $0.serves(controller) }
     }
 }

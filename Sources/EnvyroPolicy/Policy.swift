@@ -56,6 +56,16 @@ public struct Policy: Sendable, Equatable {
     public var audit: AuditRules
     /// Limits on the supervisor-to-helper channel.
     public var helper: HelperRules
+    /// Cgroup limit defaults, maxima and requirements.
+    public var limits: LimitRules
+    /// Capabilities containers keep.
+    public var capabilities: CapabilityRules
+    /// The seccomp profile every container gets.
+    public var seccomp: SeccompRules
+    /// Masked and read-only paths.
+    public var mounts: MountRules
+    /// Which id maps may be asked for.
+    public var idmap: IDMapRules
 
     /// Creates a policy from its parts. No validation is done; use `PolicyLoader` to read
     /// and validate a file.
@@ -69,8 +79,18 @@ public struct Policy: Sendable, Equatable {
         rootfs: RootfsRules,
         process: ProcessRules,
         audit: AuditRules,
-        helper: HelperRules
+        helper: HelperRules,
+        limits: LimitRules = LimitRules(),
+        capabilities: CapabilityRules = CapabilityRules(),
+        seccomp: SeccompRules = SeccompRules(profile: nil),
+        mounts: MountRules = .standard,
+        idmap: IDMapRules = IDMapRules()
     ) {
+        self.limits = limits
+        self.capabilities = capabilities
+        self.seccomp = seccomp
+        self.mounts = mounts
+        self.idmap = idmap
         self.name = name
         self.sourcePath = sourcePath
         self.schemaVersion = schemaVersion

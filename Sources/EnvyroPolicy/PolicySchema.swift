@@ -6,6 +6,7 @@ enum PolicySchema {
     static let topLevelKeys: Set<String> = [
         "schemaVersion", "name", "description",
         "namespaces", "network", "rootfs", "process", "audit", "helper",
+        "limits", "capabilities", "seccomp", "mounts", "idmap",
     ]
 
     static let requiredNamespaces: [NamespaceKind] = [.user, .pid, .mount]
@@ -37,7 +38,12 @@ enum PolicySchema {
             rootfs: try rootfs(top.section("rootfs")),
             process: try process(top.section("process")),
             audit: try audit(top.section("audit")),
-            helper: try helper(top.section("helper"))
+            helper: try helper(top.section("helper")),
+            limits: try limits(top),
+            capabilities: try capabilities(top),
+            seccomp: try seccomp(top, policyPath: path),
+            mounts: try mounts(top),
+            idmap: try idmap(top)
         )
     }
 

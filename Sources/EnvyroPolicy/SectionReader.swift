@@ -62,6 +62,15 @@ struct SectionReader {
         return v
     }
 
+    /// A number in `range`.
+    func double(_ key: String, in range: ClosedRange<Double>) throws(PolicyError) -> Double {
+        guard let v = try value(key).doubleValue else { throw wrongType(key, "a number") }
+        guard range.contains(v) else {
+            throw invalid(key, "\(v) is not between \(range.lowerBound) and \(range.upperBound)")
+        }
+        return v
+    }
+
     func strings(_ key: String) throws(PolicyError) -> [String] {
         guard let array = try value(key).arrayValue else { throw wrongType(key, "an array of strings") }
         var result: [String] = []

@@ -1,0 +1,218 @@
+import EnvyroJSON
+
+/// Cgroup limits a policy imposes: defaults applied when a request sets none, maxima no
+/// request may exceed, and limits a request must end up with (`strict` makes memory and pids
+/// mandatory). The `"limits"` section; absent means no defaults, no maxima, nothing required.
+public struct LimitRules: Sendable, Equatable {
+    /// Limits every container must have (after defaults are applied).
+    public var required: Set<LimitKind>
+    /// Memory limit in bytes when the request sets none.
+    public var defaultMemoryBytes: Int64?
+    /// Pids limit when the request sets none.
+    public var defaultPids: Int64?
+    /// CPU limit in CPUs when the request sets none.
+    public var defaultCPUs: Double?
+    /// The largest memory limit a request may ask for.
+    public var maxMemoryBytes: Int64?
+    /// The largest pids limit.
+    public var maxPids: Int64?
+    /// The largest CPU limit, in CPUs.
+    public var maxCPUs: Double?
+
+    /// No limits.
+    public init(required: Set<LimitKind> = [], defaultMemoryBytes: Int64? = nil, defaultPids: Int64? = nil,
+                defaultCPUs: Double? = nil, maxMemoryBytes: Int64? = nil, maxPids: Int64? = nil, maxCPUs: Double? = nil) {
+        self.required = required
+        self.defaultMemoryBytes = defaultMemoryBytes
+        self.defaultPids = defaultPids
+        self.defaultCPUs = defaultCPUs
+        self.maxMemoryBytes = maxMemoryBytes
+        self.maxPids = maxPids
+        self.maxCPUs = maxCPUs
+    }
+}
+
+/// Limits a policy can require.
+public enum LimitKind: String, CaseIterable, Sendable, Hashable {
+    /// A memory limit.
+    case memory
+    /// A pids limit.
+    case pids
+    /// A CPU quota.
+    case cpu
+}
+
+/// Capabilities a container may keep (the `"capabilities"` section; absent means none).
+public struct CapabilityRules: Sendable, Equatable {
+    /// Capability names (`CAP_CHOWN`, ...) the container keeps in its bounding, effective and
+    /// permitted sets; every other capability is dropped before execve.
+    public var keep: [String]
+    /// Whether kept capabilities also go into the inheritable and ambient sets.
+    public var ambient: Bool
+
+    /// Keeps `keep`.
+    public init(keep: [String] = [], ambient: Bool = false) {
+        self.keep = keep
+        self.ambient = ambient
+    }
+}
+
+/// The policy's seccomp profile (the `"seccomp"` section; absent means no filter).
+public struct SeccompRules: Sendable, Equatable {
+    /// Absolute path of an OCI/moby JSON profile (a relative path in the file is resolved
+    /// against the policy file's directory).
+    public var profile: String?
+
+    /// Uses `profile`.
+    public init(profile: String?) { self.profile = profile }
+}
+
+/// Paths hidden or made read-only inside every container (the `"mounts"` section).
+public struct MountRules: Sendable, Equatable {
+    /// Paths covered (directories by an empty read-only tmpfs, files by /dev/null).
+    public var maskedPaths: [String]
+    /// Paths remounted read-only.
+    public var readonlyPaths: [String]
+
+    /// The OCI defaults podman and docker use.
+    public static let standard = MountRules(
+        maskedPaths: ["/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+                      "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"],
+        readonlyPaths: ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"])
+
+    /// Masks and read-only paths.
+    public init(maskedPaths: [String], readonlyPaths: [String]) {
+        self.maskedPaths = maskedPaths
+        self.readonlyPaths = readonlyPaths
+    }
+}
+
+/// Which id maps a request may ask for (the `"idmap"` section; absent means single-id only).
+public struct IDMapRules: Sendable, Equatable {
+    /// Multi-range maps from the caller's /etc/subuid and /etc/subgid ranges.
+    public var allowSubordinate: Bool
+    /// The most extents (lines) a uid_map or gid_map may have.
+    public var maxExtents: Int
+
+    /// Id-map rules.
+    public init(allowSubordinate: Bool = false, maxExtents: Int = 5) {
+        self.allowSubordinate = allowSubordinate
+        self.maxExtents = maxExtents
+    }
+}
+
+extension PolicySchema {
+    static func limits(_ top: SectionReader) throws(PolicyError) -> LimitRules {
+        guard top.has("limits") else { return LimitRules() }
+        let s = try top.section("limits")
+        try s.allowOnly(["required", "defaults", "maxima"])
+        var rules = LimitRules()
+        if s.has("required") { rules.required = try s.enumSet("required", of: LimitKind.self, allowEmpty: true).set }
+        func block(_ key: String) throws(PolicyError) -> (Int64?, Int64?, Double?) {
+            guard s.has(key) else { return (nil, nil, nil) }
+            let b = try s.section(key)
+            try b.allowOnly(["memoryBytes", "pids", "cpus"])
+            let mem = b.has("memoryBytes") ? Int64(try b.int("memoryBytes", in: (1 << 20)...Int.max)) : nil
+            let pids = b.has("pids") ? Int64(try b.int("pids", in: 1...4_194_304)) : nil
+            let cpus = b.has("cpus") ? try b.double("cpus", in: 0.01...1024) : nil
+            return (mem, pids, cpus)
+        }
+        (rules.defaultMemoryBytes, rules.defaultPids, rules.defaultCPUs) = try block("defaults")
+        (rules.maxMemoryBytes, rules.maxPids, rules.maxCPUs) = try block("maxima")
+        if let d = rules.defaultMemoryBytes, let m = rules.maxMemoryBytes, d > m {
+            throw s.invalid("defaults.memoryBytes", "\(d) is above maxima.memoryBytes (\(m))")
+        }
+        if let d = rules.defaultPids, let m = rules.maxPids, d > m {
+            throw s.invalid("defaults.pids", "\(d) is above maxima.pids (\(m))")
+        }
+        if let d = rules.defaultCPUs, let m = rules.maxCPUs, d > m {
+            throw s.invalid("defaults.cpus", "\(d) is above maxima.cpus (\(m))")
+        }
+        for kind in rules.required {
+            let covered = switch kind {
+            case .memory: rules.defaultMemoryBytes != nil
+            case .pids: rules.defaultPids != nil
+            case .cpu: rules.defaultCPUs != nil
+            }
+            if !covered { throw s.invalid("required", "'\(kind.rawValue)' is required but has no default in limits.defaults") }
+        }
+        return rules
+    }
+
+    static func capabilities(_ top: SectionReader) throws(PolicyError) -> CapabilityRules {
+        guard top.has("capabilities") else { return CapabilityRules() }
+        let s = try top.section("capabilities")
+        try s.allowOnly(["keep", "ambient"])
+        let keep = try s.strings("keep")
+        var seen = Set<String>()
+        for (i, name) in keep.enumerated() {
+            guard CapabilityNames.number(of: name) != nil else {
+                throw s.invalid("keep[\(i)]", "'\(name)' is not a capability name (like CAP_CHOWN)")
+            }
+            guard seen.insert(name).inserted else { throw s.invalid("keep[\(i)]", "'\(name)' is listed twice") }
+        }
+        return CapabilityRules(keep: keep, ambient: s.has("ambient") ? try s.bool("ambient") : false)
+    }
+
+    static func seccomp(_ top: SectionReader, policyPath: String) throws(PolicyError) -> SeccompRules {
+        guard top.has("seccomp") else { return SeccompRules(profile: nil) }
+        let s = try top.section("seccomp")
+        try s.allowOnly(["profile"])
+        let raw = try s.string("profile")
+        if raw == "none" { return SeccompRules(profile: nil) }
+        guard !raw.isEmpty, !raw.utf8.contains(0), !raw.split(separator: "/").contains("..") else {
+            throw s.invalid("profile", "must be \"none\" or a path without '..'")
+        }
+        if raw.hasPrefix("/") { return SeccompRules(profile: raw) }
+        let dir: String
+        if let slash = policyPath.lastIndex(of: "/") { dir = String(policyPath[..<slash]) } else { dir = "." }
+        return SeccompRules(profile: dir + "/" + raw)
+    }
+
+    static func mounts(_ top: SectionReader) throws(PolicyError) -> MountRules {
+        guard top.has("mounts") else { return .standard }
+        let s = try top.section("mounts")
+        try s.allowOnly(["maskedPaths", "readonlyPaths"])
+        func paths(_ key: String) throws(PolicyError) -> [String] {
+            let list = try s.strings(key)
+            for (i, p) in list.enumerated() {
+                guard p.hasPrefix("/"), !p.split(separator: "/").contains(".."), !p.utf8.contains(0), p.utf8.count < 1024 else {
+                    throw s.invalid("\(key)[\(i)]", "'\(p)' must be an absolute path without '..'")
+                }
+            }
+            return list
+        }
+        return MountRules(maskedPaths: try paths("maskedPaths"), readonlyPaths: try paths("readonlyPaths"))
+    }
+
+    static func idmap(_ top: SectionReader) throws(PolicyError) -> IDMapRules {
+        guard top.has("idmap") else { return IDMapRules() }
+        let s = try top.section("idmap")
+        try s.allowOnly(["allowSubordinate", "maxExtents"])
+        return IDMapRules(allowSubordinate: try s.bool("allowSubordinate"),
+                          maxExtents: try s.int("maxExtents", in: 1...340, default: 5))
+    }
+}
+
+/// Linux capability names and numbers (linux/capability.h, up to CAP_CHECKPOINT_RESTORE).
+public enum CapabilityNames {
+    /// Names by number.
+    public static let all: [String] = [
+        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+        "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
+        "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE",
+        "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT",
+        "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+        "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN",
+        "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+        "CAP_CHECKPOINT_RESTORE",
+    ]
+
+    /// The number of `name`, or nil.
+    public static func number(of name: String) -> Int? { all.firstIndex(of: name) }
+
+    /// A bit mask of `names` (bit n = capability n); unknown names are ignored.
+    public static func mask(_ names: [String]) -> UInt64 {
+        names.reduce(0) { m, n in number(of: n).map { m | (1 << UInt64($0)) } ?? m }
+    }
+}
