@@ -36,6 +36,9 @@
 #include <sys/wait.h>
 #include <linux/close_range.h>
 #include <linux/sched.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 
 #define PATH_BUF 4096
 
@@ -65,6 +68,9 @@ const char *envyro_step_name(int step) {
     case ENVYRO_STEP_INIT: return "start init";
     case ENVYRO_STEP_EXEC: return "exec";
     case ENVYRO_STEP_PDEATHSIG: return "set parent-death signal";
+    case ENVYRO_STEP_MASK: return "mask or protect a path";
+    case ENVYRO_STEP_CAPS: return "drop capabilities";
+    case ENVYRO_STEP_SECCOMP: return "install the seccomp filter";
     default: return "setup";
     }
 }
@@ -232,6 +238,73 @@ static int exec_search(const char *file, char *const argv[], char *const envp[],
     return saw_eacces ? EACCES : ENOENT;
 }
 
+/* ---- masked and read-only paths ------------------------------------------------------ */
+
+/* Hides `path` (inside the new root): a directory gets an empty read-only tmpfs, anything else
+ * the host's /dev/null. A missing path is skipped; a symlink is never followed. */
+static void mask_path(const char *root, const char *path) {
+    char dst[PATH_BUF];
+    struct stat st;
+    if (s_join(dst, root, path) < 0) fail(ENVYRO_STEP_MASK, ENAMETOOLONG);
+    if (lstat(dst, &st) < 0 || S_ISLNK(st.st_mode)) return;
+    if (S_ISDIR(st.st_mode))
+        CHECK(ENVYRO_STEP_MASK, mount("tmpfs", dst, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0,mode=0555"));
+    else
+        CHECK(ENVYRO_STEP_MASK, mount("/dev/null", dst, NULL, MS_BIND, NULL));
+}
+
+/* Makes `path` (inside the new root) read-only: bind it onto itself, then remount. */
+static void readonly_path(const char *root, const char *path) {
+    char dst[PATH_BUF];
+    struct stat st;
+    if (s_join(dst, root, path) < 0) fail(ENVYRO_STEP_MASK, ENAMETOOLONG);
+    if (lstat(dst, &st) < 0 || S_ISLNK(st.st_mode)) return;
+    CHECK(ENVYRO_STEP_MASK, mount(dst, dst, NULL, MS_BIND | MS_REC, NULL));
+    CHECK(ENVYRO_STEP_MASK, remount_readonly(dst));
+}
+
+/* ---- capabilities and seccomp ----------------------------------------------------------- */
+
+/* Keeps only cfg->cap_keep: drops the rest from the bounding set (so an execve as root of the
+ * user namespace can't regain them), sets permitted/effective (and inheritable when ambient),
+ * and clears or raises the ambient set. Runs as root of the user namespace, after pivot_root. */
+static void drop_capabilities(const struct envyro_container_config *cfg) {
+    for (int cap = 0; cap < 64; cap++) {
+        if (cfg->cap_keep & (1ULL << cap)) continue;
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+            if (errno == EINVAL) break; /* past the kernel's last capability */
+            fail(ENVYRO_STEP_CAPS, errno);
+        }
+    }
+    struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    uint64_t inh = cfg->cap_ambient ? cfg->cap_keep : 0;
+    data[0].effective = data[0].permitted = (uint32_t)cfg->cap_keep;
+    data[1].effective = data[1].permitted = (uint32_t)(cfg->cap_keep >> 32);
+    data[0].inheritable = (uint32_t)inh;
+    data[1].inheritable = (uint32_t)(inh >> 32);
+    CHECK(ENVYRO_STEP_CAPS, (int)syscall(SYS_capset, &hdr, data));
+    CHECK(ENVYRO_STEP_CAPS, prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0));
+    if (cfg->cap_ambient)
+        for (int cap = 0; cap < 64; cap++)
+            if (cfg->cap_keep & (1ULL << cap))
+                CHECK(ENVYRO_STEP_CAPS, prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0));
+}
+
+/* Installs the seccomp programs, last thing before execve (a filter may forbid what setup
+ * needs). Several programs stack: the kernel applies the most restrictive verdict. */
+static void install_filters(const struct envyro_container_config *cfg) {
+    for (int i = 0; i < cfg->filter_count; i++) {
+        struct sock_fprog prog = {
+            .len = (unsigned short)(cfg->filters[i].length / sizeof(struct sock_filter)),
+            .filter = (struct sock_filter *)cfg->filters[i].data,
+        };
+        if (prog.len == 0) continue;
+        CHECK(ENVYRO_STEP_SECCOMP, (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog));
+    }
+}
+
 /* ---- the tiny init ---------------------------------------------------------------------- */
 
 static volatile pid_t g_workload = 0;
@@ -244,7 +317,10 @@ static void forward_signal(int sig) {
 
 /* As pid 1: start the workload as pid 2, forward catchable signals to it, reap every child,
  * and exit with the workload's status (128+N when it died of signal N). */
-static __attribute__((noreturn)) void run_init(char *const argv[], char *const envp[], const char *search_path) {
+static __attribute__((noreturn)) void run_init(const struct envyro_container_config *cfg, char *const argv[], char *const envp[], const char *search_path) {
+    /* pid 1 is a copy of the helper, not an exec'd program: non-dumpable, so the workload can't
+     * open /proc/1/exe (the helper binary on the host), /proc/1/mem, or ptrace it. */
+    CHECK(ENVYRO_STEP_INIT, prctl(PR_SET_DUMPABLE, 0, 0, 0, 0));
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = forward_signal;
@@ -265,6 +341,7 @@ static __attribute__((noreturn)) void run_init(char *const argv[], char *const e
         dfl.sa_handler = SIG_DFL;
         for (int sig = 1; sig < NSIG; sig++) sigaction(sig, &dfl, NULL);
         sigprocmask(SIG_SETMASK, &old, NULL);
+        install_filters(cfg);
         fail(ENVYRO_STEP_EXEC, exec_search(argv[0], argv, envp, search_path));
     }
     g_workload = pid;
@@ -335,6 +412,11 @@ static __attribute__((noreturn)) void child_main(const struct envyro_container_c
 
     populate_dev(root);
 
+    if (cfg->masked_paths)
+        for (int i = 0; cfg->masked_paths[i]; i++) mask_path(root, cfg->masked_paths[i]);
+    if (cfg->readonly_paths)
+        for (int i = 0; cfg->readonly_paths[i]; i++) readonly_path(root, cfg->readonly_paths[i]);
+
     /* Everything is in place: freeze the root. */
     if (!cfg->rootfs)
         CHECK(ENVYRO_STEP_READONLY, mount(NULL, root, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL));
@@ -367,8 +449,10 @@ static __attribute__((noreturn)) void child_main(const struct envyro_container_c
     CHECK(ENVYRO_STEP_SIGNALS, sigprocmask(SIG_SETMASK, &none, NULL));
 
     if (cfg->no_new_privs) CHECK(ENVYRO_STEP_NNP, prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+    drop_capabilities(cfg);
 
-    if (cfg->use_init) run_init((char *const *)cfg->argv, (char *const *)cfg->envp, cfg->search_path);
+    if (cfg->use_init) run_init(cfg, (char *const *)cfg->argv, (char *const *)cfg->envp, cfg->search_path);
+    install_filters(cfg);
     fail(ENVYRO_STEP_EXEC, exec_search(cfg->argv[0], (char *const *)cfg->argv, (char *const *)cfg->envp, cfg->search_path));
 }
 

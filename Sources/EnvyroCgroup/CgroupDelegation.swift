@@ -68,7 +68,6 @@ public enum CgroupDelegation {
             defer { close(mountFD) }
             let top = try makeOwnedDirectory(parent: mountFD, parentPath: m.mountPoint, name: topLevel, version: m.version)
             defer { close(top.fd) }
-            if top.path.isEmpty { continue }
             let sub = try makeOwnedDirectory(parent: top.fd, parentPath: top.path, name: name, version: m.version)
             defer { close(sub.fd) }
             if uid != 0 || gid != 0 {

@@ -124,7 +124,15 @@ extension HelperServer {
             search_path: strings.string(searchPath),
             loopback_up: r.network == .none ? 1 : 0,
             use_init: r.useInit ? 1 : 0,
-            no_new_privs: policy.process.noNewPrivileges ? 1 : 0)
+            no_new_privs: policy.process.noNewPrivileges ? 1 : 0,
+            cap_keep: 0, cap_ambient: 0, filters: nil, filter_count: 0, masked_paths: nil, readonly_paths: nil)
+
+        // Capabilities: what the policy keeps, narrowed by what the request asks for.
+        let capKeep = CapabilityNames.mask(policy.capabilities.keep) & r.capabilities
+        cfg.cap_keep = capKeep
+        cfg.cap_ambient = policy.capabilities.ambient ? 1 : 0
+        cfg.masked_paths = strings.array(policy.mounts.maskedPaths)
+        cfg.readonly_paths = strings.array(policy.mounts.readonlyPaths)
 
         var h = envyro_container_handles()
         if envyro_container_clone(&cfg, &h) != 0 {

@@ -85,6 +85,12 @@ const char *envyro_errno_name(int err);
 
 /* ---- the container trampoline (container_init.c) ------------------------------------- */
 
+/// One seccomp BPF program (struct sock_filter array).
+struct envyro_bpf {
+    const void *_Nullable data;
+    uint32_t length;                    /* bytes, a multiple of 8 */
+};
+
 /// Everything the child needs, prepared by Swift in the helper before clone. All pointers must
 /// stay valid until envyro_container_start returns in the parent (the child has a copy).
 struct envyro_container_config {
@@ -101,6 +107,12 @@ struct envyro_container_config {
     int loopback_up;                    /* bring up lo in the new network namespace */
     int use_init;                       /* a tiny pid 1 that forwards signals and reaps */
     int no_new_privs;
+    uint64_t cap_keep;                  /* bit n: keep capability n (bounding, permitted, effective) */
+    int cap_ambient;                    /* kept capabilities also inheritable and ambient */
+    const struct envyro_bpf *_Nullable filters; /* seccomp programs, installed in order */
+    int filter_count;
+    const char *_Nullable const *_Nullable masked_paths;   /* NULL-terminated, inside the container */
+    const char *_Nullable const *_Nullable readonly_paths; /* NULL-terminated, inside the container */
 };
 
 /// The steps of the child, reported with errno through the error pipe when one fails.
@@ -110,7 +122,8 @@ enum envyro_step {
     ENVYRO_STEP_ROOT_TMPFS, ENVYRO_STEP_ROOTFS_BIND, ENVYRO_STEP_HOST_BIND, ENVYRO_STEP_READONLY,
     ENVYRO_STEP_TMP, ENVYRO_STEP_PROC, ENVYRO_STEP_DEV, ENVYRO_STEP_LOOPBACK, ENVYRO_STEP_PIVOT,
     ENVYRO_STEP_CWD, ENVYRO_STEP_STDIO, ENVYRO_STEP_SIGNALS, ENVYRO_STEP_NNP, ENVYRO_STEP_INIT,
-    ENVYRO_STEP_EXEC, ENVYRO_STEP_PDEATHSIG,
+    ENVYRO_STEP_EXEC, ENVYRO_STEP_PDEATHSIG, ENVYRO_STEP_MASK, ENVYRO_STEP_CAPS,
+    ENVYRO_STEP_SECCOMP,
 };
 /// A short name for a step, for error messages ("mount /proc", "exec", ...).
 const char *envyro_step_name(int step);

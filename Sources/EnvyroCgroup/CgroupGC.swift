@@ -1,0 +1,121 @@
+import EnvyroSystem
+import Glibc
+
+/// Removes container cgroups left behind by runs whose owner died (envyro SIGKILLed, a helper
+/// crash): what `envyro gc` and the start of every run do.
+public enum CgroupGC {
+    /// Removes every container cgroup under `subtree` whose name was made by
+    /// `ContainerCgroup.uniqueName` and whose owner process is gone (pid not running, or running
+    /// with another start time, i.e. reused). Processes still inside are killed first. Names
+    /// without the `c-` prefix, or with it but without an owner, are left alone. Returns the
+    /// names removed, sorted.
+    ///
+    /// - Parameter isOwnerAlive: decides liveness of an owner (pid, start time); tests pass
+    ///   their own.
+    public static func collect(subtree: CgroupSubtree,
+                               isOwnerAlive: (Int32, UInt64) -> Bool = CgroupGC.ownerIsAlive) throws(CgroupError) -> [String] {
+        var names = Set<String>()
+        for d in subtree.directories {
+            for name in try CgroupFS.subdirectories(d.fd, shown: d.path) where name.hasPrefix(ContainerCgroup.namePrefix) {
+                names.insert(name)
+            }
+        }
+        var removed: [String] = []
+        for name in names.sorted() {
+            guard (try? CgroupPath.checkName(name)) != nil,
+                  let owner = ContainerCgroup.owner(ofName: name),
+                  !isOwnerAlive(owner.pid, owner.startTime) else { continue }
+            let cgroup: ContainerCgroup
+            do {
+                cgroup = try ContainerCgroup.open(in: subtree, name: name)
+            } catch .system(let e, _) where e.errno == ENOENT {
+                continue  // removed concurrently
+            }
+            try cgroup.remove()
+            removed.append(name)
+        }
+        return removed
+    }
+
+    /// True when `pid` runs and started at `startTime` (clock ticks since boot, as
+    /// `ContainerCgroup.uniqueName` records it).
+    public static func ownerIsAlive(pid: Int32, startTime: UInt64) -> Bool {
+        guard let actual = ContainerCgroup.processStartTime(pid) else { return false }
+        return actual == startTime
+    }
+}
+
+/// A timing loop for the per-run cgroup cost: create (with limits) + attach + remove.
+public enum CgroupBenchmark {
+    /// Medians over the iterations, in microseconds.
+    public struct Result: Sendable, Equatable, CustomStringConvertible {
+        /// How many runs were timed.
+        public var iterations: Int
+        /// create + attach + remove.
+        public var medianMicros: Double
+        /// 90th percentile of the total.
+        public var p90Micros: Double
+        /// mkdir in every hierarchy + limit writes.
+        public var createMicros: Double
+        /// cgroup.procs writes.
+        public var attachMicros: Double
+        /// rmdir in every hierarchy (the cgroup is empty by then).
+        public var removeMicros: Double
+
+        public var description: String {
+            func f(_ v: Double) -> String { String(Int((v * 10).rounded())).withDecimal }
+            return "cgroup per-run cost over \(iterations) runs: median \(f(medianMicros)) µs (p90 \(f(p90Micros)) µs; create+limits \(f(createMicros)), attach \(f(attachMicros)), remove \(f(removeMicros)))"
+        }
+    }
+
+    /// Times `iterations` runs of create(`limits`) + attach(`pid`) + remove in `subtree`.
+    /// Between attach and remove the process is moved to a parking cgroup (not timed), as the
+    /// real run's process would have exited. `pid` must be a throwaway process the caller
+    /// started for this (e.g. `sleep 60`): it is killed when the parking cgroup is removed at
+    /// the end.
+    public static func run(subtree: CgroupSubtree, limits: CgroupLimits, pid: Int32, iterations: Int) throws(CgroupError) -> Result {
+        let park = try ContainerCgroup.create(in: subtree, name: ContainerCgroup.uniqueName(sequence: 999_999_999), limits: CgroupLimits())
+        defer { try? park.remove() }
+        var totals: [Double] = [], creates: [Double] = [], attaches: [Double] = [], removes: [Double] = []
+        for i in 0..<max(iterations, 1) {
+            let t0 = Clock.monotonicNanoseconds()
+            let c = try ContainerCgroup.create(in: subtree, name: ContainerCgroup.uniqueName(sequence: UInt64(i)), limits: limits)
+            let t1 = Clock.monotonicNanoseconds()
+            do {
+                try c.attach(pid: pid)
+            } catch {
+                try? park.attach(pid: pid)
+                try? c.remove()
+                throw error
+            }
+            let t2 = Clock.monotonicNanoseconds()
+            try park.attach(pid: pid)
+            let t3 = Clock.monotonicNanoseconds()
+            try c.remove()
+            let t4 = Clock.monotonicNanoseconds()
+            creates.append(Double(t1 - t0) / 1000)
+            attaches.append(Double(t2 - t1) / 1000)
+            removes.append(Double(t4 - t3) / 1000)
+            totals.append(Double((t2 - t0) + (t4 - t3)) / 1000)
+        }
+        return Result(iterations: totals.count, medianMicros: percentile(totals, 0.5), p90Micros: percentile(totals, 0.9),
+                      createMicros: percentile(creates, 0.5), attachMicros: percentile(attaches, 0.5),
+                      removeMicros: percentile(removes, 0.5))
+    }
+
+    /// The `q` quantile (nearest rank) of `values`.
+    public static func percentile(_ values: [Double], _ q: Double) -> Double {
+        if values.isEmpty { return 0 }
+        let sorted = values.sorted()
+        let rank = Int((q * Double(sorted.count)).rounded(.up)) - 1
+        return sorted[min(max(rank, 0), sorted.count - 1)]
+    }
+}
+
+extension String {
+    /// "1234" (tenths) → "123.4".
+    fileprivate var withDecimal: String {
+        let digits = count < 2 ? String(repeating: "0", count: 2 - count) + self : self
+        return String(digits.dropLast()) + "." + String(digits.suffix(1))
+    }
+}
