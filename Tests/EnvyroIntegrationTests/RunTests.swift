@@ -193,5 +193,57 @@ struct RunTests {
         p.waitUntilExit()
         Harness.expectNothingLeaked(since: before)
     }
+
+    static let statusKeys = ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs"]
+
+    /// The capability sets and no_new_privs the workload sees, from /proc/self/status.
+    func processStatus(_ policy: String, as who: Harness.Identity) throws -> [String: String] {
+        let r = try Harness.envyro(["run", "--policy", policy, "--", "cat", "/proc/self/status"], as: who)
+        #expect(r.status == 0, "\(r.stderr)")
+        var fields: [String: String] = [:]
+        for line in r.stdout.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            if parts.count == 2, Self.statusKeys.contains(String(parts[0])) {
+                fields[String(parts[0])] = parts[1].trimmingCharacters(in: .whitespaces)
+            }
+        }
+        return fields
+    }
+
+    @Test("under strict the workload has no capability in any set and no_new_privs", arguments: identities)
+    func strictCapabilities(who: Harness.Identity) throws {
+        let status = try processStatus("strict", as: who)
+        for key in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+            #expect(status[key] == "0000000000000000", "\(key)")
+        }
+        #expect(status["NoNewPrivs"] == "1")
+    }
+
+    @Test("under default the workload keeps exactly podman's default capabilities", arguments: identities)
+    func defaultCapabilities(who: Harness.Identity) throws {
+        let status = try processStatus("default", as: who)
+        // CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE SYS_CHROOT SETFCAP
+        let expected = "00000000800405fb"
+        #expect(status["CapBnd"] == expected)
+        #expect(status["CapPrm"] == expected)
+        #expect(status["CapEff"] == expected)
+        #expect(status["CapInh"] == "0000000000000000")
+        #expect(status["CapAmb"] == "0000000000000000")
+        #expect(status["NoNewPrivs"] == "1")
+    }
+
+    @Test("masked paths are empty and read-only paths can't be written", arguments: identities)
+    func maskedPaths(who: Harness.Identity) throws {
+        let r = try Harness.envyro(["run", "--", "sh", "-c",
+            "wc -c < /proc/keys; echo x > /proc/sys/kernel/domainname 2>/dev/null && echo sys-writable; echo done"], as: who)
+        #expect(r.stdout == "0\ndone\n", "\(r.stderr)")
+    }
+
+    @Test("with --init the workload can't reach the helper binary through /proc/1/exe", arguments: identities)
+    func initIsNotDumpable(who: Harness.Identity) throws {
+        let r = try Harness.envyro(["run", "--init", "--", "sh", "-c",
+            "readlink /proc/1/exe >/dev/null 2>&1 && echo exe-visible; cat /proc/1/exe >/dev/null 2>&1 && echo exe-readable; echo done"], as: who)
+        #expect(r.stdout == "done\n", "\(r.stderr)")
+    }
 }
 }
