@@ -49,6 +49,7 @@ static const char kBase[] = "/tmp";
 const char *envyro_step_name(int step) {
     switch (step) {
     case ENVYRO_STEP_SYNC: return "wait for id maps";
+    case ENVYRO_STEP_READY: return "ready for id maps";
     case ENVYRO_STEP_SETID: return "become root of the user namespace";
     case ENVYRO_STEP_HOSTNAME: return "set hostname";
     case ENVYRO_STEP_MOUNT_PRIVATE: return "make mounts private";
@@ -301,7 +302,7 @@ static void install_filters(const struct envyro_container_config *cfg) {
             .filter = (struct sock_filter *)cfg->filters[i].data,
         };
         if (prog.len == 0) continue;
-        CHECK(ENVYRO_STEP_SECCOMP, (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog));
+        CHECK(ENVYRO_STEP_SECCOMP, (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, cfg->filters[i].flags, &prog));
     }
 }
 
@@ -366,6 +367,15 @@ static __attribute__((noreturn)) void child_main(const struct envyro_container_c
 
     /* Die with the helper: it is single-threaded, so the "parent thread" is the process. */
     CHECK(ENVYRO_STEP_PDEATHSIG, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
+
+    /* A helper with file capabilities is non-dumpable, and so is this copy of it: its /proc
+     * files (uid_map, gid_map, setgroups) would belong to root and the helper could not write
+     * them. Become dumpable (nothing here is secret), then tell the parent we are ready. */
+    CHECK(ENVYRO_STEP_SYNC, prctl(PR_SET_DUMPABLE, 1, 0, 0, 0));
+    {
+        struct envyro_child_error ready = { .step = ENVYRO_STEP_READY, .err = 0 };
+        write_all(g_error_fd, &ready, sizeof ready);
+    }
 
     /* Wait until the parent has written our id maps; EOF means it gave up. */
     char byte;

@@ -17,6 +17,7 @@
 #include <linux/openat2.h>
 #include <sys/stat.h>
 #include <openssl/sha.h>
+#include <linux/capability.h>
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -182,6 +183,28 @@ out:
     posix_spawnattr_destroy(&attr);
     if (err != 0) { errno = err; return -1; }
     return pid;
+}
+
+int envyro_keep_capabilities(uint64_t mask) {
+    struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    if (syscall(SYS_capget, &hdr, data) < 0) return -1;
+    uint64_t have = (uint64_t)data[0].permitted | ((uint64_t)data[1].permitted << 32);
+    uint64_t keep = have & mask;
+    data[0].permitted = data[0].effective = (uint32_t)keep;
+    data[1].permitted = data[1].effective = (uint32_t)(keep >> 32);
+    data[0].inheritable = data[1].inheritable = 0;
+    if (syscall(SYS_capset, &hdr, data) < 0) return -1;
+    return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL ? -1 : 0;
+}
+
+uint64_t envyro_effective_capabilities(void) {
+    struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    if (syscall(SYS_capget, &hdr, data) < 0) return 0;
+    return (uint64_t)data[0].effective | ((uint64_t)data[1].effective << 32);
 }
 
 extern char **environ;

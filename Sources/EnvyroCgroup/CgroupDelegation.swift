@@ -33,6 +33,7 @@ public enum CgroupDelegation {
 
     /// Creates and delegates `subtreePath(uid:)`; returns the full paths handed over. Safe to
     /// run again (existing directories are kept and chowned again).
+    @discardableResult
     public static func delegate(hierarchy: CgroupHierarchy, uid: uid_t, gid: gid_t) throws(CgroupError) -> [String] {
         try createSubtree(hierarchy: hierarchy, name: uid == 0 ? "root" : "u\(uid)", uid: uid, gid: gid)
     }
@@ -40,6 +41,7 @@ public enum CgroupDelegation {
     /// Removes `subtreePath(uid:)` and the empty cgroups below it in every hierarchy; returns
     /// the paths removed. Throws `stillPopulated` when a process is still inside (run
     /// `CgroupGC` first).
+    @discardableResult
     public static func undelegate(hierarchy: CgroupHierarchy, uid: uid_t) throws(CgroupError) -> [String] {
         try removeSubtree(hierarchy: hierarchy, name: uid == 0 ? "root" : "u\(uid)")
     }

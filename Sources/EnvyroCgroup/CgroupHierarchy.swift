@@ -8,6 +8,7 @@ import Glibc
 public enum CgroupController: String, Sendable, Hashable, CaseIterable, Comparable {
     case memory, pids, cpu, cpuacct, cpuset, blkio, io, freezer
 
+    /// Orders by name, so sets print and iterate in a stable order.
     public static func < (a: CgroupController, b: CgroupController) -> Bool { a.rawValue < b.rawValue }
 
     /// The name a v1 mount uses in its options for this controller.

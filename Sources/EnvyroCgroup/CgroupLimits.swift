@@ -122,9 +122,8 @@ public struct CgroupLimits: Sendable, Equatable, Hashable {
             if let s = memorySwapMax { out.append(.init(.memory, "memory.memsw.limit_in_bytes", String(s))) }
             if let p = pidsMax { out.append(.init(.pids, "pids.max", p == -1 ? "max" : String(p))) }
             if let s = cpuShares { out.append(.init(.cpu, "cpu.shares", String(s))) }
-            if cpuQuotaMicros != nil || cpuPeriodMicros != nil {
-                out.append(.init(.cpu, "cpu.cfs_period_us", String(cpuPeriodMicros ?? Self.defaultCPUPeriodMicros)))
-            }
+            // A new v1 cgroup's period is already the 100 ms default: write it only when asked.
+            if let p = cpuPeriodMicros { out.append(.init(.cpu, "cpu.cfs_period_us", String(p))) }
             if let q = cpuQuotaMicros { out.append(.init(.cpu, "cpu.cfs_quota_us", String(q))) }
             if let c = cpusetCpus { out.append(.init(.cpuset, "cpuset.cpus", c)) }
             if let m = cpusetMems { out.append(.init(.cpuset, "cpuset.mems", m)) }

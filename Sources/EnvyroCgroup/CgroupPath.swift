@@ -41,49 +41,49 @@ public enum CgroupPath {
 /// `envyro_openat2_beneath` (RESOLVE_BENEATH | NO_SYMLINKS | NO_MAGICLINKS | NO_XDEV), so a
 /// symlink or a mount crossing anywhere on the path fails instead of being followed.
 enum CgroupFS {
-    /// Opens `path` beneath `dirfd`; `shown` is the full path for messages.
-    static func open(_ dirfd: Int32, _ path: String, _ flags: Int32, shown: String) throws(CgroupError) -> Int32 {
+    /// Opens `path` beneath `dirfd`; `shown()` is the full path for messages.
+    static func open(_ dirfd: Int32, _ path: String, _ flags: Int32, shown: @autoclosure () -> String) throws(CgroupError) -> Int32 {
         let fd = envyro_openat2_beneath(dirfd, path, flags, 0)
         if fd >= 0 { return fd }
         let e = errno
-        if e == ELOOP { throw .unsafePath(shown, reason: "a symlink was found on the path (openat2 RESOLVE_NO_SYMLINKS)") }
-        if e == EXDEV { throw .unsafePath(shown, reason: "the path leaves the hierarchy or crosses a mount (openat2 RESOLVE_BENEATH|RESOLVE_NO_XDEV)") }
-        throw .from(SystemError("openat2", shown, errno: e))
+        if e == ELOOP { throw .unsafePath(shown(), reason: "a symlink was found on the path (openat2 RESOLVE_NO_SYMLINKS)") }
+        if e == EXDEV { throw .unsafePath(shown(), reason: "the path leaves the hierarchy or crosses a mount (openat2 RESOLVE_BENEATH|RESOLVE_NO_XDEV)") }
+        throw .from(SystemError("openat2", shown(), errno: e))
     }
 
     /// Opens a directory beneath `dirfd`.
-    static func openDirectory(_ dirfd: Int32, _ path: String, shown: String) throws(CgroupError) -> Int32 {
-        try open(dirfd, path, O_RDONLY | O_DIRECTORY, shown: shown)
+    static func openDirectory(_ dirfd: Int32, _ path: String, shown: @autoclosure () -> String) throws(CgroupError) -> Int32 {
+        try open(dirfd, path, O_RDONLY | O_DIRECTORY, shown: shown())
     }
 
     /// Reads a small cgroup file.
-    static func read(_ dirfd: Int32, _ name: String, shown: String) throws(CgroupError) -> String {
-        let fd = try open(dirfd, name, O_RDONLY, shown: shown)
+    static func read(_ dirfd: Int32, _ name: String, shown: @autoclosure () -> String) throws(CgroupError) -> String {
+        let fd = try open(dirfd, name, O_RDONLY, shown: shown())
         defer { close(fd) }
         do {
-            return String(decoding: try Files.readAll(fd, subject: shown, limit: 1 << 20), as: UTF8.self)
+            return String(decoding: try Files.readAll(fd, subject: shown(), limit: 1 << 20), as: UTF8.self)
         } catch {
             throw .from(error)
         }
     }
 
     /// Writes `value` in one write(2) call, as cgroup files need.
-    static func write(_ dirfd: Int32, _ name: String, _ value: String, shown: String) throws(CgroupError) {
-        let fd = try open(dirfd, name, O_WRONLY, shown: shown)
+    static func write(_ dirfd: Int32, _ name: String, _ value: String, shown: @autoclosure () -> String) throws(CgroupError) {
+        let fd = try open(dirfd, name, O_WRONLY, shown: shown())
         defer { close(fd) }
-        try writeOnce(fd, value, shown: shown)
+        try writeOnce(fd, value, shown: shown())
     }
 
     /// One write(2) of `value` to an open cgroup file.
-    static func writeOnce(_ fd: Int32, _ value: String, shown: String) throws(CgroupError) {
+    static func writeOnce(_ fd: Int32, _ value: String, shown: @autoclosure () -> String) throws(CgroupError) {
         var text = value
         let n = text.withUTF8 { buf -> Int in
             var r = 0
             repeat { r = Glibc.write(fd, buf.baseAddress, buf.count) } while r < 0 && errno == EINTR
             return r == buf.count || r < 0 ? r : -2
         }
-        if n == -2 { throw .from(SystemError("write", shown, errno: EIO)) }
-        if n < 0 { throw .current("write", shown) }
+        if n == -2 { throw .from(SystemError("write", shown(), errno: EIO)) }
+        if n < 0 { let e = errno; throw .from(SystemError("write", shown(), errno: e)) }
     }
 
     /// True when `name` exists in `dirfd` (no symlink following).
@@ -94,16 +94,17 @@ enum CgroupFS {
 
     /// mkdirat; returns false when it already existed.
     @discardableResult
-    static func mkdir(_ dirfd: Int32, _ name: String, mode: UInt32 = 0o755, shown: String) throws(CgroupError) -> Bool {
+    static func mkdir(_ dirfd: Int32, _ name: String, mode: UInt32 = 0o755, shown: @autoclosure () -> String) throws(CgroupError) -> Bool {
         if envyro_mkdirat(dirfd, name, mode) == 0 { return true }
         if errno == EEXIST { return false }
-        throw .current("mkdirat", shown)
+        let e = errno
+        throw .from(SystemError("mkdirat", shown(), errno: e))
     }
 
     /// rmdir beneath `dirfd`, retrying EBUSY briefly (the kernel may still be tearing down a
     /// task that just left). Returns false when it was already gone.
     @discardableResult
-    static func rmdir(_ dirfd: Int32, _ name: String, shown: String) throws(CgroupError) -> Bool {
+    static func rmdir(_ dirfd: Int32, _ name: String, shown: @autoclosure () -> String) throws(CgroupError) -> Bool {
         var attempts = 0
         while true {
             if envyro_rmdirat(dirfd, name) == 0 { return true }
@@ -115,17 +116,17 @@ enum CgroupFS {
                 usleep(1000)
                 continue
             }
-            throw .from(SystemError("rmdir", shown, errno: e))
+            throw .from(SystemError("rmdir", shown(), errno: e))
         }
     }
 
     /// Names of the subdirectories of `dirfd` (a duplicate fd is used, so `dirfd` stays put).
-    static func subdirectories(_ dirfd: Int32, shown: String) throws(CgroupError) -> [String] {
-        let fd = try openDirectory(dirfd, ".", shown: shown)
+    static func subdirectories(_ dirfd: Int32, shown: @autoclosure () -> String) throws(CgroupError) -> [String] {
+        let fd = try openDirectory(dirfd, ".", shown: shown())
         guard let dir = fdopendir(fd) else {
             let e = errno
             close(fd)
-            throw .from(SystemError("fdopendir", shown, errno: e))
+            throw .from(SystemError("fdopendir", shown(), errno: e))
         }
         defer { closedir(dir) }
         var out: [String] = []
@@ -140,14 +141,14 @@ enum CgroupFS {
     }
 
     /// fstat of an open fd.
-    static func stat(_ fd: Int32, shown: String) throws(CgroupError) -> Glibc.stat {
+    static func stat(_ fd: Int32, shown: @autoclosure () -> String) throws(CgroupError) -> Glibc.stat {
         var st = Glibc.stat()
-        if fstat(fd, &st) != 0 { throw .current("fstat", shown) }
+        if fstat(fd, &st) != 0 { let e = errno; throw .from(SystemError("fstat", shown(), errno: e)) }
         return st
     }
 
     /// fchownat without following symlinks.
-    static func chown(_ dirfd: Int32, _ name: String, uid: uid_t, gid: gid_t, shown: String) throws(CgroupError) {
-        if fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0 { throw .current("fchownat", shown) }
+    static func chown(_ dirfd: Int32, _ name: String, uid: uid_t, gid: gid_t, shown: @autoclosure () -> String) throws(CgroupError) {
+        if fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0 { let e = errno; throw .from(SystemError("fchownat", shown(), errno: e)) }
     }
 }

@@ -33,8 +33,9 @@ public struct CgroupDirectory: Sendable, Equatable {
 /// `cgroup.events` on a hybrid host).
 ///
 /// Each directory is resolved from the hierarchy's mount with `openat2(RESOLVE_BENEATH |
-/// RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)`, after the mount was checked to
-/// be the cgroup mount mountinfo lists (same device, a `cgroup.procs` at its root); paths are never joined as strings and followed. Unless the caller is
+/// RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)`, after the mount was checked
+/// to be the cgroup mount mountinfo lists (same device, a `cgroup.procs` at its root); paths are
+/// never joined as strings and followed. Unless the caller is
 /// root, every directory must be owned by the caller. The fds are closed when the subtree is
 /// released.
 public final class CgroupSubtree: Sendable {

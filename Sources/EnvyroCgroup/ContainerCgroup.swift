@@ -14,7 +14,9 @@ public struct CgroupStats: Sendable, Equatable {
     /// Processes killed by the OOM killer (v1 `memory.oom_control` oom_kill, v2
     /// `memory.events` oom_kill).
     public var oomKills: UInt64?
-    /// Times usage hit the limit (v1 `memory.failcnt`, v2 `memory.events` max).
+    /// Times usage hit the limit (v1 the larger of `memory.failcnt` and `memory.memsw.failcnt`,
+    /// v2 `memory.events` max). Kernel 6.18 leaves the v1 counters at 0 even after an OOM kill:
+    /// use `oomKills` to tell an OOM death.
     public var memoryLimitHits: UInt64?
     /// Peak number of tasks (`pids.peak`, where the kernel has it).
     public var pidsPeak: Int64?
@@ -226,20 +228,43 @@ public final class ContainerCgroup: Sendable {
         }
     }
 
-    /// The pids in the cgroup, from every hierarchy, sorted and without duplicates (empty once
-    /// removed).
+    /// The pids in the cgroup and in any cgroups nested below it, from every hierarchy, sorted
+    /// and without duplicates (empty once removed).
     public func processes() throws(CgroupError) -> [Int32] {
         var all = Set<Int32>()
         for d in directories {
-            let text: String
-            do {
-                text = try CgroupFS.read(d.fd, "cgroup.procs", shown: d.shown("cgroup.procs"))
-            } catch .system(let e, _) where e.errno == ENOENT || e.errno == ENODEV {
-                continue
-            }
-            all.formUnion(try CgroupFormats.parsePIDs(text, file: d.shown("cgroup.procs")))
+            try Self.collectPIDs(d.fd, path: d.path, depth: 0, into: &all)
         }
         return all.sorted()
+    }
+
+    /// Adds the pids of the cgroup at `fd` and its descendants (at most 32 levels) to `all`.
+    static func collectPIDs(_ fd: Int32, path: String, depth: Int, into all: inout Set<Int32>) throws(CgroupError) {
+        let text: String
+        do {
+            text = try CgroupFS.read(fd, "cgroup.procs", shown: path + "/cgroup.procs")
+        } catch .system(let e, _) where e.errno == ENOENT || e.errno == ENODEV {
+            return  // removed meanwhile
+        }
+        all.formUnion(try CgroupFormats.parsePIDs(text, file: path + "/cgroup.procs"))
+        if depth >= 32 { return }
+        let children: [String]
+        do {
+            children = try CgroupFS.subdirectories(fd, shown: path)
+        } catch .system(let e, _) where e.errno == ENOENT || e.errno == ENODEV {
+            return
+        }
+        for child in children where (try? CgroupPath.checkName(child)) != nil {
+            let childPath = path + "/" + child
+            let childFD: Int32
+            do {
+                childFD = try CgroupFS.openDirectory(fd, child, shown: childPath)
+            } catch .system(let e, _) where e.errno == ENOENT {
+                continue
+            }
+            defer { close(childFD) }
+            try collectPIDs(childFD, path: childPath, depth: depth + 1, into: &all)
+        }
     }
 
     /// True while any process is inside (v2 `cgroup.events` populated where there is a v2
@@ -273,7 +298,10 @@ public final class ContainerCgroup: Sendable {
                     s.memoryPeakBytes = number(d, "memory.max_usage_in_bytes")
                     s.memoryCurrentBytes = number(d, "memory.usage_in_bytes")
                     s.memoryLimit = text(d, "memory.limit_in_bytes").flatMap(CgroupFormats.parseLimit)
-                    s.memoryLimitHits = number(d, "memory.failcnt").map { UInt64($0) }
+                    // With a memory+swap limit the memsw counter is the one that trips.
+                    if let hits = number(d, "memory.failcnt") {
+                        s.memoryLimitHits = UInt64(max(hits, number(d, "memory.memsw.failcnt") ?? 0))
+                    }
                     if let t = text(d, "memory.oom_control"), let oom = try? CgroupFormats.parseOOMControl(t) { s.oomKills = oom.oomKill }
                 }
                 if d.controllers.contains(.pids) {
@@ -345,23 +373,21 @@ public final class ContainerCgroup: Sendable {
         for round in 0..<50 {
             let pids = try processes()
             if pids.isEmpty { return }
-            for pid in pids where pid > 1 {
+            let me = getpid()
+            for pid in pids where pid > 1 && pid != me {
                 _ = kill(pid, SIGKILL)
             }
-            if frozen {
-                // Killed while frozen: they die as soon as they thaw, and could not fork.
-                try? CgroupFS.write(freezer?.fd ?? -1, "freezer.state", "THAWED", shown: (freezer?.path ?? "") + "/freezer.state")
-                frozen = false
-                return
-            }
+            // Killed while frozen, nothing could fork in between: they die when the deferred
+            // thaw runs.
+            if frozen { return }
             if round > 0 { usleep(1000) }
         }
     }
 
-    /// Kills what is left, waits (at most `timeoutMillis`) until no process remains, and
-    /// removes every directory. Removing an already removed cgroup does nothing.
-    /// - Throws: `stillPopulated` when processes outlive the wait; `system(EBUSY)` when the
-    ///   cgroup has child cgroups.
+    /// Kills what is left (also in cgroups the workload nested inside), waits (at most
+    /// `timeoutMillis`) until no process remains, removes nested cgroups, and removes every
+    /// directory. Removing an already removed cgroup does nothing.
+    /// - Throws: `stillPopulated` when processes outlive the wait.
     public func remove(timeoutMillis: Int = 2000) throws(CgroupError) {
         // Fast path: an empty cgroup's rmdir succeeds at once; EBUSY means something is inside.
         var busy: [CgroupDirectory] = []
@@ -388,6 +414,12 @@ public final class ContainerCgroup: Sendable {
             pids = try processes()
         }
         for (d, parent) in zip(directories, parentDirectories()) where busy.contains(where: { $0.path == d.path }) {
+            // Cgroups the workload nested inside its own go first (they are empty by now).
+            var removed: [String] = []
+            for child in try CgroupFS.subdirectories(d.fd, shown: d.path) {
+                try CgroupPath.checkName(child, in: d.path + "/" + child)
+                try CgroupDelegation.removeTree(parent: d.fd, name: child, path: d.path + "/" + child, depth: 1, removed: &removed)
+            }
             try CgroupFS.rmdir(parent.fd, name, shown: d.path)
         }
     }

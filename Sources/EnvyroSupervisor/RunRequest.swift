@@ -24,6 +24,12 @@ public struct RunRequest: Sendable {
     public var timeoutSeconds: Double? = nil
     /// `--init`: a tiny pid 1 that forwards signals and reaps.
     public var useInit: Bool = false
+    /// `--userns`: nil (the single-id map) or `auto`.
+    public var userns: String? = nil
+    /// `--uidmap C:H:N` values.
+    public var uidMaps: [String] = []
+    /// `--gidmap C:H:N` values.
+    public var gidMaps: [String] = []
     /// `--executor`: how argv becomes the exec plan (`native`, `shell`, or a registered plugin).
     public var executor: String = "native"
 
@@ -120,10 +126,31 @@ public enum RunPlanner {
         }
         if network == .none { namespaces.insert(.network) }
 
+        var uids: [IDMapping] = [], gids: [IDMapping] = []
+        switch request.userns {
+        case nil:
+            for m in request.uidMaps { uids.append(try IDMapRequest.parse(m, option: "--uidmap")) }
+            for m in request.gidMaps { gids.append(try IDMapRequest.parse(m, option: "--gidmap")) }
+            if uids.isEmpty != gids.isEmpty {
+                throw .invalidRequest(uids.isEmpty ? "--gidmap needs --uidmap too" : "--uidmap needs --gidmap too")
+            }
+        case "auto"?:
+            if !request.uidMaps.isEmpty || !request.gidMaps.isEmpty {
+                throw .invalidRequest("--userns auto can't be combined with --uidmap or --gidmap")
+            }
+            (uids, gids) = try IDMapRequest.auto(uid: getuid(), gid: getgid())
+        case let other?:
+            throw .invalidRequest("--userns '\(other)': the only mode is auto (omit it for the single-id map)")
+        }
+        if !uids.isEmpty && !policy.idmap.allowSubordinate {
+            let own = uids.allSatisfy { $0.hostID == getuid() && $0.count == 1 } && gids.allSatisfy { $0.hostID == getgid() && $0.count == 1 }
+            if !own { throw .notAllowed("policy \(policy.name) allows only the single-id map (your own uid and gid)") }
+        }
+
         return CreateRequest(
             namespaces: namespaces, network: network == .none ? .none : .host, hostname: host,
             rootfs: rootfs, rootfsWritable: request.rootfsWritable, argv: request.argv, env: env,
-            cwd: request.cwd, useInit: request.useInit)
+            cwd: request.cwd, useInit: request.useInit, uidMappings: uids, gidMappings: gids)
     }
 
     /// The container's environment: the policy's base, HOSTNAME, then `extra` in order; a

@@ -62,6 +62,15 @@ struct Run: AsyncParsableCommand {
     @Flag(name: .long, help: "Run a tiny init as pid 1 that forwards signals and reaps orphans.")
     var `init` = false
 
+    @Option(name: .long, help: "auto: container root is you, then a slice of your /etc/subuid and /etc/subgid ranges.")
+    var userns: String?
+
+    @Option(name: .long, help: "A uid map line CONTAINER:HOST:COUNT (repeatable; needs --gidmap).")
+    var uidmap: [String] = []
+
+    @Option(name: .long, help: "A gid map line CONTAINER:HOST:COUNT (repeatable; needs --uidmap).")
+    var gidmap: [String] = []
+
     @Option(name: .long, help: "How the command is executed: native (execve argv) or shell (one script for /bin/sh -c).")
     var executor: String = "native"
 
@@ -91,6 +100,9 @@ struct Run: AsyncParsableCommand {
         request.timeoutSeconds = timeout
         request.useInit = `init`
         request.executor = executor
+        request.userns = userns
+        request.uidMaps = uidmap
+        request.gidMaps = gidmap
 
         // The container gets our own stdio; a closed one is replaced by /dev/null.
         var stdio: [Int32] = []

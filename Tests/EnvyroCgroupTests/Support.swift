@@ -1,6 +1,7 @@
 import CEnvyro
 import EnvyroSystem
 import Glibc
+import Synchronization
 import Testing
 @testable import EnvyroCgroup
 
@@ -50,13 +51,29 @@ enum Support {
     /// Creates `envyro/test-<pid>-<tag>` in every hierarchy, runs `body` with its relative
     /// path, and removes it afterwards (killing anything left in container cgroups first),
     /// whatever happened.
+    @discardableResult
     static func withTestSubtree<T>(_ tag: String, _ body: (CgroupHierarchy, String) throws -> T) throws -> T {
         let h = try hierarchy()
+        _ = topLevelSnapshot
         let name = "test-\(getpid())-\(tag)"
         try CgroupDelegation.createSubtree(hierarchy: h, name: name, uid: 0, gid: 0)
         defer { cleanUp(h, name) }
         return try body(h, "envyro/" + name)
     }
+
+    /// The `envyro` directories that didn't exist before the first test subtree was made; an
+    /// atexit handler removes them again if they are empty (rmdir refuses otherwise), so a test
+    /// run leaves the hierarchies as it found them.
+    static let topLevelSnapshot: Bool = {
+        guard let h = try? hierarchy() else { return false }
+        let created = CgroupDelegation.mounts(of: h).map { $0.mountPoint + "/envyro" }.filter { Files.kind($0) == .missing }
+        createdTopLevel.withLock { $0 = created }
+        atexit {
+            for path in Support.createdTopLevel.withLock({ $0 }) { _ = rmdir(path) }
+        }
+        return true
+    }()
+    static let createdTopLevel = Mutex<[String]>([])
 
     /// Removes a test subtree: container cgroups first (killing what's inside), then the rest.
     static func cleanUp(_ h: CgroupHierarchy, _ name: String) {

@@ -41,13 +41,22 @@ enum StaticProbe {
 
 /// Copies of the shipped policies with test-specific settings.
 enum PolicyFiles {
-    /// `policy/NAME.json` with its audit path replaced, written into `dir`; returns the path.
-    static func copy(of name: String, auditPath: String, into dir: URL) throws -> String {
+    /// `policy/NAME.json` with its audit path replaced; returns the path. The file goes into a
+    /// directory of its own with mode 0755 (a helper run by root trusts only policy files that
+    /// nobody else can write), and the policy's relative seccomp profile path is made absolute.
+    static func copy(of name: String, auditPath: String, into _: URL) throws -> String {
+        let dir = Harness.installRoot.appendingPathComponent("policies-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o755])
         let data = try Data(contentsOf: Harness.repoRoot.appendingPathComponent("policy/\(name).json"))
         var json = try JSONSerialization.jsonObject(with: data) as! [String: Any]
         var audit = json["audit"] as! [String: Any]
         audit["path"] = auditPath
         json["audit"] = audit
+        if var seccomp = json["seccomp"] as? [String: Any], let profile = seccomp["profile"] as? String, !profile.hasPrefix("/") {
+            seccomp["profile"] = Harness.installRoot.appendingPathComponent("policy/\(profile)").path
+            json["seccomp"] = seccomp
+        }
         let path = dir.appendingPathComponent("\(name)-test.json").path
         try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted]).write(to: URL(fileURLWithPath: path))
         _ = try Harness.run(["/bin/chmod", "a+r", path])

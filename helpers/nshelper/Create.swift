@@ -2,6 +2,7 @@ import CEnvyro
 import EnvyroAudit
 import EnvyroPolicy
 import EnvyroProtocol
+import EnvyroSeccomp
 import EnvyroSystem
 import Glibc
 
@@ -96,6 +97,19 @@ extension HelperServer {
             return Outcome(reply: .failed(Failure(errno: EPERM, step: "policy", message: why)),
                            decision: .denied(reason: why), result: "EPERM")
         }
+        var idMaps: IDMapPlan? = nil
+        if r.namespaces.contains(.user) {
+            switch IDMapPlan.make(uids: r.uidMappings, gids: r.gidMappings, caller: caller, policy: policy) {
+            case .success(let plan): idMaps = plan
+            case .failure(let refusal):
+                return Outcome(reply: .failed(Failure(errno: EPERM, step: "id map", message: refusal.reason)),
+                               decision: .denied(reason: refusal.reason), result: "EPERM")
+            }
+        } else if !r.uidMappings.isEmpty || !r.gidMappings.isEmpty {
+            let why = "id maps need a user namespace"
+            return Outcome(reply: .failed(Failure(errno: EINVAL, step: "id map", message: why)),
+                           decision: .denied(reason: why), result: "EINVAL")
+        }
 
         var flags: UInt64 = 0
         if r.namespaces.contains(.user) { flags |= CLONE_NEWUSER }
@@ -131,6 +145,29 @@ extension HelperServer {
         let capKeep = CapabilityNames.mask(policy.capabilities.keep) & r.capabilities
         cfg.cap_keep = capKeep
         cfg.cap_ambient = policy.capabilities.ambient ? 1 : 0
+        // Seccomp: the policy's own filter (compiled by this helper), then the request's extra
+        // program stacked on it. Stacked filters can only restrict further.
+        let policyFilter: SeccompProgram?
+        do { policyFilter = try seccomp.filter(capabilities: capKeep) } catch {
+            return failure(EINVAL, step: "seccomp", "policy \(policy.name)'s seccomp profile: \(error)")
+        }
+        var programs: [[UInt8]] = []
+        var installFlags: [UInt32] = []
+        if let f = policyFilter { programs.append(f.bpf); installFlags.append(f.installFlags) }
+        if !r.seccomp.isEmpty { programs.append(r.seccomp); installFlags.append(0) }
+        let filterArray = UnsafeMutablePointer<envyro_bpf>.allocate(capacity: max(programs.count, 1))
+        defer { filterArray.deallocate() }
+        let filterStorage = programs.map { p -> UnsafeMutableRawPointer in
+            let m = UnsafeMutableRawPointer.allocate(byteCount: max(p.count, 8), alignment: 8)
+            p.withUnsafeBytes { m.copyMemory(from: $0.baseAddress!, byteCount: p.count) }
+            return m
+        }
+        defer { for m in filterStorage { m.deallocate() } }
+        for (i, p) in programs.enumerated() {
+            filterArray[i] = envyro_bpf(data: UnsafeRawPointer(filterStorage[i]), length: UInt32(p.count), flags: installFlags[i])
+        }
+        cfg.filters = UnsafePointer(filterArray)
+        cfg.filter_count = Int32(programs.count)
         cfg.masked_paths = strings.array(policy.mounts.maskedPaths)
         cfg.readonly_paths = strings.array(policy.mounts.readonlyPaths)
 
@@ -140,19 +177,29 @@ extension HelperServer {
             return failure(e, step: "clone", "cannot create the container's namespaces: \(Errno.describe(e))")
         }
 
-        // Single-id maps: container root is the caller. Multi-range maps (subuid) come from the
-        // privileged path later; setgroups must be denied before an unprivileged gid_map.
         let live = LiveContainer(id: nextContainerID, pid: h.pid, pidfd: h.pidfd)
-        if flags & CLONE_NEWUSER != 0 {
-            do {
-                try Files.writeOnce("/proc/\(h.pid)/setgroups", "deny")
-                try Files.writeOnce("/proc/\(h.pid)/uid_map", "0 \(getuid()) 1\n")
-                try Files.writeOnce("/proc/\(h.pid)/gid_map", "0 \(getgid()) 1\n")
-            } catch {
-                close(h.sync_fd)
-                close(h.error_fd)
-                kill(live)
-                return failure(error.errno, step: "id map", "cannot write the id maps: \(error)")
+        func abandon() {
+            close(h.sync_fd)
+            close(h.error_fd)
+            kill(live)
+        }
+        // The child first reports READY (it made itself dumpable so its /proc files are ours).
+        var ready = envyro_child_error()
+        if readRecord(h.error_fd, &ready) != MemoryLayout<envyro_child_error>.size || ready.step != Int32(ENVYRO_STEP_READY.rawValue) {
+            let failed = ready.step != Int32(ENVYRO_STEP_READY.rawValue) && ready.step != 0
+            abandon()
+            if failed {
+                let step = String(cString: envyro_step_name(ready.step))
+                return failure(ready.err, step: step, "\(step): \(Errno.describe(ready.err))")
+            }
+            return failure(EPIPE, step: "sync", "the container's first process exited before its id maps were written")
+        }
+        if flags & CLONE_NEWUSER != 0, let maps = idMaps {
+            do { try maps.write(to: h.pid) } catch {
+                abandon()
+                let hint = maps.multiRange && error.errno == EPERM
+                    ? " (multi-range maps need the installed envyro-nshelper with cap_setuid,cap_setgid: sudo make install)" : ""
+                return failure(error.errno, step: "id map", "cannot write the id maps: \(error)\(hint)")
             }
         }
         var go: UInt8 = 1
@@ -161,13 +208,7 @@ extension HelperServer {
 
         // The error pipe is close-on-exec: EOF means the workload's execve succeeded.
         var report = envyro_child_error()
-        var got = 0
-        while got < MemoryLayout<envyro_child_error>.size {
-            let n = withUnsafeMutableBytes(of: &report) { read(h.error_fd, $0.baseAddress! + got, $0.count - got) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            got += n
-        }
+        let got = readRecord(h.error_fd, &report)
         close(h.error_fd)
         if got == MemoryLayout<envyro_child_error>.size {
             kill(live)
@@ -192,6 +233,18 @@ extension HelperServer {
         }
         return Outcome(reply: .signalled(Signalled(containerID: r.containerID)), decision: .allowed,
                        result: "ok", detail: "container \(r.containerID) signal \(r.signal)")
+    }
+
+    /// Reads one child record (8 bytes) from the error pipe; returns the bytes read (0 at EOF).
+    func readRecord(_ fd: Int32, _ record: inout envyro_child_error) -> Int {
+        var got = 0
+        while got < MemoryLayout<envyro_child_error>.size {
+            let n = withUnsafeMutableBytes(of: &record) { read(fd, $0.baseAddress! + got, $0.count - got) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            got += n
+        }
+        return got
     }
 
     func failure(_ e: Int32, step: String, _ message: String) -> Outcome {

@@ -30,9 +30,37 @@ func refuseFirstRequest(_ socket: SeqPacketSocket, step: String, message: String
     exit(code)
 }
 
+/// Whether a privileged helper may trust a policy file.
+enum PolicyTrust {
+    /// Why `path` is refused: a privileged helper only reads policy files (and their
+    /// directory) that are owned by root and not writable by group or others.
+    static func refusal(_ path: String) -> String? {
+        for p in [path, Files.directory(of: path)] {
+            var st = stat()
+            guard stat(p, &st) == 0 else { return "cannot stat \(p)" }
+            if st.st_uid != 0 { return "\(p) is not owned by root; an installed (privileged) helper only trusts root-owned policy files" }
+            if st.st_mode & (S_IWGRP | S_IWOTH) != 0 { return "\(p) is writable by group or others; an installed helper refuses it" }
+        }
+        return nil
+    }
+}
+
 @main
 struct NSHelperMain {
     static func main() {
+        // Privilege first, before any thread exists: keep only CAP_SETUID and CAP_SETGID (for
+        // multi-range id maps; root also CAP_SETFCAP), nothing inheritable or ambient, and become non-dumpable so the
+        // caller can't ptrace or read this process. A helper with file capabilities, or run by
+        // root, is "privileged": it then ignores its environment entirely.
+        let privileged = geteuid() == 0 || envyro_effective_capabilities() != 0
+        // Root's single-id map puts host uid 0 in the container, which the kernel allows only
+        // with CAP_SETFCAP (verify_root_map); no other caller can map host root.
+        let setidCaps: UInt64 = (1 << 6) | (1 << 7) | (geteuid() == 0 ? (1 << 31) : 0)   // SETGID, SETUID, SETFCAP
+        if envyro_keep_capabilities(setidCaps) != 0 {
+            die("cannot drop capabilities: \(SystemError.current("capset"))")
+        }
+        _ = envyro_prctl(4 /* PR_SET_DUMPABLE */, 0, 0)
+
         // Terminal signals are the supervisor's business: it forwards what the workload needs.
         signal(SIGINT, SIG_IGN)
         signal(SIGQUIT, SIG_IGN)
@@ -66,16 +94,24 @@ struct NSHelperMain {
         let socket = SeqPacketSocket(fd: socketFD)
         let policy: Policy
         do {
-            let dirs = PolicyLoader.searchDirectories(executablePath: Files.executablePath(), allowEnvironment: true)
+            let dirs = PolicyLoader.searchDirectories(executablePath: Files.executablePath(), allowEnvironment: !privileged)
             policy = try PolicyLoader.load(policyName, searchDirectories: dirs)
+            if privileged, let why = PolicyTrust.refusal(policy.sourcePath) {
+                throw PolicyError.invalidValue(path: policy.sourcePath, key: "", reason: why)
+            }
         } catch {
             refuseFirstRequest(socket, step: "policy", message: "\(error)", code: 78)
         }
 
-        let auditPath = policy.audit.path ?? AuditLog.defaultPath(uid: getuid(), allowEnvironment: true)
+        let auditPath = policy.audit.path ?? AuditLog.defaultPath(uid: getuid(), allowEnvironment: !privileged)
         let audit: AuditLog
         do { audit = try AuditLog(path: auditPath) } catch {
             refuseFirstRequest(socket, step: "audit", message: "cannot open the audit log: \(error)", code: 74)
+        }
+
+        let seccomp: SeccompCache
+        do { seccomp = try SeccompCache(policy: policy, privileged: privileged) } catch {
+            refuseFirstRequest(socket, step: "policy", message: "policy \(policy.name): \(error)", code: 78)
         }
 
         var pid: pid_t = 0, uid: uid_t = 0, gid: gid_t = 0
@@ -89,7 +125,7 @@ struct NSHelperMain {
 
         let server = HelperServer(
             socket: socket, policy: policy, audit: audit,
-            caller: Caller(uid: uid, gid: gid, pid: pid))
+            caller: Caller(uid: uid, gid: gid, pid: pid), seccomp: seccomp)
         exit(server.serve())
     }
 }

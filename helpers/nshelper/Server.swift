@@ -39,12 +39,14 @@ final class HelperServer {
     let policy: Policy
     let audit: AuditLog
     let caller: Caller
+    let seccomp: SeccompCache
     let maxFrame: Int
     var phase = Phase.greeting
     var containers: [UInt32: LiveContainer] = [:]
     var nextContainerID: UInt32 = 1
 
-    init(socket: SeqPacketSocket, policy: Policy, audit: AuditLog, caller: Caller) {
+    init(socket: SeqPacketSocket, policy: Policy, audit: AuditLog, caller: Caller, seccomp: SeccompCache) {
+        self.seccomp = seccomp
         self.socket = socket
         self.policy = policy
         self.audit = audit

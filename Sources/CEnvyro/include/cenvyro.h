@@ -77,6 +77,13 @@ pid_t envyro_spawn_helper(const char *path, char *const _Nullable argv[_Nonnull]
 /// The process environment (`environ`), for passing it on to a helper unchanged.
 char *_Nullable *_Nonnull envyro_environ(void);
 
+/// Reduces this thread's capabilities to `mask` (bit n = capability n) intersected with what it
+/// has: permitted and effective become that set, inheritable and ambient are cleared. Call in
+/// the helper's main before any thread starts. Returns 0 or -1 (errno set).
+int envyro_keep_capabilities(uint64_t mask);
+/// This thread's effective capability set as a mask, or 0 on error.
+uint64_t envyro_effective_capabilities(void);
+
 /// SHA-256 of `len` bytes into `out` (32 bytes), through OpenSSL's libcrypto.
 void envyro_sha256(const void *_Nullable data, size_t len, uint8_t out[_Nonnull 32]);
 
@@ -89,6 +96,7 @@ const char *envyro_errno_name(int err);
 struct envyro_bpf {
     const void *_Nullable data;
     uint32_t length;                    /* bytes, a multiple of 8 */
+    uint32_t flags;                     /* SECCOMP_FILTER_FLAG_* for seccomp(2) */
 };
 
 /// Everything the child needs, prepared by Swift in the helper before clone. All pointers must
@@ -124,6 +132,7 @@ enum envyro_step {
     ENVYRO_STEP_CWD, ENVYRO_STEP_STDIO, ENVYRO_STEP_SIGNALS, ENVYRO_STEP_NNP, ENVYRO_STEP_INIT,
     ENVYRO_STEP_EXEC, ENVYRO_STEP_PDEATHSIG, ENVYRO_STEP_MASK, ENVYRO_STEP_CAPS,
     ENVYRO_STEP_SECCOMP,
+    ENVYRO_STEP_READY = 100,  /* not a failure: the child is dumpable and waits for its maps */
 };
 /// A short name for a step, for error messages ("mount /proc", "exec", ...).
 const char *envyro_step_name(int step);
@@ -133,7 +142,8 @@ struct envyro_container_handles {
     pid_t pid;
     int pidfd;
     int sync_fd;    /* write one byte here after writing the id maps; then close it */
-    int error_fd;   /* read an envyro_child_error here: EOF means execve succeeded */
+    int error_fd;   /* first a READY record, then an envyro_child_error on failure; EOF means
+                       execve succeeded */
 };
 struct envyro_child_error { int32_t step; int32_t err; };
 

@@ -1,0 +1,317 @@
+import EnvyroSeccomp
+import Foundation
+import Testing
+
+/// A small C program, compiled at test time, that installs a BPF file the way the container
+/// init does (no_new_privs, then seccomp(SECCOMP_SET_MODE_FILTER)) and then makes one system
+/// call, printing `result=<r> errno=<e>`; or, with "exec", execs the rest of its arguments.
+private let runnerSource = #"""
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/sched.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static long child_and_wait(long r) {
+    if (r == 0) _exit(0);
+    if (r > 0) { int st; waitpid((pid_t)r, &st, __WALL); return 0; }
+    return r;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) { fprintf(stderr, "usage: runner BPF SYSCALL [args]\n"); return 2; }
+    static unsigned char buf[65536];
+    int fd = open(argv[1], O_RDONLY);
+    if (fd < 0) { perror("open bpf"); return 2; }
+    ssize_t n = read(fd, buf, sizeof buf);
+    close(fd);
+    if (n <= 0 || n % 8 != 0) { fprintf(stderr, "bad bpf size %zd\n", n); return 2; }
+    struct sock_fprog prog = { .len = (unsigned short)(n / 8), .filter = (struct sock_filter *)buf };
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) { perror("no_new_privs"); return 3; }
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) { perror("seccomp"); return 4; }
+
+    const char *what = argv[2];
+    char c = 'x';
+    unsigned char params[120];
+    memset(params, 0, sizeof params);
+    errno = 0;
+    long r;
+    if (!strcmp(what, "exec")) { execv(argv[3], argv + 3); perror("execv"); return 5; }
+    else if (!strcmp(what, "getpid")) r = syscall(SYS_getpid);
+    else if (!strcmp(what, "open")) r = syscall(SYS_openat, AT_FDCWD, "/etc/hostname", O_RDONLY);
+    else if (!strcmp(what, "fork")) r = child_and_wait(syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0));
+    else if (!strcmp(what, "clone-newuser")) r = child_and_wait(syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0));
+    else if (!strcmp(what, "clone3")) {
+        struct clone_args args;
+        memset(&args, 0, sizeof args);
+        args.exit_signal = SIGCHLD;
+        r = child_and_wait(syscall(SYS_clone3, &args, sizeof args));
+    }
+    else if (!strcmp(what, "unshare")) r = syscall(SYS_unshare, CLONE_NEWUSER);
+    else if (!strcmp(what, "unshare-files")) r = syscall(SYS_unshare, CLONE_FILES);
+    else if (!strcmp(what, "setns")) r = syscall(SYS_setns, -1, 0);
+    else if (!strcmp(what, "ptrace")) r = syscall(SYS_ptrace, 3 /* PTRACE_PEEKUSER */, getppid(), 0, 0);
+    else if (!strcmp(what, "process_vm_readv")) r = syscall(SYS_process_vm_readv, getpid(), 0, 0, 0, 0, 0);
+    else if (!strcmp(what, "personality")) r = syscall(SYS_personality, 0x0040000 /* ADDR_NO_RANDOMIZE */);
+    else if (!strcmp(what, "personality-query")) r = syscall(SYS_personality, 0xffffffffUL);
+    else if (!strcmp(what, "tiocsti")) r = syscall(SYS_ioctl, 0, TIOCSTI, &c);
+    else if (!strcmp(what, "tiocsti-high-bits")) r = syscall(SYS_ioctl, 0, (1UL << 32) | TIOCSTI, &c);
+    else if (!strcmp(what, "tcgets")) r = syscall(SYS_ioctl, 0, TCGETS, params);
+    else if (!strcmp(what, "mount")) r = syscall(SYS_mount, "none", "/tmp", "tmpfs", 0, 0);
+    else if (!strcmp(what, "umount2")) r = syscall(SYS_umount2, "/tmp", 0);
+    else if (!strcmp(what, "pivot_root")) r = syscall(SYS_pivot_root, "/", "/");
+    else if (!strcmp(what, "keyctl")) r = syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */, -1, 0);
+    else if (!strcmp(what, "add_key")) r = syscall(SYS_add_key, "user", "x", "y", 1, -1);
+    else if (!strcmp(what, "bpf")) r = syscall(SYS_bpf, 0, 0, 0);
+    else if (!strcmp(what, "perf_event_open")) r = syscall(SYS_perf_event_open, 0, 0, -1, -1, 0);
+    else if (!strcmp(what, "userfaultfd")) r = syscall(SYS_userfaultfd, 0);
+    else if (!strcmp(what, "io_uring_setup")) r = syscall(SYS_io_uring_setup, 1, params);
+    else if (!strcmp(what, "kexec_load")) r = syscall(SYS_kexec_load, 0, 0, 0, 0);
+    else if (!strcmp(what, "init_module")) r = syscall(SYS_init_module, 0, 0, "");
+    else if (!strcmp(what, "syscall-999")) r = syscall(999);
+    else { fprintf(stderr, "unknown action %s\n", what); return 2; }
+    printf("result=%ld errno=%d\n", r, r < 0 ? errno : 0);
+    fflush(stdout);
+    return 0;
+}
+"""#
+
+/// What a run of the runner ended with.
+enum Outcome: Equatable, CustomStringConvertible {
+    /// The call returned this errno (0 = success).
+    case errno(Int32)
+    /// The process was killed by this signal.
+    case signal(Int32)
+
+    var description: String {
+        switch self {
+        case .errno(let e): "errno \(e)"
+        case .signal(let s): "signal \(s)"
+        }
+    }
+
+    static let ok = Outcome.errno(0)
+    static let killed = Outcome.signal(SIGSYS)
+}
+
+/// The scratch directory of this test process, removed when it exits.
+private let harnessDirectory = NSTemporaryDirectory() + "envyro-seccomp-\(getpid())"
+
+/// Builds the runner once and writes compiled profiles to files.
+final class KernelHarness: Sendable {
+    static let shared = KernelHarness()
+
+    /// Why the harness can't run, or nil when it can.
+    let skipReason: String?
+    let directory: String
+    let runner: String
+
+    private init() {
+        let dir = harnessDirectory
+        directory = dir
+        atexit { try? FileManager.default.removeItem(atPath: harnessDirectory) }
+        runner = dir + "/runner"
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/gcc") else {
+            skipReason = "/usr/bin/gcc is missing: can't build the seccomp test runner"
+            return
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try runnerSource.write(toFile: dir + "/runner.c", atomically: true, encoding: .utf8)
+        } catch {
+            skipReason = "can't write the runner source: \(error)"
+            return
+        }
+        let gcc = Process()
+        gcc.executableURL = URL(fileURLWithPath: "/usr/bin/gcc")
+        gcc.arguments = ["-O1", "-o", dir + "/runner", dir + "/runner.c"]
+        let errors = Pipe()
+        gcc.standardError = errors
+        do {
+            try gcc.run()
+            gcc.waitUntilExit()
+        } catch {
+            skipReason = "gcc failed to start: \(error)"
+            return
+        }
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        skipReason = gcc.terminationStatus == 0 ? nil : "gcc failed to build the runner: \(message)"
+    }
+
+    /// Writes `filter` to a file named after `name` and returns its path.
+    func write(_ filter: CompiledFilter, name: String) throws -> String {
+        let path = "\(directory)/\(name).bpf"
+        try Data(filter.bpf).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    /// Runs the runner under the BPF at `bpf`, making `call`; returns the outcome and output.
+    func run(bpf: String, _ arguments: [String]) throws -> (outcome: Outcome?, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: runner)
+        process.arguments = [bpf] + arguments
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = out
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let output = String(decoding: data, as: UTF8.self)
+        if process.terminationReason == .uncaughtSignal {
+            return (.signal(process.terminationStatus), output)
+        }
+        guard process.terminationStatus == 0 else { return (nil, output) }
+        if let range = output.range(of: "errno=") {
+            let digits = output[range.upperBound...].prefix { $0.isNumber }
+            if let e = Int32(digits) { return (.errno(e), output) }
+        }
+        return (nil, output)
+    }
+}
+
+/// Compiled shipped profiles, written once for the kernel tests.
+private let compiledPaths: [String: String] = {
+    var paths: [String: String] = [:]
+    let harness = KernelHarness.shared
+    guard harness.skipReason == nil else { return paths }
+    for name in ["strict", "default"] {
+        if let profile = try? Fixtures.shipped(name),
+           let filter = try? SeccompCompiler.compile(profile, capabilities: []),
+           let path = try? harness.write(filter, name: name) {
+            paths[name] = path
+        }
+    }
+    return paths
+}()
+
+/// True (and prints why) when the kernel tests must be skipped.
+private func mustSkip() -> Bool {
+    if let reason = KernelHarness.shared.skipReason {
+        print("SKIP seccomp kernel tests: \(reason)")
+        return true
+    }
+    return false
+}
+
+private let EPERM_ = Outcome.errno(1)
+private let ENOSYS_ = Outcome.errno(38)
+
+@Suite("The compiled filters in a real kernel")
+struct KernelBehaviourTests {
+    @Test("Under the strict profile, each call is allowed, refused or kills as designed", arguments: [
+        ("getpid", Outcome.ok),
+        ("open", .ok),
+        ("fork", .ok),
+        ("personality-query", .ok),
+        ("tcgets", .errno(25)), // allowed through to the kernel: stdin is not a terminal
+        ("clone3", ENOSYS_),
+        ("clone-newuser", .killed),
+        ("unshare", .killed),
+        ("unshare-files", .killed),
+        ("setns", .killed),
+        ("ptrace", .killed),
+        ("process_vm_readv", .killed),
+        ("personality", .killed),
+        ("tiocsti", .killed),
+        ("tiocsti-high-bits", .killed),
+        ("mount", .killed),
+        ("umount2", .killed),
+        ("pivot_root", .killed),
+        ("keyctl", .killed),
+        ("add_key", .killed),
+        ("bpf", .killed),
+        ("perf_event_open", .killed),
+        ("userfaultfd", .killed),
+        ("io_uring_setup", .killed),
+        ("kexec_load", .killed),
+        ("init_module", .killed),
+        ("syscall-999", .killed),
+    ])
+    func strict(call: String, expected: Outcome) throws {
+        if mustSkip() { return }
+        let bpf = try #require(compiledPaths["strict"])
+        let (outcome, output) = try KernelHarness.shared.run(bpf: bpf, [call])
+        #expect(outcome == expected, "\(call): \(output)")
+    }
+
+    @Test("Under the default profile, unknown calls get ENOSYS and dangerous ones EPERM", arguments: [
+        ("getpid", Outcome.ok),
+        ("fork", .ok),
+        ("clone3", .ok),
+        ("unshare-files", .ok),
+        ("syscall-999", ENOSYS_),
+        ("io_uring_setup", ENOSYS_),
+        ("personality", ENOSYS_),
+        ("kexec_load", EPERM_),
+        ("init_module", EPERM_),
+        ("keyctl", EPERM_),
+        ("add_key", EPERM_),
+        ("bpf", EPERM_),
+        ("perf_event_open", EPERM_),
+        ("userfaultfd", EPERM_),
+        ("mount", EPERM_),
+        ("umount2", EPERM_),
+        ("pivot_root", EPERM_),
+        ("unshare", EPERM_),
+        ("setns", EPERM_),
+        ("clone-newuser", EPERM_),
+    ])
+    func defaultProfile(call: String, expected: Outcome) throws {
+        if mustSkip() { return }
+        let bpf = try #require(compiledPaths["default"])
+        let (outcome, output) = try KernelHarness.shared.run(bpf: bpf, [call])
+        #expect(outcome == expected, "\(call): \(output)")
+    }
+
+    @Test("The strict profile runs a shell, coreutils and python3", arguments: [
+        ["/bin/sh", "-c", "ls -l / >/dev/null && id -u >/dev/null && cat /etc/passwd | wc -l >/dev/null && date >/dev/null && sort /etc/passwd | head -1 >/dev/null && echo shell-ok"],
+        ["/usr/bin/python3", "-c", "import threading, subprocess, json, hashlib; t = threading.Thread(target=lambda: None); t.start(); t.join(); subprocess.run(['true'], check=True); print('python-ok')"],
+    ])
+    func strictRunsPrograms(command: [String]) throws {
+        if mustSkip() { return }
+        guard FileManager.default.isExecutableFile(atPath: command[0]) else {
+            print("SKIP: \(command[0]) is not installed")
+            return
+        }
+        let bpf = try #require(compiledPaths["strict"])
+        let (outcome, output) = try KernelHarness.shared.run(bpf: bpf, ["exec"] + command)
+        #expect(outcome != .killed, "\(command[0]) was killed: \(output)")
+        #expect(output.contains("-ok"), "\(output)")
+    }
+
+    @Test("A static C binary starts under the strict profile")
+    func strictRunsStaticBinary() throws {
+        if mustSkip() { return }
+        let harness = KernelHarness.shared
+        let source = harness.directory + "/static.c"
+        let binary = harness.directory + "/static"
+        try "#include <stdio.h>\nint main(void) { FILE *f = fopen(\"/etc/hostname\", \"r\"); printf(\"static-%s\\n\", f ? \"ok\" : \"nofile\"); return 0; }\n"
+            .write(toFile: source, atomically: true, encoding: .utf8)
+        let gcc = Process()
+        gcc.executableURL = URL(fileURLWithPath: "/usr/bin/gcc")
+        gcc.arguments = ["-O1", "-static", "-o", binary, source]
+        gcc.standardError = FileHandle.nullDevice
+        try gcc.run()
+        gcc.waitUntilExit()
+        guard gcc.terminationStatus == 0 else {
+            print("SKIP: gcc can't link statically here (no static libc)")
+            return
+        }
+        let bpf = try #require(compiledPaths["strict"])
+        let (outcome, output) = try harness.run(bpf: bpf, ["exec", binary])
+        #expect(outcome != .killed)
+        #expect(output.contains("static-ok"), "\(output)")
+    }
+}

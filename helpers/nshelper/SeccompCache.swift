@@ -1,0 +1,88 @@
+import CEnvyro
+import EnvyroAudit
+import EnvyroPolicy
+import EnvyroSeccomp
+import EnvyroSystem
+import Glibc
+
+/// The policy's seccomp filter, compiled by this helper itself (it trusts no BPF for the
+/// policy's own filter) and kept: in memory for the helper's lifetime, and on disk so that
+/// helpers started per run (embedded mode) load it instead of compiling it again.
+///
+/// The disk cache lives in a directory owned by the helper's user (`~/.cache/envyro/seccomp`, or
+/// `/var/cache/envyro/seccomp` for root); an entry is used only if it is a regular file owned by
+/// that user, not readable or writable by anyone else, and a whole number of BPF instructions.
+/// Its name is the SHA-256 of everything the program depends on: the profile's digest, the
+/// capability set, the architecture, the kernel release and libseccomp's version. A helper with
+/// file capabilities (not root) keeps no disk cache: its user could write one.
+/// A BPF program ready to install.
+struct SeccompProgram {
+    var bpf: [UInt8]
+    var installFlags: UInt32
+}
+
+final class SeccompCache {
+    let profile: SeccompProfile?
+    let directory: String?
+    private var memory: [UInt64: SeccompProgram] = [:]
+    private(set) var compiles = 0
+    private(set) var diskHits = 0
+
+    init(policy: Policy, privileged: Bool) throws(SeccompError) {
+        profile = try policy.seccomp.profile.map { (path) throws(SeccompError) in try SeccompProfile.load(path: path) }
+        if geteuid() == 0 {
+            directory = "/var/cache/envyro/seccomp"
+        } else if privileged {
+            directory = nil
+        } else if let home = Environment.homeDirectory(uid: geteuid()) {
+            directory = home + "/.cache/envyro/seccomp"
+        } else {
+            directory = nil
+        }
+    }
+
+    /// The policy's filter for a container keeping `capabilities`, or nil when the policy has
+    /// no seccomp profile.
+    func filter(capabilities: UInt64) throws(SeccompError) -> SeccompProgram? {
+        guard let profile else { return nil }
+        if let f = memory[capabilities] { return f }
+        let names = Set(CapabilityNames.all.enumerated().filter { capabilities & (1 << UInt64($0.offset)) != 0 }.map(\.element))
+        let key = Digest.hex(Digest.sha256(Array("\(profile.digest)|\(capabilities)|\(SeccompArchitecture.native)|\(KernelVersion.running.map { "\($0)" } ?? "?")|\(SeccompCompiler.libseccompVersion)".utf8)))
+        if let bpf = load(key) {
+            diskHits += 1
+            let f = SeccompProgram(bpf: bpf, installFlags: 0)
+            memory[capabilities] = f
+            return f
+        }
+        let compiled = try SeccompCompiler.compile(profile, capabilities: names)
+        compiles += 1
+        let f = SeccompProgram(bpf: compiled.bpf, installFlags: compiled.installFlags)
+        memory[capabilities] = f
+        if f.installFlags == 0 { store(key, f.bpf) }
+        return f
+    }
+
+    private func load(_ key: String) -> [UInt8]? {
+        guard let dir = directory else { return nil }
+        let path = "\(dir)/\(key).bpf"
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        if fd < 0 { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_uid == geteuid(), st.st_mode & 0o077 == 0,
+              st.st_size > 0, st.st_size % 8 == 0, st.st_size <= 4096 * 8 else { return nil }
+        guard let bytes = try? Files.readAll(fd, subject: path, limit: 4096 * 8), bytes.count == Int(st.st_size) else { return nil }
+        return bytes
+    }
+
+    private func store(_ key: String, _ bpf: [UInt8]) {
+        guard let dir = directory else { return }
+        guard (try? Files.makeDirectories(dir, mode: 0o700)) != nil else { return }
+        let tmp = "\(dir)/.\(key).\(getpid()).tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        if fd < 0 { return }
+        let ok = (try? Files.writeAll(fd, bpf, subject: tmp)) != nil
+        close(fd)
+        if !ok || rename(tmp, "\(dir)/\(key).bpf") != 0 { unlink(tmp) }
+    }
+}
