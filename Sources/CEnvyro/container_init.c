@@ -388,6 +388,10 @@ static __attribute__((noreturn)) void child_main(const struct envyro_container_c
         CHECK(ENVYRO_STEP_SETID, setresgid(0, 0, 0));
         CHECK(ENVYRO_STEP_SETID, setresuid(0, 0, 0));
     }
+    /* The cgroup namespace is created now, after the parent placed us in our cgroup, so its
+     * root is the container's cgroup (clone3's CLONE_INTO_CGROUP would do this on v2 only). */
+    if (cfg->clone_flags & CLONE_NEWCGROUP)
+        CHECK(ENVYRO_STEP_SETID, unshare(CLONE_NEWCGROUP));
     if (cfg->hostname && (cfg->clone_flags & CLONE_NEWUTS))
         CHECK(ENVYRO_STEP_HOSTNAME, sethostname(cfg->hostname, s_len(cfg->hostname)));
 
@@ -474,14 +478,14 @@ int envyro_container_clone(const struct envyro_container_config *cfg, struct env
     int pidfd = -1;
     struct clone_args args;
     memset(&args, 0, sizeof args);
-    args.flags = cfg->clone_flags | CLONE_PIDFD;
+    args.flags = (cfg->clone_flags & ~(uint64_t)CLONE_NEWCGROUP) | CLONE_PIDFD;
     args.pidfd = (uint64_t)(uintptr_t)&pidfd;
     args.exit_signal = SIGCHLD;
     long pid = syscall(SYS_clone3, &args, sizeof args);
     if (pid < 0 && errno == ENOSYS) {
         /* x86_64 clone(flags, stack, parent_tid, child_tid, tls): CLONE_PIDFD stores the pidfd
          * through parent_tid. */
-        pid = syscall(SYS_clone, (unsigned long)(cfg->clone_flags | CLONE_PIDFD | SIGCHLD), 0, &pidfd, 0, 0);
+        pid = syscall(SYS_clone, (unsigned long)((cfg->clone_flags & ~(uint64_t)CLONE_NEWCGROUP) | CLONE_PIDFD | SIGCHLD), 0, &pidfd, 0, 0);
     }
     if (pid == 0) {
         /* Child: only async-signal-safe C from here on. */

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/resource.h>
 #include <linux/close_range.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
@@ -46,6 +47,24 @@ int envyro_waitid_pidfd(int pidfd, int flags, int *code, int *status, pid_t *pid
     *code = info.si_code;
     *status = info.si_status;
     *pid_out = info.si_pid;
+    return 0;
+}
+
+int envyro_waitid_pidfd_rusage(int pidfd, int flags, int *code, int *status, pid_t *pid_out,
+                               int64_t *user_us, int64_t *system_us, int64_t *maxrss_kib) {
+    siginfo_t info;
+    struct rusage ru;
+    memset(&info, 0, sizeof info);
+    memset(&ru, 0, sizeof ru);
+    long r;
+    do { r = syscall(SYS_waitid, P_PIDFD, pidfd, &info, WEXITED | flags, &ru); } while (r < 0 && errno == EINTR);
+    if (r < 0) return -1;
+    *code = info.si_code;
+    *status = info.si_status;
+    *pid_out = info.si_pid;
+    *user_us = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec;
+    *system_us = (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
+    *maxrss_kib = ru.ru_maxrss;
     return 0;
 }
 

@@ -32,6 +32,8 @@ public enum HelperVerb: String, CaseIterable, Sendable, Hashable {
     case create
     /// Signal a container's init process.
     case signal
+    /// Remove leftover container cgroups.
+    case collect
 }
 
 /// A validated policy: what containers started under it may and must do.

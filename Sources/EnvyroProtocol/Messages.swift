@@ -358,6 +358,8 @@ public struct Failure: Sendable, Equatable, WirePayload {
 
 // Exited (verb 0x9001, requestID 0), payload:
 //   containerID u32 | exitCode i32 | signal i32 (0 = normal exit, else 1...64) | coreDumped bool (u8 0/1)
+//   | usage ResourceUsage: 8 x i64 (-1 = unknown): userCPUMicros, systemCPUMicros, maxRSSKiB,
+//     memoryPeakBytes, memoryLimitBytes, oomKills, pidsPeak, cpuUsageNanos
 /// Event: a container's process exited.
 public struct Exited: Sendable, Equatable, WirePayload {
     /// The container whose process exited.
@@ -368,9 +370,12 @@ public struct Exited: Sendable, Equatable, WirePayload {
     public var signal: Int32
     /// Whether a core was dumped.
     public var coreDumped: Bool
+    /// What the container used (from rusage and its cgroup).
+    public var usage: ResourceUsage
 
     /// Memberwise initialiser.
-    public init(containerID: UInt32, exitCode: Int32, signal: Int32, coreDumped: Bool) {
+    public init(containerID: UInt32, exitCode: Int32, signal: Int32, coreDumped: Bool, usage: ResourceUsage = ResourceUsage()) {
+        self.usage = usage
         self.containerID = containerID
         self.exitCode = exitCode
         self.signal = signal
@@ -382,12 +387,14 @@ public struct Exited: Sendable, Equatable, WirePayload {
         w.i32(exitCode)
         w.i32(signal)
         w.bool(coreDumped)
+        usage.encode(into: &w)
     }
 
     static func decode(from r: inout WireReader) throws(ProtocolError) -> Exited {
         Exited(
             containerID: try r.u32("containerID"), exitCode: try r.i32("exitCode"),
-            signal: try r.i32("signal"), coreDumped: try r.bool("coreDumped"))
+            signal: try r.i32("signal"), coreDumped: try r.bool("coreDumped"),
+            usage: try ResourceUsage.decode(from: &r))
     }
 
     /// Checks the signal is 0 or 1...64.
@@ -421,6 +428,10 @@ public enum Message: Sendable, Equatable {
     case create(CreateRequest)
     /// `Verb.signal`.
     case signal(SignalRequest)
+    /// `Verb.collect`.
+    case collect(CollectRequest)
+    /// `Verb.collected`.
+    case collected(Collected)
     /// `Verb.helloReply`.
     case helloReply(HelloReply)
     /// `Verb.created`.
@@ -438,6 +449,8 @@ public enum Message: Sendable, Equatable {
         case .hello: .hello
         case .create: .create
         case .signal: .signal
+        case .collect: .collect
+        case .collected: .collected
         case .helloReply: .helloReply
         case .created: .created
         case .signalled: .signalled
@@ -451,6 +464,8 @@ public enum Message: Sendable, Equatable {
         case .hello(let m): m
         case .create(let m): m
         case .signal(let m): m
+        case .collect(let m): m
+        case .collected(let m): m
         case .helloReply(let m): m
         case .created(let m): m
         case .signalled(let m): m
@@ -469,6 +484,8 @@ public enum Message: Sendable, Equatable {
         case .hello: .hello(try Hello.decode(from: &r))
         case .create: .create(try CreateRequest.decode(from: &r))
         case .signal: .signal(try SignalRequest.decode(from: &r))
+        case .collect: .collect(try CollectRequest.decode(from: &r))
+        case .collected: .collected(try Collected.decode(from: &r))
         case .helloReply: .helloReply(try HelloReply.decode(from: &r))
         case .created: .created(try Created.decode(from: &r))
         case .signalled: .signalled(try Signalled.decode(from: &r))
@@ -493,4 +510,43 @@ public struct Frame: Sendable, Equatable {
 
     /// Shorthand for `message.verb`.
     public var verb: Verb { message.verb }
+}
+
+// CollectRequest (verb 0x0004), payload: dryRun bool (u8 0/1)
+/// Request to remove leftover container cgroups (of supervisors and helpers that died) in the
+/// caller's own subtree.
+public struct CollectRequest: Sendable, Equatable, WirePayload {
+    /// Only list what would be removed.
+    public var dryRun: Bool
+
+    /// Memberwise initialiser.
+    public init(dryRun: Bool = false) { self.dryRun = dryRun }
+
+    func encode(into w: inout WireWriter) { w.bool(dryRun) }
+
+    static func decode(from r: inout WireReader) throws(ProtocolError) -> CollectRequest {
+        CollectRequest(dryRun: try r.bool("dryRun"))
+    }
+
+    /// Nothing to check.
+    public func validate() throws(ProtocolError) {}
+}
+
+// Collected (verb 0x8004), payload: removed string list
+/// Answer to `collect`: what was removed.
+public struct Collected: Sendable, Equatable, WirePayload {
+    /// Paths of the cgroups removed.
+    public var removed: [String]
+
+    /// Memberwise initialiser.
+    public init(removed: [String]) { self.removed = removed }
+
+    func encode(into w: inout WireWriter) { w.strings(removed) }
+
+    static func decode(from r: inout WireReader) throws(ProtocolError) -> Collected {
+        Collected(removed: try r.strings("removed"))
+    }
+
+    /// Checks the strings.
+    public func validate() throws(ProtocolError) { try checkList(removed, "removed") }
 }

@@ -25,7 +25,7 @@ public struct LimitSet: Sendable, Equatable {
     public var cpusetCpus: String?
     /// Memory nodes.
     public var cpusetMems: String?
-    /// Relative block I/O weight (10...1000).
+    /// Relative block I/O weight, cgroup v2 scale (1...10000; the v1 driver converts).
     public var ioWeight: UInt16?
 
     /// No limits.
@@ -90,7 +90,7 @@ public struct LimitSet: Sendable, Equatable {
                 throw .invalidValue(field: name, reason: "expected a list like 0-1,3")
             }
         }
-        if let v = ioWeight, v < 10 || v > 1000 { throw .invalidValue(field: "limits.ioWeight", reason: "must be 10...1000") }
+        if let v = ioWeight, v < 1 || v > 10000 { throw .invalidValue(field: "limits.ioWeight", reason: "must be 1...10000") }
     }
 }
 
@@ -146,4 +146,47 @@ extension ProtocolLimits {
     public static let maxIDMappings = 340
     /// Largest extra seccomp program (BPF_MAXINSNS instructions of 8 bytes).
     public static let maxSeccompBytes = 4096 * 8
+}
+
+/// What a container used, reported with its exit. -1 means the kernel did not say (no cgroup,
+/// or a controller this host lacks).
+public struct ResourceUsage: Sendable, Equatable {
+    /// User CPU time of the container's processes (rusage of the reaped tree).
+    public var userCPUMicros: Int64 = -1
+    /// System CPU time.
+    public var systemCPUMicros: Int64 = -1
+    /// Largest resident set of any one process, KiB (rusage).
+    public var maxRSSKiB: Int64 = -1
+    /// Peak memory of the whole container (cgroup).
+    public var memoryPeakBytes: Int64 = -1
+    /// The memory limit that applied.
+    public var memoryLimitBytes: Int64 = -1
+    /// How many processes the kernel's OOM killer killed in the container.
+    public var oomKills: Int64 = -1
+    /// The most tasks the container had at once.
+    public var pidsPeak: Int64 = -1
+    /// CPU time of the container's cgroup, ns.
+    public var cpuUsageNanos: Int64 = -1
+
+    /// Nothing known.
+    public init() {}
+
+    func encode(into w: inout WireWriter) {
+        for v in [userCPUMicros, systemCPUMicros, maxRSSKiB, memoryPeakBytes, memoryLimitBytes, oomKills, pidsPeak, cpuUsageNanos] {
+            w.u64(UInt64(bitPattern: v))
+        }
+    }
+
+    static func decode(from r: inout WireReader) throws(ProtocolError) -> ResourceUsage {
+        var u = ResourceUsage()
+        u.userCPUMicros = Int64(bitPattern: try r.u64("usage.userCPUMicros"))
+        u.systemCPUMicros = Int64(bitPattern: try r.u64("usage.systemCPUMicros"))
+        u.maxRSSKiB = Int64(bitPattern: try r.u64("usage.maxRSSKiB"))
+        u.memoryPeakBytes = Int64(bitPattern: try r.u64("usage.memoryPeakBytes"))
+        u.memoryLimitBytes = Int64(bitPattern: try r.u64("usage.memoryLimitBytes"))
+        u.oomKills = Int64(bitPattern: try r.u64("usage.oomKills"))
+        u.pidsPeak = Int64(bitPattern: try r.u64("usage.pidsPeak"))
+        u.cpuUsageNanos = Int64(bitPattern: try r.u64("usage.cpuUsageNanos"))
+        return u
+    }
 }

@@ -8,6 +8,8 @@ public enum Verb: UInt16, Sendable, CaseIterable {
     case create = 0x0002
     /// Signal a container's init process (`SignalRequest`).
     case signal = 0x0003
+    /// Remove leftover container cgroups of dead supervisors (`CollectRequest`).
+    case collect = 0x0004
     // replies (helper -> supervisor)
     /// Answer to `hello` (`HelloReply`).
     case helloReply = 0x8001
@@ -15,6 +17,8 @@ public enum Verb: UInt16, Sendable, CaseIterable {
     case created = 0x8002
     /// Answer to `signal` (`Signalled`).
     case signalled = 0x8003
+    /// Answer to `collect` (`Collected`).
+    case collected = 0x8004
     /// Failure answer to any request (`Failure`).
     case failed = 0x80FF
     // events (helper -> supervisor, requestID 0)
@@ -34,9 +38,11 @@ public enum Verb: UInt16, Sendable, CaseIterable {
         case .hello: "hello"
         case .create: "create"
         case .signal: "signal"
+        case .collect: "collect"
         case .helloReply: "hello_reply"
         case .created: "created"
         case .signalled: "signalled"
+        case .collected: "collected"
         case .failed: "failed"
         case .exited: "exited"
         }

@@ -18,6 +18,34 @@ public struct RunOutcome: Sendable, Equatable {
     public var pid: Int32
     /// Wall time from the create request to the exit event, in nanoseconds.
     public var wallNanoseconds: UInt64
+    /// What the container used (rusage, and its cgroup when it had limits).
+    public var usage: ResourceUsage = ResourceUsage()
+    /// The limits it ran under.
+    public var limits: LimitSet = LimitSet()
+
+    /// The kernel's OOM killer ended the workload.
+    public var killedByOOM: Bool { usage.oomKills > 0 && (signal == SIGKILL || exitCode == 128 + SIGKILL) }
+
+    /// The `--json` result object.
+    public func json() -> String {
+        func n(_ v: Int64) -> String { v < 0 ? "null" : String(v) }
+        var fields: [String] = []
+        fields.append("\"exitCode\":\(exitCode)")
+        fields.append("\"signal\":\(signal == 0 ? "null" : String(signal))")
+        fields.append("\"timedOut\":\(timedOut)")
+        fields.append("\"oomKilled\":\(killedByOOM)")
+        fields.append("\"wallMicros\":\(wallNanoseconds / 1000)")
+        fields.append("\"userCpuMicros\":\(n(usage.userCPUMicros))")
+        fields.append("\"systemCpuMicros\":\(n(usage.systemCPUMicros))")
+        fields.append("\"maxRssKiB\":\(n(usage.maxRSSKiB))")
+        fields.append("\"memoryPeakBytes\":\(n(usage.memoryPeakBytes))")
+        fields.append("\"memoryLimitBytes\":\(limits.memoryMax.map(String.init) ?? "null")")
+        fields.append("\"oomKills\":\(n(usage.oomKills))")
+        fields.append("\"pidsPeak\":\(n(usage.pidsPeak))")
+        fields.append("\"pidsLimit\":\(limits.pidsMax.map(String.init) ?? "null")")
+        fields.append("\"cgroupCpuNanos\":\(n(usage.cpuUsageNanos))")
+        return "{" + fields.joined(separator: ",") + "}"
+    }
 }
 
 /// A finished run: how it ended and where its time went.
@@ -88,6 +116,18 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
         return beside
     }
 
+    /// Asks the helper to remove container cgroups whose supervisor or helper died.
+    public func collectGarbage() throws(SupervisorError) -> [String] {
+        let h: HelperProcess
+        do { h = try helper.get() } catch { throw Self.wrap(error) }
+        let reply = try h.call(.collect(CollectRequest()))
+        switch reply {
+        case .collected(let c): return c.removed
+        case .failed(let f): throw .helperFailure(step: f.step, errno: f.errno, message: f.message)
+        default: throw .protocolViolation(detail: "unexpected \(reply.verb.name) in answer to collect")
+        }
+    }
+
     /// The running helper's pid, if one has been started.
     public var helperPID: pid_t? { helper.valueIfCreated?.pid }
 
@@ -151,17 +191,28 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
         // The template for this request shape: a hit skips the namespace and mount planning
         // (and, with later issues, seccomp compilation and limit batches).
         let key = TemplateKey(
-            policyName: loaded.policy.name, policyDigest: loaded.key, namespaces: UInt64(create.namespaces.rawValue),
+            policyName: loaded.policy.name, policyDigest: loaded.key + "|profile:" + (request.limits.profile ?? ""),
+            namespaces: UInt64(create.namespaces.rawValue),
             networkMode: request.network ?? loaded.policy.network.default.rawValue,
             rootfsKind: request.rootfs == nil ? "default" : "directory", writable: request.rootfsWritable,
             runsInit: request.useInit)
-        let template = engine.templates.getOrCreate(key) {
+        let template: NamespaceTemplate
+        do {
+            template = try engine.templates.getOrCreate(key) { () throws -> NamespaceTemplate in
             NamespaceTemplate(
                 cloneFlags: UInt64(create.namespaces.rawValue), uidMap: [], gidMap: [],
                 mounts: RunPlanner.mountPlan(rootfs: request.rootfs, writable: request.rootfsWritable),
-                hostname: "", networkMode: key.networkMode)
+                hostname: "", networkMode: key.networkMode,
+                limitBatch: try LimitPlanner.base(profile: request.limits.profile, policy: loaded.policy))
+            }
+        } catch {
+            throw Self.wrap(error)
         }
         create.namespaces = NamespaceSet(rawValue: UInt32(truncatingIfNeeded: template.cloneFlags))
+
+        // Limits: the template's profile batch, the run's flags, the policy's defaults and maxima.
+        let batch = try LimitPlanner.batch(base: template.limitBatch ?? ResourceLimitBatch(), flags: request.limits, policy: loaded.policy)
+        create.limits = LimitPlanner.wire(batch)
 
         // The environment: the policy's shared template, cloned only because this run adds to it.
         var env: CowResource<[String]>
@@ -231,7 +282,7 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
                 let now = Clock.monotonicNanoseconds()
                 context.recordTiming("workload (running to exit event)", nanoseconds: now - running)
                 return RunOutcome(exitCode: e.exitCode, signal: e.signal, timedOut: timedOut, pid: created.pid,
-                                  wallNanoseconds: now - started)
+                                  wallNanoseconds: now - started, usage: e.usage, limits: create.limits)
             }
             // Replies to signal requests (including ESRCH after a race with exit) need no action.
         }

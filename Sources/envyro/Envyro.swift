@@ -22,7 +22,7 @@ struct Envyro: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "envyro",
         abstract: "A rootless-first, privilege-separated container runtime.",
-        subcommands: [Run.self, Executors.self, Bench.self, Audit.self])
+        subcommands: [Run.self, Executors.self, Bench.self, Audit.self, Setup.self, GC.self])
 }
 
 struct Run: AsyncParsableCommand {
@@ -74,6 +74,33 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: "How the command is executed: native (execve argv) or shell (one script for /bin/sh -c).")
     var executor: String = "native"
 
+    @Option(name: .long, help: "Memory limit (e.g. 256M, 1g).")
+    var memory: String?
+
+    @Option(name: .long, help: "Memory plus swap limit (-1: unlimited swap).")
+    var memorySwap: String?
+
+    @Option(name: .long, help: "Maximum number of tasks (-1: no limit).")
+    var pidsLimit: Int64?
+
+    @Option(name: .long, help: "CPU limit in CPUs (e.g. 0.5).")
+    var cpus: String?
+
+    @Option(name: .long, help: "Relative CPU weight, 2...262144 (default 1024).")
+    var cpuShares: Int64?
+
+    @Option(name: .long, help: "CPUs the container may use (e.g. 0-1,3).")
+    var cpusetCpus: String?
+
+    @Option(name: .long, help: "Relative block I/O weight, 10...1000.")
+    var blkioWeight: Int64?
+
+    @Option(name: .long, help: "Limit profile: minimal, standard or performance (flags override its fields).")
+    var profile: String?
+
+    @Flag(name: .long, help: "Print a JSON result object (status, times, peak memory, OOM kills, peak pids) to stderr after the run.")
+    var json = false
+
     @Flag(name: .long, help: "Print the setup steps and their durations to stderr after the run.")
     var timings = false
 
@@ -100,6 +127,14 @@ struct Run: AsyncParsableCommand {
         request.timeoutSeconds = timeout
         request.useInit = `init`
         request.executor = executor
+        request.limits.memory = memory
+        request.limits.memorySwap = memorySwap
+        request.limits.pidsLimit = pidsLimit
+        request.limits.cpus = cpus
+        request.limits.cpuShares = cpuShares
+        request.limits.cpusetCpus = cpusetCpus
+        request.limits.blkioWeight = blkioWeight
+        request.limits.profile = profile
         request.userns = userns
         request.uidMaps = uidmap
         request.gidMaps = gidmap
@@ -126,15 +161,71 @@ struct Run: AsyncParsableCommand {
         }
         if timings { writeStderr("timings:\n" + report.formattedTimings() + "\n") }
         if stats { writeStderr(supervisor.engine.stats.formatted() + "\n") }
-        if report.outcome.timedOut {
+        if json { writeStderr(report.outcome.json() + "\n") }
+        let outcome = report.outcome
+        if outcome.timedOut {
             complain("timed out after \(formatSeconds(timeout ?? 0)); the container was killed")
             throw ExitCode(124)
         }
-        throw ExitCode(report.outcome.exitCode)
+        if outcome.killedByOOM {
+            let limit = outcome.limits.memoryMax.map { " (limit \(ResourceLimitBatch.formatSizeLong($0)))" } ?? ""
+            complain("killed: out of memory\(limit)")
+            throw ExitCode(RunExit.outOfMemory)
+        }
+        if outcome.usage.oomKills > 0 {
+            complain("warning: the kernel's OOM killer killed \(outcome.usage.oomKills) process(es) in the container")
+        }
+        throw ExitCode(outcome.exitCode)
     }
 
     func formatSeconds(_ s: Double) -> String {
         s == s.rounded() ? "\(Int(s))s" : "\(s)s"
+    }
+}
+
+/// Exit statuses envyro itself chooses.
+enum RunExit {
+    /// The kernel's OOM killer ended the workload (distinct from a plain SIGKILL's 137).
+    static let outOfMemory: Int32 = 247
+}
+
+struct Setup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "As root, once per user: delegate a cgroup subtree so that user's runs can have limits.")
+
+    @Option(name: .long, help: "The user (name or uid) to delegate a cgroup subtree to.")
+    var user: String
+
+    func run() throws {
+        envyro_cli_unblock_signals()
+        // The privileged work is done by the helper binary (helpers/), not by the CLI.
+        let helper = EmbeddedSupervisor.locateHelper(executablePath: Files.executablePath())
+        var argv: [UnsafeMutablePointer<CChar>?] = [strdup(helper), strdup("--setup-user"), strdup(user), nil]
+        defer { for p in argv { free(p) } }
+        execv(helper, &argv)
+        complain("cannot run \(helper): \(SystemError.current("execv", helper))")
+        throw ExitCode(125)
+    }
+}
+
+struct GC: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gc",
+        abstract: "Remove container cgroups left behind by envyro processes or helpers that were killed.")
+
+    @Option(name: .long, help: "Policy whose helper does the work.")
+    var policy: String = "default"
+
+    func run() async throws {
+        envyro_cli_unblock_signals()
+        let supervisor = EmbeddedSupervisor(policy: policy)
+        do {
+            let removed = try supervisor.collectGarbage()
+            print(removed.isEmpty ? "nothing to remove" : removed.map { "removed \($0)" }.joined(separator: "\n"))
+        } catch {
+            complain(error.description)
+            throw ExitCode(error.exitCode)
+        }
     }
 }
 

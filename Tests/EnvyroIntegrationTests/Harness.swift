@@ -45,7 +45,10 @@ enum Harness {
         if (try? run(["/usr/bin/id", "-u", "envyrotest"]))?.status != 0 {
             _ = try? run(["/usr/sbin/useradd", "-m", "-s", "/bin/sh", "envyrotest"])
         }
-        return (try? run(["/usr/bin/id", "-u", "envyrotest"]))?.status == 0 ? "envyrotest" : nil
+        guard (try? run(["/usr/bin/id", "-u", "envyrotest"]))?.status == 0 else { return nil }
+        // Delegate a cgroup subtree so the user's runs can have limits (strict requires them).
+        _ = try? run([installRoot.appendingPathComponent("bin/envyro").path, "setup", "--user", "envyrotest"])
+        return "envyrotest"
     }()
 
     static var ordinaryUID: String {
@@ -145,6 +148,32 @@ enum Harness {
         // itself creates nothing in /tmp.
         let tmp = Set(((try? fm.contentsOfDirectory(atPath: "/tmp")) ?? []).filter { !$0.hasPrefix("TemporaryDirectory.") })
         return HostSnapshot(processes: procs, mounts: mounts, tmpEntries: tmp)
+    }
+
+    /// Pids of processes running a binary whose path ends in `exeSuffix` with `argument` in
+    /// their command line (to wait for a workload that has really exec'd).
+    static func processes(exeSuffix: String, argument: String) -> [Int32] {
+        var out: [Int32] = []
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry),
+                  let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(entry)/exe"), exe.hasSuffix(exeSuffix),
+                  let cmd = try? String(contentsOfFile: "/proc/\(entry)/cmdline", encoding: .utf8),
+                  cmd.split(separator: "\0").contains(Substring(argument)) else { continue }
+            out.append(pid)
+        }
+        return out
+    }
+
+    /// The pids whose parent is `pid` (from /proc/PID/stat).
+    static func children(of pid: Int32) -> [Int32] {
+        var out: [Int32] = []
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let child = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 1, Int32(fields[1]) == pid { out.append(child) }
+        }
+        return out
     }
 
     /// Waits briefly for stragglers to exit, then compares.

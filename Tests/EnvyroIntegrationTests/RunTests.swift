@@ -120,7 +120,7 @@ struct RunTests {
     func timeout(who: Harness.Identity) throws {
         let before = Harness.snapshot()
         let start = Date()
-        let r = try Harness.envyro(["run", "--timeout", "0.5", "--", "sh", "-c", "sleep 30 & sleep 31 envyro-leak-marker; wait"], as: who)
+        let r = try Harness.envyro(["run", "--timeout", "0.5", "--", "sh", "-c", "sleep 30 & sleep 31; wait", "envyro-leak-marker"], as: who)
         #expect(r.status == 124)
         #expect(r.stderr.contains("timed out after 0.5s"))
         #expect(Date().timeIntervalSince(start) < 10)
@@ -178,15 +178,15 @@ struct RunTests {
         let before = Harness.snapshot()
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Harness.envyro)
-        p.arguments = ["run", "--", "sleep", "300", "envyro-leak-marker"]
+        p.arguments = ["run", "--", "sh", "-c", "sleep 300", "envyro-leak-marker"]
         p.standardInput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
-        // Wait until the container is running.
+        // Wait until the workload has really exec'd.
         var seen = false
-        for _ in 0..<200 where !seen {
+        for _ in 0..<300 where !seen {
             usleep(10_000)
-            seen = Harness.snapshot().processes.contains { $0.contains("sleep") }
+            seen = !Harness.processes(exeSuffix: "/sleep", argument: "300").isEmpty
         }
         #expect(seen)
         kill(p.processIdentifier, SIGKILL)

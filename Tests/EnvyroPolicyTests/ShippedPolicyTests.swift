@@ -20,7 +20,7 @@ struct ShippedPolicyTests {
         ])
         #expect(policy.process.maxArgs == 4096)
         #expect(policy.audit == AuditRules(path: nil, failClosed: false))
-        #expect(policy.helper == HelperRules(maxFrameBytes: 65536, verbs: [.hello, .create, .signal]))
+        #expect(policy.helper == HelperRules(maxFrameBytes: 65536, verbs: [.hello, .create, .signal, .collect]))
     }
 
     @Test("The strict policy loads by name and locks things down")

@@ -89,6 +89,12 @@ let sampleFrames: [Frame] = [
     Frame(requestID: 4, message: .signalled(Signalled(containerID: 7))),
     Frame(requestID: 9, message: .failed(Failure(errno: 1, step: "clone", message: "Operation not permitted"))),
     Frame(requestID: 0, message: .exited(Exited(containerID: 7, exitCode: 0, signal: 9, coreDumped: true))),
+    Frame(requestID: 0, message: .exited(Exited(containerID: 8, exitCode: 137, signal: 9, coreDumped: false, usage: {
+        var u = ResourceUsage()
+        u.userCPUMicros = 1200; u.systemCPUMicros = 300; u.maxRSSKiB = 65536; u.memoryPeakBytes = 67_108_864
+        u.memoryLimitBytes = 67_108_864; u.oomKills = 1; u.pidsPeak = 3; u.cpuUsageNanos = 1_500_000
+        return u
+    }()))),
     Frame(requestID: 0, message: .exited(Exited(containerID: 0xFFFF_FFFF, exitCode: -1, signal: 0, coreDumped: false))),
 ]
 

@@ -1,4 +1,5 @@
 import CEnvyro
+import EnvyroCgroup
 import EnvyroAudit
 import EnvyroPolicy
 import EnvyroProtocol
@@ -97,6 +98,10 @@ extension HelperServer {
             return Outcome(reply: .failed(Failure(errno: EPERM, step: "policy", message: why)),
                            decision: .denied(reason: why), result: "EPERM")
         }
+        if let why = CgroupManager.violation(r.limits, policy: policy) {
+            return Outcome(reply: .failed(Failure(errno: EPERM, step: "policy", message: why)),
+                           decision: .denied(reason: why), result: "EPERM")
+        }
         var idMaps: IDMapPlan? = nil
         if r.namespaces.contains(.user) {
             switch IDMapPlan.make(uids: r.uidMappings, gids: r.gidMappings, caller: caller, policy: policy) {
@@ -171,13 +176,23 @@ extension HelperServer {
         cfg.masked_paths = strings.array(policy.mounts.maskedPaths)
         cfg.readonly_paths = strings.array(policy.mounts.readonlyPaths)
 
+        // The cgroup exists before the child does; the child joins it before it execs, so every
+        // page and task it ever has is charged and limited.
+        var cgroup: ContainerCgroup? = nil
+        if !r.limits.isEmpty {
+            do { cgroup = try cgroups.create(limits: CgroupManager.limits(r.limits)) } catch {
+                return failure(EPERM, step: "cgroup", cgroupAdvice(error))
+            }
+        }
+
         var h = envyro_container_handles()
         if envyro_container_clone(&cfg, &h) != 0 {
             let e = errno
+            try? cgroup?.remove()
             return failure(e, step: "clone", "cannot create the container's namespaces: \(Errno.describe(e))")
         }
 
-        let live = LiveContainer(id: nextContainerID, pid: h.pid, pidfd: h.pidfd)
+        let live = LiveContainer(id: nextContainerID, pid: h.pid, pidfd: h.pidfd, cgroup: cgroup)
         func abandon() {
             close(h.sync_fd)
             close(h.error_fd)
@@ -202,6 +217,12 @@ extension HelperServer {
                 return failure(error.errno, step: "id map", "cannot write the id maps: \(error)\(hint)")
             }
         }
+        if let cg = cgroup {
+            do { try cg.attach(pid: h.pid) } catch {
+                abandon()
+                return failure(EPERM, step: "cgroup", "cannot place the container in its cgroup: \(error)")
+            }
+        }
         var go: UInt8 = 1
         _ = write(h.sync_fd, &go, 1)
         close(h.sync_fd)
@@ -220,6 +241,15 @@ extension HelperServer {
         nextContainerID &+= 1
         return Outcome(reply: .created(Created(containerID: live.id, pid: h.pid)), decision: .allowed,
                        result: "ok", detail: "container \(live.id) pid \(h.pid)")
+    }
+
+    /// What to tell a user whose limits can't be applied.
+    func cgroupAdvice(_ error: CgroupError) -> String {
+        if case .noSubtree = error {
+            let name = IDMapPlan.userName(uid: caller.uid) ?? String(caller.uid)
+            return "cgroup limits need a delegated cgroup subtree (\(cgroups.subtreePath)), and there is none: run once, as root, `sudo envyro setup --user \(name)`; or run without limits (\(error))"
+        }
+        return "cannot apply the cgroup limits: \(error)"
     }
 
     /// `signal`: delivers a signal to one of this connection's containers, by pidfd.

@@ -6,6 +6,7 @@
 // away, killing whatever it created. It does not import Foundation.
 import CEnvyro
 import EnvyroAudit
+import EnvyroCgroup
 import EnvyroPolicy
 import EnvyroProtocol
 import EnvyroSystem
@@ -30,6 +31,32 @@ func refuseFirstRequest(_ socket: SeqPacketSocket, step: String, message: String
     exit(code)
 }
 
+/// `envyro setup --user NAME`: as root, delegate `envyro/u<uid>` in every cgroup hierarchy to
+/// the user, so their runs can have limits. Exits.
+func setupUser(_ who: String) -> Never {
+    guard getuid() == 0 else {
+        die("envyro setup must run as root (it hands a cgroup subtree to a user): sudo envyro setup --user \(who)", code: 77)
+    }
+    var pwd = passwd()
+    var result: UnsafeMutablePointer<passwd>? = nil
+    var buf = [CChar](repeating: 0, count: 4096)
+    if let uid = UInt32(who) { getpwuid_r(uid, &pwd, &buf, buf.count, &result) } else { getpwnam_r(who, &pwd, &buf, buf.count, &result) }
+    guard result != nil else { die("no such user: \(who)", code: 67) }
+    let uid = pwd.pw_uid, gid = pwd.pw_gid
+    do {
+        let hierarchy = try CgroupHierarchy.detect()
+        let paths = try CgroupDelegation.delegate(hierarchy: hierarchy, uid: uid, gid: gid)
+        for p in paths { print("delegated \(p) to uid \(uid)") }
+        if let audit = try? AuditLog(path: AuditLog.defaultPath(uid: 0, allowEnvironment: false)) {
+            _ = try? audit.append(AuditRecord(verb: "setup", callerUID: 0, callerPID: getpid(), argumentDigest: Digest.sha256(Array(who.utf8)),
+                                              decision: .allowed, result: "ok", durationMicros: 0, detail: "delegated cgroup subtree to uid \(uid)"))
+        }
+        exit(0)
+    } catch {
+        die("cannot delegate a cgroup subtree to \(who): \(error)", code: 1)
+    }
+}
+
 /// Whether a privileged helper may trust a policy file.
 enum PolicyTrust {
     /// Why `path` is refused: a privileged helper only reads policy files (and their
@@ -48,19 +75,6 @@ enum PolicyTrust {
 @main
 struct NSHelperMain {
     static func main() {
-        // Privilege first, before any thread exists: keep only CAP_SETUID and CAP_SETGID (for
-        // multi-range id maps; root also CAP_SETFCAP), nothing inheritable or ambient, and become non-dumpable so the
-        // caller can't ptrace or read this process. A helper with file capabilities, or run by
-        // root, is "privileged": it then ignores its environment entirely.
-        let privileged = geteuid() == 0 || envyro_effective_capabilities() != 0
-        // Root's single-id map puts host uid 0 in the container, which the kernel allows only
-        // with CAP_SETFCAP (verify_root_map); no other caller can map host root.
-        let setidCaps: UInt64 = (1 << 6) | (1 << 7) | (geteuid() == 0 ? (1 << 31) : 0)   // SETGID, SETUID, SETFCAP
-        if envyro_keep_capabilities(setidCaps) != 0 {
-            die("cannot drop capabilities: \(SystemError.current("capset"))")
-        }
-        _ = envyro_prctl(4 /* PR_SET_DUMPABLE */, 0, 0)
-
         // Terminal signals are the supervisor's business: it forwards what the workload needs.
         signal(SIGINT, SIG_IGN)
         signal(SIGQUIT, SIG_IGN)
@@ -75,6 +89,9 @@ struct NSHelperMain {
             case "--policy":
                 guard let v = args.popFirst() else { die("--policy needs a value") }
                 policyName = v
+            case "--setup-user":
+                guard let v = args.popFirst() else { die("--setup-user needs a user name or uid") }
+                setupUser(v)
             case "--fd":
                 guard let v = args.popFirst(), let n = Int32(v), n >= 3 else { die("--fd needs a descriptor number >= 3") }
                 socketFD = n
@@ -82,6 +99,20 @@ struct NSHelperMain {
                 die("unknown argument '\(arg)' (envyro-nshelper is started by envyro, not by hand)")
             }
         }
+
+        // Privilege next (only the arguments were read), before any thread exists: keep only
+        // CAP_SETUID and CAP_SETGID (for multi-range id maps; root also CAP_SETFCAP), nothing
+        // inheritable or ambient, and become non-dumpable so the caller can't ptrace or read
+        // this process. A helper with file capabilities, or run by root, is "privileged": it
+        // then ignores its environment entirely.
+        let privileged = geteuid() == 0 || envyro_effective_capabilities() != 0
+        // Root's single-id map puts host uid 0 in the container, which the kernel allows only
+        // with CAP_SETFCAP (verify_root_map); no other caller can map host root.
+        let setidCaps: UInt64 = (1 << 6) | (1 << 7) | (geteuid() == 0 ? (1 << 31) : 0)   // SETGID, SETUID, SETFCAP
+        if envyro_keep_capabilities(setidCaps) != 0 {
+            die("cannot drop capabilities: \(SystemError.current("capset"))")
+        }
+        _ = envyro_prctl(4 /* PR_SET_DUMPABLE */, 0, 0)
 
         // The socket must be a SEQPACKET socket: refuse to run on anything else.
         var type: Int32 = 0

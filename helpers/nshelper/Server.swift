@@ -1,4 +1,5 @@
 import CEnvyro
+import EnvyroCgroup
 import EnvyroAudit
 import EnvyroPolicy
 import EnvyroProtocol
@@ -17,6 +18,8 @@ struct LiveContainer {
     var id: UInt32
     var pid: pid_t
     var pidfd: Int32
+    /// Its cgroup, when it has limits.
+    var cgroup: ContainerCgroup? = nil
 }
 
 /// What a handler decided, for the audit line and the reply.
@@ -40,6 +43,7 @@ final class HelperServer {
     let audit: AuditLog
     let caller: Caller
     let seccomp: SeccompCache
+    let cgroups: CgroupManager
     let maxFrame: Int
     var phase = Phase.greeting
     var containers: [UInt32: LiveContainer] = [:]
@@ -47,6 +51,7 @@ final class HelperServer {
 
     init(socket: SeqPacketSocket, policy: Policy, audit: AuditLog, caller: Caller, seccomp: SeccompCache) {
         self.seccomp = seccomp
+        self.cgroups = CgroupManager(caller: caller)
         self.socket = socket
         self.policy = policy
         self.audit = audit
@@ -136,6 +141,8 @@ final class HelperServer {
             outcome = create(request, stdio: packet.fds)
         case .signal(let request):
             outcome = signalContainer(request)
+        case .collect(let request):
+            outcome = collect(request)
         default:
             return reject(verb.name, "not a request")
         }
@@ -164,30 +171,59 @@ final class HelperServer {
         return true
     }
 
-    /// Sends the `exited` event for a container whose pidfd became readable.
+    /// Sends the `exited` event for a container whose pidfd became readable, with what it used;
+    /// its cgroup is emptied and removed first.
     func reap(_ c: LiveContainer) {
         var code: Int32 = 0, status: Int32 = 0, pid: pid_t = 0
+        var user: Int64 = -1, system: Int64 = -1, rss: Int64 = -1
         let start = Clock.monotonicNanoseconds()
-        if envyro_waitid_pidfd(c.pidfd, WNOHANG, &code, &status, &pid) != 0 || pid == 0 { return }
+        if envyro_waitid_pidfd_rusage(c.pidfd, WNOHANG, &code, &status, &pid, &user, &system, &rss) != 0 || pid == 0 { return }
         close(c.pidfd)
         containers.removeValue(forKey: c.id)
+        var usage = ResourceUsage()
+        usage.userCPUMicros = user
+        usage.systemCPUMicros = system
+        usage.maxRSSKiB = rss
+        var cleanup = ""
+        if let cg = c.cgroup {
+            let st = cg.stats()
+            usage.memoryPeakBytes = st.memoryPeakBytes ?? -1
+            usage.memoryLimitBytes = st.memoryLimit ?? -1
+            usage.oomKills = st.oomKills.map { Int64($0) } ?? -1
+            usage.pidsPeak = st.pidsPeak ?? -1
+            usage.cpuUsageNanos = st.cpuUsageNanos.map { Int64($0) } ?? -1
+            do { try cg.remove() } catch { cleanup = "; cgroup not removed: \(error)" }
+        }
         let killed = code == CLD_KILLED || code == CLD_DUMPED
         let event = Exited(
             containerID: c.id, exitCode: killed ? 128 + status : status,
-            signal: killed ? status : 0, coreDumped: code == CLD_DUMPED)
-        let detail = killed ? "container \(c.id) pid \(c.pid) killed by signal \(status)" : "container \(c.id) pid \(c.pid) exited \(status)"
+            signal: killed ? status : 0, coreDumped: code == CLD_DUMPED, usage: usage)
+        let detail = (killed ? "container \(c.id) pid \(c.pid) killed by signal \(status)" : "container \(c.id) pid \(c.pid) exited \(status)")
+            + (usage.oomKills > 0 ? " (out of memory)" : "") + cleanup
         _ = try? audit.append(AuditRecord(
             verb: "exited", callerUID: caller.uid, callerPID: caller.pid, argumentDigest: Digest.sha256([]),
             decision: .allowed, result: "ok", durationMicros: (Clock.monotonicNanoseconds() - start) / 1000, detail: detail))
         try? socket.send(Codec.encode(.exited(event), requestID: 0))
     }
 
-    /// SIGKILLs and reaps a container.
+    /// SIGKILLs and reaps a container, and removes its cgroup.
     func kill(_ c: LiveContainer) {
         _ = envyro_pidfd_send_signal(c.pidfd, SIGKILL)
         var code: Int32 = 0, status: Int32 = 0, pid: pid_t = 0
         _ = envyro_waitid_pidfd(c.pidfd, 0, &code, &status, &pid)
         close(c.pidfd)
+        if let cg = c.cgroup { try? cg.remove() }
+    }
+
+    /// `collect`: removes container cgroups whose helper is gone.
+    func collect(_ r: CollectRequest) -> Outcome {
+        do {
+            let removed = try cgroups.collect(dryRun: r.dryRun)
+            return Outcome(reply: .collected(Collected(removed: removed)), decision: .allowed, result: "ok",
+                           detail: removed.isEmpty ? "nothing to remove" : "removed \(removed.count): \(removed.joined(separator: " "))")
+        } catch {
+            return failure(EIO, step: "cgroup", "\(error)")
+        }
     }
 
     /// The supervisor is gone: nothing this helper created may outlive it.

@@ -34,6 +34,11 @@ int envyro_pidfd_open(pid_t pid);
 /// waitid(P_PIDFD, pidfd, WEXITED|flags): returns 0 and fills code (CLD_*) and status, or -1.
 /// `*pid_out` is 0 when WNOHANG found nothing.
 int envyro_waitid_pidfd(int pidfd, int flags, int *code, int *status, pid_t *pid_out);
+/// Like envyro_waitid_pidfd, also returning the reaped child's resource usage (the raw waitid
+/// syscall takes a struct rusage, glibc's wrapper does not): user and system CPU in µs, and the
+/// largest resident set in KiB.
+int envyro_waitid_pidfd_rusage(int pidfd, int flags, int *code, int *status, pid_t *pid_out,
+                               int64_t *user_us, int64_t *system_us, int64_t *maxrss_kib);
 /// prctl(PR_SET_PDEATHSIG / PR_SET_DUMPABLE / PR_SET_NO_NEW_PRIVS ...): prctl is variadic.
 int envyro_prctl(int option, unsigned long arg2, unsigned long arg3);
 /// close_range(first, ~0U, flags).
