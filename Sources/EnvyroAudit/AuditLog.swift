@@ -84,16 +84,55 @@ public enum Digest {
 public final class AuditLog {
     /// Where the log lives.
     public let path: String
-    private let fd: Int32
+    /// Rotate when the file would grow past this many bytes.
+    public let maxBytes: Int64
+    /// Rotated files kept (`path.1` is the newest).
+    public let keep: Int
+    /// `fdatasync` after every line.
+    public let sync: Bool
+    private var fd: Int32
     private var cachedEnd: Int64 = -1
     private var lastSeq: UInt64 = 0
     private var lastHash: String = Digest.genesis
 
     /// Opens (creating it and its directory, mode 0700/0600) the log at `path`.
-    public init(path: String) throws(SystemError) {
+    public init(path: String, maxBytes: Int = 16 << 20, keep: Int = 5, sync: Bool = false) throws(SystemError) {
         self.path = path
+        self.maxBytes = Int64(maxBytes)
+        self.keep = max(1, keep)
+        self.sync = sync
         try Files.makeDirectories(Files.directory(of: path), mode: 0o700)
-        fd = try retryingEINTR("open", path) { open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600) }
+        fd = try Self.openLog(path)
+    }
+
+    private static func openLog(_ path: String) throws(SystemError) -> Int32 {
+        try retryingEINTR("open", path) { open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600) }
+    }
+
+    /// Another helper rotated the file under us: our descriptor points at `path.1` now.
+    private func reopenIfRotated() throws(SystemError) {
+        var mine = stat(), current = stat()
+        if fstat(fd, &mine) == 0, stat(path, &current) == 0, mine.st_ino == current.st_ino, mine.st_dev == current.st_dev { return }
+        let fresh = try Self.openLog(path)
+        // Lock the new file before letting go of the old one's lock (held by the caller).
+        try retryingEINTR("flock", path) { flock(fresh, LOCK_EX) }
+        close(fd)
+        fd = fresh
+        cachedEnd = -1
+    }
+
+    /// Renames `path` to `path.1` (shifting older ones, dropping the oldest) and starts a new
+    /// file; the caller carries the chain's last hash and sequence number into it.
+    private func rotate() throws(SystemError) {
+        unlink("\(path).\(keep)")
+        if keep > 1 {
+            for i in stride(from: keep - 1, through: 1, by: -1) { rename("\(path).\(i)", "\(path).\(i + 1)") }
+        }
+        if rename(path, "\(path).1") != 0 { throw SystemError.current("rename", path) }
+        let fresh = try Self.openLog(path)
+        try retryingEINTR("flock", path) { flock(fresh, LOCK_EX) }
+        close(fd)   // releases the old file's lock
+        fd = fresh
     }
 
     deinit { close(fd) }
@@ -103,14 +142,20 @@ public final class AuditLog {
     public func append(_ record: AuditRecord) throws(SystemError) -> String {
         try retryingEINTR("flock", path) { flock(fd, LOCK_EX) }
         defer { _ = flock(fd, LOCK_UN) }
+        try reopenIfRotated()
         var st = stat()
         try retryingEINTR("fstat", path) { fstat(fd, &st) }
-        let size = Int64(st.st_size)
+        var size = Int64(st.st_size)
         if size != cachedEnd { try readChainState(size: size) }
 
         let line = Self.format(record, seq: lastSeq + 1, prev: lastHash)
         var bytes = Array(line.utf8)
         bytes.append(0x0A)
+        if size > 0 && size + Int64(bytes.count) > maxBytes {
+            // The chain (seq, prev) carries over into the new file.
+            try rotate()
+            size = 0
+        }
         var written = 0
         while written < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
@@ -122,6 +167,12 @@ public final class AuditLog {
                 throw SystemError("write", path, errno: e)
             }
             written += n
+        }
+        if sync && fdatasync(fd) != 0 {
+            let e = errno
+            _ = ftruncate(fd, off_t(size))
+            cachedEnd = -1
+            throw SystemError("fdatasync", path, errno: e)
         }
         lastSeq += 1
         lastHash = Digest.hex(Digest.sha256(Array(line.utf8)))

@@ -2,6 +2,10 @@ import EnvyroJSON
 import EnvyroSystem
 
 /// Checks an audit log's hash chain and sequence numbers.
+///
+/// A hash chain shows a change to any line but the newest one (nothing after it vouches for
+/// it); deletions and reorderings show through the sequence numbers, truncation through a
+/// missing final newline.
 public enum AuditVerifier {
     /// The outcome of a verification.
     public enum Outcome: Sendable, Equatable {
@@ -26,27 +30,40 @@ public enum AuditVerifier {
                 let n = bytes.split(separator: 0x0A, omittingEmptySubsequences: false).count
                 return .broken(file: file, line: n, reason: "truncated: the last line has no newline")
             }
-            var lineNo = 0
-            for raw in bytes.split(separator: 0x0A, omittingEmptySubsequences: false).dropLast() {
-                lineNo += 1
-                let line = Array(raw)
-                guard case .object(let obj)? = try? JSONParser.parse(line) else {
-                    return .broken(file: file, line: lineNo, reason: "edited: not a JSON object")
+            let lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false).dropLast().map { Array($0) }
+            var parsed: [(seq: UInt64, prev: String)?] = []
+            for line in lines {
+                if case .object(let obj)? = try? JSONParser.parse(line), let seq = obj["seq"]?.intValue, seq >= 0,
+                   let prev = obj["prev"]?.stringValue {
+                    parsed.append((UInt64(seq), prev))
+                } else {
+                    parsed.append(nil)
                 }
-                guard let seq = obj["seq"]?.intValue, let prev = obj["prev"]?.stringValue else {
-                    return .broken(file: file, line: lineNo, reason: "edited: missing seq or prev")
+            }
+            for (i, line) in lines.enumerated() {
+                let lineNo = i + 1
+                guard let (seq, prev) = parsed[i] else {
+                    return .broken(file: file, line: lineNo, reason: "edited: not an audit record (bad JSON, or seq/prev missing)")
                 }
                 if first {
                     first = false
-                } else if UInt64(seq) != prevSeq + 1 {
-                    let why = UInt64(seq) <= prevSeq ? "reordered" : "deleted"
-                    return .broken(file: file, line: lineNo, reason: "\(why): seq \(seq) follows \(prevSeq)")
+                } else if seq != prevSeq + 1 {
+                    let missing = prevSeq + 1
+                    if seq <= prevSeq || parsed[(i + 1)...].contains(where: { $0?.seq == missing }) {
+                        return .broken(file: file, line: lineNo, reason: "reordered: seq \(seq) follows \(prevSeq)")
+                    }
+                    return .broken(file: file, line: lineNo, reason: "deleted: seq \(prevSeq + 1)...\(seq - 1) missing before this line")
                 }
-                if prev != prevHash && !(total == 0 && prev == Digest.genesis) {
-                    return .broken(file: file, line: lineNo, reason: "edited or deleted: prev does not match the hash of the line before")
+                if prev != prevHash && !(total == 0 && lineNo == 1) {
+                    // Sequence numbers are consecutive, so nothing was deleted: the line before was
+                    // changed after this one was written.
+                    if lineNo > 1 {
+                        return .broken(file: file, line: lineNo - 1, reason: "edited: its hash no longer matches the next line's prev")
+                    }
+                    return .broken(file: file, line: lineNo, reason: "edited or deleted: prev does not match the last line of the previous file")
                 }
                 prevHash = Digest.hex(Digest.sha256(line))
-                prevSeq = UInt64(seq)
+                prevSeq = seq
                 total += 1
             }
         }

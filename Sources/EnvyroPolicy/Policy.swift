@@ -178,13 +178,23 @@ public struct AuditRules: Sendable, Equatable {
     /// Absolute path of the audit log, or nil for `"auto"` (the runtime picks its state
     /// directory).
     public var path: String?
-    /// Whether a failure to write an audit line refuses the operation.
+    /// Whether a failure to write an audit line refuses the operation. A fail-closed log also
+    /// records each state-changing call before it is carried out, and syncs it to disk.
     public var failClosed: Bool
+    /// Sync each line to disk (`fdatasync`) before going on; defaults to `failClosed`.
+    public var fsync: Bool
+    /// Rotate when the file would grow past this many bytes (the chain carries over).
+    public var maxBytes: Int
+    /// How many rotated files (`audit.jsonl.1` ...) are kept.
+    public var keep: Int
 
     /// Creates audit rules.
-    public init(path: String?, failClosed: Bool) {
+    public init(path: String?, failClosed: Bool, fsync: Bool? = nil, maxBytes: Int = 16 << 20, keep: Int = 5) {
         self.path = path
         self.failClosed = failClosed
+        self.fsync = fsync ?? failClosed
+        self.maxBytes = maxBytes
+        self.keep = keep
     }
 }
 

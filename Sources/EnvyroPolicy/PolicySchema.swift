@@ -103,7 +103,7 @@ enum PolicySchema {
     }
 
     static func audit(_ s: SectionReader) throws(PolicyError) -> AuditRules {
-        try s.allowOnly(["path", "failClosed"])
+        try s.allowOnly(["path", "failClosed", "fsync", "maxBytes", "keep"])
         let raw = try s.string("path")
         var path: String?
         if raw != "auto" {
@@ -112,7 +112,12 @@ enum PolicySchema {
             guard !raw.hasSuffix("/") else { throw s.invalid("path", "must name a file, not a directory") }
             path = raw
         }
-        return AuditRules(path: path, failClosed: try s.bool("failClosed"))
+        let failClosed = try s.bool("failClosed")
+        return AuditRules(
+            path: path, failClosed: failClosed,
+            fsync: s.has("fsync") ? try s.bool("fsync") : nil,
+            maxBytes: try s.int("maxBytes", in: 4096...(1 << 40), default: 16 << 20),
+            keep: try s.int("keep", in: 1...1000, default: 5))
     }
 
     static func helper(_ s: SectionReader) throws(PolicyError) -> HelperRules {

@@ -146,7 +146,8 @@ enum Harness {
         let mounts = ((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "").split(separator: "\n").count
         // Foundation's atomic writes in other tests leave TemporaryDirectory.* behind; envyro
         // itself creates nothing in /tmp.
-        let tmp = Set(((try? fm.contentsOfDirectory(atPath: "/tmp")) ?? []).filter { !$0.hasPrefix("TemporaryDirectory.") })
+        // SwiftPM's lock files come from builds running beside the tests.
+        let tmp = Set(((try? fm.contentsOfDirectory(atPath: "/tmp")) ?? []).filter { !$0.hasPrefix("TemporaryDirectory.") && !$0.hasSuffix(".lock") })
         return HostSnapshot(processes: procs, mounts: mounts, tmpEntries: tmp)
     }
 

@@ -80,6 +80,8 @@ struct NSHelperMain {
         signal(SIGQUIT, SIG_IGN)
         signal(SIGHUP, SIG_IGN)
         signal(SIGPIPE, SIG_IGN)
+        // A file-size limit makes an audit write fail with EFBIG instead of killing the helper.
+        signal(SIGXFSZ, SIG_IGN)
 
         var policyName = "default"
         var socketFD: Int32 = 3
@@ -136,7 +138,9 @@ struct NSHelperMain {
 
         let auditPath = policy.audit.path ?? AuditLog.defaultPath(uid: getuid(), allowEnvironment: !privileged)
         let audit: AuditLog
-        do { audit = try AuditLog(path: auditPath) } catch {
+        do {
+            audit = try AuditLog(path: auditPath, maxBytes: policy.audit.maxBytes, keep: policy.audit.keep, sync: policy.audit.fsync)
+        } catch {
             refuseFirstRequest(socket, step: "audit", message: "cannot open the audit log: \(error)", code: 74)
         }
 

@@ -130,6 +130,21 @@ final class HelperServer {
             break
         }
 
+        // A fail-closed policy records a state-changing call, synced to disk, before carrying it
+        // out; if that record can't be written, the call is refused.
+        if policy.audit.failClosed && verb != .hello {
+            let intent = AuditRecord(
+                verb: verb.name, callerUID: caller.uid, callerPID: caller.pid, argumentDigest: digest,
+                decision: .allowed, result: "pending", durationMicros: 0, detail: "about to carry out")
+            do { try audit.append(intent) } catch {
+                for fd in packet.fds { close(fd) }
+                let refusal = Failure(errno: error.errno, step: "audit",
+                                      message: "the audit log could not be written (\(error)); policy \(policy.name) fails closed, so nothing was done")
+                do { try socket.send(Codec.encode(.failed(refusal), requestID: frame.requestID)) } catch { return false }
+                return true
+            }
+        }
+
         let outcome: Outcome
         switch frame.message {
         case .hello(let hello):
