@@ -83,6 +83,7 @@ let package = Package(
             swiftSettings: strictSwift
         ),
         .testTarget(name: "EnvyroJSONTests", dependencies: ["EnvyroJSON"]),
+        .testTarget(name: "EnvyroAuditTests", dependencies: ["EnvyroAudit"]),
         .testTarget(name: "EnvyroProtocolTests", dependencies: ["EnvyroProtocol"]),
         .testTarget(name: "EnvyroPolicyTests", dependencies: ["EnvyroPolicy", "EnvyroJSON"]),
         .testTarget(name: "EnvyroEngineTests", dependencies: ["EnvyroEngine"]),
