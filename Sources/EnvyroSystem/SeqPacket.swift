@@ -40,6 +40,15 @@ public struct SeqPacketSocket: Sendable {
         public var truncated: Bool
         /// Control data was cut (MSG_CTRUNC).
         public var controlTruncated: Bool
+
+        /// A packet as `receive` returns it (also for feeding a dispatcher directly).
+        public init(bytes: [UInt8], fds: [Int32], tooManyFDs: Bool, truncated: Bool, controlTruncated: Bool) {
+            self.bytes = bytes
+            self.fds = fds
+            self.tooManyFDs = tooManyFDs
+            self.truncated = truncated
+            self.controlTruncated = controlTruncated
+        }
     }
 
     /// Receives one packet into raw memory (a pool slab); nil at EOF. `truncated` is set when

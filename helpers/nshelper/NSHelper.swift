@@ -85,6 +85,8 @@ struct NSHelperMain {
 
         var policyName = "default"
         var socketFD: Int32 = 3
+        var fuzzFrames = 0
+        var fuzzSeed: UInt64 = 1
         var args = CommandLine.arguments.dropFirst()
         while let arg = args.popFirst() {
             switch arg {
@@ -94,6 +96,12 @@ struct NSHelperMain {
             case "--setup-user":
                 guard let v = args.popFirst() else { die("--setup-user needs a user name or uid") }
                 setupUser(v)
+            case "--fuzz":
+                guard let v = args.popFirst(), let n = Int(v), n > 0 else { die("--fuzz needs a frame count") }
+                fuzzFrames = n
+            case "--seed":
+                guard let v = args.popFirst(), let n = UInt64(v) else { die("--seed needs a number") }
+                fuzzSeed = n
             case "--fd":
                 guard let v = args.popFirst(), let n = Int32(v), n >= 3 else { die("--fd needs a descriptor number >= 3") }
                 socketFD = n
@@ -115,6 +123,18 @@ struct NSHelperMain {
             die("cannot drop capabilities: \(SystemError.current("capset"))")
         }
         _ = envyro_prctl(4 /* PR_SET_DUMPABLE */, 0, 0)
+
+        if fuzzFrames > 0 {
+            // The fuzz target: this helper's own decoder and dispatcher, fed through a socket
+            // pair it holds both ends of, with creates checked but not carried out.
+            var pair: [Int32] = [-1, -1]
+            guard envyro_seqpacket_pair(&pair) == 0, dup2(pair[0], 3) == 3 else { die("cannot make the fuzz socket pair") }
+            if pair[0] != 3 { close(pair[0]) }
+            socketFD = 3
+            FuzzDriver.peer = pair[1]
+            FuzzDriver.frames = fuzzFrames
+            FuzzDriver.seed = fuzzSeed
+        }
 
         // The socket must be a SEQPACKET socket: refuse to run on anything else.
         var type: Int32 = 0
@@ -158,6 +178,10 @@ struct NSHelperMain {
             die("caller uid \(uid) is not this helper's uid \(getuid())", code: 77)
         }
 
+        if FuzzDriver.frames > 0 {
+            let server = HelperServer(socket: socket, policy: policy, audit: audit, caller: Caller(uid: getuid(), gid: getgid(), pid: getpid()), seccomp: seccomp)
+            exit(FuzzDriver.run(server))
+        }
         let server = HelperServer(
             socket: socket, policy: policy, audit: audit,
             caller: Caller(uid: uid, gid: gid, pid: pid), seccomp: seccomp)

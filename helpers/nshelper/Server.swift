@@ -91,6 +91,16 @@ final class HelperServer {
         } catch {
             return false
         }
+        return handle(packet)
+    }
+
+    /// Set by `--fuzz`: a create that passes every check is not carried out.
+    var dryRun = false
+    /// Frames refused (each closes the connection) since start.
+    private(set) var rejections = 0
+
+    /// Decodes, checks and answers one packet; false when the connection must close.
+    func handle(_ packet: SeqPacketSocket.Packet) -> Bool {
         let start = Clock.monotonicNanoseconds()
         let digest = Digest.sha256(packet.bytes.count > ProtocolLimits.headerSize ? Array(packet.bytes[ProtocolLimits.headerSize...]) : [])
 
@@ -101,6 +111,7 @@ final class HelperServer {
                 decision: .denied(reason: reason), result: String(cString: envyro_errno_name(errno)),
                 durationMicros: (Clock.monotonicNanoseconds() - start) / 1000)
             _ = try? audit.append(record)
+            rejections += 1
             return false
         }
 
@@ -152,6 +163,10 @@ final class HelperServer {
             outcome = Outcome(
                 reply: .helloReply(HelloReply(helperPID: getpid(), policyName: policy.name, privileged: geteuid() == 0)),
                 decision: .allowed, result: "ok", detail: "client \(hello.client)")
+        case .create(let request) where dryRun:
+            for fd in packet.fds { close(fd) }
+            let why = policyViolation(request, stdio: packet.fds) ?? "dry run: not carried out"
+            outcome = Outcome(reply: .failed(Failure(errno: EPERM, step: "fuzz", message: why)), decision: .denied(reason: why), result: "EPERM")
         case .create(let request):
             outcome = create(request, stdio: packet.fds)
         case .signal(let request):
