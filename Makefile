@@ -4,7 +4,7 @@ SWIFT ?= swift
 DEBS  := liburing-dev libseccomp-dev libcap-dev libcap2-bin libssl-dev gcc
 BIN   := .build/debug
 
-.PHONY: all deps build release static demo test clean bench bench-compare
+.PHONY: all deps build release static demo test clean bench bench-compare install uninstall
 
 all: build
 
@@ -45,3 +45,20 @@ bench: static
 
 bench-compare: static
 	ENVYRO_BIN=$(STATIC) bench/compare.sh 100
+
+# Installs the binaries (Swift stdlib linked statically: a binary with file capabilities can't
+# use $ORIGIN run paths), the policies (root-owned, as a privileged helper requires), and gives
+# envyro-nshelper cap_setuid,cap_setgid+ep -- never setuid, never CAP_SYS_ADMIN.
+PREFIX ?= /usr/local
+install: static
+	install -D -m 0755 $(STATIC)/envyro $(DESTDIR)$(PREFIX)/bin/envyro
+	install -D -m 0755 $(STATIC)/envyro-nshelper $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-nshelper
+	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/envyro/policy/seccomp
+	install -m 0644 policy/*.json $(DESTDIR)$(PREFIX)/share/envyro/policy/
+	install -m 0644 policy/seccomp/*.json $(DESTDIR)$(PREFIX)/share/envyro/policy/seccomp/
+	setcap cap_setuid,cap_setgid+ep $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-nshelper
+	@getcap $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-nshelper
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/envyro $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-nshelper
+	rm -rf $(DESTDIR)$(PREFIX)/share/envyro
