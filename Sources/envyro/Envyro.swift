@@ -12,6 +12,10 @@ func complain(_ message: String) {
     writeStderr("envyro: \(message)\n")
 }
 
+extension String {
+    func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+}
+
 /// Writes text to stderr unbuffered.
 func writeStderr(_ text: String) {
     _ = text.withCString { write(2, $0, strlen($0)) }
@@ -253,11 +257,39 @@ struct Bench: ParsableCommand {
     func run() throws {
         envyro_cli_unblock_signals()
         let figures = EngineBenchmarks.run(iterations: iterations)
+        let helperFigures = Self.helperFigures(iterations: min(iterations, 200))
         if json {
-            let body = figures.map { "  \"\($0.key)\": \($0.value)" }.joined(separator: ",\n")
-            print("{\n\(body)\n}")
+            var lines = figures.map { "  \"\($0.key)\": \($0.value)" }
+            lines += helperFigures.map { "  \"\($0.key)\": \($0.value)" }
+            print("{\n\(lines.joined(separator: ",\n"))\n}")
         } else {
             print(EngineBenchmarks.formatted(figures))
+            print("\nhelper (privileged side), medians of \(min(iterations, 200)):")
+            for f in helperFigures { print("  \(f.key.padding(32)) \(f.value)") }
+        }
+    }
+
+    /// Runs `envyro-nshelper --bench` and reads its `key value unit` lines.
+    static func helperFigures(iterations: Int) -> [(key: String, value: String)] {
+        let helper = EmbeddedSupervisor.locateHelper(executablePath: Files.executablePath())
+        var fds: [Int32] = [-1, -1]
+        guard envyro_pipe_cloexec(&fds) == 0 else { return [] }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+        var pid: pid_t = 0
+        var argv: [UnsafeMutablePointer<CChar>?] = [strdup(helper), strdup("--bench"), strdup(String(iterations)), nil]
+        defer { for p in argv { free(p) }; posix_spawn_file_actions_destroy(&actions) }
+        let ok = posix_spawn(&pid, helper, &actions, nil, &argv, envyro_environ()) == 0
+        close(fds[1])
+        guard ok, let out = try? Files.readAll(fds[0], subject: "helper bench", limit: 1 << 20) else { close(fds[0]); return [] }
+        close(fds[0])
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        return String(decoding: out, as: UTF8.self).split(separator: "\n").compactMap { line in
+            let f = line.split(separator: " ")
+            guard f.count >= 2 else { return nil }
+            return (String(f[0]), f[1...].joined(separator: " ").contains("reason:") ? "\"\(f[2...].joined(separator: " "))\"" : String(f[1]))
         }
     }
 }

@@ -86,6 +86,7 @@ struct NSHelperMain {
         var policyName = "default"
         var socketFD: Int32 = 3
         var fuzzFrames = 0
+        var benchIterations = 0
         var fuzzSeed: UInt64 = 1
         var args = CommandLine.arguments.dropFirst()
         while let arg = args.popFirst() {
@@ -96,6 +97,9 @@ struct NSHelperMain {
             case "--setup-user":
                 guard let v = args.popFirst() else { die("--setup-user needs a user name or uid") }
                 setupUser(v)
+            case "--bench":
+                guard let v = args.popFirst(), let n = Int(v), n > 0 else { die("--bench needs an iteration count") }
+                benchIterations = n
             case "--fuzz":
                 guard let v = args.popFirst(), let n = Int(v), n > 0 else { die("--fuzz needs a frame count") }
                 fuzzFrames = n
@@ -124,6 +128,11 @@ struct NSHelperMain {
         }
         _ = envyro_prctl(4 /* PR_SET_DUMPABLE */, 0, 0)
 
+        if benchIterations > 0 {
+            let dirs = PolicyLoader.searchDirectories(executablePath: Files.executablePath(), allowEnvironment: true)
+            guard let policy = try? PolicyLoader.load(policyName, searchDirectories: dirs) else { die("--bench: policy \(policyName) not found") }
+            HelperBench.run(iterations: benchIterations, policy: policy)
+        }
         if fuzzFrames > 0 {
             // The fuzz target: this helper's own decoder and dispatcher, fed through a socket
             // pair it holds both ends of, with creates checked but not carried out.
