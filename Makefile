@@ -51,8 +51,8 @@ bench-compare: static
 # envyro-nshelper cap_setuid,cap_setgid+ep -- never setuid, never CAP_SYS_ADMIN.
 PREFIX ?= /usr/local
 install: static
-	install -D -m 0755 $(STATIC)/envyro $(DESTDIR)$(PREFIX)/bin/envyro
-	install -D -m 0755 $(STATIC)/envyro-nshelper $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-nshelper
+	install -D -s -m 0755 $(STATIC)/envyro $(DESTDIR)$(PREFIX)/bin/envyro
+	install -D -s -m 0755 $(STATIC)/envyro-nshelper $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-nshelper
 	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/envyro/policy/seccomp
 	install -m 0644 policy/*.json $(DESTDIR)$(PREFIX)/share/envyro/policy/
 	install -m 0644 policy/seccomp/*.json $(DESTDIR)$(PREFIX)/share/envyro/policy/seccomp/

@@ -22,14 +22,17 @@ struct SeccompProgram {
 }
 
 final class SeccompCache {
-    let profile: SeccompProfile?
+    /// The profile's path, and its bytes' SHA-256 (the cache key; the JSON is parsed only when
+    /// a program has to be compiled).
+    let profilePath: String?
+    let profileDigest: String
+    private var parsed: SeccompProfile?
     let directory: String?
     private var memory: [UInt64: SeccompProgram] = [:]
     private(set) var compiles = 0
     private(set) var diskHits = 0
 
     init(policy: Policy, privileged: Bool) throws(SeccompError) {
-        profile = try policy.seccomp.profile.map { (path) throws(SeccompError) in try SeccompProfile.load(path: path) }
         if geteuid() == 0 {
             directory = "/var/cache/envyro/seccomp"
         } else if privileged {
@@ -39,26 +42,56 @@ final class SeccompCache {
         } else {
             directory = nil
         }
+        profilePath = policy.seccomp.profile
+        guard let path = profilePath else { profileDigest = ""; return }
+        guard let bytes = try? Files.read(path, limit: 4 << 20) else {
+            // Let the parser produce the error message naming the file.
+            profileDigest = ""
+            parsed = try SeccompProfile.load(path: path)
+            return
+        }
+        profileDigest = Digest.hex(Digest.sha256(bytes))
+        // A broken profile is a policy error, found before anything is served; these exact
+        // bytes need no second parse once they have been compiled.
+        if !hasCachedProgram() { parsed = try SeccompProfile.parse(bytes: bytes, path: path) }
     }
 
-    /// The policy's filter for a container keeping `capabilities`, or nil when the policy has
-    /// no seccomp profile.
+    /// The cache file name for a container keeping `capabilities`.
+    private func key(_ capabilities: UInt64) -> String {
+        Digest.hex(Digest.sha256(Array("\(profileDigest)|\(capabilities)|\(SeccompArchitecture.native)|\(KernelVersion.running.map { "\($0)" } ?? "?")|\(SeccompCompiler.libseccompVersion)".utf8)))
+    }
+
+    /// Whether these exact profile bytes parsed before (a marker named by their digest, stored
+    /// with the cached programs): an edited profile has another digest and is parsed again.
+    private func hasCachedProgram() -> Bool {
+        guard let dir = directory else { return false }
+        var st = stat()
+        return lstat("\(dir)/\(profileDigest).parsed", &st) == 0 && st.st_mode & S_IFMT == S_IFREG && st.st_uid == geteuid()
+    }
+
     func filter(capabilities: UInt64) throws(SeccompError) -> SeccompProgram? {
-        guard let profile else { return nil }
+        guard let path = profilePath else { return nil }
+        _ = path
         if let f = memory[capabilities] { return f }
         let names = Set(CapabilityNames.all.enumerated().filter { capabilities & (1 << UInt64($0.offset)) != 0 }.map(\.element))
-        let key = Digest.hex(Digest.sha256(Array("\(profile.digest)|\(capabilities)|\(SeccompArchitecture.native)|\(KernelVersion.running.map { "\($0)" } ?? "?")|\(SeccompCompiler.libseccompVersion)".utf8)))
+        let key = key(capabilities)
         if let bpf = load(key) {
             diskHits += 1
             let f = SeccompProgram(bpf: bpf, installFlags: 0)
             memory[capabilities] = f
             return f
         }
+        let profile: SeccompProfile
+        if let p = parsed { profile = p } else { profile = try SeccompProfile.load(path: path) }
+        parsed = profile
         let compiled = try SeccompCompiler.compile(profile, capabilities: names)
         compiles += 1
         let f = SeccompProgram(bpf: compiled.bpf, installFlags: compiled.installFlags)
         memory[capabilities] = f
-        if f.installFlags == 0 { store(key, f.bpf) }
+        if f.installFlags == 0 {
+            store(key, f.bpf)
+            store(profileDigest, [], suffix: ".parsed")
+        }
         return f
     }
 
@@ -75,7 +108,7 @@ final class SeccompCache {
         return bytes
     }
 
-    private func store(_ key: String, _ bpf: [UInt8]) {
+    private func store(_ key: String, _ bpf: [UInt8], suffix: String = ".bpf") {
         guard let dir = directory else { return }
         guard (try? Files.makeDirectories(dir, mode: 0o700)) != nil else { return }
         let tmp = "\(dir)/.\(key).\(getpid()).tmp"
@@ -83,6 +116,6 @@ final class SeccompCache {
         if fd < 0 { return }
         let ok = (try? Files.writeAll(fd, bpf, subject: tmp)) != nil
         close(fd)
-        if !ok || rename(tmp, "\(dir)/\(key).bpf") != 0 { unlink(tmp) }
+        if !ok || rename(tmp, "\(dir)/\(key)\(suffix)") != 0 { unlink(tmp) }
     }
 }
