@@ -30,6 +30,8 @@ public struct RunRequest: Sendable {
     public var uidMaps: [String] = []
     /// `--gidmap C:H:N` values.
     public var gidMaps: [String] = []
+    /// `--seccomp FILE`: an extra OCI/moby profile stacked on the policy's (it can only restrict).
+    public var seccompProfile: String? = nil
     /// Cgroup limit flags and `--profile`.
     public var limits = LimitFlags()
     /// `--executor`: how argv becomes the exec plan (`native`, `shell`, or a registered plugin).

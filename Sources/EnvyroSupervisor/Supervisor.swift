@@ -2,6 +2,7 @@ import CEnvyro
 import EnvyroEngine
 import EnvyroPolicy
 import EnvyroProtocol
+import EnvyroSeccomp
 import EnvyroSystem
 import Glibc
 import Synchronization
@@ -190,8 +191,17 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
 
         // The template for this request shape: a hit skips the namespace and mount planning
         // (and, with later issues, seccomp compilation and limit batches).
+        // An extra seccomp profile is compiled once and kept in the template (its key carries the
+        // profile's digest, so an edited file compiles again).
+        var extraProfile: SeccompProfile? = nil
+        if let path = request.seccompProfile {
+            do { extraProfile = try SeccompProfile.load(path: path) } catch {
+                throw .invalidRequest("--seccomp \(path): \(error)")
+            }
+        }
         let key = TemplateKey(
-            policyName: loaded.policy.name, policyDigest: loaded.key + "|profile:" + (request.limits.profile ?? ""),
+            policyName: loaded.policy.name,
+            policyDigest: loaded.key + "|profile:" + (request.limits.profile ?? "") + "|seccomp:" + (extraProfile?.digest ?? ""),
             namespaces: UInt64(create.namespaces.rawValue),
             networkMode: request.network ?? loaded.policy.network.default.rawValue,
             rootfsKind: request.rootfs == nil ? "default" : "directory", writable: request.rootfsWritable,
@@ -203,12 +213,18 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
                 cloneFlags: UInt64(create.namespaces.rawValue), uidMap: [], gidMap: [],
                 mounts: RunPlanner.mountPlan(rootfs: request.rootfs, writable: request.rootfsWritable),
                 hostname: "", networkMode: key.networkMode,
+                seccompProgram: try extraProfile.map { (p) throws -> [UInt8] in
+                    // Compiled for the capabilities the container keeps under this policy.
+                    try SeccompCompiler.compile(p, capabilities: Set(loaded.policy.capabilities.keep)).bpf
+                },
                 limitBatch: try LimitPlanner.base(profile: request.limits.profile, policy: loaded.policy))
             }
         } catch {
             throw Self.wrap(error)
         }
         create.namespaces = NamespaceSet(rawValue: UInt32(truncatingIfNeeded: template.cloneFlags))
+
+        create.seccomp = template.seccompProgram ?? []
 
         // Limits: the template's profile batch, the run's flags, the policy's defaults and maxima.
         let batch = try LimitPlanner.batch(base: template.limitBatch ?? ResourceLimitBatch(), flags: request.limits, policy: loaded.policy)

@@ -78,6 +78,9 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: "How the command is executed: native (execve argv) or shell (one script for /bin/sh -c).")
     var executor: String = "native"
 
+    @Option(name: .long, help: "An extra seccomp profile (OCI/moby JSON), stacked on the policy's: it can only restrict more.")
+    var seccomp: String?
+
     @Option(name: .long, help: "Memory limit (e.g. 256M, 1g).")
     var memory: String?
 
@@ -131,6 +134,7 @@ struct Run: AsyncParsableCommand {
         request.timeoutSeconds = timeout
         request.useInit = `init`
         request.executor = executor
+        request.seccompProfile = seccomp
         request.limits.memory = memory
         request.limits.memorySwap = memorySwap
         request.limits.pidsLimit = pidsLimit

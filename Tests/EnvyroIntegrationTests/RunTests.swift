@@ -178,7 +178,8 @@ struct RunTests {
         let before = Harness.snapshot()
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Harness.envyro)
-        p.arguments = ["run", "--", "sh", "-c", "sleep 300", "envyro-leak-marker"]
+        p.arguments = Harness.isRoot ? ["run", "--memory", "64M", "--", "sh", "-c", "sleep 300", "envyro-leak-marker"]
+                                     : ["run", "--", "sh", "-c", "sleep 300", "envyro-leak-marker"]
         p.standardInput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
@@ -192,6 +193,9 @@ struct RunTests {
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
         Harness.expectNothingLeaked(since: before)
+        // The helper saw its socket close, killed the container and removed its cgroup.
+        for _ in 0..<100 where !LimitTests.containerCgroups(uid: "0").isEmpty { usleep(20_000) }
+        #expect(LimitTests.containerCgroups(uid: "0").isEmpty)
     }
 
     static let statusKeys = ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs"]
