@@ -62,7 +62,7 @@ let package = Package(
         // The unprivileged supervisor, embedded by the CLI.
         .target(
             name: "EnvyroSupervisor",
-            dependencies: ["CEnvyro", "EnvyroSystem", "EnvyroJSON", "EnvyroProtocol", "EnvyroPolicy", "EnvyroEngine"],
+            dependencies: ["CEnvyro", "EnvyroSystem", "EnvyroJSON", "EnvyroProtocol", "EnvyroPolicy", "EnvyroEngine", "EnvyroSeccomp"],
             swiftSettings: strictSwift
         ),
         .executableTarget(
