@@ -165,6 +165,20 @@ int envyro_signalfd_for_forwarding(void) {
     return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
+int envyro_accept_cloexec(int fd) {
+    int r;
+    do { r = accept4(fd, NULL, NULL, SOCK_CLOEXEC); } while (r < 0 && errno == EINTR);
+    return r;
+}
+
+int envyro_daemon_signalfd(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM); sigaddset(&set, SIGINT); sigaddset(&set, SIGHUP);
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) return -1;
+    return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
 int envyro_signalfd_read(int sfd) {
     struct signalfd_siginfo info;
     ssize_t r = read(sfd, &info, sizeof info);

@@ -3,6 +3,7 @@ import EnvyroEngine
 import EnvyroProtocol
 import EnvyroSystem
 import Glibc
+import Synchronization
 
 /// A running `envyro-nshelper`, started by posix_spawn with one end of a SEQPACKET socketpair
 /// as its fd 3. The helper exits when this end closes; `close()` waits for that, so nothing
@@ -15,7 +16,8 @@ public final class HelperProcess: @unchecked Sendable {
     public let pid: pid_t
     /// The supervisor's end of the socket.
     public let socket: SeqPacketSocket
-    private var nextRequestID: UInt32 = 1
+    /// Request ids; a daemon sends `signal` for a run from another client's thread.
+    private let nextRequestID = Mutex<UInt32>(1)
     private var closed = false
     /// Frames that arrived while waiting for a reply (events such as `exited`).
     private var pendingEvents: [Frame] = []
@@ -52,8 +54,11 @@ public final class HelperProcess: @unchecked Sendable {
     /// Sends `message` and returns its request id.
     @discardableResult
     public func send(_ message: Message, fds: [Int32] = []) throws(SupervisorError) -> UInt32 {
-        let id = nextRequestID
-        nextRequestID &+= 1
+        let id = nextRequestID.withLock { v -> UInt32 in
+            let id = v
+            v &+= 1
+            return id
+        }
         do { try socket.send(Codec.encode(message, requestID: id), fds: fds) } catch {
             throw .helperGone(detail: "\(error)")
         }
@@ -140,6 +145,13 @@ public final class HelperProcess: @unchecked Sendable {
             if frame.verb.isEvent { held.append(frame); continue }
             if frame.requestID == id { return frame.message }
         }
+    }
+
+    /// Whether the helper is still usable (not closed, and its process has not exited).
+    public var isAlive: Bool {
+        if closed { return false }
+        var status: Int32 = 0
+        return waitpid(pid, &status, WNOHANG) == 0
     }
 
     /// Closes the socket and reaps the helper (it exits on EOF after killing its containers).

@@ -75,6 +75,38 @@ public struct RunReport: Sendable {
     }
 }
 
+/// Where a run's outside requests come from while it runs: the CLI's signalfd, or a daemon
+/// client's connection. `poll` says which signals to send to the container (SIGKILL when the
+/// client went away).
+public struct RunControl: @unchecked Sendable {
+    /// The descriptor to watch.
+    public var fd: Int32
+    /// Called when `fd` is readable; returns the signals to deliver, in order, or nil to stop
+    /// watching `fd` (it reached EOF).
+    public var read: () -> [Int32]?
+
+    /// A control source.
+    public init(fd: Int32, read: @escaping () -> [Int32]?) {
+        self.fd = fd
+        self.read = read
+    }
+
+    /// The CLI's signalfd: SIGINT/SIGTERM/SIGHUP/SIGQUIT are forwarded; a second SIGINT or
+    /// SIGTERM becomes SIGKILL.
+    public static func signalfd(_ fd: Int32) -> RunControl {
+        final class Count: @unchecked Sendable { var interrupts = 0 }
+        let count = Count()
+        return RunControl(fd: fd) {
+            var out: [Int32] = []
+            while case let sig = envyro_signalfd_read(fd), sig > 0 {
+                if sig == SIGINT || sig == SIGTERM { count.interrupts += 1 }
+                out.append(count.interrupts >= 2 ? SIGKILL : sig)
+            }
+            return out
+        }
+    }
+}
+
 /// The supervisor embedded in `envyro run` (and, later, in the daemon): owns the engine, starts
 /// the helper on first use, and drives containers through it, forwarding signals and enforcing
 /// timeouts.
@@ -129,6 +161,11 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
         }
     }
 
+    /// Drops the loaded policy; the next run loads it again (SIGHUP in the daemon).
+    public func reloadPolicy() {
+        _ = engine.policies.reset(policyReference)
+    }
+
     /// The running helper's pid, if one has been started.
     public var helperPID: pid_t? { helper.valueIfCreated?.pid }
 
@@ -144,6 +181,13 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
     /// Setup runs as two concurrent steps: `helper` (start the helper if needed and greet it)
     /// and `plan` (policy, template, environment, executor); each is timed.
     public func run(_ request: RunRequest, stdio: [Int32], signalFD: Int32?) async throws(SupervisorError) -> RunReport {
+        try await run(request, stdio: stdio, control: signalFD.map { RunControl.signalfd($0) })
+    }
+
+    /// Runs `request`, with outside requests read from `control`; `helper`, when given, is used
+    /// instead of this supervisor's own (the daemon hands out warm helpers from its pool).
+    public func run(_ request: RunRequest, stdio: [Int32], control: RunControl?, helper given: HelperProcess? = nil,
+                    onStart: ((Created) -> Void)? = nil) async throws(SupervisorError) -> RunReport {
         let context = engine.contexts.acquire()
         defer { engine.contexts.release(context) }
         context.argv = request.argv
@@ -156,7 +200,7 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
         let setup: SetupResult
         do {
             setup = try await ParallelSetup.run([
-                SetupStep("helper") { [helper] in _ = try helper.get() },
+                SetupStep("helper") { [helper] in if given == nil { _ = try helper.get() } },
                 SetupStep("plan") { [self] in
                     let create = try self.plan(request)
                     planned.withLock { $0 = create }
@@ -170,15 +214,17 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
         }
         guard let create = planned.withLock({ $0 }) else { throw .invalidRequest("planning produced no request") }
         let h: HelperProcess
-        do { h = try helper.get() } catch { throw Self.wrap(error) }
+        if let given { h = given } else {
+            do { h = try helper.get() } catch { throw Self.wrap(error) }
+        }
 
         do {
-            let outcome = try drive(h, create, request: request, stdio: stdio, signalFD: signalFD, context: context)
+            let outcome = try drive(h, create, request: request, stdio: stdio, control: control, context: context, onStart: onStart)
             return RunReport(outcome: outcome, setup: setup, steps: context.timings)
         } catch {
             // A helper that went away is replaced on the next run.
-            if case .helperGone = error { _ = helper.reset() }
-            if case .protocolViolation = error { _ = helper.reset() }
+            if given == nil, case .helperGone = error { _ = helper.reset() }
+            if given == nil, case .protocolViolation = error { _ = helper.reset() }
             throw error
         }
     }
@@ -253,7 +299,7 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
 
     /// Creates the container and waits for it, forwarding signals and enforcing the timeout.
     private func drive(_ helper: HelperProcess, _ create: CreateRequest, request: RunRequest, stdio: [Int32],
-                       signalFD: Int32?, context: ExecutionContext) throws(SupervisorError) -> RunOutcome {
+                       control: RunControl?, context: ExecutionContext, onStart: ((Created) -> Void)?) throws(SupervisorError) -> RunOutcome {
         let started = Clock.monotonicNanoseconds()
         let reply = try helper.call(.create(create), fds: stdio)
         let created: Created
@@ -264,10 +310,11 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
         }
         let running = Clock.monotonicNanoseconds()
         context.recordTiming("create (helper round trip)", nanoseconds: running - started)
+        onStart?(created)
 
         let deadline = request.timeoutSeconds.map { started + UInt64($0 * 1e9) }
         var timedOut = false
-        var interrupts = 0
+        var control = control
         while true {
             var waitMs: Int32 = -1
             if let d = deadline, !timedOut {
@@ -281,14 +328,16 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
             }
             if !helper.hasPendingEvents {
                 var fds = [helper.socket.fd]
-                if let s = signalFD { fds.append(s) }
+                if let c = control { fds.append(c.fd) }
                 let ready: [Int]
                 do { ready = try Poll.readable(fds, timeoutMs: waitMs) } catch { throw .system(error) }
-                if ready.contains(1), let s = signalFD {
-                    while case let sig = envyro_signalfd_read(s), sig > 0 {
-                        if sig == SIGINT || sig == SIGTERM { interrupts += 1 }
-                        let forward = interrupts >= 2 ? SIGKILL : sig
-                        try helper.send(.signal(SignalRequest(containerID: created.containerID, signal: forward)))
+                if ready.contains(1), let c = control {
+                    if let signals = c.read() {
+                        for sig in signals {
+                            try helper.send(.signal(SignalRequest(containerID: created.containerID, signal: sig)))
+                        }
+                    } else {
+                        control = nil
                     }
                 }
                 if !ready.contains(0) { continue }

@@ -3,6 +3,7 @@ import CEnvyro
 import CEnvyroCLI
 import EnvyroAudit
 import EnvyroEngine
+import EnvyroJSON
 import EnvyroSupervisor
 import EnvyroSystem
 import Glibc
@@ -26,7 +27,7 @@ struct Envyro: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "envyro",
         abstract: "A rootless-first, privilege-separated container runtime.",
-        subcommands: [Run.self, Executors.self, Bench.self, Audit.self, Setup.self, GC.self])
+        subcommands: [Run.self, PS.self, Stats.self, Kill.self, Executors.self, Bench.self, Audit.self, Setup.self, GC.self])
 }
 
 struct Run: AsyncParsableCommand {
@@ -39,8 +40,11 @@ struct Run: AsyncParsableCommand {
             errors, 126/127 when the command can't be run or found.
             """)
 
-    @Option(name: .long, help: "Policy: default, strict, or a path to a policy file.")
-    var policy: String = "default"
+    @Option(name: .long, help: "Policy: default, strict, or a path to a policy file (with a running supervisor: its policy).")
+    var policy: String?
+
+    @Option(name: .long, help: "auto (use a running envyro-supervisor if there is one), never, or the socket PATH of one.")
+    var supervisor: String = "auto"
 
     @Option(name: .long, help: "Use DIR as the container's root (read-only unless --rootfs-rw).")
     var rootfs: String?
@@ -158,32 +162,102 @@ struct Run: AsyncParsableCommand {
         }
         defer { for fd in opened { close(fd) } }
 
-        let supervisor = EmbeddedSupervisor(policy: policy)
+        // A running supervisor serves the run when there is one (--supervisor auto), with the
+        // same output, statuses and errors as the embedded one.
+        if supervisor != "never" {
+            let path = supervisor == "auto" ? ClientProtocol.defaultSocketPath() : supervisor
+            if let socket = ClientProtocol.connect(path) {
+                defer { socket.close() }
+                try runThroughDaemon(socket, request, stdio: stdio, signalFD: signalFD)
+            } else if supervisor != "auto" {
+                complain("no envyro-supervisor is listening at \(path); start one (envyro-supervisor --policy strict) or use --supervisor never")
+                throw ExitCode(125)
+            }
+        }
+
+        let embedded = EmbeddedSupervisor(policy: policy ?? "default")
         let report: RunReport
         do {
-            report = try await supervisor.run(request, stdio: stdio, signalFD: signalFD >= 0 ? signalFD : nil)
+            report = try await embedded.run(request, stdio: stdio, signalFD: signalFD >= 0 ? signalFD : nil)
         } catch {
             complain(error.description)
-            if stats { writeStderr(supervisor.engine.stats.formatted() + "\n") }
+            if stats { writeStderr(embedded.engine.stats.formatted() + "\n") }
             throw ExitCode(error.exitCode)
         }
         if timings { writeStderr("timings:\n" + report.formattedTimings() + "\n") }
-        if stats { writeStderr(supervisor.engine.stats.formatted() + "\n") }
+        if stats { writeStderr(embedded.engine.stats.formatted() + "\n") }
         if json { writeStderr(report.outcome.json() + "\n") }
         let outcome = report.outcome
-        if outcome.timedOut {
+        try finish(exitCode: outcome.exitCode, timedOut: outcome.timedOut, oomKilled: outcome.killedByOOM,
+                   memoryLimit: outcome.limits.memoryMax, oomKills: outcome.usage.oomKills)
+    }
+
+    /// Ends `envyro run` the same way whoever ran the container.
+    func finish(exitCode: Int32, timedOut: Bool, oomKilled: Bool, memoryLimit: Int64?, oomKills: Int64) throws -> Never {
+        if timedOut {
             complain("timed out after \(formatSeconds(timeout ?? 0)); the container was killed")
             throw ExitCode(124)
         }
-        if outcome.killedByOOM {
-            let limit = outcome.limits.memoryMax.map { " (limit \(ResourceLimitBatch.formatSizeLong($0)))" } ?? ""
+        if oomKilled {
+            let limit = memoryLimit.map { " (limit \(ResourceLimitBatch.formatSizeLong($0)))" } ?? ""
             complain("killed: out of memory\(limit)")
             throw ExitCode(RunExit.outOfMemory)
         }
-        if outcome.usage.oomKills > 0 {
-            complain("warning: the kernel's OOM killer killed \(outcome.usage.oomKills) process(es) in the container")
+        if oomKills > 0 {
+            complain("warning: the kernel's OOM killer killed \(oomKills) process(es) in the container")
         }
-        throw ExitCode(outcome.exitCode)
+        throw ExitCode(exitCode)
+    }
+
+    /// The client side of the supervisor protocol: send the run with our stdio, forward
+    /// signals, and finish like the embedded path.
+    func runThroughDaemon(_ socket: SeqPacketSocket, _ request: RunRequest, stdio: [Int32], signalFD: Int32) throws -> Never {
+        let message = ClientMessage(verb: .run, requestID: 1, body: request.spec(policy: policy))
+        do { try socket.send(message.encode(), fds: stdio) } catch {
+            complain("the supervisor: \(error)")
+            throw ExitCode(125)
+        }
+        var runID: Int64 = 0
+        var interrupts = 0
+        while true {
+            let ready = (try? Poll.readable(signalFD >= 0 ? [socket.fd, signalFD] : [socket.fd], timeoutMs: -1)) ?? []
+            if ready.contains(1) {
+                while case let sig = envyro_signalfd_read(signalFD), sig > 0 {
+                    if sig == SIGINT || sig == SIGTERM { interrupts += 1 }
+                    let forward = interrupts >= 2 ? SIGKILL : sig
+                    if runID > 0 {
+                        _ = try? socket.send(ClientMessage(verb: .signal, body: ["run": .int(runID), "signal": .int(Int64(forward))]).encode())
+                    }
+                }
+            }
+            guard ready.contains(0) else { continue }
+            let reply: ClientMessage
+            do { reply = try ClientProtocol.receive(socket) } catch {
+                complain(error.description)
+                throw ExitCode(125)
+            }
+            switch reply.verb {
+            case .started:
+                runID = reply.body["run"]?.intValue ?? 0
+            case .finished:
+                let b = reply.body
+                if timings, let t = b["timings"]?.stringValue { writeStderr("timings (supervisor):\n" + t + "\n") }
+                if json {
+                    var o = b
+                    _ = o.removeValue(forKey: "timings")
+                    _ = o.removeValue(forKey: "run")
+                    writeStderr(JSONValue.object(o).serialized() + "\n")
+                }
+                try finish(exitCode: Int32(b["exitCode"]?.intValue ?? 125), timedOut: b["timedOut"]?.boolValue ?? false,
+                           oomKilled: b["oomKilled"]?.boolValue ?? false, memoryLimit: b["memoryLimitBytes"]?.intValue,
+                           oomKills: b["oomKills"]?.intValue ?? 0)
+            case .error:
+                complain(reply.body["message"]?.stringValue ?? "the supervisor refused the run")
+                throw ExitCode(Int32(reply.body["exitCode"]?.intValue ?? 125))
+            default:
+                continue
+            }
+        }
     }
 
     func formatSeconds(_ s: Double) -> String {
@@ -224,6 +298,7 @@ struct GC: AsyncParsableCommand {
     @Option(name: .long, help: "Policy whose helper does the work.")
     var policy: String = "default"
 
+
     func run() async throws {
         envyro_cli_unblock_signals()
         let supervisor = EmbeddedSupervisor(policy: policy)
@@ -234,6 +309,80 @@ struct GC: AsyncParsableCommand {
             complain(error.description)
             throw ExitCode(error.exitCode)
         }
+    }
+}
+
+/// Connects to the supervisor for `ps`, `stats` and `kill`, or says how to start one.
+func connectDaemon(_ path: String?) throws -> SeqPacketSocket {
+    envyro_cli_unblock_signals()
+    let p = path ?? ClientProtocol.defaultSocketPath()
+    guard let s = ClientProtocol.connect(p) else {
+        complain("no envyro-supervisor is listening at \(p); start one with: envyro-supervisor --policy strict")
+        throw ExitCode(125)
+    }
+    return s
+}
+
+func ask(_ socket: SeqPacketSocket, _ m: ClientMessage) throws -> ClientMessage {
+    do {
+        let r = try ClientProtocol.exchange(socket, m)
+        if r.verb == .error {
+            complain(r.body["message"]?.stringValue ?? "refused")
+            throw ExitCode(Int32(r.body["exitCode"]?.intValue ?? 125))
+        }
+        return r
+    } catch let e as SupervisorError {
+        complain(e.description)
+        throw ExitCode(125)
+    }
+}
+
+struct PS: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ps", abstract: "List the runs a supervisor has in flight.")
+    @Option(name: .long, help: "The supervisor's socket.") var supervisor: String?
+
+    func run() throws {
+        let s = try connectDaemon(supervisor)
+        defer { s.close() }
+        let r = try ask(s, ClientMessage(verb: .ps, requestID: 1))
+        print("RUN\tPID\tSECONDS\tCOMMAND")
+        for e in r.body["runs"]?.arrayValue ?? [] {
+            let argv = e["argv"]?.arrayValue?.compactMap(\.stringValue).joined(separator: " ") ?? ""
+            let secs = e["seconds"]?.doubleValue.map { String(Int($0)) } ?? "?"
+            print("\(e["run"]?.intValue ?? 0)\t\(e["pid"]?.intValue.map(String.init) ?? "-")\t\(secs)\t\(argv)")
+        }
+    }
+}
+
+struct Stats: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print a supervisor's pool, cache, registry and helper statistics.")
+    @Option(name: .long, help: "The supervisor's socket.") var supervisor: String?
+    @Flag(name: .long, help: "One JSON object.") var json = false
+
+    func run() throws {
+        let s = try connectDaemon(supervisor)
+        defer { s.close() }
+        let r = try ask(s, ClientMessage(verb: .stats, requestID: 1))
+        if json { print((r.body["fields"] ?? .null).serialized(pretty: true)) } else { print(r.body["text"]?.stringValue ?? "") }
+    }
+}
+
+struct Kill: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Send a signal (default KILL) to a run of the supervisor.")
+    @Option(name: .long, help: "The supervisor's socket.") var supervisor: String?
+    @Argument(help: "The run's id (see envyro ps).") var id: Int64
+    @Argument(help: "Signal name or number.") var signal: String = "KILL"
+
+    func run() throws {
+        let names = ["HUP": 1, "INT": 2, "QUIT": 3, "KILL": 9, "USR1": 10, "USR2": 12, "TERM": 15, "CONT": 18, "STOP": 19]
+        let key = signal.uppercased().hasPrefix("SIG") ? String(signal.uppercased().dropFirst(3)) : signal.uppercased()
+        guard let n = Int(signal) ?? names[key], (1...64).contains(n) else {
+            complain("unknown signal '\(signal)' (use a number or one of \(names.keys.sorted().joined(separator: ", ")))")
+            throw ExitCode(125)
+        }
+        let s = try connectDaemon(supervisor)
+        defer { s.close() }
+        _ = try ask(s, ClientMessage(verb: .signal, requestID: 1, body: ["run": .int(id), "signal": .int(Int64(n))]))
     }
 }
 

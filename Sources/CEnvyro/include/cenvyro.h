@@ -70,6 +70,11 @@ ssize_t envyro_recv_frame(int sock, void *buf, size_t cap, int *fds, int maxfds,
 /// Blocks the job-control signals (INT, TERM, HUP, QUIT) in this thread and returns a
 /// signalfd (CLOEXEC|NONBLOCK) that reports them. Call before any other thread starts.
 int envyro_signalfd_for_forwarding(void);
+/// For the daemon: blocks SIGTERM, SIGINT and SIGHUP in this thread (call before any other
+/// thread starts; they inherit the mask) and returns a CLOEXEC|NONBLOCK signalfd for them.
+int envyro_daemon_signalfd(void);
+/// accept4(fd, NULL, NULL, SOCK_CLOEXEC); hidden behind _GNU_SOURCE.
+int envyro_accept_cloexec(int fd);
 /// Reads one pending signal number from the signalfd, or returns -1.
 int envyro_signalfd_read(int sfd);
 

@@ -1,0 +1,215 @@
+import CEnvyro
+import EnvyroJSON
+import EnvyroProtocol
+import EnvyroSystem
+import Glibc
+
+/// The supervisor's client protocol: what `envyro run` (or any other client) says to a running
+/// `envyro-supervisor` over its unix socket. Documented in the README.
+///
+/// The socket is SOCK_SEQPACKET: one message per packet. A message is the helper protocol's
+/// 16-byte header (magic "ENVY", version 1, verb, request id, payload length; little-endian)
+/// followed by a UTF-8 JSON object, so a client in any language needs only a JSON library.
+/// `run` carries the container's stdin, stdout and stderr by SCM_RIGHTS.
+public enum ClientVerb: UInt16, Sendable {
+    /// Start a container: a `RunSpec` object; 3 fds. Answered by `started`, later `finished`
+    /// (or `error`). While it runs, the same connection may send `signal`.
+    case run = 0x0201
+    /// `{"run": ID, "signal": N}`: signal a run (from any connection of the same user).
+    case signal = 0x0202
+    /// `{}`: the runs in flight.
+    case ps = 0x0203
+    /// `{}`: the engine's statistics.
+    case stats = 0x0204
+    /// `{"run": ID, "pid": PID}`.
+    case started = 0x8201
+    /// The run's result: the same object `envyro run --json` prints, plus `"run"`.
+    case finished = 0x8202
+    /// `{"exitCode": N, "message": "..."}`: the request failed; exitCode is what envyro exits with.
+    case error = 0x8203
+    /// `{"runs": [{"run", "pid", "argv", "seconds"}]}`.
+    case psReply = 0x8204
+    /// `{"text": "...", "fields": {name: number}}`.
+    case statsReply = 0x8205
+    /// `{}`.
+    case ok = 0x8206
+}
+
+/// One client message.
+public struct ClientMessage: Sendable {
+    /// The verb.
+    public var verb: ClientVerb
+    /// The request id (replies carry the request's).
+    public var requestID: UInt32
+    /// The JSON body.
+    public var body: JSONObject
+
+    /// A message.
+    public init(verb: ClientVerb, requestID: UInt32 = 0, body: JSONObject = JSONObject()) {
+        self.verb = verb
+        self.requestID = requestID
+        self.body = body
+    }
+
+    /// Header + JSON.
+    public func encode() -> [UInt8] {
+        var json: [UInt8] = []
+        JSONValue.object(body).append(to: &json)
+        var out = FrameHeader(verb: verb.rawValue, requestID: requestID, payloadLength: UInt32(json.count)).bytes
+        out.append(contentsOf: json)
+        return out
+    }
+
+    /// Parses a packet; nil for anything malformed (the caller closes the connection).
+    public static func decode(_ bytes: [UInt8]) -> ClientMessage? {
+        guard bytes.count >= ProtocolLimits.headerSize, bytes.count <= ClientProtocol.maxMessageBytes,
+              let header = try? FrameHeader.decode(bytes), header.magic == ProtocolLimits.magic,
+              header.version == ProtocolLimits.version, Int(header.payloadLength) == bytes.count - ProtocolLimits.headerSize,
+              let verb = ClientVerb(rawValue: header.verb),
+              case .object(let body)? = try? JSONParser.parse(Array(bytes[ProtocolLimits.headerSize...]))
+        else { return nil }
+        return ClientMessage(verb: verb, requestID: header.requestID, body: body)
+    }
+}
+
+/// Where the socket lives, and connecting to it.
+public enum ClientProtocol {
+    /// The largest message either side sends.
+    public static let maxMessageBytes = 256 * 1024
+
+    /// `$XDG_RUNTIME_DIR/envyro/supervisor.sock`, else `/run/user/UID/envyro/supervisor.sock`
+    /// when that directory exists, else `/tmp/envyro-UID/supervisor.sock`.
+    public static func defaultSocketPath() -> String {
+        if let xdg = Environment.get("XDG_RUNTIME_DIR"), xdg.hasPrefix("/") { return xdg + "/envyro/supervisor.sock" }
+        let run = "/run/user/\(getuid())"
+        if Files.kind(run) == .directory { return run + "/envyro/supervisor.sock" }
+        return "/tmp/envyro-\(getuid())/supervisor.sock"
+    }
+
+    /// Connects to a supervisor's socket; nil when none is listening there.
+    public static func connect(_ path: String) -> SeqPacketSocket? {
+        let fd = socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { close(fd); return nil }
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            for (i, b) in bytes.enumerated() { raw[i] = b }
+            raw[bytes.count] = 0
+        }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        if rc != 0 { close(fd); return nil }
+        return SeqPacketSocket(fd: fd)
+    }
+
+    /// Sends `message` (with `fds`) and waits for the next message.
+    public static func exchange(_ socket: SeqPacketSocket, _ message: ClientMessage, fds: [Int32] = []) throws(SupervisorError) -> ClientMessage {
+        do { try socket.send(message.encode(), fds: fds) } catch { throw .helperGone(detail: "the supervisor: \(error)") }
+        return try receive(socket)
+    }
+
+    /// The next message from the other side.
+    public static func receive(_ socket: SeqPacketSocket) throws(SupervisorError) -> ClientMessage {
+        let packet: SeqPacketSocket.Packet?
+        do { packet = try socket.receive(capacity: maxMessageBytes, maxFDs: 0) } catch {
+            throw .helperGone(detail: "the supervisor: \(error)")
+        }
+        guard let packet else { throw .helperGone(detail: "the supervisor closed the connection") }
+        guard let m = ClientMessage.decode(packet.bytes) else { throw .protocolViolation(detail: "the supervisor sent a malformed message") }
+        return m
+    }
+}
+
+extension RunRequest {
+    /// The request as the client protocol's `RunSpec` object.
+    public func spec(policy: String?) -> JSONObject {
+        func str(_ s: String?) -> JSONValue { s.map { .string($0) } ?? .null }
+        func int(_ v: Int64?) -> JSONValue { v.map { .int($0) } ?? .null }
+        var o = JSONObject()
+        o.set("argv", .array(argv.map { .string($0) }))
+        o.set("env", .array(env.map { .string($0) }))
+        o.set("cwd", .string(cwd))
+        o.set("hostname", .string(hostname))
+        o.set("rootfs", str(rootfs))
+        o.set("rootfsWritable", .bool(rootfsWritable))
+        o.set("network", str(network))
+        o.set("timeout", timeoutSeconds.map { .double($0) } ?? .null)
+        o.set("init", .bool(useInit))
+        o.set("executor", .string(executor))
+        o.set("seccomp", str(seccompProfile))
+        o.set("userns", str(userns))
+        o.set("uidmap", .array(uidMaps.map { .string($0) }))
+        o.set("gidmap", .array(gidMaps.map { .string($0) }))
+        o.set("memory", str(limits.memory))
+        o.set("memorySwap", str(limits.memorySwap))
+        o.set("pidsLimit", int(limits.pidsLimit))
+        o.set("cpus", str(limits.cpus))
+        o.set("cpuShares", int(limits.cpuShares))
+        o.set("cpusetCpus", str(limits.cpusetCpus))
+        o.set("blkioWeight", int(limits.blkioWeight))
+        o.set("profile", str(limits.profile))
+        o.set("policy", str(policy))
+        return o
+    }
+
+    /// Reads a `RunSpec` object; unknown keys are an error, as in policy files.
+    public init(spec o: JSONObject) throws(SupervisorError) {
+        let known: Set<String> = ["argv", "env", "cwd", "hostname", "rootfs", "rootfsWritable", "network", "timeout", "init",
+                                  "executor", "seccomp", "userns", "uidmap", "gidmap", "memory", "memorySwap", "pidsLimit", "cpus",
+                                  "cpuShares", "cpusetCpus", "blkioWeight", "profile", "policy"]
+        for k in o.keys where !known.contains(k) { throw .invalidRequest("run spec: unknown key '\(k)'") }
+        func strings(_ k: String) throws(SupervisorError) -> [String] {
+            guard let v = o[k], !v.isNull else { return [] }
+            guard let a = v.arrayValue else { throw .invalidRequest("run spec: '\(k)' must be an array of strings") }
+            var out: [String] = []
+            for e in a {
+                guard let s = e.stringValue else { throw .invalidRequest("run spec: '\(k)' must be an array of strings") }
+                out.append(s)
+            }
+            return out
+        }
+        func str(_ k: String) throws(SupervisorError) -> String? {
+            guard let v = o[k], !v.isNull else { return nil }
+            guard let s = v.stringValue else { throw .invalidRequest("run spec: '\(k)' must be a string") }
+            return s
+        }
+        func int(_ k: String) throws(SupervisorError) -> Int64? {
+            guard let v = o[k], !v.isNull else { return nil }
+            guard let i = v.intValue else { throw .invalidRequest("run spec: '\(k)' must be an integer") }
+            return i
+        }
+        func bool(_ k: String) throws(SupervisorError) -> Bool {
+            guard let v = o[k], !v.isNull else { return false }
+            guard let b = v.boolValue else { throw .invalidRequest("run spec: '\(k)' must be true or false") }
+            return b
+        }
+        self.init(argv: try strings("argv"))
+        env = try strings("env")
+        cwd = try str("cwd") ?? "/"
+        hostname = try str("hostname") ?? "envyro"
+        rootfs = try str("rootfs")
+        rootfsWritable = try bool("rootfsWritable")
+        network = try str("network")
+        if let t = o["timeout"], !t.isNull {
+            guard let d = t.doubleValue else { throw .invalidRequest("run spec: 'timeout' must be a number of seconds") }
+            timeoutSeconds = d
+        }
+        useInit = try bool("init")
+        executor = try str("executor") ?? "native"
+        seccompProfile = try str("seccomp")
+        userns = try str("userns")
+        uidMaps = try strings("uidmap")
+        gidMaps = try strings("gidmap")
+        limits.memory = try str("memory")
+        limits.memorySwap = try str("memorySwap")
+        limits.pidsLimit = try int("pidsLimit")
+        limits.cpus = try str("cpus")
+        limits.cpuShares = try int("cpuShares")
+        limits.cpusetCpus = try str("cpusetCpus")
+        limits.blkioWeight = try int("blkioWeight")
+        limits.profile = try str("profile")
+    }
+}

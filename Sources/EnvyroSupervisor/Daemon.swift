@@ -1,0 +1,314 @@
+import CEnvyro
+import EnvyroEngine
+import EnvyroJSON
+import EnvyroPolicy
+import EnvyroProtocol
+import EnvyroSystem
+import Glibc
+import Synchronization
+
+/// `envyro-supervisor`: the long-running, unprivileged supervisor. It owns one engine (pools,
+/// caches, templates stay warm across runs), keeps warm helpers, and serves clients of its own
+/// uid on a unix socket, each client on a thread of its own.
+public final class SupervisorDaemon: @unchecked Sendable {
+    /// Planning and driving runs; its engine is shared by every client.
+    public let supervisor: EmbeddedSupervisor
+    /// Warm helpers.
+    public let pool: HelperPool
+    /// Where clients connect.
+    public let socketPath: String
+    private let runs = Mutex<[UInt64: RunEntry]>([:])
+    private let nextRun = Atomic<UInt64>(1)
+    private let started = Atomic<Int>(0)
+    private let startedAt = Clock.monotonicNanoseconds()
+    private let draining = Atomic<Bool>(false)
+
+    struct RunEntry {
+        var argv: [String]
+        var startedNs: UInt64
+        var helper: HelperProcess
+        var containerID: UInt32?
+        var pid: Int32?
+    }
+
+    /// A daemon for `policy` listening at `socketPath`, keeping `poolSize` helpers warm.
+    public init(policy: String, socketPath: String, helperPath: String? = nil, poolSize: Int = 2) {
+        supervisor = EmbeddedSupervisor(policy: policy, helperPath: helperPath)
+        self.socketPath = socketPath
+        pool = HelperPool(path: supervisor.helperPath, policy: supervisor.policyReference,
+                          buffers: supervisor.engine.buffers, target: poolSize)
+    }
+
+    /// Runs until SIGTERM (or SIGINT); returns the exit status. Call from the main thread before
+    /// any other thread exists: it blocks SIGTERM, SIGINT and SIGHUP to read them from a signalfd.
+    public func serve() -> Int32 {
+        let signals = envyro_daemon_signalfd()
+        guard signals >= 0 else { return fail("cannot set up signal handling: \(SystemError.current("signalfd"))") }
+        // The policy must load before anything is served (a broken one is an error at start).
+        do { _ = try supervisor.policy() } catch { return fail("\(error)") }
+        let listener: Int32
+        do { listener = try listen() } catch { return fail("\(error)") }
+        log("serving policy \(supervisor.policyReference) on \(socketPath) (pid \(getpid()))")
+
+        let pool = self.pool
+        Threads.detach {
+            while true {
+                pool.refill()
+                usleep(10_000)
+            }
+        }
+
+        while !draining.load(ordering: .relaxed) {
+            let ready: [Int]
+            do { ready = try Poll.readable([listener, signals], timeoutMs: -1) } catch { continue }
+            if ready.contains(1) {
+                while case let sig = envyro_signalfd_read(signals), sig > 0 {
+                    switch sig {
+                    case SIGHUP: reload()
+                    default: draining.store(true, ordering: .relaxed)
+                    }
+                }
+            }
+            if ready.contains(0) && !draining.load(ordering: .relaxed) { accept(listener) }
+        }
+        close(listener)
+        unlink(socketPath)
+        drain()
+        return 0
+    }
+
+    // MARK: socket
+
+    private func listen() throws(SystemError) -> Int32 {
+        // systemd socket activation: LISTEN_PID is us and one fd was passed (as fd 3).
+        if Environment.get("LISTEN_PID") == String(getpid()), Environment.get("LISTEN_FDS") == "1" {
+            _ = fcntl(3, F_SETFD, FD_CLOEXEC)
+            return 3
+        }
+        let dir = Files.directory(of: socketPath)
+        try Files.makeDirectories(dir, mode: 0o700)
+        var st = stat()
+        if lstat(dir, &st) != 0 || st.st_uid != getuid() || st.st_mode & 0o077 != 0 {
+            throw SystemError("listen", "\(socketPath): its directory \(dir) must belong to you and be private (mode 0700)", errno: EPERM)
+        }
+        if Files.kind(socketPath) != .missing {
+            if let other = ClientProtocol.connect(socketPath) {
+                other.close()
+                throw SystemError("bind", "\(socketPath): another envyro-supervisor is serving it", errno: EADDRINUSE)
+            }
+            unlink(socketPath)   // left behind by a supervisor that was killed
+        }
+        let fd = socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SystemError.current("socket", socketPath) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(socketPath.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { close(fd); throw SystemError("bind", socketPath, errno: ENAMETOOLONG) }
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            for (i, b) in bytes.enumerated() { raw[i] = b }
+            raw[bytes.count] = 0
+        }
+        let old = umask(0o177)
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        umask(old)
+        guard rc == 0 else { let e = SystemError.current("bind", socketPath); close(fd); throw e }
+        chmod(socketPath, 0o600)
+        guard Glibc.listen(fd, 128) == 0 else { let e = SystemError.current("listen", socketPath); close(fd); throw e }
+        return fd
+    }
+
+    private func accept(_ listener: Int32) {
+        let fd = envyro_accept_cloexec(listener)
+        guard fd >= 0 else { return }
+        var pid: pid_t = 0, uid: uid_t = 0, gid: gid_t = 0
+        // Only clients of our own uid: the socket's mode says so too, this makes sure.
+        guard envyro_peer_credentials(fd, &pid, &uid, &gid) == 0, uid == getuid() else {
+            close(fd)
+            return
+        }
+        Threads.detach { [self] in serveClient(SeqPacketSocket(fd: fd)) }
+    }
+
+    // MARK: one client
+
+    private func serveClient(_ socket: SeqPacketSocket) {
+        defer { socket.close() }
+        while true {
+            guard let packet = try? socket.receive(capacity: ClientProtocol.maxMessageBytes, maxFDs: 3) else { return }
+            guard let message = ClientMessage.decode(packet.bytes) else {
+                for fd in packet.fds { close(fd) }
+                return
+            }
+            let reply: ClientMessage
+            switch message.verb {
+            case .run:
+                guard packet.fds.count == 3 else {
+                    for fd in packet.fds { close(fd) }
+                    reply = failure(message, 125, "run needs the container's stdin, stdout and stderr (3 descriptors)")
+                    break
+                }
+                reply = run(message, stdio: packet.fds, socket: socket)
+                for fd in packet.fds { close(fd) }
+            case .signal:
+                for fd in packet.fds { close(fd) }
+                reply = signal(message)
+            case .ps:
+                reply = ps(message)
+            case .stats:
+                reply = ClientMessage(verb: .statsReply, requestID: message.requestID, body: statsBody())
+            default:
+                for fd in packet.fds { close(fd) }
+                return
+            }
+            do { try socket.send(reply.encode()) } catch { return }
+        }
+    }
+
+    private func failure(_ m: ClientMessage, _ code: Int32, _ text: String) -> ClientMessage {
+        ClientMessage(verb: .error, requestID: m.requestID, body: ["exitCode": .int(Int64(code)), "message": .string(text)])
+    }
+
+    private func run(_ m: ClientMessage, stdio: [Int32], socket: SeqPacketSocket) -> ClientMessage {
+        if draining.load(ordering: .relaxed) { return failure(m, 125, "the supervisor is shutting down") }
+        let request: RunRequest
+        do { request = try RunRequest(spec: m.body) } catch { return failure(m, error.exitCode, error.description) }
+        if let asked = m.body["policy"]?.stringValue, !Self.samePolicy(asked, supervisor.policyReference) {
+            return failure(m, 125, "this supervisor runs policy \(supervisor.policyReference), not \(asked); use --supervisor never, or a supervisor started with --policy \(asked)")
+        }
+        let helper: HelperProcess
+        do { helper = try pool.acquire() } catch { return failure(m, error.exitCode, error.description) }
+        let id = nextRun.add(1, ordering: .relaxed).oldValue
+        runs.withLock { $0[id] = RunEntry(argv: request.argv, startedNs: Clock.monotonicNanoseconds(), helper: helper) }
+        defer {
+            _ = runs.withLock { $0.removeValue(forKey: id) }
+            pool.release(helper)
+        }
+        // While the run lasts, this connection may send `signal`; EOF means the client is gone.
+        final class Once: @unchecked Sendable { var gone = false }
+        let once = Once()
+        let control = RunControl(fd: socket.fd) {
+            if once.gone { return nil }
+            guard let p = try? socket.receive(capacity: ClientProtocol.maxMessageBytes, maxFDs: 0),
+                  let msg = ClientMessage.decode(p.bytes) else {
+                once.gone = true
+                return [SIGKILL]
+            }
+            if msg.verb == .signal, let sig = msg.body["signal"]?.intValue, sig > 0, sig <= 64 { return [Int32(sig)] }
+            return []
+        }
+        let supervisor = self.supervisor
+        do {
+            let report = try Threads.blocking {
+                try await supervisor.run(request, stdio: stdio, control: control, helper: helper) { [self] created in
+                    runs.withLock { $0[id]?.containerID = created.containerID; $0[id]?.pid = created.pid }
+                    started.add(1, ordering: .relaxed)
+                    _ = try? socket.send(ClientMessage(verb: .started, requestID: m.requestID,
+                                                   body: ["run": .int(Int64(id)), "pid": .int(Int64(created.pid))]).encode())
+                }
+            }
+            var body: JSONObject = ["run": .int(Int64(id))]
+            if case .object(let o)? = try? JSONParser.parse(report.outcome.json()) { for (k, v) in o { body.set(k, v) } }
+            body.set("timings", .string(report.formattedTimings()))
+            return ClientMessage(verb: .finished, requestID: m.requestID, body: body)
+        } catch let e as SupervisorError {
+            if case .helperGone = e { helper.close() }
+            return failure(m, e.exitCode, e.description)
+        } catch {
+            return failure(m, 125, "\(error)")
+        }
+    }
+
+    static func samePolicy(_ a: String, _ b: String) -> Bool {
+        if a == b { return true }
+        if PolicyLoader.isPath(a), let ra = try? Files.realPath(a) { return ra == b }
+        return false
+    }
+
+    private func signal(_ m: ClientMessage) -> ClientMessage {
+        guard let id = m.body["run"]?.intValue, let sig = m.body["signal"]?.intValue, sig > 0, sig <= 64 else {
+            return failure(m, 125, "signal needs {\"run\": ID, \"signal\": 1...64}")
+        }
+        guard let entry = runs.withLock({ $0[UInt64(id)] }), let container = entry.containerID else {
+            return failure(m, 125, "no run \(id) (see envyro ps)")
+        }
+        do { try entry.helper.send(.signal(SignalRequest(containerID: container, signal: Int32(sig)))) } catch {
+            return failure(m, 125, error.description)
+        }
+        return ClientMessage(verb: .ok, requestID: m.requestID)
+    }
+
+    private func ps(_ m: ClientMessage) -> ClientMessage {
+        let now = Clock.monotonicNanoseconds()
+        let list = runs.withLock { $0.sorted { $0.key < $1.key } }.map { id, e -> JSONValue in
+            .object(["run": .int(Int64(id)), "pid": e.pid.map { .int(Int64($0)) } ?? .null,
+                     "argv": .array(e.argv.map { .string($0) }), "seconds": .double(Double(now - e.startedNs) / 1e9)])
+        }
+        return ClientMessage(verb: .psReply, requestID: m.requestID, body: ["runs": .array(list)])
+    }
+
+    /// Every pool's, cache's and the registry's figures, the helper pool, and starts per second.
+    public func statsBody() -> JSONObject {
+        let engine = supervisor.engine.stats
+        let p = pool.stats
+        let uptime = Double(Clock.monotonicNanoseconds() - startedAt) / 1e9
+        let total = started.load(ordering: .relaxed)
+        var fields: JSONObject = [:]
+        for (k, v) in engine.jsonFields() { fields.set(k, .int(v)) }
+        fields.set("helper_pool_hits", .int(Int64(p.hits)))
+        fields.set("helper_pool_misses", .int(Int64(p.misses)))
+        fields.set("helper_pool_ready", .int(Int64(p.ready)))
+        fields.set("helper_starts", .int(Int64(p.started)))
+        fields.set("helper_restarts", .int(Int64(max(0, p.started - p.ready - runs.withLock { $0.count }))))
+        fields.set("helper_discards", .int(Int64(p.discarded)))
+        fields.set("runs_started", .int(Int64(total)))
+        fields.set("runs_in_flight", .int(Int64(runs.withLock { $0.count })))
+        fields.set("uptime_s", .double(uptime))
+        fields.set("starts_per_second", .double(uptime > 0 ? Double(total) / uptime : 0))
+        var text = engine.formatted()
+        text += "\nhelper_pool: ready=\(p.ready) hits=\(p.hits) misses=\(p.misses) started=\(p.started) discarded=\(p.discarded)"
+        text += "\nruns: started=\(total) in_flight=\(runs.withLock { $0.count }) starts_per_second=\(uptime > 0 ? Double(total) / uptime : 0)"
+        return ["text": .string(text), "fields": .object(fields)]
+    }
+
+    // MARK: signals
+
+    /// SIGHUP: new runs get the reloaded policy; a broken one keeps the old and says why.
+    private func reload() {
+        let dirs = PolicyLoader.searchDirectories(executablePath: Files.executablePath(), allowEnvironment: true)
+        do {
+            _ = try PolicyLoader.load(supervisor.policyReference, searchDirectories: dirs)
+        } catch {
+            log("SIGHUP: keeping the old policy: \(error)")
+            return
+        }
+        supervisor.reloadPolicy()
+        pool.switchPolicy(supervisor.policyReference)
+        log("SIGHUP: reloaded policy \(supervisor.policyReference)")
+    }
+
+    /// SIGTERM: no new runs; runs in flight get a grace period, then are killed; helpers close
+    /// (each removes what it created).
+    private func drain(graceSeconds: Double = 10) {
+        let deadline = Clock.monotonicNanoseconds() + UInt64(graceSeconds * 1e9)
+        while runs.withLock({ !$0.isEmpty }) && Clock.monotonicNanoseconds() < deadline { usleep(20_000) }
+        for entry in runs.withLock({ Array($0.values) }) {
+            if let c = entry.containerID { _ = try? entry.helper.send(.signal(SignalRequest(containerID: c, signal: SIGKILL))) }
+        }
+        let hard = Clock.monotonicNanoseconds() + 2_000_000_000
+        while runs.withLock({ !$0.isEmpty }) && Clock.monotonicNanoseconds() < hard { usleep(20_000) }
+        pool.close()
+        log("drained; exiting")
+    }
+
+    private func log(_ text: String) {
+        let line = "envyro-supervisor: \(text)\n"
+        _ = line.withCString { write(2, $0, strlen($0)) }
+    }
+
+    private func fail(_ text: String) -> Int32 {
+        log(text)
+        return 1
+    }
+}
