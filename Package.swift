@@ -17,6 +17,7 @@ let package = Package(
     products: [
         .executable(name: "envyro", targets: ["envyro"]),
         .executable(name: "envyro-nshelper", targets: ["envyro-nshelper"]),
+        .executable(name: "envyro-supervisor", targets: ["envyro-supervisor"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -72,6 +73,13 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/envyro",
+            swiftSettings: strictSwift
+        ),
+        // The long-running supervisor daemon.
+        .executableTarget(
+            name: "envyro-supervisor",
+            dependencies: ["EnvyroSupervisor"],
+            path: "Sources/envyro-supervisor",
             swiftSettings: strictSwift
         ),
         // Everything that holds a privilege lives under helpers/.
