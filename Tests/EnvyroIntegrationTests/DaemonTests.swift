@@ -1,0 +1,201 @@
+import Foundation
+import Testing
+
+extension Integration {
+/// `envyro-supervisor`: the same runs through the daemon as embedded, warm helpers, ps, stats,
+/// kill, SIGHUP, SIGTERM, and what a SIGKILL leaves (nothing).
+@Suite("envyro-supervisor")
+struct DaemonTests {
+    /// A daemon on a private socket, stopped (SIGTERM) when released.
+    final class Daemon {
+        let process = Process()
+        let dir: URL
+        let socket: String
+        let log: Pipe = Pipe()
+
+        init(policy: String = "default", as user: String? = nil) throws {
+            dir = Harness.installRoot.appendingPathComponent("daemon-\(UUID().uuidString.prefix(8))")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            socket = dir.appendingPathComponent("supervisor.sock").path
+            let bin = Harness.installRoot.appendingPathComponent("bin/envyro-supervisor").path
+            process.executableURL = URL(fileURLWithPath: bin)
+            process.arguments = ["--policy", policy, "--socket", socket, "--pool", "2"]
+            process.standardError = log
+            process.standardInput = FileHandle.nullDevice
+            try process.run()
+            for _ in 0..<500 where !FileManager.default.fileExists(atPath: socket) { usleep(10_000) }
+        }
+
+        func stop() -> String {
+            if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+            process.waitUntilExit()
+            let text = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            try? FileManager.default.removeItem(at: dir)
+            return text
+        }
+    }
+
+    static let commands: [([String], Int32)] = [
+        (["sh", "-c", "echo out; echo err >&2; exit 3"], 3),
+        (["no-such-command-xyz"], 127),
+        (["/etc/passwd"], 126),
+    ]
+
+    @Test("a run through the daemon behaves exactly like an embedded one", arguments: commands)
+    func sameAsEmbedded(command: [String], status: Int32) throws {
+        let d = try Daemon()
+        defer { _ = d.stop() }
+        let through = try Harness.envyro(["run", "--supervisor", d.socket, "--"] + command)
+        let embedded = try Harness.envyro(["run", "--supervisor", "never", "--"] + command)
+        #expect(through.status == status)
+        #expect(through.status == embedded.status)
+        #expect(through.stdout == embedded.stdout)
+        #expect(through.stderr == embedded.stderr)
+    }
+
+    @Test("timeouts, limits and --json work through the daemon")
+    func limitsAndTimeouts() throws {
+        let d = try Daemon()
+        defer { _ = d.stop() }
+        let t = try Harness.envyro(["run", "--supervisor", d.socket, "--timeout", "0.3", "--", "sleep", "10"])
+        #expect(t.status == 124)
+        #expect(t.stderr.contains("timed out after 0.3s"))
+        if Harness.isRoot {
+            let j = try Harness.envyro(["run", "--supervisor", d.socket, "--memory", "32M", "--json", "--", "true"])
+            #expect(j.status == 0, "\(j.stderr)")
+            #expect(j.stderr.contains("\"memoryLimitBytes\":33554432"), "\(j.stderr)")
+        }
+    }
+
+    @Test("ps lists a run, kill ends it, stats count it and the helper pool")
+    func psKillStats() throws {
+        let d = try Daemon()
+        defer { _ = d.stop() }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Harness.envyro)
+        p.arguments = ["run", "--supervisor", d.socket, "--", "sleep", "300"]
+        p.standardError = FileHandle.nullDevice
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        var id: String? = nil
+        for _ in 0..<300 where id == nil {
+            usleep(10_000)
+            let ps = try Harness.envyro(["ps", "--supervisor", d.socket])
+            id = ps.stdout.split(separator: "\n").dropFirst().first { $0.hasSuffix("sleep 300") }.map { String($0.split(separator: "\t")[0]) }
+        }
+        let run = try #require(id)
+        let k = try Harness.envyro(["kill", "--supervisor", d.socket, run, "KILL"])
+        #expect(k.status == 0, "\(k.stderr)")
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 137)
+        let stats = try Harness.envyro(["stats", "--supervisor", d.socket, "--json"])
+        let fields = try JSONSerialization.jsonObject(with: Data(stats.stdout.utf8)) as! [String: Any]
+        #expect((fields["runs_started"] as? Int ?? 0) >= 1)
+        #expect(fields["helper_pool_ready"] != nil && fields["starts_per_second"] != nil && fields["namespace_cache_hits"] != nil)
+        let unknown = try Harness.envyro(["kill", "--supervisor", d.socket, "999999"])
+        #expect(unknown.status == 125)
+        #expect(unknown.stderr.contains("no run 999999"))
+    }
+
+    @Test("a second run reuses a warm helper and a cached template")
+    func warm() throws {
+        let d = try Daemon()
+        defer { _ = d.stop() }
+        for _ in 0..<3 { _ = try Harness.envyro(["run", "--supervisor", d.socket, "--", "true"]) }
+        let stats = try Harness.envyro(["stats", "--supervisor", d.socket, "--json"])
+        let f = try JSONSerialization.jsonObject(with: Data(stats.stdout.utf8)) as! [String: Any]
+        #expect((f["helper_pool_hits"] as? Int ?? 0) >= 2, "\(f)")
+        #expect((f["namespace_cache_hits"] as? Int ?? 0) >= 2, "\(f)")
+    }
+
+    @Test("asking a daemon for a different policy is refused with advice")
+    func otherPolicy() throws {
+        let d = try Daemon(policy: "default")
+        defer { _ = d.stop() }
+        let r = try Harness.envyro(["run", "--supervisor", d.socket, "--policy", "strict", "--", "true"])
+        #expect(r.status == 125)
+        #expect(r.stderr.contains("use --supervisor never"), "\(r.stderr)")
+    }
+
+    @Test("SIGTERM lets a run in flight finish, then the daemon exits and removes its socket")
+    func drain() throws {
+        let d = try Daemon()
+        let r = Process()
+        r.executableURL = URL(fileURLWithPath: Harness.envyro)
+        r.arguments = ["run", "--supervisor", d.socket, "--", "sh", "-c", "sleep 0.5; echo done"]
+        let out = Pipe()
+        r.standardOutput = out
+        r.standardInput = FileHandle.nullDevice
+        try r.run()
+        usleep(200_000)
+        kill(d.process.processIdentifier, SIGTERM)
+        r.waitUntilExit()
+        #expect(r.terminationStatus == 0)
+        #expect(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) == "done\n")
+        let log = d.stop()
+        #expect(log.contains("drained"))
+        #expect(!FileManager.default.fileExists(atPath: d.socket))
+    }
+
+    @Test("SIGHUP with a broken policy keeps the old one and says why")
+    func reload() throws {
+        let dir = Harness.installRoot.appendingPathComponent("reload-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let policy = try PolicyFiles.copy(of: "default", auditPath: dir.appendingPathComponent("audit.jsonl").path, into: dir)
+        let d = try Daemon(policy: policy)
+        try "{ broken".write(toFile: policy, atomically: false, encoding: .utf8)
+        kill(d.process.processIdentifier, SIGHUP)
+        usleep(300_000)
+        let r = try Harness.envyro(["run", "--supervisor", d.socket, "--", "true"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let log = d.stop()
+        #expect(log.contains("SIGHUP: keeping the old policy"), "\(log)")
+    }
+
+    @Test("SIGKILL to the daemon: its helpers exit, its containers die, the next start takes over the socket")
+    func crash() throws {
+        let d = try Daemon()
+        let r = Process()
+        r.executableURL = URL(fileURLWithPath: Harness.envyro)
+        r.arguments = ["run", "--supervisor", d.socket, "--", "sh", "-c", "sleep 300", "envyro-leak-marker"]
+        r.standardInput = FileHandle.nullDevice
+        r.standardError = FileHandle.nullDevice
+        try r.run()
+        for _ in 0..<300 where Harness.processes(exeSuffix: "/sleep", argument: "300").isEmpty { usleep(10_000) }
+        #expect(!Harness.processes(exeSuffix: "/sleep", argument: "300").isEmpty)
+        kill(d.process.processIdentifier, SIGKILL)
+        d.process.waitUntilExit()
+        r.waitUntilExit()
+        #expect(r.terminationStatus == 125)
+        for _ in 0..<200 where !(Harness.processes(exeSuffix: "/sleep", argument: "300").isEmpty
+                                 && Harness.processes(exeSuffix: Harness.installRoot.path + "/bin/envyro-nshelper", argument: "--policy").isEmpty) { usleep(10_000) }
+        #expect(Harness.processes(exeSuffix: "/sleep", argument: "300").isEmpty, "the container died with its helper")
+        #expect(Harness.processes(exeSuffix: Harness.installRoot.path + "/bin/envyro-nshelper", argument: "--policy").isEmpty, "every helper exited")
+        // The stale socket file is taken over by the next daemon.
+        #expect(FileManager.default.fileExists(atPath: d.socket))
+        let again = Process()
+        again.executableURL = d.process.executableURL
+        again.arguments = ["--socket", d.socket]
+        again.standardError = FileHandle.nullDevice
+        try again.run()
+        usleep(300_000)
+        let ok = try Harness.envyro(["run", "--supervisor", d.socket, "--", "true"])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        kill(again.processIdentifier, SIGTERM)
+        again.waitUntilExit()
+        try? FileManager.default.removeItem(at: d.dir)
+    }
+
+    @Test("another user can't use the daemon's socket")
+    func otherUser() throws {
+        guard Harness.isRoot, let user = Harness.ordinaryUser else { return }
+        let d = try Daemon()
+        defer { _ = d.stop() }
+        _ = try Harness.run(["/bin/chmod", "0755", d.dir.path])
+        let r = try Harness.run(["/usr/sbin/runuser", "-u", user, "--", Harness.envyro, "run", "--supervisor", d.socket, "--", "true"])
+        #expect(r.status == 125)
+        #expect(r.stderr.contains("no envyro-supervisor is listening"), "\(r.stderr)")
+    }
+}
+}
