@@ -52,7 +52,11 @@ bench-compare: static
 PREFIX ?= /usr/local
 install: static
 	install -D -s -m 0755 $(STATIC)/envyro $(DESTDIR)$(PREFIX)/bin/envyro
+	install -D -s -m 0755 $(STATIC)/envyro-supervisor $(DESTDIR)$(PREFIX)/bin/envyro-supervisor
 	install -D -s -m 0755 $(STATIC)/envyro-nshelper $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-nshelper
+	install -D -m 0644 contrib/systemd/envyro-supervisor.service $(DESTDIR)$(PREFIX)/lib/systemd/user/envyro-supervisor.service
+	install -D -m 0644 contrib/systemd/envyro-supervisor.socket $(DESTDIR)$(PREFIX)/lib/systemd/user/envyro-supervisor.socket
+	sed -i 's|/usr/local/bin/envyro-supervisor|$(PREFIX)/bin/envyro-supervisor|' $(DESTDIR)$(PREFIX)/lib/systemd/user/envyro-supervisor.service
 	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/envyro/policy/seccomp
 	install -m 0644 policy/*.json $(DESTDIR)$(PREFIX)/share/envyro/policy/
 	install -m 0644 policy/seccomp/*.json $(DESTDIR)$(PREFIX)/share/envyro/policy/seccomp/
@@ -60,5 +64,6 @@ install: static
 	@getcap $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-nshelper
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/envyro $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-nshelper
+	rm -f $(DESTDIR)$(PREFIX)/bin/envyro $(DESTDIR)$(PREFIX)/bin/envyro-supervisor $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-nshelper
+	rm -f $(DESTDIR)$(PREFIX)/lib/systemd/user/envyro-supervisor.service $(DESTDIR)$(PREFIX)/lib/systemd/user/envyro-supervisor.socket
 	rm -rf $(DESTDIR)$(PREFIX)/share/envyro

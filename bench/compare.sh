@@ -1,45 +1,74 @@
 #!/usr/bin/env bash
-# Side-by-side start-up of `envyro run -- /bin/true` against crun and bubblewrap, in one run on
-# one machine (hyperfine, no shell, medians). Installs crun, bubblewrap and hyperfine if missing.
-# Usage: bench/compare.sh [RUNS]   (run as root; crun is measured as root)
+# Side by side, in one run on one machine (hyperfine, no shell, medians):
+#   envyro run embedded (default and strict) and through a running envyro-supervisor (strict,
+#   with memory/pids/cpu limits), crun run (default bundle, and with the same limits and a
+#   ~300-rule seccomp profile), bwrap --unshare-all, and fork+exec of /bin/true.
+# Installs crun, bubblewrap and hyperfine if missing. Run as root (crun is measured as root).
+# Usage: bench/compare.sh [RUNS]      ENVYRO_BIN=dir-with-release-binaries
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-100}
-BIN=${ENVYRO_BIN:-.build/release}
+BIN=$(cd "${ENVYRO_BIN:-.build-static/release}" && pwd)
 need=""; for p in crun bubblewrap hyperfine; do dpkg -s $p >/dev/null 2>&1 || need="$need $p"; done
 [ -z "$need" ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need; }
 
 work=$(mktemp -d /tmp/envyro-bench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-# A crun bundle whose rootfs holds a static /bin/true.
+sup=""
+cleanup() { [ -n "$sup" ] && kill -TERM "$sup" 2>/dev/null && wait "$sup" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+# crun bundles whose rootfs holds a static /bin/true.
 mkdir -p "$work/bundle/rootfs/bin"
 printf 'int main(void){return 0;}\n' > "$work/true.c"
 gcc -static -O2 -o "$work/bundle/rootfs/bin/true" "$work/true.c"
 (cd "$work/bundle" && crun spec && sed -i 's/"terminal": true/"terminal": false/; s/"sh"/"\/bin\/true"/' config.json)
+cp -r "$work/bundle" "$work/limited"
+python3 - "$work/limited/config.json" policy/seccomp/default.json <<'PY'
+import json, sys
+cfg = json.load(open(sys.argv[1])); prof = json.load(open(sys.argv[2]))
+names = sorted({n for r in prof["syscalls"] if r["action"] == "SCMP_ACT_ALLOW" for n in r["names"]})
+cfg["linux"]["resources"] = {"memory": {"limit": 268435456}, "pids": {"limit": 128}, "cpu": {"quota": 50000, "period": 100000}}
+cfg["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38, "architectures": ["SCMP_ARCH_X86_64"],
+                           "syscalls": [{"names": [n], "action": "SCMP_ACT_ALLOW"} for n in names]}
+json.dump(cfg, open(sys.argv[1], "w"))
+print(f"crun limited bundle: {len(names)} seccomp rules", file=sys.stderr)
+PY
 touch "$work/empty"
 
+# A supervisor under strict, on a private socket.
+mkdir -m 0700 "$work/sup"
+"$BIN/envyro-supervisor" --policy strict --socket "$work/sup/s.sock" --pool 2 2>"$work/sup.log" &
+sup=$!
+for _ in $(seq 100); do [ -S "$work/sup/s.sock" ] && break; sleep 0.05; done
+LIMITS="--memory 256M --pids-limit 128 --cpus 0.5"
+
 # crun 1.8 refuses the hybrid cgroup layout here; in a private mount namespace, hiding the
-# unified hierarchy's controllers makes it use v1 (shared/SWIFT-LINUX.md). All three tools run
-# in that same namespace.
-unshare -m --propagation private bash -s "$work" "$BIN" "$RUNS" <<'INNER'
+# unified hierarchy's controllers makes it use v1 (shared/SWIFT-LINUX.md). Every tool runs in
+# that same namespace.
+unshare -m --propagation private bash -s "$work" "$BIN" "$RUNS" "$LIMITS" <<'INNER'
 set -euo pipefail
-work=$1; BIN=$2; RUNS=$3
+work=$1; BIN=$2; RUNS=$3; LIMITS=$4
 mount --bind "$work/empty" /sys/fs/cgroup/unified/cgroup.controllers
-i=0
 hyperfine -N --warmup 10 --runs "$RUNS" --export-json "$work/result.json" \
-  -n "envyro run (default policy)" "$BIN/envyro run -- /bin/true" \
-  -n "envyro run (strict policy)" "$BIN/envyro run --policy strict -- /bin/true" \
+  -n "envyro run via supervisor (strict + limits)" "$BIN/envyro run --supervisor $work/sup/s.sock $LIMITS -- /bin/true" \
+  -n "envyro run embedded (strict + limits)" "$BIN/envyro run --supervisor never --policy strict $LIMITS -- /bin/true" \
+  -n "envyro run embedded (default)" "$BIN/envyro run --supervisor never -- /bin/true" \
+  -n "crun run (limits + seccomp)" "bash -c 'crun run -b $work/limited l\$\$'" \
+  -n "crun run (default bundle)" "bash -c 'crun run -b $work/bundle b\$\$'" \
   -n "bwrap --unshare-all" "bwrap --unshare-all --ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/lib /lib --symlink usr/lib64 /lib64 --symlink usr/sbin /sbin --ro-bind /etc /etc --tmpfs /tmp --proc /proc --dev /dev /bin/true" \
-  -n "crun run" "bash -c 'crun run -b $work/bundle b\$\$'" \
+  -n "bash -c exit (shell start, subtract from crun rows)" "bash -c exit" \
   -n "fork+exec /bin/true" "/bin/true" \
-  2>&1 | grep -vE "^\s*$"
+  >/dev/null
 python3 - "$work/result.json" <<'PY'
 import json, sys
-r = json.load(open(sys.argv[1]))["results"]
-med = {x["command"]: x["median"] * 1000 for x in r}
-print("\nmedian ms:")
-for k, v in med.items(): print(f"  {k:32s} {v:8.3f}")
-e = med["envyro run (default policy)"]
-print(f"  envyro/crun ratio {e/med['crun run']:.2f}, envyro/bwrap ratio {e/med['bwrap --unshare-all']:.2f}")
+r = {x["command"]: x["median"] * 1000 for x in json.load(open(sys.argv[1]))["results"]}
+print("median ms (crun rows include starting bash, shown separately):")
+for k, v in r.items(): print(f"  {k:52s} {v:8.3f}")
+crun = r["crun run (limits + seccomp)"] - r["bash -c exit (shell start, subtract from crun rows)"]
+sup = r["envyro run via supervisor (strict + limits)"]
+print(f"  crun (limits + seccomp) without bash: {crun:.3f} ms")
+print(f"  envyro via supervisor / crun: {sup / crun:.2f}x   (goal: <= 0.35x)")
+print(f"  envyro via supervisor / bwrap: {sup / r['bwrap --unshare-all']:.2f}x")
 PY
 INNER
+"$BIN/envyro" stats --supervisor "$work/sup/s.sock" | tail -3

@@ -62,10 +62,12 @@ public final class HelperPool: Sendable {
         return try start()
     }
 
-    /// Gives a helper back after its run; a dead or surplus one is closed.
+    /// Gives a helper back after its run; a dead or surplus one is closed. (Up to twice the
+    /// target are kept: closing a warm helper only for the refill thread to start another costs
+    /// a helper start on every run.)
     public func release(_ h: HelperProcess) {
         let keep = h.isAlive && state.withLock { s -> Bool in
-            guard !s.closed, s.ready.count < target else { return false }
+            guard !s.closed, s.ready.count < max(2 * target, 1) else { return false }
             s.ready.append(h)
             return true
         }
