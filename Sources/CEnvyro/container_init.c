@@ -50,6 +50,9 @@ const char *envyro_step_name(int step) {
     switch (step) {
     case ENVYRO_STEP_SYNC: return "wait for id maps";
     case ENVYRO_STEP_READY: return "ready for id maps";
+    case ENVYRO_STEP_PREPARED: return "prepared";
+    case ENVYRO_STEP_GO: return "receive the run";
+    case ENVYRO_STEP_CGROUP: return "join the container's cgroup";
     case ENVYRO_STEP_SETID: return "become root of the user namespace";
     case ENVYRO_STEP_HOSTNAME: return "set hostname";
     case ENVYRO_STEP_MOUNT_PRIVATE: return "make mounts private";
@@ -362,8 +365,72 @@ static __attribute__((noreturn)) void run_init(const struct envyro_container_con
 
 /* ---- the child ------------------------------------------------------------------------- */
 
-static __attribute__((noreturn)) void child_main(const struct envyro_container_config *cfg, int sync_fd) {
+/* ---- prewarmed children ---------------------------------------------------------------- */
+
+/* A prewarmed child keeps its run's details here (it is a private copy of the helper's memory,
+ * so static storage is its own; no malloc). */
+static char g_go_buf[ENVYRO_GO_MAX];
+static const char *g_go_argv[4097];
+static const char *g_go_envp[4097];
+
+/* Waits for the run: reads the packed details and the three stdio fds from `go_fd`, and points
+ * `c` at them. Everything is bounds-checked; a short or malformed message fails the step. */
+static void receive_go(struct envyro_container_config *c, int go_fd) {
+    struct envyro_child_error prepared = { .step = ENVYRO_STEP_PREPARED, .err = 0 };
+    write_all(g_error_fd, &prepared, sizeof prepared);
+
+    struct iovec iov = { .iov_base = g_go_buf, .iov_len = sizeof g_go_buf - 1 };
+    union { char buf[CMSG_SPACE(sizeof(int) * 3)]; struct cmsghdr align; } control;
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    ssize_t n;
+    do { n = recvmsg(go_fd, &msg, MSG_CMSG_CLOEXEC); } while (n < 0 && errno == EINTR);
+    if (n <= 0) fail(ENVYRO_STEP_GO, n < 0 ? errno : ECONNABORTED);   /* EOF: the helper discarded us */
+    if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) fail(ENVYRO_STEP_GO, EMSGSIZE);
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    if (!cm || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int) * 3)) fail(ENVYRO_STEP_GO, EBADMSG);
+    memcpy(c->stdio, CMSG_DATA(cm), sizeof(int) * 3);
+    close(go_fd);
+    g_go_buf[n] = 0;
+    if (n < 12) fail(ENVYRO_STEP_GO, EBADMSG);
+    uint32_t flags, argc, envc;
+    memcpy(&flags, g_go_buf, 4); memcpy(&argc, g_go_buf + 4, 4); memcpy(&envc, g_go_buf + 8, 4);
+    if (argc == 0 || argc > 4096 || envc > 4096) fail(ENVYRO_STEP_GO, EBADMSG);
+    size_t off = 12;
+    const char *fields[3];
+    for (int i = 0; i < 3 + (int)argc + (int)envc; i++) {
+        if (off >= (size_t)n) fail(ENVYRO_STEP_GO, EBADMSG);
+        const char *str = g_go_buf + off;
+        size_t len = s_len(str);
+        if (off + len >= (size_t)n) fail(ENVYRO_STEP_GO, EBADMSG);   /* no terminating NUL inside */
+        if (i < 3) fields[i] = str;
+        else if (i < 3 + (int)argc) g_go_argv[i - 3] = str;
+        else g_go_envp[i - 3 - (int)argc] = str;
+        off += len + 1;
+    }
+    g_go_argv[argc] = NULL;
+    g_go_envp[envc] = NULL;
+    c->hostname = fields[0][0] ? fields[0] : NULL;
+    c->cwd = fields[1];
+    c->search_path = fields[2];
+    c->argv = g_go_argv;
+    c->envp = g_go_envp;
+    c->use_init = (flags & 1) ? 1 : 0;
+}
+
+int envyro_container_go(int go_fd, const void *packed, size_t length, const int stdio[3]) {
+    if (length > ENVYRO_GO_MAX - 1) { errno = E2BIG; return -1; }
+    return envyro_send_frame(go_fd, packed, length, stdio, 3) == (ssize_t)length ? 0 : -1;
+}
+
+static __attribute__((noreturn)) void child_main(const struct envyro_container_config *cfg_in, int sync_fd, int go_fd) {
     char root[PATH_BUF], path[PATH_BUF];
+    struct envyro_container_config local = *cfg_in;
+    struct envyro_container_config *cfg = &local;
 
     /* Die with the helper: it is single-threaded, so the "parent thread" is the process. */
     CHECK(ENVYRO_STEP_PDEATHSIG, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
@@ -388,11 +455,21 @@ static __attribute__((noreturn)) void child_main(const struct envyro_container_c
         CHECK(ENVYRO_STEP_SETID, setresgid(0, 0, 0));
         CHECK(ENVYRO_STEP_SETID, setresuid(0, 0, 0));
     }
-    /* The cgroup namespace is created now, after the parent placed us in our cgroup, so its
+    /* Join the container's cgroup ourselves ("0" is the writer): the migration can wait for an
+     * RCU grace period, and it is better spent here than in the helper's event loop. Same
+     * credentials as the target, so cgroup v1's permission check passes for the caller's own
+     * delegated subtree. */
+    for (int i = 0; i < cfg->cgroup_procs_count; i++) {
+        ssize_t w;
+        do { w = write(cfg->cgroup_procs[i], "0", 1); } while (w < 0 && errno == EINTR);
+        if (w != 1) fail(ENVYRO_STEP_CGROUP, w < 0 ? errno : EIO);
+        close(cfg->cgroup_procs[i]);
+    }
+    /* The cgroup namespace is created now, after we joined our cgroup, so its
      * root is the container's cgroup (clone3's CLONE_INTO_CGROUP would do this on v2 only). */
     if (cfg->clone_flags & CLONE_NEWCGROUP)
         CHECK(ENVYRO_STEP_SETID, unshare(CLONE_NEWCGROUP));
-    if (cfg->hostname && (cfg->clone_flags & CLONE_NEWUTS))
+    if (!cfg->prewarm && cfg->hostname && (cfg->clone_flags & CLONE_NEWUTS))
         CHECK(ENVYRO_STEP_HOSTNAME, sethostname(cfg->hostname, s_len(cfg->hostname)));
 
     /* Nothing we mount may propagate back to the host. */
@@ -444,6 +521,14 @@ static __attribute__((noreturn)) void child_main(const struct envyro_container_c
     CHECK(ENVYRO_STEP_PIVOT, (int)syscall(SYS_pivot_root, ".", "."));
     CHECK(ENVYRO_STEP_PIVOT, umount2(".", MNT_DETACH));
     CHECK(ENVYRO_STEP_PIVOT, chdir("/"));
+
+    /* A prewarmed child is complete up to here: namespaces, id maps, cgroup, root. It now
+     * waits for its run (hostname, cwd, argv, env, stdio). */
+    if (cfg->prewarm) {
+        receive_go(cfg, go_fd);
+        if (cfg->hostname && (cfg->clone_flags & CLONE_NEWUTS))
+            CHECK(ENVYRO_STEP_HOSTNAME, sethostname(cfg->hostname, s_len(cfg->hostname)));
+    }
     CHECK(ENVYRO_STEP_CWD, chdir(cfg->cwd));
 
     /* stdio: the caller's own fds, passed by SCM_RIGHTS. Every other fd is closed at exec. */
@@ -475,6 +560,11 @@ int envyro_container_clone(const struct envyro_container_config *cfg, struct env
     if (pipe2(sync, O_CLOEXEC) < 0) return -1;
     if (pipe2(err, O_CLOEXEC) < 0) { int e = errno; close(sync[0]); close(sync[1]); errno = e; return -1; }
 
+    int go[2] = { -1, -1 };
+    if (cfg->prewarm && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, go) < 0) {
+        int e = errno; close(sync[0]); close(sync[1]); close(err[0]); close(err[1]); errno = e; return -1;
+    }
+
     int pidfd = -1;
     struct clone_args args;
     memset(&args, 0, sizeof args);
@@ -492,16 +582,20 @@ int envyro_container_clone(const struct envyro_container_config *cfg, struct env
         close(sync[1]);
         close(err[0]);
         g_error_fd = err[1];
-        child_main(cfg, sync[0]);
+        if (go[0] >= 0) close(go[0]);
+        child_main(cfg, sync[0], go[1]);
     }
     int saved = errno;
     close(sync[0]);
     close(err[1]);
+    if (go[1] >= 0) close(go[1]);
     if (pid < 0) {
         close(sync[1]); close(err[0]);
+        if (go[0] >= 0) close(go[0]);
         errno = saved;
         return -1;
     }
+    out->go_fd = go[0];
     out->pid = (pid_t)pid;
     out->pidfd = pidfd;
     out->sync_fd = sync[1];

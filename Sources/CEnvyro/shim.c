@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/xattr.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -163,6 +164,10 @@ int envyro_signalfd_for_forwarding(void) {
     sigaddset(&set, SIGHUP); sigaddset(&set, SIGQUIT);
     if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) return -1;
     return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+int envyro_has_file_caps(const char *path) {
+    return getxattr(path, "security.capability", NULL, 0) > 0;
 }
 
 int envyro_accept_cloexec(int fd) {

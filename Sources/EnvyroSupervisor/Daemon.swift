@@ -46,6 +46,7 @@ public final class SupervisorDaemon: @unchecked Sendable {
         guard signals >= 0 else { return fail("cannot set up signal handling: \(SystemError.current("signalfd"))") }
         // The policy must load before anything is served (a broken one is an error at start).
         do { _ = try supervisor.policy() } catch { return fail("\(error)") }
+        snapshotPolicy()
         let listener: Int32
         do { listener = try listen() } catch { return fail("\(error)") }
         log("serving policy \(supervisor.policyReference) on \(socketPath) (pid \(getpid()))")
@@ -284,8 +285,40 @@ public final class SupervisorDaemon: @unchecked Sendable {
             return
         }
         supervisor.reloadPolicy()
-        pool.switchPolicy(supervisor.policyReference)
+        snapshotPolicy()
         log("SIGHUP: reloaded policy \(supervisor.policyReference)")
+    }
+
+    /// Helpers load their policy themselves. So that a later broken edit of the file can't stop
+    /// new helpers (SIGHUP keeps the old policy), they get a copy taken when the policy last
+    /// loaded, in the daemon's private socket directory, with its seccomp profile path made
+    /// absolute. A helper with file capabilities trusts only root-owned policy files, so it
+    /// keeps reading the original.
+    private func snapshotPolicy() {
+        let helperPath = supervisor.helperPath
+        var reference = supervisor.policyReference
+        if geteuid() == 0 || !Self.hasFileCapabilities(helperPath),
+           let loaded = try? supervisor.policy(),
+           let bytes = try? Files.read(loaded.policy.sourcePath),
+           case .object(var o)? = try? JSONParser.parse(bytes) {
+            if var sec = o["seccomp"]?.objectValue, let profile = loaded.policy.seccomp.profile {
+                sec.set("profile", .string(profile))
+                o.set("seccomp", .object(sec))
+            }
+            let path = Files.directory(of: socketPath) + "/policy-\(getpid()).json"
+            let tmp = path + ".tmp"
+            let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
+            if fd >= 0 {
+                let ok = (try? Files.writeAll(fd, Array(JSONValue.object(o).serialized(pretty: true).utf8), subject: tmp)) != nil
+                close(fd)
+                if ok && rename(tmp, path) == 0 { reference = path } else { unlink(tmp) }
+            }
+        }
+        pool.switchPolicy(reference)
+    }
+
+    static func hasFileCapabilities(_ path: String) -> Bool {
+        envyro_has_file_caps(path) != 0
     }
 
     /// SIGTERM: no new runs; runs in flight get a grace period, then are killed; helpers close
@@ -299,6 +332,7 @@ public final class SupervisorDaemon: @unchecked Sendable {
         let hard = Clock.monotonicNanoseconds() + 2_000_000_000
         while runs.withLock({ !$0.isEmpty }) && Clock.monotonicNanoseconds() < hard { usleep(20_000) }
         pool.close()
+        unlink(Files.directory(of: socketPath) + "/policy-\(getpid()).json")
         log("drained; exiting")
     }
 

@@ -43,7 +43,8 @@ public final class HelperPool: Sendable {
 
     private func start() throws(SupervisorError) -> HelperProcess {
         let h = try HelperProcess(path: path, policy: policy.withLock { $0 }, buffers: buffers)
-        try h.greet()
+        // "envyro-supervisor": the helper prepares containers ahead of runs for this client.
+        try h.greet(client: "envyro-supervisor")
         state.withLock { $0.started += 1 }
         return h
     }

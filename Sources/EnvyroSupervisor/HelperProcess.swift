@@ -78,8 +78,8 @@ public final class HelperProcess: @unchecked Sendable {
     }
 
     /// Sends `hello` and checks the reply: the helper is ready, or says why not.
-    func greet() throws(SupervisorError) {
-        let reply = try call(.hello(Hello(client: "envyro")))
+    func greet(client: String = "envyro") throws(SupervisorError) {
+        let reply = try call(.hello(Hello(client: client)))
         switch reply {
         case .helloReply: return
         case .failed(let f): throw .helperFailure(step: f.step, errno: f.errno, message: f.message)

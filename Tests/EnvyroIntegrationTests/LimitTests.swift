@@ -150,11 +150,13 @@ struct LimitTests {
         var helper: Int32? = nil
         for _ in 0..<300 where helper == nil {
             usleep(10_000)
-            guard let cg = Self.containerCgroups(uid: "0").first,
-                  let procs = try? String(contentsOfFile: "/sys/fs/cgroup/memory/envyro/root/\(cg)/cgroup.procs", encoding: .utf8),
-                  procs.split(separator: "\n").contains(where: {
-                      (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\($0)/exe"))?.hasSuffix("/sleep") == true
-                  }) else { continue }
+            let running = Self.containerCgroups(uid: "0").contains { cg in
+                let procs = (try? String(contentsOfFile: "/sys/fs/cgroup/memory/envyro/root/\(cg)/cgroup.procs", encoding: .utf8)) ?? ""
+                return procs.split(separator: "\n").contains {
+                    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\($0)/exe"))?.hasSuffix("/sleep") == true
+                }
+            }
+            guard running else { continue }
             helper = Harness.children(of: p.processIdentifier).first
         }
         let pid = try #require(helper)

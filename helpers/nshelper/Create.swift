@@ -116,6 +116,45 @@ extension HelperServer {
                            decision: .denied(reason: why), result: "EINVAL")
         }
 
+        // A prewarmed child of the same shape only needs its run's details; a cold start builds
+        // everything now. Either way the next run of this shape finds one ready.
+        let key = warmKey(r)
+        if let key { wanted = (key, r, idMaps) }
+        if let key, let member = takeWarm(key) {
+            switch start(member, r, stdio: stdio) {
+            case .success(let live):
+                containers[live.id] = live
+                nextContainerID &+= 1
+                return Outcome(reply: .created(Created(containerID: live.id, pid: live.pid)), decision: .allowed,
+                               result: "ok", detail: "container \(live.id) pid \(live.pid) (prewarmed)")
+            case .failure(let outcome):
+                // The run's own failure (exec, cwd) is its answer; a stale member means a cold start.
+                if outcome.detail != "go" { return outcome }
+            }
+        }
+        switch spawn(r, stdio: stdio, idMaps: idMaps, prewarm: false) {
+        case .failure(let outcome):
+            return outcome
+        case .success(let spawned):
+            let live = spawned.live
+            containers[live.id] = live
+            nextContainerID &+= 1
+            return Outcome(reply: .created(Created(containerID: live.id, pid: live.pid)), decision: .allowed,
+                           result: "ok", detail: "container \(live.id) pid \(live.pid)")
+        }
+    }
+
+    /// A started child: live (cold start, exec done) or waiting for its run (prewarm).
+    struct Spawned {
+        var live: LiveContainer
+        var errorFD: Int32
+        var goFD: Int32
+    }
+
+    /// Clones a container's first process with everything the policy and request say. Cold:
+    /// returns once it has exec'd (or says which step failed). Prewarm: returns once it waits
+    /// for its run, with its error pipe and go socket still open.
+    func spawn(_ r: CreateRequest, stdio: [Int32], idMaps: IDMapPlan?, prewarm: Bool) -> Result<Spawned, Outcome> {
         var flags: UInt64 = 0
         if r.namespaces.contains(.user) { flags |= CLONE_NEWUSER }
         if r.namespaces.contains(.pid) { flags |= CLONE_NEWPID }
@@ -125,14 +164,14 @@ extension HelperServer {
         if r.namespaces.contains(.cgroup) { flags |= CLONE_NEWCGROUP }
         if r.namespaces.contains(.network) { flags |= CLONE_NEWNET }
 
-        let searchPath = r.env.last(where: { $0.hasPrefix("PATH=") }).map { String($0.dropFirst(5)) }
-            ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
+        let searchPath = Self.searchPath(r)
         var strings = CStrings()
         defer { strings.free() }
+        let noStdio: [Int32] = [-1, -1, -1]
+        let io = stdio.count == 3 ? stdio : noStdio
         var cfg = envyro_container_config(
             clone_flags: flags,
-            stdio: (stdio[0], stdio[1], stdio[2]),
+            stdio: (io[0], io[1], io[2]),
             hostname: r.hostname.isEmpty ? nil : strings.string(r.hostname),
             rootfs: r.rootfs.isEmpty ? nil : strings.string(r.rootfs),
             rootfs_readonly: r.rootfsWritable ? 0 : 1,
@@ -144,7 +183,8 @@ extension HelperServer {
             loopback_up: r.network == .none ? 1 : 0,
             use_init: r.useInit ? 1 : 0,
             no_new_privs: policy.process.noNewPrivileges ? 1 : 0,
-            cap_keep: 0, cap_ambient: 0, filters: nil, filter_count: 0, masked_paths: nil, readonly_paths: nil)
+            cap_keep: 0, cap_ambient: 0, filters: nil, filter_count: 0, masked_paths: nil, readonly_paths: nil,
+            prewarm: prewarm ? 1 : 0, cgroup_procs: nil, cgroup_procs_count: 0)
 
         // Capabilities: what the policy keeps, narrowed by what the request asks for.
         let capKeep = CapabilityNames.mask(policy.capabilities.keep) & r.capabilities
@@ -154,7 +194,7 @@ extension HelperServer {
         // program stacked on it. Stacked filters can only restrict further.
         let policyFilter: SeccompProgram?
         do { policyFilter = try seccomp.filter(capabilities: capKeep) } catch {
-            return failure(EINVAL, step: "seccomp", "policy \(policy.name)'s seccomp profile: \(error)")
+            return .failure(failure(EINVAL, step: "seccomp", "policy \(policy.name)'s seccomp profile: \(error)"))
         }
         var programs: [[UInt8]] = []
         var installFlags: [UInt32] = []
@@ -181,21 +221,44 @@ extension HelperServer {
         var cgroup: ContainerCgroup? = nil
         if !r.limits.isEmpty {
             do { cgroup = try cgroups.create(limits: CgroupManager.limits(r.limits)) } catch {
-                return failure(EPERM, step: "cgroup", cgroupAdvice(error))
+                return .failure(failure(EPERM, step: "cgroup", cgroupAdvice(error)))
             }
         }
 
+        // The child joins its cgroup itself, through these (closed here once it is cloned).
+        var procs: [Int32] = []
+        if let cg = cgroup {
+            for dir in cg.directories {
+                let fd = envyro_openat2_beneath(dir.fd, "cgroup.procs", O_WRONLY, 0)
+                if fd < 0 {
+                    let e = SystemError.current("open", dir.path + "/cgroup.procs")
+                    for p in procs { close(p) }
+                    try? cg.remove()
+                    return .failure(failure(e.errno, step: "cgroup", "cannot place the container in its cgroup: \(e)"))
+                }
+                procs.append(fd)
+            }
+        }
+        defer { for p in procs { close(p) } }
+        let procsArray = UnsafeMutablePointer<Int32>.allocate(capacity: max(procs.count, 1))
+        defer { procsArray.deallocate() }
+        for (i, fd) in procs.enumerated() { procsArray[i] = fd }
+        cfg.cgroup_procs = UnsafePointer(procsArray)
+        cfg.cgroup_procs_count = Int32(procs.count)
+
         var h = envyro_container_handles()
+        h.go_fd = -1
         if envyro_container_clone(&cfg, &h) != 0 {
             let e = errno
             try? cgroup?.remove()
-            return failure(e, step: "clone", "cannot create the container's namespaces: \(Errno.describe(e))")
+            return .failure(failure(e, step: "clone", "cannot create the container's namespaces: \(Errno.describe(e))"))
         }
 
         let live = LiveContainer(id: nextContainerID, pid: h.pid, pidfd: h.pidfd, cgroup: cgroup)
         func abandon() {
             close(h.sync_fd)
             close(h.error_fd)
+            if h.go_fd >= 0 { close(h.go_fd) }
             kill(live)
         }
         // The child first reports READY (it made itself dumpable so its /proc files are ours).
@@ -205,42 +268,41 @@ extension HelperServer {
             abandon()
             if failed {
                 let step = String(cString: envyro_step_name(ready.step))
-                return failure(ready.err, step: step, "\(step): \(Errno.describe(ready.err))")
+                return .failure(failure(ready.err, step: step, "\(step): \(Errno.describe(ready.err))"))
             }
-            return failure(EPIPE, step: "sync", "the container's first process exited before its id maps were written")
+            return .failure(failure(EPIPE, step: "sync", "the container's first process exited before its id maps were written"))
         }
         if flags & CLONE_NEWUSER != 0, let maps = idMaps {
             do { try maps.write(to: h.pid) } catch {
                 abandon()
                 let hint = maps.multiRange && error.errno == EPERM
                     ? " (multi-range maps need the installed envyro-nshelper with cap_setuid,cap_setgid: sudo make install)" : ""
-                return failure(error.errno, step: "id map", "cannot write the id maps: \(error)\(hint)")
-            }
-        }
-        if let cg = cgroup {
-            do { try cg.attach(pid: h.pid) } catch {
-                abandon()
-                return failure(EPERM, step: "cgroup", "cannot place the container in its cgroup: \(error)")
+                return .failure(failure(error.errno, step: "id map", "cannot write the id maps: \(error)\(hint)"))
             }
         }
         var go: UInt8 = 1
         _ = write(h.sync_fd, &go, 1)
         close(h.sync_fd)
 
-        // The error pipe is close-on-exec: EOF means the workload's execve succeeded.
+        if prewarm {
+            // It builds its root in the background; the event loop reads its PREPARED record.
+            return .success(Spawned(live: live, errorFD: h.error_fd, goFD: h.go_fd))
+        }
         var report = envyro_child_error()
         let got = readRecord(h.error_fd, &report)
+        // The error pipe is close-on-exec: EOF means the workload's execve succeeded.
         close(h.error_fd)
         if got == MemoryLayout<envyro_child_error>.size {
             kill(live)
             let step = String(cString: envyro_step_name(report.step))
-            return failure(report.err, step: step, "\(step): \(Errno.describe(report.err))")
+            return .failure(failure(report.err, step: step, "\(step): \(Errno.describe(report.err))"))
         }
+        return .success(Spawned(live: live, errorFD: -1, goFD: -1))
+    }
 
-        containers[live.id] = live
-        nextContainerID &+= 1
-        return Outcome(reply: .created(Created(containerID: live.id, pid: h.pid)), decision: .allowed,
-                       result: "ok", detail: "container \(live.id) pid \(h.pid)")
+    static func searchPath(_ r: CreateRequest) -> String {
+        r.env.last(where: { $0.hasPrefix("PATH=") }).map { String($0.dropFirst(5)) }
+            ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     }
 
     /// What to tell a user whose limits can't be applied.

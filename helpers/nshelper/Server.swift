@@ -22,8 +22,9 @@ struct LiveContainer {
     var cgroup: ContainerCgroup? = nil
 }
 
-/// What a handler decided, for the audit line and the reply.
-struct Outcome {
+/// What a handler decided, for the audit line and the reply. (An `Error` so a step can return
+/// `Result<_, Outcome>`.)
+struct Outcome: Error {
     var reply: Message
     var decision: AuditDecision
     var result: String
@@ -47,6 +48,11 @@ final class HelperServer {
     let maxFrame: Int
     var phase = Phase.greeting
     var containers: [UInt32: LiveContainer] = [:]
+    /// Prewarmed containers waiting for a run (WarmPool.swift), and the shape to prepare next.
+    var warm: [WarmMember] = []
+    var wanted: (String, CreateRequest, IDMapPlan?)? = nil
+    /// Prepare containers ahead of runs (the daemon's helpers only).
+    var prewarming = false
     var nextContainerID: UInt32 = 1
 
     init(socket: SeqPacketSocket, policy: Policy, audit: AuditLog, caller: Caller, seccomp: SeccompCache) {
@@ -63,14 +69,19 @@ final class HelperServer {
     func serve() -> Int32 {
         while true {
             let live = containers.values.sorted { $0.id < $1.id }
-            let fds = [socket.fd] + live.map(\.pidfd)
+            let preparing = warm.indices.filter { !warm[$0].prepared }
+            let fds = [socket.fd] + live.map(\.pidfd) + preparing.map { warm[$0].spawned.errorFD }
             let ready: [Int]
             do { ready = try Poll.readable(fds, timeoutMs: -1) } catch {
                 shutdown()
                 return 1
             }
-            for index in ready where index > 0 {
+            for index in ready where index > 0 && index <= live.count {
                 reap(live[index - 1])
+            }
+            // Members that finished (or failed) preparing; highest index first, as failures remove.
+            for index in ready.filter({ $0 > live.count }).sorted(by: >) {
+                memberReported(preparing[index - 1 - live.count])
             }
             if ready.contains(0) {
                 if !handleSocket() {
@@ -160,6 +171,8 @@ final class HelperServer {
         switch frame.message {
         case .hello(let hello):
             phase = .ready
+            // Only a long-running supervisor reuses a helper, so only it gets prewarmed containers.
+            prewarming = hello.client == "envyro-supervisor"
             outcome = Outcome(
                 reply: .helloReply(HelloReply(helperPID: getpid(), policyName: policy.name, privileged: geteuid() == 0)),
                 decision: .allowed, result: "ok", detail: "client \(hello.client)")
@@ -198,6 +211,8 @@ final class HelperServer {
             }
         }
         do { try socket.send(Codec.encode(reply, requestID: frame.requestID)) } catch { return false }
+        // The reply is out; now prepare the next container of this shape, if any.
+        if prewarming && !dryRun { replenish() } else { wanted = nil }
         return true
     }
 
@@ -258,6 +273,8 @@ final class HelperServer {
 
     /// The supervisor is gone: nothing this helper created may outlive it.
     func shutdown() {
+        for m in warm { discard(m) }
+        warm.removeAll()
         for c in containers.values { kill(c) }
         containers.removeAll()
         socket.close()

@@ -73,6 +73,8 @@ int envyro_signalfd_for_forwarding(void);
 /// For the daemon: blocks SIGTERM, SIGINT and SIGHUP in this thread (call before any other
 /// thread starts; they inherit the mask) and returns a CLOEXEC|NONBLOCK signalfd for them.
 int envyro_daemon_signalfd(void);
+/// Whether `path` carries file capabilities (a security.capability extended attribute).
+int envyro_has_file_caps(const char *path);
 /// accept4(fd, NULL, NULL, SOCK_CLOEXEC); hidden behind _GNU_SOURCE.
 int envyro_accept_cloexec(int fd);
 /// Reads one pending signal number from the signalfd, or returns -1.
@@ -131,6 +133,9 @@ struct envyro_container_config {
     int filter_count;
     const char *_Nullable const *_Nullable masked_paths;   /* NULL-terminated, inside the container */
     const char *_Nullable const *_Nullable readonly_paths; /* NULL-terminated, inside the container */
+    int prewarm;                        /* build everything, then wait for envyro_container_go */
+    const int *_Nullable cgroup_procs;  /* cgroup.procs files (opened for writing) to join */
+    int cgroup_procs_count;
 };
 
 /// The steps of the child, reported with errno through the error pipe when one fails.
@@ -143,6 +148,9 @@ enum envyro_step {
     ENVYRO_STEP_EXEC, ENVYRO_STEP_PDEATHSIG, ENVYRO_STEP_MASK, ENVYRO_STEP_CAPS,
     ENVYRO_STEP_SECCOMP,
     ENVYRO_STEP_READY = 100,  /* not a failure: the child is dumpable and waits for its maps */
+    ENVYRO_STEP_PREPARED = 101, /* not a failure: a prewarmed child waits for its run */
+    ENVYRO_STEP_GO = 102,       /* receiving the run's details failed */
+    ENVYRO_STEP_CGROUP = 103,   /* joining the container's cgroup failed */
 };
 /// A short name for a step, for error messages ("mount /proc", "exec", ...).
 const char *envyro_step_name(int step);
@@ -154,6 +162,7 @@ struct envyro_container_handles {
     int sync_fd;    /* write one byte here after writing the id maps; then close it */
     int error_fd;   /* first a READY record, then an envyro_child_error on failure; EOF means
                        execve succeeded */
+    int go_fd;      /* prewarm only: send the run's details here (envyro_container_go) */
 };
 struct envyro_child_error { int32_t step; int32_t err; };
 
@@ -162,6 +171,12 @@ struct envyro_child_error { int32_t step; int32_t err; };
 /// Returns 0, or -1 with errno set (nothing is left behind on failure).
 int envyro_container_clone(const struct envyro_container_config *cfg,
                            struct envyro_container_handles *out);
+
+/// Starts a prewarmed child: sends the run's details and stdio. `packed` is laid out as
+/// u32 flags (bit 0: use init) | u32 argc | u32 envc | NUL-terminated strings: hostname, cwd,
+/// search path, argv..., envp... (at most ENVYRO_GO_MAX bytes). Returns 0 or -1 (errno set).
+int envyro_container_go(int go_fd, const void *packed, size_t length, const int stdio[_Nonnull 3]);
+#define ENVYRO_GO_MAX 131072
 
 #pragma clang assume_nonnull end
 #endif

@@ -1,0 +1,107 @@
+import CEnvyro
+import EnvyroProtocol
+import EnvyroSystem
+import Glibc
+
+/// Prewarmed containers: for a request shape seen before, a child already exists with its
+/// namespaces, id maps, cgroup (limits written, the child placed in it) and root filesystem,
+/// waiting for only its run's details (hostname, cwd, argv, env, stdio). Starting it is one
+/// message; the slow steps (mounts, and a cgroup migration that can wait for an RCU grace
+/// period) happened in the background, after the previous reply.
+///
+/// Only shapes that carry nothing per run beyond those details are pooled: the built-in rootfs,
+/// no extra seccomp program. A member is this helper's own child (pidfd), dies with the helper
+/// (parent-death signal), and is killed and its cgroup removed when the helper exits.
+struct WarmMember {
+    var spawned: HelperServer.Spawned
+    var key: String
+    /// It reported PREPARED (its root is built and it waits for a run).
+    var prepared = false
+}
+
+extension HelperServer {
+    /// Members kept per shape, and in all.
+    static let warmPerKey = 1
+    static let warmTotal = 4
+
+    /// The shape of `r`, or nil when it can't be prewarmed.
+    func warmKey(_ r: CreateRequest) -> String? {
+        guard r.rootfs.isEmpty, !r.rootfsWritable, r.seccomp.isEmpty else { return nil }
+        let l = r.limits
+        let maps = (r.uidMappings + [IDMapping(containerID: 0, hostID: 0, count: 0)] + r.gidMappings)
+            .map { "\($0.containerID):\($0.hostID):\($0.count)" }.joined(separator: ",")
+        return "\(r.namespaces.rawValue)|\(r.network.rawValue)|\(r.capabilities)|\(maps)|\(String(describing: l.memoryMax)),\(String(describing: l.memorySwapMax)),\(String(describing: l.pidsMax)),\(String(describing: l.cpuQuotaMicros)),\(String(describing: l.cpuPeriodMicros)),\(String(describing: l.cpuShares)),\(l.cpusetCpus ?? ""),\(l.cpusetMems ?? ""),\(String(describing: l.ioWeight))"
+    }
+
+    /// Removes and returns a ready member of shape `key`.
+    func takeWarm(_ key: String) -> WarmMember? {
+        guard let i = warm.firstIndex(where: { $0.key == key && $0.prepared }) else { return nil }
+        return warm.remove(at: i)
+    }
+
+    /// The error pipe of member `i` is readable: PREPARED (ready), or it failed (discarded).
+    func memberReported(_ i: Int) {
+        var report = envyro_child_error()
+        if readRecord(warm[i].spawned.errorFD, &report) == MemoryLayout<envyro_child_error>.size,
+           report.step == Int32(ENVYRO_STEP_PREPARED.rawValue) {
+            warm[i].prepared = true
+        } else {
+            discard(warm.remove(at: i))
+        }
+    }
+
+    /// Sends a member its run and waits for its execve (EOF on the error pipe).
+    func start(_ m: WarmMember, _ r: CreateRequest, stdio: [Int32]) -> Result<LiveContainer, Outcome> {
+        var live = m.spawned.live
+        live.id = nextContainerID
+        defer { close(m.spawned.errorFD) }
+        var packed: [UInt8] = []
+        func u32(_ v: UInt32) { for s in stride(from: 0, to: 32, by: 8) { packed.append(UInt8(truncatingIfNeeded: v >> UInt32(s))) } }
+        u32(r.useInit ? 1 : 0)
+        u32(UInt32(r.argv.count))
+        u32(UInt32(r.env.count))
+        for text in [r.hostname, r.cwd, Self.searchPath(r)] + r.argv + r.env {
+            packed.append(contentsOf: text.utf8)
+            packed.append(0)
+        }
+        let sent = packed.withUnsafeBytes { raw in
+            stdio.withUnsafeBufferPointer { envyro_container_go(m.spawned.goFD, raw.baseAddress!, raw.count, $0.baseAddress!) }
+        }
+        close(m.spawned.goFD)
+        if sent != 0 {
+            kill(live)
+            return .failure(failure(errno, step: "go", "a prewarmed container was gone"))
+        }
+        var report = envyro_child_error()
+        if readRecord(m.spawned.errorFD, &report) == MemoryLayout<envyro_child_error>.size {
+            kill(live)
+            let step = String(cString: envyro_step_name(report.step))
+            // A failure of the run itself (exec, cwd) is the run's error, not a stale member's.
+            return .failure(failure(report.err, step: step, "\(step): \(Errno.describe(report.err))"))
+        }
+        return .success(live)
+    }
+
+    /// After a reply: starts preparing one member for the shape just used, if there is room.
+    /// Only the clone and the id-map handshake happen here; the member joins its cgroup and
+    /// builds its root on its own, and says PREPARED through the event loop.
+    func replenish() {
+        guard let (key, r, maps) = wanted else { return }
+        wanted = nil
+        guard warm.filter({ $0.key == key }).count < Self.warmPerKey else { return }
+        if warm.count >= Self.warmTotal, let old = warm.first {
+            warm.removeFirst()
+            discard(old)
+        }
+        if case .success(let s) = spawn(r, stdio: [], idMaps: maps, prewarm: true) {
+            warm.append(WarmMember(spawned: s, key: key))
+        }
+    }
+
+    /// Kills a member that will not be used.
+    func discard(_ m: WarmMember) {
+        close(m.spawned.errorFD)
+        close(m.spawned.goFD)
+        kill(m.spawned.live)
+    }
+}
