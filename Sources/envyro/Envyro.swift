@@ -22,7 +22,7 @@ func writeStderr(_ text: String) {
     _ = text.withCString { write(2, $0, strlen($0)) }
 }
 
-@main
+/// The `envyro` command (started from main.swift, after the fast path for daemon runs).
 struct Envyro: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "envyro",
@@ -126,49 +126,21 @@ struct Run: AsyncParsableCommand {
         // from a signalfd and forward them to the container.
         let signalFD = envyro_signalfd_for_forwarding()
         var argv = command
+        if let first = argv.first, first.hasPrefix("-"), first != "--" {
+            complain("unknown option '\(first)' (see envyro run --help; put the command after --)")
+            throw ExitCode(64)
+        }
         if argv.first == "--" { argv.removeFirst() }
 
-        var request = RunRequest(argv: argv)
-        request.env = env
-        request.cwd = cwd
-        request.hostname = hostname
-        request.rootfs = rootfs
-        request.rootfsWritable = rootfsRw
-        request.network = network
-        request.timeoutSeconds = timeout
-        request.useInit = `init`
-        request.executor = executor
-        request.seccompProfile = seccomp
-        request.limits.memory = memory
-        request.limits.memorySwap = memorySwap
-        request.limits.pidsLimit = pidsLimit
-        request.limits.cpus = cpus
-        request.limits.cpuShares = cpuShares
-        request.limits.cpusetCpus = cpusetCpus
-        request.limits.blkioWeight = blkioWeight
-        request.limits.profile = profile
-        request.userns = userns
-        request.uidMaps = uidmap
-        request.gidMaps = gidmap
-
-        // The container gets our own stdio; a closed one is replaced by /dev/null.
-        var stdio: [Int32] = []
-        var opened: [Int32] = []
-        for fd: Int32 in 0...2 {
-            if fcntl(fd, F_GETFD) >= 0 { stdio.append(fd); continue }
-            let null = open("/dev/null", (fd == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC)
-            stdio.append(null)
-            opened.append(null)
-        }
-        defer { for fd in opened { close(fd) } }
+        let request = flags.request(argv: argv)
+        let stdio = RunFlags.stdio()
 
         // A running supervisor serves the run when there is one (--supervisor auto), with the
         // same output, statuses and errors as the embedded one.
         if supervisor != "never" {
             let path = supervisor == "auto" ? ClientProtocol.defaultSocketPath() : supervisor
             if let socket = ClientProtocol.connect(path) {
-                defer { socket.close() }
-                try runThroughDaemon(socket, request, stdio: stdio, signalFD: signalFD)
+                DaemonClient.run(socket, request, stdio: stdio, signalFD: signalFD, flags: flags)
             } else if supervisor != "auto" {
                 complain("no envyro-supervisor is listening at \(path); start one (envyro-supervisor --policy strict) or use --supervisor never")
                 throw ExitCode(125)
@@ -188,76 +160,19 @@ struct Run: AsyncParsableCommand {
         if stats { writeStderr(embedded.engine.stats.formatted() + "\n") }
         if json { writeStderr(report.outcome.json() + "\n") }
         let outcome = report.outcome
-        try finish(exitCode: outcome.exitCode, timedOut: outcome.timedOut, oomKilled: outcome.killedByOOM,
-                   memoryLimit: outcome.limits.memoryMax, oomKills: outcome.usage.oomKills)
+        finishRun(exitCode: outcome.exitCode, timedOut: outcome.timedOut, oomKilled: outcome.killedByOOM,
+                  memoryLimit: outcome.limits.memoryMax, oomKills: outcome.usage.oomKills, timeout: timeout)
     }
 
-    /// Ends `envyro run` the same way whoever ran the container.
-    func finish(exitCode: Int32, timedOut: Bool, oomKilled: Bool, memoryLimit: Int64?, oomKills: Int64) throws -> Never {
-        if timedOut {
-            complain("timed out after \(formatSeconds(timeout ?? 0)); the container was killed")
-            throw ExitCode(124)
-        }
-        if oomKilled {
-            let limit = memoryLimit.map { " (limit \(ResourceLimitBatch.formatSizeLong($0)))" } ?? ""
-            complain("killed: out of memory\(limit)")
-            throw ExitCode(RunExit.outOfMemory)
-        }
-        if oomKills > 0 {
-            complain("warning: the kernel's OOM killer killed \(oomKills) process(es) in the container")
-        }
-        throw ExitCode(exitCode)
-    }
-
-    /// The client side of the supervisor protocol: send the run with our stdio, forward
-    /// signals, and finish like the embedded path.
-    func runThroughDaemon(_ socket: SeqPacketSocket, _ request: RunRequest, stdio: [Int32], signalFD: Int32) throws -> Never {
-        let message = ClientMessage(verb: .run, requestID: 1, body: request.spec(policy: policy))
-        do { try socket.send(message.encode(), fds: stdio) } catch {
-            complain("the supervisor: \(error)")
-            throw ExitCode(125)
-        }
-        var runID: Int64 = 0
-        var interrupts = 0
-        while true {
-            let ready = (try? Poll.readable(signalFD >= 0 ? [socket.fd, signalFD] : [socket.fd], timeoutMs: -1)) ?? []
-            if ready.contains(1) {
-                while case let sig = envyro_signalfd_read(signalFD), sig > 0 {
-                    if sig == SIGINT || sig == SIGTERM { interrupts += 1 }
-                    let forward = interrupts >= 2 ? SIGKILL : sig
-                    if runID > 0 {
-                        _ = try? socket.send(ClientMessage(verb: .signal, body: ["run": .int(runID), "signal": .int(Int64(forward))]).encode())
-                    }
-                }
-            }
-            guard ready.contains(0) else { continue }
-            let reply: ClientMessage
-            do { reply = try ClientProtocol.receive(socket) } catch {
-                complain(error.description)
-                throw ExitCode(125)
-            }
-            switch reply.verb {
-            case .started:
-                runID = reply.body["run"]?.intValue ?? 0
-            case .finished:
-                let b = reply.body
-                if timings, let t = b["timings"]?.stringValue { writeStderr("timings (supervisor):\n" + t + "\n") }
-                if json {
-                    var o = b
-                    _ = o.removeValue(forKey: "timings")
-                    _ = o.removeValue(forKey: "run")
-                    writeStderr(JSONValue.object(o).serialized() + "\n")
-                }
-                try finish(exitCode: Int32(b["exitCode"]?.intValue ?? 125), timedOut: b["timedOut"]?.boolValue ?? false,
-                           oomKilled: b["oomKilled"]?.boolValue ?? false, memoryLimit: b["memoryLimitBytes"]?.intValue,
-                           oomKills: b["oomKills"]?.intValue ?? 0)
-            case .error:
-                complain(reply.body["message"]?.stringValue ?? "the supervisor refused the run")
-                throw ExitCode(Int32(reply.body["exitCode"]?.intValue ?? 125))
-            default:
-                continue
-            }
-        }
+    /// The flags as the fast path's structure (one request builder for both parsers).
+    var flags: RunFlags {
+        var f = RunFlags()
+        f.policy = policy; f.supervisor = supervisor; f.rootfs = rootfs; f.rootfsRw = rootfsRw; f.hostname = hostname
+        f.env = env; f.cwd = cwd; f.network = network; f.timeout = timeout; f.useInit = `init`; f.executor = executor
+        f.seccomp = seccomp; f.userns = userns; f.uidmap = uidmap; f.gidmap = gidmap; f.memory = memory
+        f.memorySwap = memorySwap; f.pidsLimit = pidsLimit; f.cpus = cpus; f.cpuShares = cpuShares
+        f.cpusetCpus = cpusetCpus; f.blkioWeight = blkioWeight; f.profile = profile; f.json = json; f.timings = timings
+        return f
     }
 
     func formatSeconds(_ s: Double) -> String {
