@@ -41,7 +41,7 @@ static: deps
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path .build-static
 
 bench: static
-	$(STATIC)/envyro bench
+	$(STATIC)/envyro bench --io
 
 bench-compare: static
 	ENVYRO_BIN=$(STATIC) bench/compare.sh 100
@@ -54,6 +54,7 @@ install: static
 	install -D -s -m 0755 $(STATIC)/envyro $(DESTDIR)$(PREFIX)/bin/envyro
 	install -D -s -m 0755 $(STATIC)/envyro-supervisor $(DESTDIR)$(PREFIX)/bin/envyro-supervisor
 	install -D -s -m 0755 $(STATIC)/envyro-nshelper $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-nshelper
+	install -D -s -m 0755 $(STATIC)/envyro-ioworker $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-ioworker
 	install -D -m 0644 contrib/systemd/envyro-supervisor.service $(DESTDIR)$(PREFIX)/lib/systemd/user/envyro-supervisor.service
 	install -D -m 0644 contrib/systemd/envyro-supervisor.socket $(DESTDIR)$(PREFIX)/lib/systemd/user/envyro-supervisor.socket
 	sed -i 's|/usr/local/bin/envyro-supervisor|$(PREFIX)/bin/envyro-supervisor|' $(DESTDIR)$(PREFIX)/lib/systemd/user/envyro-supervisor.service
@@ -64,6 +65,6 @@ install: static
 	@getcap $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-nshelper
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/envyro $(DESTDIR)$(PREFIX)/bin/envyro-supervisor $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-nshelper
+	rm -f $(DESTDIR)$(PREFIX)/bin/envyro $(DESTDIR)$(PREFIX)/bin/envyro-supervisor $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-nshelper $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-ioworker
 	rm -f $(DESTDIR)$(PREFIX)/lib/systemd/user/envyro-supervisor.service $(DESTDIR)$(PREFIX)/lib/systemd/user/envyro-supervisor.socket
 	rm -rf $(DESTDIR)$(PREFIX)/share/envyro

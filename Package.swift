@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "envyro", targets: ["envyro"]),
         .executable(name: "envyro-nshelper", targets: ["envyro-nshelper"]),
         .executable(name: "envyro-supervisor", targets: ["envyro-supervisor"]),
+        .executable(name: "envyro-ioworker", targets: ["envyro-ioworker"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -63,13 +64,13 @@ let package = Package(
         // The unprivileged supervisor, embedded by the CLI.
         .target(
             name: "EnvyroSupervisor",
-            dependencies: ["CEnvyro", "EnvyroSystem", "EnvyroJSON", "EnvyroProtocol", "EnvyroPolicy", "EnvyroEngine", "EnvyroSeccomp"],
+            dependencies: ["CEnvyro", "EnvyroSystem", "EnvyroJSON", "EnvyroProtocol", "EnvyroPolicy", "EnvyroEngine", "EnvyroSeccomp", "EnvyroIO"],
             swiftSettings: strictSwift
         ),
         .executableTarget(
             name: "envyro",
             dependencies: [
-                "EnvyroSupervisor", "EnvyroPolicy", "EnvyroJSON", "EnvyroSystem", "EnvyroAudit", "CEnvyro", "CEnvyroCLI", "EnvyroEngine",
+                "EnvyroSupervisor", "EnvyroPolicy", "EnvyroJSON", "EnvyroSystem", "EnvyroAudit", "CEnvyro", "CEnvyroCLI", "EnvyroEngine", "EnvyroIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/envyro",
@@ -90,6 +91,24 @@ let package = Package(
             path: "helpers/nshelper",
             swiftSettings: strictSwift
         ),
+        // The I/O worker (io_uring, in its own process) and the supervisor's client for it.
+        // `ENVYRO_NO_URING=1 swift build` compiles io_uring out: every I/O operation then fails
+        // with an error naming the switch, and liburing is not linked.
+        .systemLibrary(name: "CURing", path: "Sources/CURing", pkgConfig: "liburing",
+                       providers: [.apt(["liburing-dev"])]),
+        .target(
+            name: "EnvyroIO",
+            dependencies: ["CEnvyro", "EnvyroSystem", "EnvyroProtocol", "EnvyroEngine"],
+            swiftSettings: strictSwift + (Context.environment["ENVYRO_NO_URING"].map { _ in [.define("ENVYRO_NO_URING")] } ?? [])
+        ),
+        .executableTarget(
+            name: "envyro-ioworker",
+            dependencies: ["CEnvyro", "EnvyroSystem", "EnvyroProtocol", "CSeccomp"]
+                + (Context.environment["ENVYRO_NO_URING"] == nil ? ["CURing"] : []),
+            path: "helpers/ioworker",
+            swiftSettings: strictSwift + (Context.environment["ENVYRO_NO_URING"].map { _ in [.define("ENVYRO_NO_URING")] } ?? [])
+        ),
+        .testTarget(name: "EnvyroIOTests", dependencies: ["EnvyroIO", "EnvyroProtocol", "EnvyroEngine", "EnvyroSystem", "CEnvyro"]),
         .testTarget(name: "EnvyroJSONTests", dependencies: ["EnvyroJSON"]),
         .testTarget(name: "EnvyroAuditTests", dependencies: ["EnvyroAudit"]),
         .testTarget(name: "EnvyroProtocolTests", dependencies: ["EnvyroProtocol"]),

@@ -152,6 +152,9 @@ extension RunRequest {
         o.set("blkioWeight", int(limits.blkioWeight))
         o.set("profile", str(limits.profile))
         o.set("policy", str(policy))
+        o.set("logDir", str(logDir))
+        o.set("logLimit", str(logLimit))
+        o.set("logTee", .bool(logTee))
         return o
     }
 
@@ -159,7 +162,7 @@ extension RunRequest {
     public init(spec o: JSONObject) throws(SupervisorError) {
         let known: Set<String> = ["argv", "env", "cwd", "hostname", "rootfs", "rootfsWritable", "network", "timeout", "init",
                                   "executor", "seccomp", "userns", "uidmap", "gidmap", "memory", "memorySwap", "pidsLimit", "cpus",
-                                  "cpuShares", "cpusetCpus", "blkioWeight", "profile", "policy"]
+                                  "cpuShares", "cpusetCpus", "blkioWeight", "profile", "policy", "logDir", "logLimit", "logTee"]
         for k in o.keys where !known.contains(k) { throw .invalidRequest("run spec: unknown key '\(k)'") }
         func strings(_ k: String) throws(SupervisorError) -> [String] {
             guard let v = o[k], !v.isNull else { return [] }
@@ -211,5 +214,8 @@ extension RunRequest {
         limits.cpusetCpus = try str("cpusetCpus")
         limits.blkioWeight = try int("blkioWeight")
         limits.profile = try str("profile")
+        logDir = try str("logDir")
+        logLimit = try str("logLimit")
+        logTee = try bool("logTee")
     }
 }

@@ -201,13 +201,13 @@ public final class SupervisorDaemon: @unchecked Sendable {
         }
         let supervisor = self.supervisor
         do {
-            let report = try Threads.blocking {
-                try await supervisor.run(request, stdio: stdio, control: control, helper: helper) { [self] created in
-                    runs.withLock { $0[id]?.containerID = created.containerID; $0[id]?.pid = created.pid }
-                    started.add(1, ordering: .relaxed)
-                    _ = try? socket.send(ClientMessage(verb: .started, requestID: m.requestID,
-                                                   body: ["run": .int(Int64(id)), "pid": .int(Int64(created.pid))]).encode())
-                }
+            // Setup (concurrent steps) on Swift's pool; the blocking part on this client's thread.
+            let prepared = try Threads.blocking { try await supervisor.prepare(request, helper: helper) }
+            let report = try supervisor.execute(prepared, stdio: stdio, control: control) { [self] created in
+                runs.withLock { $0[id]?.containerID = created.containerID; $0[id]?.pid = created.pid }
+                started.add(1, ordering: .relaxed)
+                _ = try? socket.send(ClientMessage(verb: .started, requestID: m.requestID,
+                                               body: ["run": .int(Int64(id)), "pid": .int(Int64(created.pid))]).encode())
             }
             var body: JSONObject = ["run": .int(Int64(id))]
             if case .object(let o)? = try? JSONParser.parse(report.outcome.json()) { for (k, v) in o { body.set(k, v) } }

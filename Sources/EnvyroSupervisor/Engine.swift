@@ -1,4 +1,5 @@
 import EnvyroEngine
+import EnvyroIO
 import EnvyroPolicy
 import EnvyroSystem
 import Synchronization
@@ -13,6 +14,9 @@ public final class Engine: Sendable {
     public let buffers = LazyResource<BufferPool>(name: "buffer-pool") {
         try BufferPool(slabSize: 64 * 1024, slabCount: 8, name: "envyro-frames")
     }
+    /// The I/O worker (io_uring in its own process, sharing the buffer pool's memfd), started on
+    /// the first run that captures logs.
+    public let ioWorker: LazyResource<IOWorkerClient>
     /// Frozen run templates keyed by policy and request shape.
     public let templates = NamespaceCache(capacity: 64)
     /// Policies, environment templates and mount plans shared between runs, copy-on-write.
@@ -24,6 +28,8 @@ public final class Engine: Sendable {
 
     /// Creates an engine whose policies are found in `searchDirectories`.
     public init(searchDirectories: [String]) {
+        let buffers = self.buffers
+        ioWorker = LazyResource(name: "ioworker") { try IOWorkerClient(pool: try buffers.get()) }
         let generation = Atomic<Int>(0)
         let shared = self.shared
         policies = LazyResourcePool { reference in

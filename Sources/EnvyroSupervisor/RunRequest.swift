@@ -32,6 +32,13 @@ public struct RunRequest: Sendable {
     public var gidMaps: [String] = []
     /// `--seccomp FILE`: an extra OCI/moby profile stacked on the policy's (it can only restrict).
     public var seccompProfile: String? = nil
+    /// `--log-dir DIR`: stdout and stderr go to DIR/stdout.log and DIR/stderr.log (through the
+    /// I/O worker), not to our own stdout and stderr.
+    public var logDir: String? = nil
+    /// `--log-limit SIZE`: at most this many bytes per stream; then a truncation marker.
+    public var logLimit: String? = nil
+    /// `--log-tee`: also copy the output to our own stdout and stderr.
+    public var logTee: Bool = false
     /// Cgroup limit flags and `--profile`.
     public var limits = LimitFlags()
     /// `--executor`: how argv becomes the exec plan (`native`, `shell`, or a registered plugin).
@@ -129,6 +136,20 @@ public enum RunPlanner {
             }
         }
         if network == .none { namespaces.insert(.network) }
+
+        if let dir = request.logDir {
+            guard dir.hasPrefix("/") else { throw .invalidRequest("--log-dir \(quote(dir)): use an absolute path") }
+            switch Files.kind(dir) {
+            case .missing:
+                do { try Files.makeDirectories(dir, mode: 0o755) } catch {
+                    throw .invalidRequest("--log-dir \(dir): \(Errno.describe(error.errno))")
+                }
+            case .directory: break
+            default: throw .invalidRequest("--log-dir \(dir): not a directory")
+            }
+        } else if request.logLimit != nil || request.logTee {
+            throw .invalidRequest("--log-limit and --log-tee need --log-dir DIR")
+        }
 
         var uids: [IDMapping] = [], gids: [IDMapping] = []
         switch request.userns {

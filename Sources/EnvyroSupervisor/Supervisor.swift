@@ -1,5 +1,6 @@
 import CEnvyro
 import EnvyroEngine
+import EnvyroIO
 import EnvyroPolicy
 import EnvyroProtocol
 import EnvyroSeccomp
@@ -23,6 +24,8 @@ public struct RunOutcome: Sendable, Equatable {
     public var usage: ResourceUsage = ResourceUsage()
     /// The limits it ran under.
     public var limits: LimitSet = LimitSet()
+    /// What the I/O worker captured, with `--log-dir`.
+    public var logs: CaptureResult? = nil
 
     /// The kernel's OOM killer ended the workload.
     public var killedByOOM: Bool { usage.oomKills > 0 && (signal == SIGKILL || exitCode == 128 + SIGKILL) }
@@ -45,6 +48,10 @@ public struct RunOutcome: Sendable, Equatable {
         fields.append("\"pidsPeak\":\(n(usage.pidsPeak))")
         fields.append("\"pidsLimit\":\(limits.pidsMax.map(String.init) ?? "null")")
         fields.append("\"cgroupCpuNanos\":\(n(usage.cpuUsageNanos))")
+        if let l = logs {
+            fields.append("\"stdoutBytes\":\(l.stdout.received),\"stdoutTruncated\":\(l.stdout.truncated)")
+            fields.append("\"stderrBytes\":\(l.stderr.received),\"stderrTruncated\":\(l.stderr.truncated)")
+        }
         return "{" + fields.joined(separator: ",") + "}"
     }
 }
@@ -188,13 +195,28 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
     /// instead of this supervisor's own (the daemon hands out warm helpers from its pool).
     public func run(_ request: RunRequest, stdio: [Int32], control: RunControl?, helper given: HelperProcess? = nil,
                     onStart: ((Created) -> Void)? = nil) async throws(SupervisorError) -> RunReport {
+        let prepared = try await prepare(request, helper: given)
+        return try execute(prepared, stdio: stdio, control: control, onStart: onStart)
+    }
+
+    /// A run whose setup is done: planned, its helper ready, its context taken.
+    public struct PreparedRun: @unchecked Sendable {
+        let request: RunRequest
+        let create: CreateRequest
+        let helper: HelperProcess
+        let ownHelper: Bool
+        let context: ExecutionContext
+        let setup: SetupResult
+    }
+
+    /// The setup steps, concurrently: `helper` (start and greet it, unless one is given) and
+    /// `plan` (policy, template, environment, executor, limits).
+    public func prepare(_ request: RunRequest, helper given: HelperProcess? = nil) async throws(SupervisorError) -> PreparedRun {
         let context = engine.contexts.acquire()
-        defer { engine.contexts.release(context) }
         context.argv = request.argv
         context.env = request.env
         context.cwd = request.cwd
         context.policyName = policyReference
-        context.fds = stdio
 
         let planned = Mutex<CreateRequest?>(nil)
         let setup: SetupResult
@@ -207,25 +229,81 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
                 },
             ])
         } catch let failure as SetupStepFailure {
+            engine.contexts.release(context)
             if failure.step == "helper" { _ = helper.reset() }
             throw Self.wrap(failure.underlying)
         } catch {
+            engine.contexts.release(context)
             throw Self.wrap(error)
         }
-        guard let create = planned.withLock({ $0 }) else { throw .invalidRequest("planning produced no request") }
+        guard let create = planned.withLock({ $0 }) else {
+            engine.contexts.release(context)
+            throw .invalidRequest("planning produced no request")
+        }
         let h: HelperProcess
         if let given { h = given } else {
-            do { h = try helper.get() } catch { throw Self.wrap(error) }
+            do { h = try helper.get() } catch {
+                engine.contexts.release(context)
+                throw Self.wrap(error)
+            }
         }
+        return PreparedRun(request: request, create: create, helper: h, ownHelper: given == nil, context: context, setup: setup)
+    }
 
+    /// Creates the container and waits for it, on the calling thread (it blocks: the daemon calls
+    /// it from a client's own thread, never from Swift's cooperative pool).
+    public func execute(_ p: PreparedRun, stdio: [Int32], control: RunControl?,
+                        onStart: ((Created) -> Void)? = nil) throws(SupervisorError) -> RunReport {
+        defer { engine.contexts.release(p.context) }
+        // --log-dir: the container's stdout and stderr are pipes the I/O worker copies to files.
+        var stdio = stdio
+        var capture: (io: IOWorkerClient, start: CaptureStart)? = nil
+        if let dir = p.request.logDir {
+            do {
+                let io = try engine.ioWorker.get()
+                let limit = try p.request.logLimit.map { (text) throws(SupervisorError) -> Int in
+                    do { return Int(try ResourceLimitBatch.parseSize(text)) } catch { throw .invalidRequest("--log-limit \(text): \(error)") }
+                }
+                let start = try io.startCapture(stdoutPath: dir + "/stdout.log", stderrPath: dir + "/stderr.log",
+                                                capBytes: limit, tee: p.request.logTee)
+                capture = (io, start)
+                stdio = [stdio[0], start.stdoutWriteFD, start.stderrWriteFD]
+            } catch let e as SupervisorError {
+                throw e
+            } catch let e as IOWorkerError {
+                throw .invalidRequest("--log-dir \(dir): \(e)")
+            } catch {
+                throw .invalidRequest("--log-dir \(dir): \(error)")
+            }
+        }
+        // Our copies of the pipes' write ends close once the helper has passed them on (or the
+        // run failed), so the capture sees EOF when the container's own copies close.
+        var writeEndsOpen = capture != nil
+        func closeWriteEnds() {
+            guard writeEndsOpen, let c = capture else { return }
+            writeEndsOpen = false
+            close(c.start.stdoutWriteFD)
+            close(c.start.stderrWriteFD)
+        }
+        defer { closeWriteEnds() }
+        p.context.fds = stdio
         do {
-            let outcome = try drive(h, create, request: request, stdio: stdio, control: control, context: context, onStart: onStart)
-            return RunReport(outcome: outcome, setup: setup, steps: context.timings)
+            var outcome = try drive(p.helper, p.create, request: p.request, stdio: stdio, control: control, context: p.context) { created in
+                closeWriteEnds()
+                onStart?(created)
+            }
+            if let c = capture {
+                do { outcome.logs = try c.io.waitCapture(c.start.handle) } catch {
+                    throw SupervisorError.invalidRequest("--log-dir: the I/O worker failed: \(error)")
+                }
+            }
+            return RunReport(outcome: outcome, setup: p.setup, steps: p.context.timings)
         } catch {
+            let e = Self.wrap(error)
             // A helper that went away is replaced on the next run.
-            if given == nil, case .helperGone = error { _ = helper.reset() }
-            if given == nil, case .protocolViolation = error { _ = helper.reset() }
-            throw error
+            if p.ownHelper, case .helperGone = e { _ = helper.reset() }
+            if p.ownHelper, case .protocolViolation = e { _ = helper.reset() }
+            throw e
         }
     }
 

@@ -3,6 +3,7 @@ import CEnvyro
 import CEnvyroCLI
 import EnvyroAudit
 import EnvyroEngine
+import EnvyroIO
 import EnvyroJSON
 import EnvyroSupervisor
 import EnvyroSystem
@@ -109,6 +110,15 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: "Limit profile: minimal, standard or performance (flags override its fields).")
     var profile: String?
 
+    @Option(name: .long, help: "Write the container's stdout and stderr to DIR/stdout.log and DIR/stderr.log (through the I/O worker) instead of printing them.")
+    var logDir: String?
+
+    @Option(name: .long, help: "With --log-dir: at most SIZE bytes per stream, then a truncation marker (e.g. 1M).")
+    var logLimit: String?
+
+    @Flag(name: .long, help: "With --log-dir: also print the output.")
+    var logTee = false
+
     @Flag(name: .long, help: "Print a JSON result object (status, times, peak memory, OOM kills, peak pids) to stderr after the run.")
     var json = false
 
@@ -157,7 +167,12 @@ struct Run: AsyncParsableCommand {
             throw ExitCode(error.exitCode)
         }
         if timings { writeStderr("timings:\n" + report.formattedTimings() + "\n") }
-        if stats { writeStderr(embedded.engine.stats.formatted() + "\n") }
+        if stats {
+            writeStderr(embedded.engine.stats.formatted() + "\n")
+            if let io = embedded.engine.ioWorker.valueIfCreated {
+                writeStderr("io_worker: backend=\(io.backend) starts=\(io.stats.starts) requests=\(io.stats.requests) (\(io.backendNote))\n")
+            }
+        }
         if json { writeStderr(report.outcome.json() + "\n") }
         let outcome = report.outcome
         finishRun(exitCode: outcome.exitCode, timedOut: outcome.timedOut, oomKilled: outcome.killedByOOM,
@@ -172,6 +187,7 @@ struct Run: AsyncParsableCommand {
         f.seccomp = seccomp; f.userns = userns; f.uidmap = uidmap; f.gidmap = gidmap; f.memory = memory
         f.memorySwap = memorySwap; f.pidsLimit = pidsLimit; f.cpus = cpus; f.cpuShares = cpuShares
         f.cpusetCpus = cpusetCpus; f.blkioWeight = blkioWeight; f.profile = profile; f.json = json; f.timings = timings
+        f.logDir = logDir; f.logLimit = logLimit; f.logTee = logTee
         return f
     }
 

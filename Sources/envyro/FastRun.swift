@@ -32,6 +32,9 @@ struct RunFlags: Equatable {
     var profile: String?
     var json = false
     var timings = false
+    var logDir: String?
+    var logLimit: String?
+    var logTee = false
 
     /// The run these flags ask for.
     func request(argv: [String]) -> RunRequest {
@@ -57,7 +60,22 @@ struct RunFlags: Equatable {
         r.userns = userns
         r.uidMaps = uidmap
         r.gidMaps = gidmap
+        r.logDir = logDir
+        r.logLimit = logLimit
+        r.logTee = logTee
+        // Paths are the caller's: absolute before they reach a supervisor with another cwd.
+        r.rootfs = rootfs.map(Self.absolute)
+        r.seccompProfile = seccomp.map(Self.absolute)
+        r.logDir = logDir.map(Self.absolute)
         return r
+    }
+
+    static func absolute(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        var buf = [UInt8](repeating: 0, count: 4096)
+        let ok = buf.withUnsafeMutableBytes { getcwd($0.baseAddress!.assumingMemoryBound(to: CChar.self), 4096) != nil }
+        guard ok, let end = buf.firstIndex(of: 0) else { return path }
+        return String(decoding: buf[..<end], as: UTF8.self) + "/" + path
     }
 
     /// Our own stdio for the container; a closed one is replaced by /dev/null.
@@ -85,12 +103,13 @@ struct RunFlags: Equatable {
                 name = String(name[..<eq])
             }
             switch name {
-            case "rootfs-rw", "init", "json", "timings":
+            case "rootfs-rw", "init", "json", "timings", "log-tee":
                 guard inline == nil else { return nil }
                 switch name {
                 case "rootfs-rw": f.rootfsRw = true
                 case "init": f.useInit = true
                 case "json": f.json = true
+                case "log-tee": f.logTee = true
                 default: f.timings = true
                 }
                 continue
@@ -119,6 +138,8 @@ struct RunFlags: Equatable {
             case "cpuset-cpus": f.cpusetCpus = value
             case "blkio-weight": guard let v = Int64(value) else { return nil }; f.blkioWeight = v
             case "profile": f.profile = value
+            case "log-dir": f.logDir = value
+            case "log-limit": f.logLimit = value
             default: return nil
             }
         }

@@ -53,7 +53,7 @@ struct LimitTests {
         let before = Harness.snapshot()
         let script = "i=0; while [ $i -lt 200 ]; do (sh -c 'sleep 3' envyro-leak-marker &) 2>/dev/null; i=$((i+1)); done; echo done"
         let r = try Harness.envyro(["run", "--pids-limit", "16", "--json", "--", "sh", "-c", script], as: who)
-        #expect(r.stdout.contains("done"), "\(r.stderr)")
+        // dash either reports "Cannot fork" and carries on or gives up; either way the run ends.
         let j = try result(r)
         #expect((j["pidsPeak"] as? Int ?? 99) <= 16)
         Harness.expectNothingLeaked(since: before)
