@@ -140,6 +140,13 @@ public final class AuditLog {
     /// Appends `record` as one line and returns the line written (without the newline).
     @discardableResult
     public func append(_ record: AuditRecord) throws(SystemError) -> String {
+        try append(record, sync: sync)
+    }
+
+    /// Appends `record`, syncing it to disk when `sync` (a fail-closed log syncs the record made
+    /// before a call; the outcome lines after it reach the disk with the next synced line).
+    @discardableResult
+    public func append(_ record: AuditRecord, sync: Bool) throws(SystemError) -> String {
         try retryingEINTR("flock", path) { flock(fd, LOCK_EX) }
         defer { _ = flock(fd, LOCK_UN) }
         try reopenIfRotated()

@@ -14,10 +14,18 @@ struct LimitTests {
         return try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
     }
 
-    /// Container cgroups currently under the caller's subtree in the memory hierarchy.
+    /// Container cgroups under the caller's subtree in the memory hierarchy that belong to this
+    /// test run's helpers (their names start with the helper's pid; cgroups of helpers running
+    /// other binaries on the same machine are not ours to judge).
     static func containerCgroups(uid: String) -> [String] {
         let dir = "/sys/fs/cgroup/memory/envyro/" + (uid == "0" ? "root" : "u\(uid)")
-        return ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasPrefix("c-") }
+        let bin = Harness.installRoot.appendingPathComponent("bin").path
+        return ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { name in
+            guard name.hasPrefix("c-"), let pid = name.split(separator: "-").dropFirst().first else { return false }
+            // A dead owner's cgroup counts (it is what garbage collection is for).
+            guard let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe") else { return true }
+            return exe.hasPrefix(bin)
+        }
     }
 
     static func uid(_ who: Harness.Identity) -> String { who == .root ? "0" : Harness.ordinaryUID }

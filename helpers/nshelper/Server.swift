@@ -72,9 +72,14 @@ final class HelperServer {
             let preparing = warm.indices.filter { !warm[$0].prepared }
             let fds = [socket.fd] + live.map(\.pidfd) + preparing.map { warm[$0].spawned.errorFD }
             let ready: [Int]
-            do { ready = try Poll.readable(fds, timeoutMs: -1) } catch {
+            do { ready = try Poll.readable(fds, timeoutMs: wanted == nil ? -1 : 0) } catch {
                 shutdown()
                 return 1
+            }
+            // Idle, with a shape to prepare: do it now (requests and exits come first).
+            if ready.isEmpty && wanted != nil {
+                replenish()
+                continue
             }
             for index in ready where index > 0 && index <= live.count {
                 reap(live[index - 1])
@@ -158,7 +163,7 @@ final class HelperServer {
             let intent = AuditRecord(
                 verb: verb.name, callerUID: caller.uid, callerPID: caller.pid, argumentDigest: digest,
                 decision: .allowed, result: "pending", durationMicros: 0, detail: "about to carry out")
-            do { try audit.append(intent) } catch {
+            do { try audit.append(intent, sync: true) } catch {
                 for fd in packet.fds { close(fd) }
                 let refusal = Failure(errno: error.errno, step: "audit",
                                       message: "the audit log could not be written (\(error)); policy \(policy.name) fails closed, so nothing was done")
@@ -198,7 +203,7 @@ final class HelperServer {
             durationMicros: (Clock.monotonicNanoseconds() - start) / 1000, detail: outcome.detail)
         var reply = outcome.reply
         do {
-            try audit.append(record)
+            try audit.append(record, sync: policy.audit.fsync && !policy.audit.failClosed)
         } catch {
             if policy.audit.failClosed {
                 if case .created(let c) = reply, let live = containers.removeValue(forKey: c.containerID) {
@@ -211,8 +216,8 @@ final class HelperServer {
             }
         }
         do { try socket.send(Codec.encode(reply, requestID: frame.requestID)) } catch { return false }
-        // The reply is out; now prepare the next container of this shape, if any.
-        if prewarming && !dryRun { replenish() } else { wanted = nil }
+        // The reply is out. The next container of this shape is prepared when the helper is idle.
+        if !prewarming || dryRun { wanted = nil }
         return true
     }
 
@@ -229,7 +234,6 @@ final class HelperServer {
         usage.userCPUMicros = user
         usage.systemCPUMicros = system
         usage.maxRSSKiB = rss
-        var cleanup = ""
         if let cg = c.cgroup {
             let st = cg.stats()
             usage.memoryPeakBytes = st.memoryPeakBytes ?? -1
@@ -237,18 +241,23 @@ final class HelperServer {
             usage.oomKills = st.oomKills.map { Int64($0) } ?? -1
             usage.pidsPeak = st.pidsPeak ?? -1
             usage.cpuUsageNanos = st.cpuUsageNanos.map { Int64($0) } ?? -1
-            do { try cg.remove() } catch { cleanup = "; cgroup not removed: \(error)" }
         }
         let killed = code == CLD_KILLED || code == CLD_DUMPED
         let event = Exited(
             containerID: c.id, exitCode: killed ? 128 + status : status,
             signal: killed ? status : 0, coreDumped: code == CLD_DUMPED, usage: usage)
         let detail = (killed ? "container \(c.id) pid \(c.pid) killed by signal \(status)" : "container \(c.id) pid \(c.pid) exited \(status)")
-            + (usage.oomKills > 0 ? " (out of memory)" : "") + cleanup
+            + (usage.oomKills > 0 ? " (out of memory)" : "")
         _ = try? audit.append(AuditRecord(
             verb: "exited", callerUID: caller.uid, callerPID: caller.pid, argumentDigest: Digest.sha256([]),
-            decision: .allowed, result: "ok", durationMicros: (Clock.monotonicNanoseconds() - start) / 1000, detail: detail))
+            decision: .allowed, result: "ok", durationMicros: (Clock.monotonicNanoseconds() - start) / 1000, detail: detail), sync: false)
         try? socket.send(Codec.encode(.exited(event), requestID: 0))
+        // The cgroup goes after the event: the supervisor need not wait for the rmdirs. (A helper
+        // killed in between leaves it to garbage collection.)
+        if let cg = c.cgroup, (try? cg.remove()) == nil {
+            let warn = "envyro-nshelper: container \(c.id)'s cgroup was not removed (envyro gc removes it)\n"
+            _ = warn.withCString { write(2, $0, strlen($0)) }
+        }
     }
 
     /// SIGKILLs and reaps a container, and removes its cgroup.

@@ -35,7 +35,12 @@ extension HelperServer {
 
     /// Removes and returns a ready member of shape `key`.
     func takeWarm(_ key: String) -> WarmMember? {
-        guard let i = warm.firstIndex(where: { $0.key == key && $0.prepared }) else { return nil }
+        if let i = warm.firstIndex(where: { $0.key == key && $0.prepared }) { return warm.remove(at: i) }
+        // One still preparing is finished sooner than a cold start could be (the slow part, the
+        // cgroup migration, is the same): wait for it.
+        guard let i = warm.firstIndex(where: { $0.key == key }) else { return nil }
+        memberReported(i)
+        guard i < warm.count, warm[i].key == key, warm[i].prepared else { return nil }
         return warm.remove(at: i)
     }
 
