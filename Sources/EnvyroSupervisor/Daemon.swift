@@ -200,9 +200,9 @@ public final class SupervisorDaemon: @unchecked Sendable {
             return []
         }
         let supervisor = self.supervisor
-        do {
-            // Setup (concurrent steps) on Swift's pool; the blocking part on this client's thread.
-            let prepared = try Threads.blocking { try await supervisor.prepare(request, helper: helper) }
+        do throws(SupervisorError) {
+            // A warm helper leaves only planning to set up; all of it runs on this client's thread.
+            let prepared = try supervisor.prepareWarm(request, helper: helper)
             let report = try supervisor.execute(prepared, stdio: stdio, control: control) { [self] created in
                 runs.withLock { $0[id]?.containerID = created.containerID; $0[id]?.pid = created.pid }
                 started.add(1, ordering: .relaxed)
@@ -213,11 +213,9 @@ public final class SupervisorDaemon: @unchecked Sendable {
             if case .object(let o)? = try? JSONParser.parse(report.outcome.json()) { for (k, v) in o { body.set(k, v) } }
             body.set("timings", .string(report.formattedTimings()))
             return ClientMessage(verb: .finished, requestID: m.requestID, body: body)
-        } catch let e as SupervisorError {
-            if case .helperGone = e { helper.close() }
-            return failure(m, e.exitCode, e.description)
         } catch {
-            return failure(m, 125, "\(error)")
+            if case .helperGone = error { helper.close() }
+            return failure(m, error.exitCode, error.description)
         }
     }
 

@@ -209,6 +209,25 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
         let setup: SetupResult
     }
 
+    /// Setup with a warm helper (the daemon): planning only, on the calling thread.
+    public func prepareWarm(_ request: RunRequest, helper: HelperProcess) throws(SupervisorError) -> PreparedRun {
+        let context = engine.contexts.acquire()
+        context.argv = request.argv
+        context.env = request.env
+        context.cwd = request.cwd
+        context.policyName = policyReference
+        let t0 = Clock.monotonicNanoseconds()
+        let create: CreateRequest
+        do { create = try plan(request) } catch {
+            engine.contexts.release(context)
+            throw error
+        }
+        let took = max(1, Clock.monotonicNanoseconds() - t0)
+        let setup = SetupResult(steps: [SetupStepTiming(name: "helper (warm)", durationNs: 1, ok: true),
+                                        SetupStepTiming(name: "plan", durationNs: took, ok: true)], totalNs: took)
+        return PreparedRun(request: request, create: create, helper: helper, ownHelper: false, context: context, setup: setup)
+    }
+
     /// The setup steps, concurrently: `helper` (start and greet it, unless one is given) and
     /// `plan` (policy, template, environment, executor, limits).
     public func prepare(_ request: RunRequest, helper given: HelperProcess? = nil) async throws(SupervisorError) -> PreparedRun {

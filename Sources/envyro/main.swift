@@ -1,9 +1,7 @@
-// envyro: a daemon run takes the fast path (no argument-parsing library, no Swift concurrency);
-// everything else goes through the full command line.
-FastRun.attempt(CommandLine.arguments)
+// envyro: a daemon run takes the fast path (no argument-parsing library, and Swift concurrency is
+// never started: this file has no top-level `await`); everything else goes through the full
+// command line, run as a task while this thread waits.
+import EnvyroSystem
 
-/// The full command line (ArgumentParser's async entry point).
-func fullCommandLine() async {
-    await Envyro.main(nil)
-}
-await fullCommandLine()
+FastRun.attempt(CommandLine.arguments)
+_ = try? Threads.blocking { await Envyro.main(nil) }
