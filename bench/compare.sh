@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-100}
 BIN=$(cd "${ENVYRO_BIN:-.build-static/release}" && pwd)
+CLI=$(realpath "${ENVYRO_CLI:-$BIN/envyro}")
 need=""; for p in crun bubblewrap hyperfine; do dpkg -s $p >/dev/null 2>&1 || need="$need $p"; done
 [ -z "$need" ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need; }
 
@@ -45,14 +46,14 @@ LIMITS="--memory 256M --pids-limit 128 --cpus 0.5"
 # crun 1.8 refuses the hybrid cgroup layout here; in a private mount namespace, hiding the
 # unified hierarchy's controllers makes it use v1 (shared/SWIFT-LINUX.md). Every tool runs in
 # that same namespace.
-unshare -m --propagation private bash -s "$work" "$BIN" "$RUNS" "$LIMITS" <<'INNER'
+unshare -m --propagation private bash -s "$work" "$BIN" "$RUNS" "$LIMITS" "$CLI" <<'INNER'
 set -euo pipefail
-work=$1; BIN=$2; RUNS=$3; LIMITS=$4
+work=$1; BIN=$2; RUNS=$3; LIMITS=$4; CLI=$5
 mount --bind "$work/empty" /sys/fs/cgroup/unified/cgroup.controllers
 hyperfine -N --warmup 10 --runs "$RUNS" --export-json "$work/result.json" \
-  -n "envyro run via supervisor (strict + limits)" "$BIN/envyro run --supervisor $work/sup/s.sock $LIMITS -- /bin/true" \
-  -n "envyro run embedded (strict + limits)" "$BIN/envyro run --supervisor never --policy strict $LIMITS -- /bin/true" \
-  -n "envyro run embedded (default)" "$BIN/envyro run --supervisor never -- /bin/true" \
+  -n "envyro run via supervisor (strict + limits)" "$CLI run --supervisor $work/sup/s.sock $LIMITS -- /bin/true" \
+  -n "envyro run embedded (strict + limits)" "$CLI run --supervisor never --policy strict $LIMITS -- /bin/true" \
+  -n "envyro run embedded (default)" "$CLI run --supervisor never -- /bin/true" \
   -n "crun run (limits + seccomp)" "bash -c 'crun run -b $work/limited l\$\$'" \
   -n "crun run (default bundle)" "bash -c 'crun run -b $work/bundle b\$\$'" \
   -n "bwrap --unshare-all" "bwrap --unshare-all --ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/lib /lib --symlink usr/lib64 /lib64 --symlink usr/sbin /sbin --ro-bind /etc /etc --tmpfs /tmp --proc /proc --dev /dev /bin/true" \
@@ -71,4 +72,16 @@ print(f"  envyro via supervisor / crun: {sup / crun:.2f}x   (goal: <= 0.35x)")
 print(f"  envyro via supervisor / bwrap: {sup / r['bwrap --unshare-all']:.2f}x")
 PY
 INNER
+echo "socket API, one connection, strict + limits:"
+"$BIN/envyro" bench --supervisor "$work/sup/s.sock" --starts 300 --spec memory=256M pidsLimit=128 cpus=0.5
+echo "crun back to back (one stream, limits + seccomp):"
+python3 - "$work" <<'PY'
+import subprocess, sys, time
+w = sys.argv[1]
+t = time.perf_counter()
+for i in range(60):
+    subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                    f"mount --bind {w}/empty /sys/fs/cgroup/unified/cgroup.controllers; crun run -b {w}/limited r{i}"], check=True)
+print(f"  {60 / (time.perf_counter() - t):.0f} starts/s (includes an unshare+sh per start)")
+PY
 "$BIN/envyro" stats --supervisor "$work/sup/s.sock" | tail -3
