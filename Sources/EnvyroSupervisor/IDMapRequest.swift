@@ -34,20 +34,10 @@ public enum IDMapRequest {
     }
 
     static func firstRange(_ path: String, name: String?, id: UInt32) -> (start: UInt32, count: UInt32)? {
-        guard let bytes = try? Files.read(path, limit: 1 << 20) else { return nil }
-        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
-            let f = line.split(separator: ":", omittingEmptySubsequences: false)
-            guard f.count == 3, let s = UInt32(f[1]), let c = UInt32(f[2]), c > 0 else { continue }
-            if f[0] == String(id) || (name != nil && f[0] == name!) { return (s, c) }
-        }
-        return nil
+        guard let r = Environment.subordinateRanges(path, user: name, id: id).first,
+              let s = UInt32(exactly: r.start), let c = UInt32(exactly: min(r.count, UInt64(UInt32.max))) else { return nil }
+        return (s, c)
     }
 
-    static func userName(_ uid: uid_t) -> String? {
-        var pwd = passwd()
-        var result: UnsafeMutablePointer<passwd>? = nil
-        var buf = [CChar](repeating: 0, count: 4096)
-        guard getpwuid_r(uid, &pwd, &buf, buf.count, &result) == 0, result != nil, let n = pwd.pw_name else { return nil }
-        return String(cString: n)
-    }
+    static func userName(_ uid: uid_t) -> String? { Environment.userName(uid: uid) }
 }

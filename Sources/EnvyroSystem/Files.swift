@@ -114,6 +114,28 @@ public enum Environment {
         return String(cString: v)
     }
 
+    /// The user name of `uid` from the passwd database.
+    public static func userName(uid: uid_t) -> String? {
+        var pwd = passwd()
+        var result: UnsafeMutablePointer<passwd>? = nil
+        var buf = [CChar](repeating: 0, count: 4096)
+        guard getpwuid_r(uid, &pwd, &buf, buf.count, &result) == 0, result != nil, let n = pwd.pw_name else { return nil }
+        return String(cString: n)
+    }
+
+    /// `user`'s (or `id`'s) ranges in a subordinate-id file (`/etc/subuid`, `/etc/subgid`:
+    /// lines `name:start:count` or `id:start:count`), in file order.
+    public static func subordinateRanges(_ path: String, user: String?, id: UInt32) -> [(start: UInt64, count: UInt64)] {
+        guard let bytes = try? Files.read(path, limit: 1 << 20) else { return [] }
+        var out: [(start: UInt64, count: UInt64)] = []
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+            let f = line.split(separator: ":", omittingEmptySubsequences: false)
+            guard f.count == 3, let start = UInt64(f[1]), let count = UInt64(f[2]), count > 0 else { continue }
+            if f[0] == String(id) || (user != nil && f[0] == user!) { out.append((start, count)) }
+        }
+        return out
+    }
+
     /// The home directory of `uid` from the passwd database.
     public static func homeDirectory(uid: uid_t) -> String? {
         var pwd = passwd()

@@ -80,25 +80,12 @@ struct IDMapPlan {
 
     static func describe(_ m: IDMapping) -> String { "\(m.containerID):\(m.hostID):\(m.count)" }
 
-    /// The caller's ranges in a subordinate-id file (`name:start:count` or `uid:start:count`).
+    /// The caller's ranges in a subordinate-id file.
     static func readRanges(_ path: String, user: String?, id: UInt32) -> [SubordinateRange] {
-        guard let bytes = try? Files.read(path, limit: 1 << 20) else { return [] }
-        var out: [SubordinateRange] = []
-        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
-            let f = line.split(separator: ":", omittingEmptySubsequences: false)
-            guard f.count == 3, let start = UInt64(f[1]), let count = UInt64(f[2]), count > 0 else { continue }
-            if f[0] == String(id) || (user != nil && f[0] == user!) { out.append(SubordinateRange(start: start, count: count)) }
-        }
-        return out
+        Environment.subordinateRanges(path, user: user, id: id).map { SubordinateRange(start: $0.start, count: $0.count) }
     }
 
-    static func userName(uid: uid_t) -> String? {
-        var pwd = passwd()
-        var result: UnsafeMutablePointer<passwd>? = nil
-        var buf = [CChar](repeating: 0, count: 4096)
-        guard getpwuid_r(uid, &pwd, &buf, buf.count, &result) == 0, result != nil, let n = pwd.pw_name else { return nil }
-        return String(cString: n)
-    }
+    static func userName(uid: uid_t) -> String? { Environment.userName(uid: uid) }
 
     /// Writes the maps of `pid` (this helper's child, just cloned).
     func write(to pid: pid_t) throws(SystemError) {
