@@ -34,6 +34,7 @@ public enum CgroupPath {
     static func isAllowed(_ b: UInt8) -> Bool {
         (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a)
             || b == UInt8(ascii: "_") || b == UInt8(ascii: ".") || b == UInt8(ascii: "-")
+            || b == UInt8(ascii: "@")   // systemd's user@UID.service
     }
 }
 

@@ -127,3 +127,24 @@ struct PathTests {
         }
     }
 }
+
+/// cgroup v2 with systemd: a user's delegated service cgroup is found from /proc/self/cgroup.
+@Suite("systemd delegation")
+struct SystemdDelegationTests {
+    @Test("the user's service cgroup is the 0:: path up to user@UID.service", arguments: [
+        ("0::/user.slice/user-1000.slice/user@1000.service/app.slice/envyro.scope\n", UInt32(1000),
+         "user.slice/user-1000.slice/user@1000.service" as String?),
+        ("12:pids:/\n0::/user.slice/user-1000.slice/user@1000.service\n", 1000, "user.slice/user-1000.slice/user@1000.service"),
+        ("0::/user.slice/user-1000.slice/session-3.scope\n", 1000, nil),
+        ("0::/user.slice/user-1001.slice/user@1001.service/x\n", 1000, nil),
+        ("4:memory:/process_api/abc\n", 1000, nil),
+    ])
+    func servicePath(text: String, uid: UInt32, expected: String?) {
+        #expect(SystemdDelegation.servicePath(procSelfCgroup: text, uid: uid) == expected)
+    }
+
+    @Test("systemd's unit names pass the path check")
+    func atSign() throws {
+        try CgroupPath.checkName("user@1000.service")
+    }
+}

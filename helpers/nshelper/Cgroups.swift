@@ -22,8 +22,10 @@ final class CgroupManager {
 
     init(caller: Caller) { self.caller = caller }
 
-    /// Where the caller's subtree lives, for messages.
-    var subtreePath: String { CgroupDelegation.subtreePath(uid: caller.uid) }
+    /// Where the caller's subtree lives: `envyro/u<uid>` (or `envyro/root`), or on a cgroup v2
+    /// host with systemd, `…/user@UID.service/envyro` once that is found.
+    var subtreePath: String { systemdSubtree ?? CgroupDelegation.subtreePath(uid: caller.uid) }
+    private var systemdSubtree: String?
 
     private func detect() throws(CgroupError) -> CgroupHierarchy {
         if let h = hierarchy { return h }
@@ -54,8 +56,15 @@ final class CgroupManager {
             s = try CgroupSubtree.open(hierarchy: h, relativePath: subtreePath, controllers: wanted,
                                        includeUnified: includeUnified, callerUID: caller.uid)
         } catch {
-            guard case .noSubtree = error, caller.uid == 0 else { throw error }
-            try CgroupDelegation.createSubtree(hierarchy: h, name: "root", uid: 0, gid: 0)
+            guard case .noSubtree = error else { throw error }
+            if caller.uid == 0 {
+                try CgroupDelegation.createSubtree(hierarchy: h, name: "root", uid: 0, gid: 0)
+            } else if let path = try SystemdDelegation.subtree(hierarchy: h, uid: caller.uid) {
+                // cgroup v2 with systemd: the user's own delegated service cgroup, no setup.
+                systemdSubtree = path
+            } else {
+                throw error
+            }
             s = try CgroupSubtree.open(hierarchy: h, relativePath: subtreePath, controllers: wanted,
                                        includeUnified: includeUnified, callerUID: caller.uid)
         }
