@@ -68,6 +68,8 @@ public struct Policy: Sendable, Equatable {
     public var mounts: MountRules
     /// Which id maps may be asked for.
     public var idmap: IDMapRules
+    /// Warm pool sizes.
+    public var pools: PoolRules
 
     /// Creates a policy from its parts. No validation is done; use `PolicyLoader` to read
     /// and validate a file.
@@ -86,8 +88,10 @@ public struct Policy: Sendable, Equatable {
         capabilities: CapabilityRules = CapabilityRules(),
         seccomp: SeccompRules = SeccompRules(profile: nil),
         mounts: MountRules = .standard,
-        idmap: IDMapRules = IDMapRules()
+        idmap: IDMapRules = IDMapRules(),
+        pools: PoolRules = PoolRules()
     ) {
+        self.pools = pools
         self.limits = limits
         self.capabilities = capabilities
         self.seccomp = seccomp

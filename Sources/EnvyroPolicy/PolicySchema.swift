@@ -6,7 +6,7 @@ enum PolicySchema {
     static let topLevelKeys: Set<String> = [
         "schemaVersion", "name", "description",
         "namespaces", "network", "rootfs", "process", "audit", "helper",
-        "limits", "capabilities", "seccomp", "mounts", "idmap",
+        "limits", "capabilities", "seccomp", "mounts", "idmap", "pools",
     ]
 
     static let requiredNamespaces: [NamespaceKind] = [.user, .pid, .mount]
@@ -43,7 +43,8 @@ enum PolicySchema {
             capabilities: try capabilities(top),
             seccomp: try seccomp(top, policyPath: path),
             mounts: try mounts(top),
-            idmap: try idmap(top)
+            idmap: try idmap(top),
+            pools: try pools(top)
         )
     }
 

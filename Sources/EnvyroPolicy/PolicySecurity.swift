@@ -216,3 +216,31 @@ public enum CapabilityNames {
         names.reduce(0) { m, n in number(of: n).map { m | (1 << UInt64($0)) } ?? m }
     }
 }
+
+/// Warm pools a supervisor and its helpers keep (the `"pools"` section).
+public struct PoolRules: Sendable, Equatable {
+    /// Idle helpers `envyro-supervisor` keeps started and greeted.
+    public var helpers: Int
+    /// Prewarmed containers a daemon helper keeps per request shape.
+    public var prewarmedPerShape: Int
+    /// Prewarmed containers a daemon helper keeps in all (0: none).
+    public var prewarmedTotal: Int
+
+    /// Pool sizes.
+    public init(helpers: Int = 2, prewarmedPerShape: Int = 1, prewarmedTotal: Int = 4) {
+        self.helpers = helpers
+        self.prewarmedPerShape = prewarmedPerShape
+        self.prewarmedTotal = prewarmedTotal
+    }
+}
+
+extension PolicySchema {
+    static func pools(_ top: SectionReader) throws(PolicyError) -> PoolRules {
+        guard top.has("pools") else { return PoolRules() }
+        let s = try top.section("pools")
+        try s.allowOnly(["helpers", "prewarmedPerShape", "prewarmedTotal"])
+        return PoolRules(helpers: try s.int("helpers", in: 0...64, default: 2),
+                         prewarmedPerShape: try s.int("prewarmedPerShape", in: 0...16, default: 1),
+                         prewarmedTotal: try s.int("prewarmedTotal", in: 0...64, default: 4))
+    }
+}

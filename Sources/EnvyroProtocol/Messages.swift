@@ -242,27 +242,31 @@ public struct CreateRequest: Sendable, Equatable, WirePayload {
 }
 
 // Created (verb 0x8002), payload:
-//   containerID u32 | pid i32
+//   containerID u32 | pid i32 | prewarmed bool (u8 0/1)
 /// Successful answer to `create`.
 public struct Created: Sendable, Equatable, WirePayload {
     /// Helper-assigned container id.
     public var containerID: UInt32
     /// Host pid of the container's first process.
     public var pid: Int32
+    /// It was prepared ahead of the request (a daemon helper's prewarmed container).
+    public var prewarmed: Bool
 
     /// Memberwise initialiser.
-    public init(containerID: UInt32, pid: Int32) {
+    public init(containerID: UInt32, pid: Int32, prewarmed: Bool = false) {
         self.containerID = containerID
         self.pid = pid
+        self.prewarmed = prewarmed
     }
 
     func encode(into w: inout WireWriter) {
         w.u32(containerID)
         w.i32(pid)
+        w.bool(prewarmed)
     }
 
     static func decode(from r: inout WireReader) throws(ProtocolError) -> Created {
-        Created(containerID: try r.u32("containerID"), pid: try r.i32("pid"))
+        Created(containerID: try r.u32("containerID"), pid: try r.i32("pid"), prewarmed: try r.bool("prewarmed"))
     }
 
     /// Semantic checks (none).

@@ -31,13 +31,18 @@ public final class SupervisorDaemon: @unchecked Sendable {
         var pid: Int32?
     }
 
-    /// A daemon for `policy` listening at `socketPath`, keeping `poolSize` helpers warm.
-    public init(policy: String, socketPath: String, helperPath: String? = nil, poolSize: Int = 2) {
+    /// A daemon for `policy` listening at `socketPath`, keeping `poolSize` helpers warm (nil:
+    /// the policy's `pools.helpers`).
+    public init(policy: String, socketPath: String, helperPath: String? = nil, poolSize: Int? = nil) {
         supervisor = EmbeddedSupervisor(policy: policy, helperPath: helperPath)
         self.socketPath = socketPath
+        self.poolSize = poolSize
         pool = HelperPool(path: supervisor.helperPath, policy: supervisor.policyReference,
-                          buffers: supervisor.engine.buffers, target: poolSize)
+                          buffers: supervisor.engine.buffers, target: poolSize ?? 0)
     }
+    private let poolSize: Int?
+    private let prewarmHits = Atomic<Int>(0)
+    private let prewarmMisses = Atomic<Int>(0)
 
     /// Runs until SIGTERM (or SIGINT); returns the exit status. Call from the main thread before
     /// any other thread exists: it blocks SIGTERM, SIGINT and SIGHUP to read them from a signalfd.
@@ -45,7 +50,10 @@ public final class SupervisorDaemon: @unchecked Sendable {
         let signals = envyro_daemon_signalfd()
         guard signals >= 0 else { return fail("cannot set up signal handling: \(SystemError.current("signalfd"))") }
         // The policy must load before anything is served (a broken one is an error at start).
-        do { _ = try supervisor.policy() } catch { return fail("\(error)") }
+        do {
+            let loaded = try supervisor.policy()
+            pool.setTarget(poolSize ?? loaded.policy.pools.helpers)
+        } catch { return fail("\(error)") }
         snapshotPolicy()
         let listener: Int32
         do { listener = try listen() } catch { return fail("\(error)") }
@@ -206,6 +214,7 @@ public final class SupervisorDaemon: @unchecked Sendable {
             let report = try supervisor.execute(prepared, stdio: stdio, control: control) { [self] created in
                 runs.withLock { $0[id]?.containerID = created.containerID; $0[id]?.pid = created.pid }
                 started.add(1, ordering: .relaxed)
+                if created.prewarmed { prewarmHits.add(1, ordering: .relaxed) } else { prewarmMisses.add(1, ordering: .relaxed) }
                 _ = try? socket.send(ClientMessage(verb: .started, requestID: m.requestID,
                                                body: ["run": .int(Int64(id)), "pid": .int(Int64(created.pid))]).encode())
             }
@@ -261,12 +270,15 @@ public final class SupervisorDaemon: @unchecked Sendable {
         fields.set("helper_starts", .int(Int64(p.started)))
         fields.set("helper_restarts", .int(Int64(max(0, p.started - p.ready - runs.withLock { $0.count }))))
         fields.set("helper_discards", .int(Int64(p.discarded)))
+        fields.set("prewarmed_hits", .int(Int64(prewarmHits.load(ordering: .relaxed))))
+        fields.set("prewarmed_misses", .int(Int64(prewarmMisses.load(ordering: .relaxed))))
         fields.set("runs_started", .int(Int64(total)))
         fields.set("runs_in_flight", .int(Int64(runs.withLock { $0.count })))
         fields.set("uptime_s", .double(uptime))
         fields.set("starts_per_second", .double(uptime > 0 ? Double(total) / uptime : 0))
         var text = engine.formatted()
         text += "\nhelper_pool: ready=\(p.ready) hits=\(p.hits) misses=\(p.misses) started=\(p.started) discarded=\(p.discarded)"
+        text += "\nprewarmed_containers: hits=\(prewarmHits.load(ordering: .relaxed)) misses=\(prewarmMisses.load(ordering: .relaxed))"
         text += "\nruns: started=\(total) in_flight=\(runs.withLock { $0.count }) starts_per_second=\(uptime > 0 ? Double(total) / uptime : 0)"
         return ["text": .string(text), "fields": .object(fields)]
     }
@@ -283,6 +295,7 @@ public final class SupervisorDaemon: @unchecked Sendable {
             return
         }
         supervisor.reloadPolicy()
+        if poolSize == nil, let loaded = try? supervisor.policy() { pool.setTarget(loaded.policy.pools.helpers) }
         snapshotPolicy()
         log("SIGHUP: reloaded policy \(supervisor.policyReference)")
     }

@@ -7,7 +7,8 @@ import Synchronization
 /// back after a clean run and replaced when one dies. A background thread keeps `target` ready.
 public final class HelperPool: Sendable {
     /// How many idle helpers the pool keeps ready.
-    public let target: Int
+    public var target: Int { targetValue.withLock { $0 } }
+    private let targetValue: Mutex<Int>
     private let path: String
     private let policy: Mutex<String>
     private let buffers: LazyResource<BufferPool>
@@ -38,8 +39,11 @@ public final class HelperPool: Sendable {
         self.path = path
         self.policy = Mutex(policy)
         self.buffers = buffers
-        self.target = target
+        self.targetValue = Mutex(target)
     }
+
+    /// Changes how many idle helpers are kept (the policy's `pools.helpers`).
+    public func setTarget(_ n: Int) { targetValue.withLock { $0 = max(0, n) } }
 
     private func start() throws(SupervisorError) -> HelperProcess {
         let h = try HelperProcess(path: path, policy: policy.withLock { $0 }, buffers: buffers)

@@ -7,6 +7,8 @@ func usage(_ problem: String? = nil) -> Never {
     print("""
         usage: envyro-supervisor [--policy default|strict|FILE] [--socket PATH] [--pool N]
 
+        --pool N: idle helpers kept warm (default: the policy's pools.helpers).
+
         Serves `envyro run` (and any client of the protocol in the README) on a unix socket that
         only this user may use; default socket: \(ClientProtocol.defaultSocketPath()).
         SIGTERM drains (runs in flight get 10 s, then are killed); SIGHUP reloads the policy.
@@ -16,7 +18,7 @@ func usage(_ problem: String? = nil) -> Never {
 
 var policy = "default"
 var socketPath = ClientProtocol.defaultSocketPath()
-var poolSize = 2
+var poolSize: Int? = nil
 var args = CommandLine.arguments.dropFirst()
 while let arg = args.popFirst() {
     switch arg {

@@ -211,5 +211,68 @@ struct DaemonTests {
         #expect(r.status == 125)
         #expect(r.stderr.contains("no envyro-supervisor is listening"), "\(r.stderr)")
     }
+
+    @Test("after a shape's first run, its next runs start prewarmed containers")
+    func prewarmed() throws {
+        let d = try Daemon()
+        defer { _ = d.stop() }
+        for _ in 0..<4 {
+            let r = try Harness.envyro(["run", "--supervisor", d.socket, "--hostname", "w", "--", "sh", "-c", "hostname; pwd"])
+            #expect(r.stdout == "w\n/\n", "\(r.stderr)")
+            usleep(100_000)   // the helper prepares the next one when idle
+        }
+        let stats = try Harness.envyro(["stats", "--supervisor", d.socket, "--json"])
+        let f = try JSONSerialization.jsonObject(with: Data(stats.stdout.utf8)) as! [String: Any]
+        #expect((f["prewarmed_hits"] as? Int ?? 0) >= 2, "\(f)")
+    }
+
+    static func helpers(of daemon: Int32) -> [Int32] {
+        Harness.children(of: daemon).filter {
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\($0)/exe"))?.hasSuffix("envyro-nshelper") == true
+        }
+    }
+
+    @Test("SIGKILL to an idle daemon: its helpers and prewarmed containers go too")
+    func crashIdle() throws {
+        let d = try Daemon()
+        _ = try Harness.envyro(["run", "--supervisor", d.socket, "--", "true"])
+        usleep(200_000)
+        let helpers = Self.helpers(of: d.process.processIdentifier)
+        #expect(!helpers.isEmpty)
+        kill(d.process.processIdentifier, SIGKILL)
+        d.process.waitUntilExit()
+        for _ in 0..<200 where helpers.contains(where: { kill($0, 0) == 0 }) { usleep(10_000) }
+        #expect(!helpers.contains(where: { kill($0, 0) == 0 }), "every helper exited")
+        #expect(Harness.processes(exeSuffix: Harness.installRoot.path + "/bin/envyro-nshelper", argument: "--policy").isEmpty)
+        try? FileManager.default.removeItem(at: d.dir)
+    }
+
+    @Test("a helper killed during a daemon run fails that run clearly; the next run works")
+    func helperDiesMidRun() throws {
+        let d = try Daemon()
+        defer { _ = d.stop() }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Harness.envyro)
+        p.arguments = ["run", "--supervisor", d.socket, "--", "sleep", "300"]
+        let err = Pipe()
+        p.standardError = err
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        var victim: Int32? = nil
+        for _ in 0..<300 where victim == nil {
+            usleep(10_000)
+            guard let sleeper = Harness.processes(exeSuffix: "/sleep", argument: "300").first else { continue }
+            victim = Self.helpers(of: d.process.processIdentifier).first { Harness.children(of: $0).contains(sleeper) }
+        }
+        let helper = try #require(victim)
+        kill(helper, SIGKILL)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 125)
+        #expect(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("helper"))
+        for _ in 0..<200 where !Harness.processes(exeSuffix: "/sleep", argument: "300").isEmpty { usleep(10_000) }
+        #expect(Harness.processes(exeSuffix: "/sleep", argument: "300").isEmpty, "the container died with its helper")
+        let next = try Harness.envyro(["run", "--supervisor", d.socket, "--", "echo", "again"])
+        #expect(next.stdout == "again\n", "\(next.stderr)")
+    }
 }
 }

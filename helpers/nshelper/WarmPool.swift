@@ -20,9 +20,9 @@ struct WarmMember {
 }
 
 extension HelperServer {
-    /// Members kept per shape, and in all.
-    static let warmPerKey = 1
-    static let warmTotal = 4
+    /// Members kept per shape, and in all (the policy's `pools` section).
+    var warmPerKey: Int { policy.pools.prewarmedPerShape }
+    var warmTotal: Int { policy.pools.prewarmedTotal }
 
     /// The shape of `r`, or nil when it can't be prewarmed.
     func warmKey(_ r: CreateRequest) -> String? {
@@ -93,8 +93,9 @@ extension HelperServer {
     func replenish() {
         guard let (key, r, maps) = wanted else { return }
         wanted = nil
-        guard warm.filter({ $0.key == key }).count < Self.warmPerKey else { return }
-        if warm.count >= Self.warmTotal, let old = warm.first {
+        guard warmTotal > 0 else { return }
+        guard warm.filter({ $0.key == key }).count < warmPerKey else { return }
+        if warm.count >= warmTotal, let old = warm.first {
             warm.removeFirst()
             discard(old)
         }
