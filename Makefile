@@ -40,15 +40,16 @@ STATIC := .build-static/release
 CLI    := .build-cli/release
 static: deps
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path .build-static
-	@# The CLI alone, also non-PIE: it starts per run, and its ~60k relative relocations cost
-	@# about 0.8 ms of page faults at every start (measured). The helpers keep PIE (ASLR).
+	@# `envyro` (the small front: daemon runs, else exec envyro-cli) alone, also non-PIE: it
+	@# starts once per run, and relative relocations cost page faults at every start (measured).
+	@# Everything with a privilege or a long life keeps PIE (ASLR).
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path .build-cli -Xlinker -no-pie --product envyro
 
 bench: static
-	$(STATIC)/envyro bench --io
+	$(STATIC)/envyro-cli bench --io
 
 bench-compare: static
-	ENVYRO_BIN=$(STATIC) ENVYRO_CLI=$(CLI)/envyro bench/compare.sh 100
+	ENVYRO_BIN=$(STATIC) ENVYRO_FRONT=$(CLI)/envyro bench/compare.sh 100
 
 # Installs the binaries (Swift stdlib linked statically: a binary with file capabilities can't
 # use $ORIGIN run paths), the policies (root-owned, as a privileged helper requires), and gives
@@ -56,6 +57,7 @@ bench-compare: static
 PREFIX ?= /usr/local
 install: static
 	install -D -s -m 0755 $(CLI)/envyro $(DESTDIR)$(PREFIX)/bin/envyro
+	install -D -s -m 0755 $(STATIC)/envyro-cli $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-cli
 	install -D -s -m 0755 $(STATIC)/envyro-supervisor $(DESTDIR)$(PREFIX)/bin/envyro-supervisor
 	install -D -s -m 0755 $(STATIC)/envyro-nshelper $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-nshelper
 	install -D -s -m 0755 $(STATIC)/envyro-ioworker $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-ioworker
@@ -69,6 +71,6 @@ install: static
 	@getcap $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-nshelper
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/envyro $(DESTDIR)$(PREFIX)/bin/envyro-supervisor $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-nshelper $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-ioworker
+	rm -f $(DESTDIR)$(PREFIX)/bin/envyro $(DESTDIR)$(PREFIX)/bin/envyro-supervisor $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-cli $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-nshelper $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-ioworker
 	rm -f $(DESTDIR)$(PREFIX)/lib/systemd/user/envyro-supervisor.service $(DESTDIR)$(PREFIX)/lib/systemd/user/envyro-supervisor.socket
 	rm -rf $(DESTDIR)$(PREFIX)/share/envyro

@@ -16,6 +16,7 @@ let package = Package(
     name: "envyro",
     products: [
         .executable(name: "envyro", targets: ["envyro"]),
+        .executable(name: "envyro-cli", targets: ["envyro-cli"]),
         .executable(name: "envyro-nshelper", targets: ["envyro-nshelper"]),
         .executable(name: "envyro-supervisor", targets: ["envyro-supervisor"]),
         .executable(name: "envyro-ioworker", targets: ["envyro-ioworker"]),
@@ -31,7 +32,8 @@ let package = Package(
             name: "CEnvyro",
             path: "Sources/CEnvyro",
             cSettings: [.define("_GNU_SOURCE")],
-            linkerSettings: [.linkedLibrary("crypto")]
+            // libcrypto (SHA-256 for the audit chain) is dlopen'ed on first use.
+            linkerSettings: [.linkedLibrary("dl")]
         ),
         // libseccomp, for compiling OCI/moby seccomp profiles to BPF.
         .systemLibrary(name: "CSeccomp", path: "Sources/CSeccomp", pkgConfig: "libseccomp",
@@ -64,22 +66,32 @@ let package = Package(
         // The unprivileged supervisor, embedded by the CLI.
         .target(
             name: "EnvyroSupervisor",
-            dependencies: ["CEnvyro", "EnvyroSystem", "EnvyroJSON", "EnvyroProtocol", "EnvyroPolicy", "EnvyroEngine", "EnvyroSeccomp", "EnvyroIO"],
+            dependencies: ["CEnvyro", "EnvyroSystem", "EnvyroJSON", "EnvyroProtocol", "EnvyroPolicy", "EnvyroEngine", "EnvyroSeccomp", "EnvyroIO", "EnvyroClient"],
+            swiftSettings: strictSwift
+        ),
+        // The client protocol, and `envyro run` through a running supervisor (small: no engine).
+        .target(name: "EnvyroClient", dependencies: ["CEnvyro", "EnvyroJSON", "EnvyroProtocol", "EnvyroSystem"],
+                swiftSettings: strictSwift),
+        // `envyro`: the fast path for daemon runs; execs envyro-cli for everything else.
+        .executableTarget(
+            name: "envyro",
+            dependencies: ["EnvyroClient", "EnvyroSystem", "CEnvyroCLI"],
+            path: "Sources/envyro",
             swiftSettings: strictSwift
         ),
         .executableTarget(
-            name: "envyro",
+            name: "envyro-cli",
             dependencies: [
-                "EnvyroSupervisor", "EnvyroPolicy", "EnvyroJSON", "EnvyroSystem", "EnvyroAudit", "CEnvyro", "CEnvyroCLI", "EnvyroEngine", "EnvyroIO",
+                "EnvyroSupervisor", "EnvyroPolicy", "EnvyroJSON", "EnvyroSystem", "EnvyroAudit", "CEnvyro", "CEnvyroCLI", "EnvyroEngine", "EnvyroIO", "EnvyroClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            path: "Sources/envyro",
+            path: "Sources/envyro-cli",
             swiftSettings: strictSwift
         ),
         // The long-running supervisor daemon.
         .executableTarget(
             name: "envyro-supervisor",
-            dependencies: ["EnvyroSupervisor"],
+            dependencies: ["EnvyroSupervisor", "EnvyroClient"],
             path: "Sources/envyro-supervisor",
             swiftSettings: strictSwift
         ),

@@ -4,12 +4,15 @@
 #   with memory/pids/cpu limits), crun run (default bundle, and with the same limits and a
 #   ~300-rule seccomp profile), bwrap --unshare-all, and fork+exec of /bin/true.
 # Installs crun, bubblewrap and hyperfine if missing. Run as root (crun is measured as root).
-# Usage: bench/compare.sh [RUNS]      ENVYRO_BIN=dir-with-release-binaries
+# Usage: bench/compare.sh [RUNS]      ENVYRO_BIN=dir-with-release-binaries ENVYRO_FRONT=envyro
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-100}
 BIN=$(cd "${ENVYRO_BIN:-.build-static/release}" && pwd)
-CLI=$(realpath "${ENVYRO_CLI:-$BIN/envyro}")
+# The front binary (`envyro`; make builds it non-PIE in .build-cli); it execs envyro-cli for
+# anything but a daemon run.
+CLI=$(realpath "${ENVYRO_FRONT:-$BIN/envyro}")
+export ENVYRO_CLI="$BIN/envyro-cli"
 need=""; for p in crun bubblewrap hyperfine; do dpkg -s $p >/dev/null 2>&1 || need="$need $p"; done
 [ -z "$need" ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need; }
 
@@ -73,7 +76,7 @@ print(f"  envyro via supervisor / bwrap: {sup / r['bwrap --unshare-all']:.2f}x")
 PY
 INNER
 echo "socket API, one connection, strict + limits:"
-"$BIN/envyro" bench --supervisor "$work/sup/s.sock" --starts 300 --spec memory=256M pidsLimit=128 cpus=0.5
+"$BIN/envyro-cli" bench --supervisor "$work/sup/s.sock" --starts 300 --spec memory=256M pidsLimit=128 cpus=0.5
 echo "crun back to back (one stream, limits + seccomp):"
 python3 - "$work" <<'PY'
 import subprocess, sys, time
@@ -84,4 +87,4 @@ for i in range(60):
                     f"mount --bind {w}/empty /sys/fs/cgroup/unified/cgroup.controllers; crun run -b {w}/limited r{i}"], check=True)
 print(f"  {60 / (time.perf_counter() - t):.0f} starts/s (includes an unshare+sh per start)")
 PY
-"$BIN/envyro" stats --supervisor "$work/sup/s.sock" | tail -3
+"$BIN/envyro-cli" stats --supervisor "$work/sup/s.sock" | tail -3

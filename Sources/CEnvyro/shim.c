@@ -18,7 +18,8 @@
 #include <linux/close_range.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
-#include <openssl/sha.h>
+#include <dlfcn.h>
+#include <stdlib.h>
 #include <linux/capability.h>
 
 #ifndef P_PIDFD
@@ -248,8 +249,21 @@ uint64_t envyro_effective_capabilities(void) {
 extern char **environ;
 char **envyro_environ(void) { return environ; }
 
+/* libcrypto is loaded on first use, not at start-up: the CLI's run path never hashes, and
+ * binding libcrypto's symbols at every start costs a short-lived process measurable time. */
+typedef unsigned char *(*sha256_fn)(const unsigned char *, size_t, unsigned char *);
+static sha256_fn g_sha256 = NULL;
+
 void envyro_sha256(const void *data, size_t len, uint8_t out[32]) {
-    SHA256((const unsigned char *)(data ? data : ""), len, out);
+    sha256_fn f = __atomic_load_n(&g_sha256, __ATOMIC_ACQUIRE);
+    if (!f) {
+        void *lib = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL);
+        if (!lib) lib = dlopen("libcrypto.so", RTLD_NOW | RTLD_LOCAL);
+        f = lib ? (sha256_fn)dlsym(lib, "SHA256") : NULL;
+        if (!f) abort();   /* no libcrypto: the audit chain can't be kept */
+        __atomic_store_n(&g_sha256, f, __ATOMIC_RELEASE);
+    }
+    f((const unsigned char *)(data ? data : ""), len, out);
 }
 
 const char *envyro_errno_name(int err) {

@@ -1,4 +1,5 @@
 import CEnvyro
+import EnvyroClient
 import EnvyroEngine
 import EnvyroJSON
 import EnvyroPolicy

@@ -1,4 +1,5 @@
 // envyro-supervisor: the long-running, unprivileged supervisor (see SupervisorDaemon).
+import EnvyroClient
 import EnvyroSupervisor
 import Glibc
 

@@ -11,7 +11,7 @@ struct IDMapTests {
         guard Harness.isRoot, Harness.ordinaryUser != nil else { return nil }
         let bin = Harness.installRoot.appendingPathComponent("capped/bin")
         try? FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
-        for name in ["envyro", "envyro-nshelper"] {
+        for name in ["envyro", "envyro-cli", "envyro-nshelper"] {
             try? FileManager.default.copyItem(at: Harness.installRoot.appendingPathComponent("bin/\(name)"), to: bin.appendingPathComponent(name))
         }
         _ = try? Harness.run(["/bin/chmod", "-R", "a+rX", Harness.installRoot.appendingPathComponent("capped").path])

@@ -2,6 +2,7 @@ import ArgumentParser
 import CEnvyro
 import CEnvyroCLI
 import EnvyroAudit
+import EnvyroClient
 import EnvyroEngine
 import EnvyroIO
 import EnvyroJSON
@@ -9,18 +10,40 @@ import EnvyroSupervisor
 import EnvyroSystem
 import Glibc
 
-/// Writes one line to stderr, prefixed `envyro: `.
-func complain(_ message: String) {
-    writeStderr("envyro: \(message)\n")
-}
-
 extension String {
     func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
 }
 
-/// Writes text to stderr unbuffered.
-func writeStderr(_ text: String) {
-    _ = text.withCString { write(2, $0, strlen($0)) }
+extension RunFlags {
+    /// The run these flags ask for (the embedded path).
+    func request(argv: [String]) -> RunRequest {
+        var r = RunRequest(argv: argv)
+        r.env = env
+        r.cwd = cwd
+        r.hostname = hostname
+        r.rootfs = rootfs.map(Self.absolute)
+        r.rootfsWritable = rootfsRw
+        r.network = network
+        r.timeoutSeconds = timeout
+        r.useInit = useInit
+        r.executor = executor
+        r.seccompProfile = seccomp.map(Self.absolute)
+        r.limits.memory = memory
+        r.limits.memorySwap = memorySwap
+        r.limits.pidsLimit = pidsLimit
+        r.limits.cpus = cpus
+        r.limits.cpuShares = cpuShares
+        r.limits.cpusetCpus = cpusetCpus
+        r.limits.blkioWeight = blkioWeight
+        r.limits.profile = profile
+        r.userns = userns
+        r.uidMaps = uidmap
+        r.gidMaps = gidmap
+        r.logDir = logDir.map(Self.absolute)
+        r.logLimit = logLimit
+        r.logTee = logTee
+        return r
+    }
 }
 
 /// The `envyro` command (started from main.swift, after the fast path for daemon runs).
@@ -150,7 +173,7 @@ struct Run: AsyncParsableCommand {
         if supervisor != "never" {
             let path = supervisor == "auto" ? ClientProtocol.defaultSocketPath() : supervisor
             if let socket = ClientProtocol.connect(path) {
-                DaemonClient.run(socket, request, stdio: stdio, signalFD: signalFD, flags: flags)
+                DaemonClient.run(socket, argv: argv, stdio: stdio, signalFD: signalFD, flags: flags)
             } else if supervisor != "auto" {
                 complain("no envyro-supervisor is listening at \(path); start one (envyro-supervisor --policy strict) or use --supervisor never")
                 throw ExitCode(125)
@@ -196,11 +219,6 @@ struct Run: AsyncParsableCommand {
     }
 }
 
-/// Exit statuses envyro itself chooses.
-enum RunExit {
-    /// The kernel's OOM killer ended the workload (distinct from a plain SIGKILL's 137).
-    static let outOfMemory: Int32 = 247
-}
 
 struct Setup: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -262,7 +280,7 @@ func ask(_ socket: SeqPacketSocket, _ m: ClientMessage) throws -> ClientMessage 
             throw ExitCode(Int32(r.body["exitCode"]?.intValue ?? 125))
         }
         return r
-    } catch let e as SupervisorError {
+    } catch let e as ClientError {
         complain(e.description)
         throw ExitCode(125)
     }
@@ -384,7 +402,7 @@ struct Bench: ParsableCommand {
             throw ExitCode(125)
         }
         defer { socket.close() }
-        var body = RunRequest(argv: ["/bin/true"]).spec(policy: nil)
+        var body = RunFlags().spec(argv: ["/bin/true"])
         for kv in spec {
             let parts = kv.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2 else { complain("--spec \(kv): expected KEY=VALUE"); throw ExitCode(125) }

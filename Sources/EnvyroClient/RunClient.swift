@@ -1,76 +1,92 @@
 import CEnvyro
-import EnvyroEngine
 import EnvyroJSON
-import EnvyroSupervisor
 import EnvyroSystem
 import Glibc
 
-/// `envyro run`'s options, whichever parser read them.
-struct RunFlags: Equatable {
-    var policy: String?
-    var supervisor = "auto"
-    var rootfs: String?
-    var rootfsRw = false
-    var hostname = "envyro"
-    var env: [String] = []
-    var cwd = "/"
-    var network: String?
-    var timeout: Double?
-    var useInit = false
-    var executor = "native"
-    var seccomp: String?
-    var userns: String?
-    var uidmap: [String] = []
-    var gidmap: [String] = []
-    var memory: String?
-    var memorySwap: String?
-    var pidsLimit: Int64?
-    var cpus: String?
-    var cpuShares: Int64?
-    var cpusetCpus: String?
-    var blkioWeight: Int64?
-    var profile: String?
-    var json = false
-    var timings = false
-    var logDir: String?
-    var logLimit: String?
-    var logTee = false
+/// Exit statuses envyro itself chooses.
+public enum RunExit {
+    /// The kernel's OOM killer ended the workload (distinct from a plain SIGKILL's 137).
+    public static let outOfMemory: Int32 = 247
+}
 
-    /// The run these flags ask for.
-    func request(argv: [String]) -> RunRequest {
-        var r = RunRequest(argv: argv)
-        r.env = env
-        r.cwd = cwd
-        r.hostname = hostname
-        r.rootfs = rootfs
-        r.rootfsWritable = rootfsRw
-        r.network = network
-        r.timeoutSeconds = timeout
-        r.useInit = useInit
-        r.executor = executor
-        r.seccompProfile = seccomp
-        r.limits.memory = memory
-        r.limits.memorySwap = memorySwap
-        r.limits.pidsLimit = pidsLimit
-        r.limits.cpus = cpus
-        r.limits.cpuShares = cpuShares
-        r.limits.cpusetCpus = cpusetCpus
-        r.limits.blkioWeight = blkioWeight
-        r.limits.profile = profile
-        r.userns = userns
-        r.uidMaps = uidmap
-        r.gidMaps = gidmap
-        r.logDir = logDir
-        r.logLimit = logLimit
-        r.logTee = logTee
-        // Paths are the caller's: absolute before they reach a supervisor with another cwd.
-        r.rootfs = rootfs.map(Self.absolute)
-        r.seccompProfile = seccomp.map(Self.absolute)
-        r.logDir = logDir.map(Self.absolute)
-        return r
+/// `envyro run`'s options, whichever parser read them (the fast path's own, or ArgumentParser).
+public struct RunFlags: Equatable, Sendable {
+    public var policy: String?
+    public var supervisor = "auto"
+    public var rootfs: String?
+    public var rootfsRw = false
+    public var hostname = "envyro"
+    public var env: [String] = []
+    public var cwd = "/"
+    public var network: String?
+    public var timeout: Double?
+    public var useInit = false
+    public var executor = "native"
+    public var seccomp: String?
+    public var userns: String?
+    public var uidmap: [String] = []
+    public var gidmap: [String] = []
+    public var memory: String?
+    public var memorySwap: String?
+    public var pidsLimit: Int64?
+    public var cpus: String?
+    public var cpuShares: Int64?
+    public var cpusetCpus: String?
+    public var blkioWeight: Int64?
+    public var profile: String?
+    public var json = false
+    public var timings = false
+    public var logDir: String?
+    public var logLimit: String?
+    public var logTee = false
+
+    /// No flags: the defaults.
+    public init() {}
+
+    /// The run these flags ask for, as the client protocol's RunSpec object. Paths are the
+    /// caller's: made absolute before they reach a supervisor with another working directory.
+    public func spec(argv: [String]) -> JSONObject {
+        func str(_ s: String?) -> JSONValue { s.map { .string($0) } ?? .null }
+        func int(_ v: Int64?) -> JSONValue { v.map { .int($0) } ?? .null }
+        var o = JSONObject()
+        o.set("argv", .array(argv.map { .string($0) }))
+        o.set("env", .array(env.map { .string($0) }))
+        o.set("cwd", .string(cwd))
+        o.set("hostname", .string(hostname))
+        o.set("rootfs", str(rootfs.map(Self.absolute)))
+        o.set("rootfsWritable", .bool(rootfsRw))
+        o.set("network", str(network))
+        o.set("timeout", timeout.map { .double($0) } ?? .null)
+        o.set("init", .bool(useInit))
+        o.set("executor", .string(executor))
+        o.set("seccomp", str(seccomp.map(Self.absolute)))
+        o.set("userns", str(userns))
+        o.set("uidmap", .array(uidmap.map { .string($0) }))
+        o.set("gidmap", .array(gidmap.map { .string($0) }))
+        o.set("memory", str(memory))
+        o.set("memorySwap", str(memorySwap))
+        o.set("pidsLimit", int(pidsLimit))
+        o.set("cpus", str(cpus))
+        o.set("cpuShares", int(cpuShares))
+        o.set("cpusetCpus", str(cpusetCpus))
+        o.set("blkioWeight", int(blkioWeight))
+        o.set("profile", str(profile))
+        o.set("policy", str(policy))
+        o.set("logDir", str(logDir.map(Self.absolute)))
+        o.set("logLimit", str(logLimit))
+        o.set("logTee", .bool(logTee))
+        return o
     }
 
-    static func absolute(_ path: String) -> String {
+    /// Our own stdio for the container; a closed one is replaced by /dev/null.
+    public static func stdio() -> [Int32] {
+        (0...2).map { (fd: Int32) -> Int32 in
+            if fcntl(fd, F_GETFD) >= 0 { return fd }
+            return open("/dev/null", (fd == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC)
+        }
+    }
+
+    public static func absolute(_ path: String) -> String {
         if path.hasPrefix("/") { return path }
         var buf = [UInt8](repeating: 0, count: 4096)
         let ok = buf.withUnsafeMutableBytes { getcwd($0.baseAddress!.assumingMemoryBound(to: CChar.self), 4096) != nil }
@@ -78,19 +94,11 @@ struct RunFlags: Equatable {
         return String(decoding: buf[..<end], as: UTF8.self) + "/" + path
     }
 
-    /// Our own stdio for the container; a closed one is replaced by /dev/null.
-    static func stdio() -> [Int32] {
-        (0...2).map { (fd: Int32) -> Int32 in
-            if fcntl(fd, F_GETFD) >= 0 { return fd }
-            return open("/dev/null", (fd == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC)
-        }
-    }
-
     /// The fast path's parser for `envyro run ARGS`: the same flags and forms as the
     /// ArgumentParser definition (`--flag value`, `--flag=value`, switches; options end at `--`
     /// or at the command). Returns nil for anything else (help, --stats, a malformed number, an
     /// unknown flag), and the full parser handles it, errors included.
-    static func parse(_ args: ArraySlice<String>) -> (RunFlags, [String])? {
+    public static func parse(_ args: ArraySlice<String>) -> (RunFlags, [String])? {
         var f = RunFlags()
         var rest = args
         while let arg = rest.first, arg.hasPrefix("--") {
@@ -151,23 +159,24 @@ struct RunFlags: Equatable {
 /// The fast path: `envyro run` through a running supervisor, without ArgumentParser or Swift
 /// concurrency (measured: they cost about a millisecond of start-up per run). Anything it
 /// doesn't handle falls through to the full command line.
-enum FastRun {
+public enum FastRun {
     /// Runs and exits when `arguments` is a daemon run it can handle; returns otherwise.
-    static func attempt(_ arguments: [String]) {
+    public static func attempt(_ arguments: [String]) {
         guard arguments.count > 2, arguments[1] == "run",
               let (flags, argv) = RunFlags.parse(arguments[2...]), flags.supervisor != "never" else { return }
         let path = flags.supervisor == "auto" ? ClientProtocol.defaultSocketPath() : flags.supervisor
         guard let socket = ClientProtocol.connect(path) else { return }
         let signalFD = envyro_signalfd_for_forwarding()
-        DaemonClient.run(socket, flags.request(argv: argv), stdio: RunFlags.stdio(), signalFD: signalFD, flags: flags)
+        DaemonClient.run(socket, argv: argv, stdio: RunFlags.stdio(), signalFD: signalFD, flags: flags)
     }
 }
 
 /// The client side of the supervisor protocol for `envyro run`: send the run with our stdio,
 /// forward signals, and finish exactly like the embedded path.
-enum DaemonClient {
-    static func run(_ socket: SeqPacketSocket, _ request: RunRequest, stdio: [Int32], signalFD: Int32, flags: RunFlags) -> Never {
-        let message = ClientMessage(verb: .run, requestID: 1, body: request.spec(policy: flags.policy))
+public enum DaemonClient {
+    /// Runs `argv` with `flags` through the supervisor at `socket`; exits with the run's status.
+    public static func run(_ socket: SeqPacketSocket, argv: [String], stdio: [Int32], signalFD: Int32, flags: RunFlags) -> Never {
+        let message = ClientMessage(verb: .run, requestID: 1, body: flags.spec(argv: argv))
         do { try socket.send(message.encode(), fds: stdio) } catch {
             complain("the supervisor: \(error)")
             exit(125)
@@ -216,15 +225,33 @@ enum DaemonClient {
     }
 }
 
+/// Writes one line to stderr, prefixed `envyro: `.
+public func complain(_ message: String) {
+    writeStderr("envyro: \(message)\n")
+}
+
+/// Writes text to stderr unbuffered.
+public func writeStderr(_ text: String) {
+    _ = text.withCString { write(2, $0, strlen($0)) }
+}
+
+/// "64 MiB", as limits are shown in messages.
+public func formatBytes(_ bytes: Int64) -> String {
+    let units: [(Int64, String)] = [(1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")]
+    for (size, name) in units where bytes >= size && bytes % size == 0 { return "\(bytes / size) \(name)" }
+    for (size, name) in units where bytes >= size { return "\(Double(bytes * 10 / size) / 10) \(name)" }
+    return "\(bytes) bytes"
+}
+
 /// Ends `envyro run` the same way whoever ran the container.
-func finishRun(exitCode: Int32, timedOut: Bool, oomKilled: Bool, memoryLimit: Int64?, oomKills: Int64, timeout: Double?) -> Never {
+public func finishRun(exitCode: Int32, timedOut: Bool, oomKilled: Bool, memoryLimit: Int64?, oomKills: Int64, timeout: Double?) -> Never {
     if timedOut {
         let s = timeout ?? 0
         complain("timed out after \(s == s.rounded() ? "\(Int(s))s" : "\(s)s"); the container was killed")
         exit(124)
     }
     if oomKilled {
-        let limit = memoryLimit.map { " (limit \(ResourceLimitBatch.formatSizeLong($0)))" } ?? ""
+        let limit = memoryLimit.map { " (limit \(formatBytes($0)))" } ?? ""
         complain("killed: out of memory\(limit)")
         exit(RunExit.outOfMemory)
     }

@@ -1,0 +1,146 @@
+import CEnvyro
+import EnvyroJSON
+import EnvyroProtocol
+import EnvyroSystem
+import Glibc
+
+/// What went wrong talking to a supervisor.
+public enum ClientError: Error, Sendable, CustomStringConvertible {
+    /// The connection failed or closed.
+    case gone(String)
+    /// The supervisor sent something malformed.
+    case malformed(String)
+
+    public var description: String {
+        switch self {
+        case .gone(let d): return "the supervisor: \(d)"
+        case .malformed(let d): return "the supervisor sent an invalid message: \(d)"
+        }
+    }
+}
+
+/// The supervisor's client protocol: what `envyro run` (or any other client) says to a running
+/// `envyro-supervisor` over its unix socket. Documented in the README.
+///
+/// The socket is SOCK_SEQPACKET: one message per packet. A message is the helper protocol's
+/// 16-byte header (magic "ENVY", version 1, verb, request id, payload length; little-endian)
+/// followed by a UTF-8 JSON object, so a client in any language needs only a JSON library.
+/// `run` carries the container's stdin, stdout and stderr by SCM_RIGHTS.
+public enum ClientVerb: UInt16, Sendable {
+    /// Start a container: a `RunSpec` object; 3 fds. Answered by `started`, later `finished`
+    /// (or `error`). While it runs, the same connection may send `signal`.
+    case run = 0x0201
+    /// `{"run": ID, "signal": N}`: signal a run (from any connection of the same user).
+    case signal = 0x0202
+    /// `{}`: the runs in flight.
+    case ps = 0x0203
+    /// `{}`: the engine's statistics.
+    case stats = 0x0204
+    /// `{"run": ID, "pid": PID}`.
+    case started = 0x8201
+    /// The run's result: the same object `envyro run --json` prints, plus `"run"`.
+    case finished = 0x8202
+    /// `{"exitCode": N, "message": "..."}`: the request failed; exitCode is what envyro exits with.
+    case error = 0x8203
+    /// `{"runs": [{"run", "pid", "argv", "seconds"}]}`.
+    case psReply = 0x8204
+    /// `{"text": "...", "fields": {name: number}}`.
+    case statsReply = 0x8205
+    /// `{}`.
+    case ok = 0x8206
+}
+
+/// One client message.
+public struct ClientMessage: Sendable {
+    /// The verb.
+    public var verb: ClientVerb
+    /// The request id (replies carry the request's).
+    public var requestID: UInt32
+    /// The JSON body.
+    public var body: JSONObject
+
+    /// A message.
+    public init(verb: ClientVerb, requestID: UInt32 = 0, body: JSONObject = JSONObject()) {
+        self.verb = verb
+        self.requestID = requestID
+        self.body = body
+    }
+
+    /// Header + JSON.
+    public func encode() -> [UInt8] {
+        var json: [UInt8] = []
+        JSONValue.object(body).append(to: &json)
+        var out = FrameHeader(verb: verb.rawValue, requestID: requestID, payloadLength: UInt32(json.count)).bytes
+        out.append(contentsOf: json)
+        return out
+    }
+
+    /// Parses a packet; nil for anything malformed (the caller closes the connection).
+    public static func decode(_ bytes: [UInt8]) -> ClientMessage? {
+        guard bytes.count >= ProtocolLimits.headerSize, bytes.count <= ClientProtocol.maxMessageBytes,
+              let header = try? FrameHeader.decode(bytes), header.magic == ProtocolLimits.magic,
+              header.version == ProtocolLimits.version, Int(header.payloadLength) == bytes.count - ProtocolLimits.headerSize,
+              let verb = ClientVerb(rawValue: header.verb),
+              case .object(let body)? = try? JSONParser.parse(Array(bytes[ProtocolLimits.headerSize...]))
+        else { return nil }
+        return ClientMessage(verb: verb, requestID: header.requestID, body: body)
+    }
+}
+
+/// Where the socket lives, and connecting to it.
+public enum ClientProtocol {
+    /// The largest message either side sends.
+    public static let maxMessageBytes = 256 * 1024
+
+    /// `$XDG_RUNTIME_DIR/envyro/supervisor.sock`, else `/run/user/UID/envyro/supervisor.sock`
+    /// when that directory exists, else `/tmp/envyro-UID/supervisor.sock`.
+    public static func defaultSocketPath() -> String {
+        if let xdg = Environment.get("XDG_RUNTIME_DIR"), xdg.hasPrefix("/") { return xdg + "/envyro/supervisor.sock" }
+        let run = "/run/user/\(getuid())"
+        if Files.kind(run) == .directory { return run + "/envyro/supervisor.sock" }
+        return "/tmp/envyro-\(getuid())/supervisor.sock"
+    }
+
+    /// Connects to a supervisor's socket; nil when none is listening there.
+    public static func connect(_ path: String) -> SeqPacketSocket? {
+        let fd = socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { close(fd); return nil }
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            for (i, b) in bytes.enumerated() { raw[i] = b }
+            raw[bytes.count] = 0
+        }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        if rc != 0 { close(fd); return nil }
+        return SeqPacketSocket(fd: fd)
+    }
+
+    /// Sends `message` (with `fds`) and waits for the next message.
+    public static func exchange(_ socket: SeqPacketSocket, _ message: ClientMessage, fds: [Int32] = []) throws(ClientError) -> ClientMessage {
+        do { try socket.send(message.encode(), fds: fds) } catch { throw .gone("\(error)") }
+        return try receive(socket)
+    }
+
+    /// Replies to a client are small (a result object, a ps list, statistics): a client reads
+    /// them into this much, not into a zeroed `maxMessageBytes` buffer per message (measured:
+    /// that alone was a tenth of a client's start-up).
+    public static let replyBufferBytes = 32 * 1024
+
+    /// The next message from the other side.
+    public static func receive(_ socket: SeqPacketSocket, capacity: Int = replyBufferBytes) throws(ClientError) -> ClientMessage {
+        let packet: SeqPacketSocket.Packet?
+        do { packet = try socket.receive(capacity: capacity, maxFDs: 0) } catch {
+            throw .gone("\(error)")
+        }
+        guard let packet else { throw .gone("it closed the connection") }
+        if packet.truncated { throw .malformed("a message larger than \(capacity) bytes") }
+        guard let m = ClientMessage.decode(packet.bytes) else { throw .malformed("not a header and a JSON object") }
+        return m
+    }
+}
+
