@@ -469,7 +469,7 @@ static __attribute__((noreturn)) void child_main(const struct envyro_container_c
      * root is the container's cgroup (clone3's CLONE_INTO_CGROUP would do this on v2 only). */
     if (cfg->clone_flags & CLONE_NEWCGROUP)
         CHECK(ENVYRO_STEP_SETID, unshare(CLONE_NEWCGROUP));
-    if (!cfg->prewarm && cfg->hostname && (cfg->clone_flags & CLONE_NEWUTS))
+    if (cfg->hostname && (cfg->clone_flags & CLONE_NEWUTS))
         CHECK(ENVYRO_STEP_HOSTNAME, sethostname(cfg->hostname, s_len(cfg->hostname)));
 
     /* Nothing we mount may propagate back to the host. */
@@ -522,12 +522,14 @@ static __attribute__((noreturn)) void child_main(const struct envyro_container_c
     CHECK(ENVYRO_STEP_PIVOT, umount2(".", MNT_DETACH));
     CHECK(ENVYRO_STEP_PIVOT, chdir("/"));
 
-    /* A prewarmed child is complete up to here: namespaces, id maps, cgroup, root. It now
-     * waits for its run (hostname, cwd, argv, env, stdio). */
+    /* A prewarmed child is complete up to here: namespaces, id maps, cgroup, hostname, root.
+     * It also gives up its privileges and installs its seccomp filter now, so the run pays only
+     * for receiving its details (recvmsg, allowed by the filters) and exec. */
     if (cfg->prewarm) {
+        if (cfg->no_new_privs) CHECK(ENVYRO_STEP_NNP, prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+        drop_capabilities(cfg);
+        if (!cfg->use_init) install_filters(cfg);
         receive_go(cfg, go_fd);
-        if (cfg->hostname && (cfg->clone_flags & CLONE_NEWUTS))
-            CHECK(ENVYRO_STEP_HOSTNAME, sethostname(cfg->hostname, s_len(cfg->hostname)));
     }
     CHECK(ENVYRO_STEP_CWD, chdir(cfg->cwd));
 
@@ -547,11 +549,13 @@ static __attribute__((noreturn)) void child_main(const struct envyro_container_c
     sigemptyset(&none);
     CHECK(ENVYRO_STEP_SIGNALS, sigprocmask(SIG_SETMASK, &none, NULL));
 
-    if (cfg->no_new_privs) CHECK(ENVYRO_STEP_NNP, prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
-    drop_capabilities(cfg);
+    if (!cfg->prewarm) {
+        if (cfg->no_new_privs) CHECK(ENVYRO_STEP_NNP, prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+        drop_capabilities(cfg);
+    }
 
     if (cfg->use_init) run_init(cfg, (char *const *)cfg->argv, (char *const *)cfg->envp, cfg->search_path);
-    install_filters(cfg);
+    if (!cfg->prewarm) install_filters(cfg);
     fail(ENVYRO_STEP_EXEC, exec_search(cfg->argv[0], (char *const *)cfg->argv, (char *const *)cfg->envp, cfg->search_path));
 }
 

@@ -146,8 +146,11 @@ enum Harness {
         let mounts = ((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "").split(separator: "\n").count
         // Foundation's atomic writes in other tests leave TemporaryDirectory.* behind; envyro
         // itself creates nothing in /tmp.
-        // SwiftPM's lock files come from builds running beside the tests.
-        let tmp = Set(((try? fm.contentsOfDirectory(atPath: "/tmp")) ?? []).filter { !$0.hasPrefix("TemporaryDirectory.") && !$0.hasSuffix(".lock") })
+        // SwiftPM's lock files come from builds running beside the tests, envyro-io-test-* from the
+        // I/O worker's tests running in parallel in this same process.
+        let tmp = Set(((try? fm.contentsOfDirectory(atPath: "/tmp")) ?? []).filter {
+            !$0.hasPrefix("TemporaryDirectory.") && !$0.hasSuffix(".lock") && !$0.hasPrefix("envyro-io-test-")
+        })
         return HostSnapshot(processes: procs, mounts: mounts, tmpEntries: tmp)
     }
 

@@ -26,11 +26,12 @@ extension HelperServer {
 
     /// The shape of `r`, or nil when it can't be prewarmed.
     func warmKey(_ r: CreateRequest) -> String? {
-        guard r.rootfs.isEmpty, !r.rootfsWritable, r.seccomp.isEmpty else { return nil }
+        // init is decided at prepare time too (its workload gets the filter after its fork).
+        guard r.rootfs.isEmpty, !r.rootfsWritable, r.seccomp.isEmpty, !r.useInit else { return nil }
         let l = r.limits
         let maps = (r.uidMappings + [IDMapping(containerID: 0, hostID: 0, count: 0)] + r.gidMappings)
             .map { "\($0.containerID):\($0.hostID):\($0.count)" }.joined(separator: ",")
-        return "\(r.namespaces.rawValue)|\(r.network.rawValue)|\(r.capabilities)|\(maps)|\(String(describing: l.memoryMax)),\(String(describing: l.memorySwapMax)),\(String(describing: l.pidsMax)),\(String(describing: l.cpuQuotaMicros)),\(String(describing: l.cpuPeriodMicros)),\(String(describing: l.cpuShares)),\(l.cpusetCpus ?? ""),\(l.cpusetMems ?? ""),\(String(describing: l.ioWeight))"
+        return "\(r.hostname)|\(r.namespaces.rawValue)|\(r.network.rawValue)|\(r.capabilities)|\(maps)|\(String(describing: l.memoryMax)),\(String(describing: l.memorySwapMax)),\(String(describing: l.pidsMax)),\(String(describing: l.cpuQuotaMicros)),\(String(describing: l.cpuPeriodMicros)),\(String(describing: l.cpuShares)),\(l.cpusetCpus ?? ""),\(l.cpusetMems ?? ""),\(String(describing: l.ioWeight))"
     }
 
     /// Removes and returns a ready member of shape `key`.
