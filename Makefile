@@ -37,26 +37,21 @@ clean:
 # Release build (Swift stdlib linked statically: measured faster to start), then the engine's
 # figures and the side-by-side start-up comparison with crun and bubblewrap.
 STATIC := .build-static/release
-CLI    := .build-cli/release
 static: deps
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path .build-static
-	@# `envyro` (the small front: daemon runs, else exec envyro-cli) alone, also non-PIE: it
-	@# starts once per run, and relative relocations cost page faults at every start (measured).
-	@# Everything with a privilege or a long life keeps PIE (ASLR).
-	$(SWIFT) build -c release --static-swift-stdlib --scratch-path .build-cli -Xlinker -no-pie --product envyro
 
 bench: static
 	$(STATIC)/envyro-cli bench --io
 
 bench-compare: static
-	ENVYRO_BIN=$(STATIC) ENVYRO_FRONT=$(CLI)/envyro bench/compare.sh 100
+	ENVYRO_BIN=$(STATIC) bench/compare.sh 100
 
 # Installs the binaries (Swift stdlib linked statically: a binary with file capabilities can't
 # use $ORIGIN run paths), the policies (root-owned, as a privileged helper requires), and gives
 # envyro-nshelper cap_setuid,cap_setgid+ep -- never setuid, never CAP_SYS_ADMIN.
 PREFIX ?= /usr/local
 install: static
-	install -D -s -m 0755 $(CLI)/envyro $(DESTDIR)$(PREFIX)/bin/envyro
+	install -D -s -m 0755 $(STATIC)/envyro $(DESTDIR)$(PREFIX)/bin/envyro
 	install -D -s -m 0755 $(STATIC)/envyro-cli $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-cli
 	install -D -s -m 0755 $(STATIC)/envyro-supervisor $(DESTDIR)$(PREFIX)/bin/envyro-supervisor
 	install -D -s -m 0755 $(STATIC)/envyro-nshelper $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-nshelper
