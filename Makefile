@@ -39,6 +39,9 @@ clean:
 STATIC := .build-static/release
 static: deps
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path .build-static
+	@# The C front again, linked by the C compiler: SwiftPM links every executable with the
+	@# Swift runtime, which is what the front exists to avoid (measured: 3.5 ms -> 2.5 ms a run).
+	$(CC) -O2 -Wall -Wextra -o $(STATIC)/envyro Sources/envyro-front/front.c
 
 bench: static
 	$(STATIC)/envyro-cli bench --io
