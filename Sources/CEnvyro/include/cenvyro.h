@@ -96,7 +96,7 @@ int envyro_keep_capabilities(uint64_t mask);
 /// This thread's effective capability set as a mask, or 0 on error.
 uint64_t envyro_effective_capabilities(void);
 
-/// SHA-256 of `len` bytes into `out` (32 bytes), through OpenSSL's libcrypto.
+/// SHA-256 of `len` bytes into `out` (32 bytes), through libmd.
 void envyro_sha256(const void *_Nullable data, size_t len, uint8_t out[_Nonnull 32]);
 
 /// errno names like "ENOENT" for audit lines; returns "E?" for unknown values.
