@@ -53,6 +53,17 @@ final class HelperServer {
     var wanted: (String, CreateRequest, IDMapPlan?)? = nil
     /// Prepare containers ahead of runs (the daemon's helpers only).
     var prewarming = false
+    /// Cgroups of reaped containers, removed when the helper is idle (or at shutdown).
+    var retiring: [(UInt32, ContainerCgroup)] = []
+
+    /// Removes the cgroups of reaped containers.
+    func removeRetired() {
+        for (id, cg) in retiring where (try? cg.remove()) == nil {
+            let warn = "envyro-nshelper: container \(id)'s cgroup was not removed (envyro gc removes it)\n"
+            _ = warn.withCString { write(2, $0, strlen($0)) }
+        }
+        retiring.removeAll()
+    }
     var nextContainerID: UInt32 = 1
 
     init(socket: SeqPacketSocket, policy: Policy, audit: AuditLog, caller: Caller, seccomp: SeccompCache) {
@@ -72,12 +83,14 @@ final class HelperServer {
             let preparing = warm.indices.filter { !warm[$0].prepared }
             let fds = [socket.fd] + live.map(\.pidfd) + preparing.map { warm[$0].spawned.errorFD }
             let ready: [Int]
-            do { ready = try Poll.readable(fds, timeoutMs: wanted == nil ? -1 : 0) } catch {
+            do { ready = try Poll.readable(fds, timeoutMs: wanted == nil && retiring.isEmpty ? -1 : 0) } catch {
                 shutdown()
                 return 1
             }
-            // Idle, with a shape to prepare: do it now (requests and exits come first).
-            if ready.isEmpty && wanted != nil {
+            // Idle: remove reaped containers' cgroups, prepare the next container of the last
+            // shape (requests and exits come first).
+            if ready.isEmpty && (wanted != nil || !retiring.isEmpty) {
+                removeRetired()
                 replenish()
                 continue
             }
@@ -252,12 +265,9 @@ final class HelperServer {
             verb: "exited", callerUID: caller.uid, callerPID: caller.pid, argumentDigest: Digest.sha256([]),
             decision: .allowed, result: "ok", durationMicros: (Clock.monotonicNanoseconds() - start) / 1000, detail: detail), sync: false)
         try? socket.send(Codec.encode(.exited(event), requestID: 0))
-        // The cgroup goes after the event: the supervisor need not wait for the rmdirs. (A helper
-        // killed in between leaves it to garbage collection.)
-        if let cg = c.cgroup, (try? cg.remove()) == nil {
-            let warn = "envyro-nshelper: container \(c.id)'s cgroup was not removed (envyro gc removes it)\n"
-            _ = warn.withCString { write(2, $0, strlen($0)) }
-        }
+        // The cgroup goes when the helper is idle: neither the supervisor nor the next request
+        // waits for the rmdirs. (A helper killed in between leaves it to garbage collection.)
+        if let cg = c.cgroup { retiring.append((c.id, cg)) }
     }
 
     /// SIGKILLs and reaps a container, and removes its cgroup.
@@ -282,6 +292,7 @@ final class HelperServer {
 
     /// The supervisor is gone: nothing this helper created may outlive it.
     func shutdown() {
+        removeRetired()
         for m in warm { discard(m) }
         warm.removeAll()
         for c in containers.values { kill(c) }
