@@ -242,7 +242,7 @@ public struct CreateRequest: Sendable, Equatable, WirePayload {
 }
 
 // Created (verb 0x8002), payload:
-//   containerID u32 | pid i32 | prewarmed bool (u8 0/1)
+//   containerID u32 | pid i32 | prewarmed bool (u8 0/1) | prewarmedDiscarded u32
 /// Successful answer to `create`.
 public struct Created: Sendable, Equatable, WirePayload {
     /// Helper-assigned container id.
@@ -251,22 +251,28 @@ public struct Created: Sendable, Equatable, WirePayload {
     public var pid: Int32
     /// It was prepared ahead of the request (a daemon helper's prewarmed container).
     public var prewarmed: Bool
+    /// Prewarmed containers the helper threw away since its previous `Created` (they failed
+    /// to prepare, were gone when used, or were evicted to make room): the pool's discards.
+    public var prewarmedDiscarded: UInt32
 
     /// Memberwise initialiser.
-    public init(containerID: UInt32, pid: Int32, prewarmed: Bool = false) {
+    public init(containerID: UInt32, pid: Int32, prewarmed: Bool = false, prewarmedDiscarded: UInt32 = 0) {
         self.containerID = containerID
         self.pid = pid
         self.prewarmed = prewarmed
+        self.prewarmedDiscarded = prewarmedDiscarded
     }
 
     func encode(into w: inout WireWriter) {
         w.u32(containerID)
         w.i32(pid)
         w.bool(prewarmed)
+        w.u32(prewarmedDiscarded)
     }
 
     static func decode(from r: inout WireReader) throws(ProtocolError) -> Created {
-        Created(containerID: try r.u32("containerID"), pid: try r.i32("pid"), prewarmed: try r.bool("prewarmed"))
+        Created(containerID: try r.u32("containerID"), pid: try r.i32("pid"), prewarmed: try r.bool("prewarmed"),
+                prewarmedDiscarded: try r.u32("prewarmedDiscarded"))
     }
 
     /// Semantic checks (none).

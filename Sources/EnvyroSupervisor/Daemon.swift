@@ -44,6 +44,7 @@ public final class SupervisorDaemon: @unchecked Sendable {
     private let poolSize: Int?
     private let prewarmHits = Atomic<Int>(0)
     private let prewarmMisses = Atomic<Int>(0)
+    private let prewarmDiscards = Atomic<Int>(0)
 
     /// Runs until SIGTERM (or SIGINT); returns the exit status. Call from the main thread before
     /// any other thread exists: it blocks SIGTERM, SIGINT and SIGHUP to read them from a signalfd.
@@ -216,6 +217,7 @@ public final class SupervisorDaemon: @unchecked Sendable {
                 runs.withLock { $0[id]?.containerID = created.containerID; $0[id]?.pid = created.pid }
                 started.add(1, ordering: .relaxed)
                 if created.prewarmed { prewarmHits.add(1, ordering: .relaxed) } else { prewarmMisses.add(1, ordering: .relaxed) }
+                prewarmDiscards.add(Int(created.prewarmedDiscarded), ordering: .relaxed)
                 _ = try? socket.send(ClientMessage(verb: .started, requestID: m.requestID,
                                                body: ["run": .int(Int64(id)), "pid": .int(Int64(created.pid))]).encode())
             }
@@ -273,13 +275,14 @@ public final class SupervisorDaemon: @unchecked Sendable {
         fields.set("helper_discards", .int(Int64(p.discarded)))
         fields.set("prewarmed_hits", .int(Int64(prewarmHits.load(ordering: .relaxed))))
         fields.set("prewarmed_misses", .int(Int64(prewarmMisses.load(ordering: .relaxed))))
+        fields.set("prewarmed_discards", .int(Int64(prewarmDiscards.load(ordering: .relaxed))))
         fields.set("runs_started", .int(Int64(total)))
         fields.set("runs_in_flight", .int(Int64(runs.withLock { $0.count })))
         fields.set("uptime_s", .double(uptime))
         fields.set("starts_per_second", .double(uptime > 0 ? Double(total) / uptime : 0))
         var text = engine.formatted()
         text += "\nhelper_pool: ready=\(p.ready) hits=\(p.hits) misses=\(p.misses) started=\(p.started) discarded=\(p.discarded)"
-        text += "\nprewarmed_containers: hits=\(prewarmHits.load(ordering: .relaxed)) misses=\(prewarmMisses.load(ordering: .relaxed))"
+        text += "\nprewarmed_containers: hits=\(prewarmHits.load(ordering: .relaxed)) misses=\(prewarmMisses.load(ordering: .relaxed)) discards=\(prewarmDiscards.load(ordering: .relaxed))"
         text += "\nruns: started=\(total) in_flight=\(runs.withLock { $0.count }) starts_per_second=\(uptime > 0 ? Double(total) / uptime : 0)"
         return ["text": .string(text), "fields": .object(fields)]
     }

@@ -226,6 +226,31 @@ struct DaemonTests {
         #expect((f["prewarmed_hits"] as? Int ?? 0) >= 2, "\(f)")
     }
 
+    @Test("a pool with room for one prewarmed container discards the other shape's, and stats count it")
+    func prewarmedDiscards() throws {
+        // Beside the installed policies: its seccomp profile path is relative to the file.
+        let path = Harness.installRoot.appendingPathComponent("policy/one-member-pool.json").path
+        var text = try String(contentsOf: Harness.repoRoot.appendingPathComponent("policy/default.json"), encoding: .utf8)
+        text = text.replacingOccurrences(of: "\"prewarmedTotal\": 4", with: "\"prewarmedTotal\": 1")
+        #expect(text.contains("\"prewarmedTotal\": 1"))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        let d = try Daemon(policy: path)
+        defer { _ = d.stop() }
+        // Three shapes in turn over the daemon's two helpers: whichever helper a run lands on,
+        // a helper soon sees a second shape, whose member evicts the first's.
+        for name in ["a", "b", "c", "a", "b", "c", "a", "b"] {
+            let r = try Harness.envyro(["run", "--supervisor", d.socket, "--hostname", name, "--", "hostname"])
+            #expect(r.stdout == "\(name)\n", "\(r.stderr)")
+            usleep(100_000)
+        }
+        let stats = try Harness.envyro(["stats", "--supervisor", d.socket, "--json"])
+        let f = try JSONSerialization.jsonObject(with: Data(stats.stdout.utf8)) as! [String: Any]
+        #expect((f["prewarmed_discards"] as? Int ?? 0) >= 1, "\(f)")
+        let plain = try Harness.envyro(["stats", "--supervisor", d.socket])
+        #expect(plain.stdout.contains("prewarmed_containers: hits="), "\(plain.stdout)")
+        #expect(plain.stdout.contains(" discards="), "\(plain.stdout)")
+    }
+
     static func helpers(of daemon: Int32) -> [Int32] {
         Harness.children(of: daemon).filter {
             (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\($0)/exe"))?.hasSuffix("envyro-nshelper") == true

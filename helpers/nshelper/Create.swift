@@ -125,7 +125,7 @@ extension HelperServer {
             case .success(let live):
                 containers[live.id] = live
                 nextContainerID &+= 1
-                return Outcome(reply: .created(Created(containerID: live.id, pid: live.pid, prewarmed: true)), decision: .allowed,
+                return Outcome(reply: .created(Created(containerID: live.id, pid: live.pid, prewarmed: true, prewarmedDiscarded: takeDiscardCount())), decision: .allowed,
                                result: "ok", detail: "container \(live.id) pid \(live.pid) (prewarmed)")
             case .failure(let outcome):
                 // The run's own failure (exec, cwd) is its answer; a stale member means a cold start.
@@ -139,7 +139,7 @@ extension HelperServer {
             let live = spawned.live
             containers[live.id] = live
             nextContainerID &+= 1
-            return Outcome(reply: .created(Created(containerID: live.id, pid: live.pid)), decision: .allowed,
+            return Outcome(reply: .created(Created(containerID: live.id, pid: live.pid, prewarmedDiscarded: takeDiscardCount())), decision: .allowed,
                            result: "ok", detail: "container \(live.id) pid \(live.pid)")
         }
     }

@@ -50,6 +50,8 @@ final class HelperServer {
     var containers: [UInt32: LiveContainer] = [:]
     /// Prewarmed containers waiting for a run (WarmPool.swift), and the shape to prepare next.
     var warm: [WarmMember] = []
+    /// Prewarmed members thrown away since the last `Created` went out (reported in it).
+    var warmDiscarded: UInt32 = 0
     var wanted: (String, CreateRequest, IDMapPlan?)? = nil
     /// Prepare containers ahead of runs (the daemon's helpers only).
     var prewarming = false

@@ -75,6 +75,7 @@ extension HelperServer {
         }
         close(m.spawned.goFD)
         if sent != 0 {
+            warmDiscarded &+= 1
             kill(live)
             return .failure(failure(errno, step: "go", "a prewarmed container was gone"))
         }
@@ -105,10 +106,19 @@ extension HelperServer {
         }
     }
 
-    /// Kills a member that will not be used.
+    /// Kills a member that will not be used (counted as a discard).
     func discard(_ m: WarmMember) {
+        warmDiscarded &+= 1
         close(m.spawned.errorFD)
         close(m.spawned.goFD)
         kill(m.spawned.live)
+    }
+}
+
+extension HelperServer {
+    /// The discards since the last `Created`, reset to zero (the supervisor sums them).
+    func takeDiscardCount() -> UInt32 {
+        defer { warmDiscarded = 0 }
+        return warmDiscarded
     }
 }
