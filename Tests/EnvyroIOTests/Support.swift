@@ -14,11 +14,18 @@ final class Fixture {
          configure: (inout IOWorkerConfiguration) -> Void = { _ in }) throws {
         var template = Array("/tmp/envyro-io-test-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw POSIXError(.EIO) }
-        dir = String(cString: made)
-        pool = try BufferPool(slabSize: slabSize, slabCount: slabs, name: "envyro-io-test")
-        var configuration = IOWorkerConfiguration(backend: backend)
-        configure(&configuration)
-        client = try IOWorkerClient(pool: pool, configuration: configuration)
+        let dir = String(cString: made)
+        self.dir = dir
+        // deinit doesn't run for an init that throws: the directory goes here then.
+        do {
+            pool = try BufferPool(slabSize: slabSize, slabCount: slabs, name: "envyro-io-test")
+            var configuration = IOWorkerConfiguration(backend: backend)
+            configure(&configuration)
+            client = try IOWorkerClient(pool: pool, configuration: configuration)
+        } catch {
+            try? FileManager.default.removeItem(atPath: dir)
+            throw error
+        }
     }
 
     deinit {
