@@ -102,19 +102,8 @@ final class WorkerConnection: @unchecked Sendable {
     /// Spawns the worker at `path`, sends `io_hello` with the pool's memfd, and waits for its answer.
     init(path: String, pool: BufferPool, configuration: IOWorkerConfiguration) throws(IOWorkerError) {
         if access(path, X_OK) != 0 { throw .workerMissing(path: path, errno: errno) }
-        let (mine, theirs): (SeqPacketSocket, SeqPacketSocket)
-        do { (mine, theirs) = try SeqPacketSocket.pair() } catch { throw .system(error) }
-        let argv = [path, "--fd", "3"]
-        var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) }
-        cArgs.append(nil)
-        defer { for p in cArgs { free(p) } }
-        let spawned = envyro_spawn_helper(path, &cArgs, envyro_environ(), theirs.fd)
-        let e = errno
-        theirs.close()
-        if spawned < 0 {
-            mine.close()
-            throw .system(SystemError("posix_spawn", path, errno: e))
-        }
+        let (spawned, mine): (pid_t, SeqPacketSocket)
+        do { (spawned, mine) = try SeqPacketSocket.spawnPeer(path, arguments: ["--fd", "3"]) } catch { throw .system(error) }
         pid = spawned
         socket = mine
         state = Mutex(State())

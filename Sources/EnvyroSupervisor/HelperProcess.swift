@@ -32,21 +32,7 @@ public final class HelperProcess: @unchecked Sendable {
         if access(path, X_OK) != 0 {
             throw SupervisorError.helperMissing(path: path, errno: errno)
         }
-        let (mine, theirs): (SeqPacketSocket, SeqPacketSocket)
-        do { (mine, theirs) = try SeqPacketSocket.pair() } catch { throw .system(error) }
-        let argv = [path, "--policy", policy, "--fd", "3"]
-        var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) }
-        cArgs.append(nil)
-        defer { for p in cArgs { free(p) } }
-        let spawned = envyro_spawn_helper(path, &cArgs, envyro_environ(), theirs.fd)
-        let e = errno
-        theirs.close()
-        if spawned < 0 {
-            mine.close()
-            throw .system(SystemError("posix_spawn", path, errno: e))
-        }
-        pid = spawned
-        socket = mine
+        do { (pid, socket) = try SeqPacketSocket.spawnPeer(path, arguments: ["--policy", policy, "--fd", "3"]) } catch { throw .system(error) }
     }
 
     deinit { close() }

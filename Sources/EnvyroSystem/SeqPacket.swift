@@ -93,6 +93,24 @@ public struct SeqPacketSocket: Sendable {
 
     /// Closes the descriptor.
     public func close() { _ = Glibc.close(fd) }
+
+    /// Starts the executable `path` with `arguments` (argv[0] is `path`) and the caller's
+    /// environment, holding the other end of a new socket pair as its fd 3; returns its pid and
+    /// our end. The helpers' start: `envyro-nshelper` and `envyro-ioworker` both take `--fd 3`.
+    public static func spawnPeer(_ path: String, arguments: [String]) throws(SystemError) -> (pid: pid_t, socket: SeqPacketSocket) {
+        let (mine, theirs) = try pair()
+        var cArgs: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) }
+        cArgs.append(nil)
+        defer { for p in cArgs { free(p) } }
+        let spawned = envyro_spawn_helper(path, &cArgs, envyro_environ(), theirs.fd)
+        let e = errno
+        theirs.close()
+        if spawned < 0 {
+            mine.close()
+            throw SystemError("posix_spawn", path, errno: e)
+        }
+        return (spawned, mine)
+    }
 }
 
 /// `poll(2)` on a few descriptors.
