@@ -63,6 +63,9 @@ let package = Package(
             ],
             swiftSettings: strictSwift
         ),
+        // OCI runtime-spec documents: config.json (strict reader), state, features, `spec`.
+        // Pure Swift, no Foundation, unprivileged (issue 8).
+        .target(name: "EnvyroOCI", dependencies: ["EnvyroJSON"], swiftSettings: strictSwift),
         // The unprivileged supervisor, embedded by the CLI.
         .target(
             name: "EnvyroSupervisor",
@@ -119,6 +122,7 @@ let package = Package(
         ),
         .testTarget(name: "EnvyroIOTests", dependencies: ["EnvyroIO", "EnvyroProtocol", "EnvyroEngine", "EnvyroSystem", "CEnvyro"]),
         .testTarget(name: "EnvyroJSONTests", dependencies: ["EnvyroJSON"]),
+        .testTarget(name: "EnvyroOCITests", dependencies: ["EnvyroOCI", "EnvyroJSON"]),
         .testTarget(name: "EnvyroAuditTests", dependencies: ["EnvyroAudit"]),
         .testTarget(name: "EnvyroProtocolTests", dependencies: ["EnvyroProtocol"]),
         .testTarget(name: "EnvyroPolicyTests", dependencies: ["EnvyroPolicy", "EnvyroJSON"]),

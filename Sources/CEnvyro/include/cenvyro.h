@@ -111,6 +111,61 @@ struct envyro_bpf {
     uint32_t flags;                     /* SECCOMP_FILTER_FLAG_* for seccomp(2) */
 };
 
+/// One mount of an OCI bundle's `mounts` list, lowered by Swift: options already split into
+/// mount(2) flags, propagation flags and the data string.
+struct envyro_mount {
+    const char *_Nullable source;       /* bind: host path; others: the fs "device" name */
+    const char *destination;            /* absolute path inside the container's root */
+    const char *_Nullable fstype;       /* NULL for a bind mount */
+    unsigned long flags;                /* MS_* for mount(2); a bind has MS_BIND (|MS_REC) */
+    unsigned long propagation;          /* MS_PRIVATE/MS_SLAVE/MS_SHARED/MS_UNBINDABLE (|MS_REC), 0 = none */
+    const char *_Nullable data;         /* fs options ("mode=755,size=65536k"), or NULL */
+};
+
+/// One device node of `linux.devices`.
+struct envyro_device {
+    const char *path;                   /* absolute, inside the container (under /dev) */
+    uint32_t mode;                      /* S_IFCHR/S_IFBLK/S_IFIFO | permission bits */
+    uint32_t major, minor;
+    uint32_t uid, gid;                  /* owner inside the container */
+};
+
+/// One `process.rlimits` entry.
+struct envyro_rlimit { int32_t resource; uint64_t soft, hard; };
+
+/// One `linux.sysctl` entry: key in dotted form ("net.ipv4.ip_forward").
+struct envyro_sysctl { const char *key; const char *value; };
+
+/// The OCI part of a container's config: set `oci` in envyro_container_config to use it.
+/// With it, the root is exactly the bundle's rootfs plus `mounts` (no default /tmp, /proc,
+/// /dev), and the process gets the bundle's user, capabilities and rlimits.
+struct envyro_oci_config {
+    const struct envyro_mount *_Nullable mounts; int mount_count;
+    const struct envyro_device *_Nullable devices; int device_count;
+    const struct envyro_rlimit *_Nullable rlimits; int rlimit_count;
+    const struct envyro_sysctl *_Nullable sysctls; int sysctl_count;
+    unsigned long rootfs_propagation;   /* applied to "/" before building the root; 0: MS_REC|MS_PRIVATE */
+    const char *_Nullable domainname;
+    /* process.user, applied after pivot_root, before exec */
+    uint32_t uid, gid;
+    const uint32_t *_Nullable additional_gids; int additional_gid_count;
+    int32_t umask;                      /* -1: leave it */
+    /* process.capabilities as masks (bit n = capability n), already intersected with policy */
+    uint64_t cap_bounding, cap_effective, cap_permitted, cap_inheritable, cap_ambient;
+    /* Namespaces to join (linux.namespaces[].path), before anything else in the child:
+     * fds opened by the helper, with CLONE_NEW* type each. Their flags are not in clone_flags. */
+    const int *_Nullable join_fds; const uint64_t *_Nullable join_types; int join_count;
+    int detached;                       /* no PDEATHSIG: the container outlives the helper */
+    int start_fd;                       /* -1, or a listening unix socket: once everything is
+                                           ready (and argv[0] found), report PREPARED, then block
+                                           in accept until `start` connects and sends a byte; then
+                                           exec. */
+    int console_fd;                     /* -1, or a connected unix socket: make a pty in the
+                                           container's devpts, send its master by SCM_RIGHTS,
+                                           use the slave as stdio and controlling terminal */
+    uint16_t console_rows, console_cols;
+};
+
 /// Everything the child needs, prepared by Swift in the helper before clone. All pointers must
 /// stay valid until envyro_container_start returns in the parent (the child has a copy).
 struct envyro_container_config {
@@ -136,6 +191,7 @@ struct envyro_container_config {
     int prewarm;                        /* build everything, then wait for envyro_container_go */
     const int *_Nullable cgroup_procs;  /* cgroup.procs files (opened for writing) to join */
     int cgroup_procs_count;
+    const struct envyro_oci_config *_Nullable oci; /* OCI bundle mode (issue 8), or NULL */
 };
 
 /// The steps of the child, reported with errno through the error pipe when one fails.
@@ -151,6 +207,10 @@ enum envyro_step {
     ENVYRO_STEP_PREPARED = 101, /* not a failure: a prewarmed child waits for its run */
     ENVYRO_STEP_GO = 102,       /* receiving the run's details failed */
     ENVYRO_STEP_CGROUP = 103,   /* joining the container's cgroup failed */
+    /* OCI bundle mode */
+    ENVYRO_STEP_JOIN_NS = 110, ENVYRO_STEP_OCI_MOUNT, ENVYRO_STEP_DEVICE, ENVYRO_STEP_SYSCTL,
+    ENVYRO_STEP_RLIMIT, ENVYRO_STEP_USER, ENVYRO_STEP_CONSOLE, ENVYRO_STEP_START,
+    ENVYRO_STEP_PROPAGATION, ENVYRO_STEP_DOMAINNAME,
 };
 /// A short name for a step, for error messages ("mount /proc", "exec", ...).
 const char *envyro_step_name(int step);
@@ -177,6 +237,37 @@ int envyro_container_clone(const struct envyro_container_config *cfg,
 /// search path, argv..., envp... (at most ENVYRO_GO_MAX bytes). Returns 0 or -1 (errno set).
 int envyro_container_go(int go_fd, const void *packed, size_t length, const int stdio[_Nonnull 3]);
 #define ENVYRO_GO_MAX 131072
+
+/* ---- exec into a running container (OCI `exec`) ------------------------------------- */
+
+/// What `envyro exec` runs inside an existing container.
+struct envyro_exec_config {
+    int target_pidfd;                   /* the container's first process */
+    uint64_t ns_flags;                  /* CLONE_NEW* to join through setns(pidfd, flags) */
+    const int *_Nullable cgroup_procs; int cgroup_procs_count; /* cgroup.procs to join */
+    int stdio[3];
+    int console_fd;                     /* -1, or as in envyro_oci_config */
+    uint16_t console_rows, console_cols;
+    const char *cwd;
+    const char *_Nullable const *_Nonnull argv;
+    const char *_Nullable const *_Nonnull envp;
+    const char *search_path;
+    uint32_t uid, gid;
+    const uint32_t *_Nullable additional_gids; int additional_gid_count;
+    int32_t umask;
+    const struct envyro_rlimit *_Nullable rlimits; int rlimit_count;
+    uint64_t cap_bounding, cap_effective, cap_permitted, cap_inheritable, cap_ambient;
+    int no_new_privs;
+    const struct envyro_bpf *_Nullable filters; int filter_count;
+    int detached;                       /* no PDEATHSIG */
+};
+
+/// Starts a process inside the container named by `target_pidfd`: a child joins its
+/// namespaces (setns through the pidfd) and cgroup, then forks the process (so it is inside the
+/// pid namespace) and exits; the process sets up its user, capabilities, seccomp and stdio and
+/// execs. `*pid_out` is the process's host pid. Returns 0 once the exec succeeded, or -1 with
+/// errno set and `*step_out` naming the step that failed (the process is gone then).
+int envyro_container_exec(const struct envyro_exec_config *cfg, pid_t *pid_out, int *step_out);
 
 #pragma clang assume_nonnull end
 #endif
