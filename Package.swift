@@ -83,6 +83,7 @@ let package = Package(
             name: "envyro-cli",
             dependencies: [
                 "EnvyroSupervisor", "EnvyroPolicy", "EnvyroJSON", "EnvyroSystem", "EnvyroAudit", "CEnvyro", "CEnvyroCLI", "EnvyroEngine", "EnvyroIO", "EnvyroClient",
+                "EnvyroOCI", "EnvyroProtocol", "EnvyroSeccomp", "EnvyroCgroup",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/envyro-cli",

@@ -384,6 +384,61 @@ public final class ContainerCgroup: Sendable {
         }
     }
 
+    /// Freezes (pause) or thaws (resume) every process in the cgroup: v2 `cgroup.freeze`, v1
+    /// `freezer.state`. Waits (at most about a second) until a v1 freeze has taken hold.
+    /// - Throws: `controllerUnavailable(.freezer)` when no hierarchy in the set can freeze.
+    public func setFrozen(_ frozen: Bool) throws(CgroupError) {
+        if let v1 = directories.first(where: { $0.version == .v1 && $0.controllers.contains(.freezer) }) {
+            try CgroupFS.write(v1.fd, "freezer.state", frozen ? "FROZEN" : "THAWED", shown: v1.shown("freezer.state"))
+            if frozen {
+                for _ in 0..<2000 {
+                    let state = CgroupFormats.trimmed((try? CgroupFS.read(v1.fd, "freezer.state", shown: v1.shown("freezer.state"))) ?? "")
+                    if state != "FREEZING" { break }
+                    usleep(500)
+                }
+            }
+            return
+        }
+        if let v2 = directories.first(where: { $0.version == .v2 }) {
+            try CgroupFS.write(v2.fd, "cgroup.freeze", frozen ? "1" : "0", shown: v2.shown("cgroup.freeze"))
+            return
+        }
+        throw .controllerUnavailable(.freezer, detail: "the container's cgroup has no freezer (v1) and no cgroup v2 directory")
+    }
+
+    /// Whether the cgroup is frozen (v1 `freezer.state` FROZEN, v2 `cgroup.events` frozen 1);
+    /// nil when it can't tell.
+    public func isFrozen() -> Bool? {
+        if let v1 = directories.first(where: { $0.version == .v1 && $0.controllers.contains(.freezer) }),
+           let text = try? CgroupFS.read(v1.fd, "freezer.state", shown: v1.shown("freezer.state")) {
+            return CgroupFormats.trimmed(text) == "FROZEN"
+        }
+        if let v2 = directories.first(where: { $0.version == .v2 }),
+           let text = try? CgroupFS.read(v2.fd, "cgroup.events", shown: v2.shown("cgroup.events")),
+           let events = try? CgroupFormats.parseCgroupEvents(text) {
+            return events.frozen
+        }
+        return nil
+    }
+
+    /// Writes new limits into the existing cgroup (OCI `update`): only the limits set in
+    /// `limits` are written, in the order the kernel needs.
+    /// - Throws: `controllerUnavailable` when the cgroup lacks a controller the limits need.
+    public func update(_ limits: CgroupLimits) throws(CgroupError) {
+        try limits.validate()
+        for c in limits.requiredControllers.sorted() where !directories.contains(where: { $0.serves(c) }) {
+            throw .controllerUnavailable(c, detail: "the container's cgroup was created without it")
+        }
+        for version in [CgroupVersion.v1, .v2] {
+            let dirs = directories.filter { $0.version == version }
+            if dirs.isEmpty { continue }
+            for w in limits.fileWrites(for: version) {
+                guard let d = dirs.first(where: { $0.serves(w.controller) }) else { continue }
+                try Self.apply(w, in: d)
+            }
+        }
+    }
+
     /// Kills what is left (also in cgroups the workload nested inside), waits (at most
     /// `timeoutMillis`) until no process remains, removes nested cgroups, and removes every
     /// directory. Removing an already removed cgroup does nothing.

@@ -34,6 +34,12 @@ public enum HelperVerb: String, CaseIterable, Sendable, Hashable {
     case signal
     /// Remove leftover container cgroups.
     case collect
+    /// Create an OCI bundle's container (held until start, outliving the helper).
+    case oci_create
+    /// Signal, freeze, thaw, destroy or update an OCI container.
+    case oci_control
+    /// Run a process inside an OCI container.
+    case oci_exec
 }
 
 /// A validated policy: what containers started under it may and must do.

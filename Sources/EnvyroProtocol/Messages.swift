@@ -452,6 +452,14 @@ public enum Message: Sendable, Equatable {
     case failed(Failure)
     /// `Verb.exited`.
     case exited(Exited)
+    /// `Verb.ociCreate`.
+    case ociCreate(OCICreateRequest)
+    /// `Verb.ociControl`.
+    case ociControl(OCIControlRequest)
+    /// `Verb.ociExec`.
+    case ociExec(OCIExecRequest)
+    /// `Verb.ociDone`.
+    case ociDone(OCIDone)
 
     /// The verb this message travels under.
     public var verb: Verb {
@@ -466,6 +474,10 @@ public enum Message: Sendable, Equatable {
         case .signalled: .signalled
         case .failed: .failed
         case .exited: .exited
+        case .ociCreate: .ociCreate
+        case .ociControl: .ociControl
+        case .ociExec: .ociExec
+        case .ociDone: .ociDone
         }
     }
 
@@ -481,6 +493,10 @@ public enum Message: Sendable, Equatable {
         case .signalled(let m): m
         case .failed(let m): m
         case .exited(let m): m
+        case .ociCreate(let m): m
+        case .ociControl(let m): m
+        case .ociExec(let m): m
+        case .ociDone(let m): m
         }
     }
 
@@ -501,6 +517,10 @@ public enum Message: Sendable, Equatable {
         case .signalled: .signalled(try Signalled.decode(from: &r))
         case .failed: .failed(try Failure.decode(from: &r))
         case .exited: .exited(try Exited.decode(from: &r))
+        case .ociCreate: .ociCreate(try OCICreateRequest.decode(from: &r))
+        case .ociControl: .ociControl(try OCIControlRequest.decode(from: &r))
+        case .ociExec: .ociExec(try OCIExecRequest.decode(from: &r))
+        case .ociDone: .ociDone(try OCIDone.decode(from: &r))
         }
     }
 }

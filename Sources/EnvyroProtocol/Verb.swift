@@ -10,6 +10,12 @@ public enum Verb: UInt16, Sendable, CaseIterable {
     case signal = 0x0003
     /// Remove leftover container cgroups of dead supervisors (`CollectRequest`).
     case collect = 0x0004
+    /// Create an OCI bundle's container, held until `start` (`OCICreateRequest`); carries 5 fds.
+    case ociCreate = 0x0005
+    /// Act on an OCI container: signal, freeze, thaw, destroy, update (`OCIControlRequest`).
+    case ociControl = 0x0006
+    /// Run a process inside an OCI container (`OCIExecRequest`); carries 4 fds.
+    case ociExec = 0x0007
     // replies (helper -> supervisor)
     /// Answer to `hello` (`HelloReply`).
     case helloReply = 0x8001
@@ -19,6 +25,8 @@ public enum Verb: UInt16, Sendable, CaseIterable {
     case signalled = 0x8003
     /// Answer to `collect` (`Collected`).
     case collected = 0x8004
+    /// Answer to `ociControl` (`OCIDone`).
+    case ociDone = 0x8006
     /// Failure answer to any request (`Failure`).
     case failed = 0x80FF
     // events (helper -> supervisor, requestID 0)
@@ -39,6 +47,10 @@ public enum Verb: UInt16, Sendable, CaseIterable {
         case .create: "create"
         case .signal: "signal"
         case .collect: "collect"
+        case .ociCreate: "oci_create"
+        case .ociControl: "oci_control"
+        case .ociExec: "oci_exec"
+        case .ociDone: "oci_done"
         case .helloReply: "hello_reply"
         case .created: "created"
         case .signalled: "signalled"
@@ -51,7 +63,12 @@ public enum Verb: UInt16, Sendable, CaseIterable {
     /// Number of file descriptors that must travel with this verb via SCM_RIGHTS.
     /// `create` carries stdin, stdout, stderr (in that order); all other verbs carry none.
     public var fileDescriptorCount: Int {
-        self == .create ? 3 : 0
+        switch self {
+        case .create: 3
+        case .ociCreate: 5
+        case .ociExec: 4
+        default: 0
+        }
     }
 }
 

@@ -168,6 +168,20 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
         }
     }
 
+    /// Sends one request to the helper (started on first use) and returns its answer: the OCI
+    /// commands' path, which drives the helper verb by verb.
+    public func helperCall(_ message: Message, fds: [Int32] = []) throws(SupervisorError) -> Message {
+        let h: HelperProcess
+        do { h = try helper.get() } catch { throw Self.wrap(error) }
+        return try h.call(message, fds: fds)
+    }
+
+    /// Closes the helper (it exits once its socket closes), so what it left running detached
+    /// is reparented: `envyro run ID` (OCI) then reaps its container as a subreaper.
+    public func stopHelper() {
+        helper.reset()?.close()
+    }
+
     /// Drops the loaded policy; the next run loads it again (SIGHUP in the daemon).
     public func reloadPolicy() {
         _ = engine.policies.reset(policyReference)

@@ -84,6 +84,19 @@ final class CgroupManager {
         return try ContainerCgroup.create(in: s, name: ContainerCgroup.uniqueName(sequence: sequence), limits: limits)
     }
 
+    /// A new container cgroup called `name` (an OCI container's `oci-…`, which garbage
+    /// collection leaves alone: it outlives this helper) with `limits` written.
+    func create(name: String, limits: CgroupLimits) throws(CgroupError) -> ContainerCgroup {
+        let s = try subtree(for: limits)
+        return try ContainerCgroup.create(in: s, name: name, limits: limits)
+    }
+
+    /// An OCI container's existing cgroup, with the controllers `limits` need.
+    func open(name: String, limits: CgroupLimits = CgroupLimits()) throws(CgroupError) -> ContainerCgroup {
+        let s = try subtree(for: limits)
+        return try ContainerCgroup.open(in: s, name: name)
+    }
+
     /// Removes leftover container cgroups in the caller's subtree.
     func collect(dryRun: Bool) throws(CgroupError) -> [String] {
         let s = try subtree(for: CgroupLimits())

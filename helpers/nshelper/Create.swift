@@ -35,7 +35,7 @@ extension NamespaceKind {
 
 /// NUL-terminated copies of Swift strings that live until `free()`: the child gets a copy of
 /// the address space at clone, so the parent can release them as soon as clone returns.
-private struct CStrings {
+struct CStrings {
     var owned: [UnsafeMutablePointer<CChar>] = []
     var arrays: [UnsafeMutablePointer<UnsafePointer<CChar>?>] = []
 
@@ -154,7 +154,7 @@ extension HelperServer {
     /// Clones a container's first process with everything the policy and request say. Cold:
     /// returns once it has exec'd (or says which step failed). Prewarm: returns once it waits
     /// for its run, with its error pipe and go socket still open.
-    func spawn(_ r: CreateRequest, stdio: [Int32], idMaps: IDMapPlan?, prewarm: Bool) -> Result<Spawned, Outcome> {
+    func spawn(_ r: CreateRequest, stdio: [Int32], idMaps: IDMapPlan?, prewarm: Bool, oci: OCIPlan? = nil) -> Result<Spawned, Outcome> {
         var flags: UInt64 = 0
         if r.namespaces.contains(.user) { flags |= CLONE_NEWUSER }
         if r.namespaces.contains(.pid) { flags |= CLONE_NEWPID }
@@ -184,10 +184,11 @@ extension HelperServer {
             use_init: r.useInit ? 1 : 0,
             no_new_privs: policy.process.noNewPrivileges ? 1 : 0,
             cap_keep: 0, cap_ambient: 0, filters: nil, filter_count: 0, masked_paths: nil, readonly_paths: nil,
-            prewarm: prewarm ? 1 : 0, cgroup_procs: nil, cgroup_procs_count: 0)
+            prewarm: prewarm ? 1 : 0, cgroup_procs: nil, cgroup_procs_count: 0, oci: nil)
 
-        // Capabilities: what the policy keeps, narrowed by what the request asks for.
-        let capKeep = CapabilityNames.mask(policy.capabilities.keep) & r.capabilities
+        // Capabilities: what the policy keeps, narrowed by what the request asks for. (An OCI
+        // bundle's sets were checked against the policy already: see ociCreate.)
+        let capKeep = CapabilityNames.mask(policy.capabilities.keep) & (oci.map { $0.request.process.allCapabilities } ?? r.capabilities)
         cfg.cap_keep = capKeep
         cfg.cap_ambient = policy.capabilities.ambient ? 1 : 0
         // Seccomp: the policy's own filter (compiled by this helper), then the request's extra
@@ -200,6 +201,7 @@ extension HelperServer {
         var installFlags: [UInt32] = []
         if let f = policyFilter { programs.append(f.bpf); installFlags.append(f.installFlags) }
         if !r.seccomp.isEmpty { programs.append(r.seccomp); installFlags.append(0) }
+        if let o = oci, !o.request.process.seccomp.isEmpty { programs.append(o.request.process.seccomp); installFlags.append(0) }
         let filterArray = UnsafeMutablePointer<envyro_bpf>.allocate(capacity: max(programs.count, 1))
         defer { filterArray.deallocate() }
         let filterStorage = programs.map { p -> UnsafeMutableRawPointer in
@@ -213,13 +215,31 @@ extension HelperServer {
         }
         cfg.filters = UnsafePointer(filterArray)
         cfg.filter_count = Int32(programs.count)
-        cfg.masked_paths = strings.array(policy.mounts.maskedPaths)
-        cfg.readonly_paths = strings.array(policy.mounts.readonlyPaths)
+        cfg.masked_paths = strings.array(policy.mounts.maskedPaths + (oci?.request.maskedPaths ?? []))
+        cfg.readonly_paths = strings.array(policy.mounts.readonlyPaths + (oci?.request.readonlyPaths ?? []))
+        if let o = oci {
+            let p = o.request.process
+            cfg.cwd = strings.string(p.cwd)
+            cfg.argv = strings.array(p.argv)
+            cfg.envp = strings.array(p.env)
+            cfg.search_path = strings.string(Self.searchPath(p.env))
+            cfg.use_init = 0
+            cfg.no_new_privs = (policy.process.noNewPrivileges || p.noNewPrivileges) ? 1 : 0
+            cfg.loopback_up = r.namespaces.contains(.network) ? 1 : 0
+        }
 
         // The cgroup exists before the child does; the child joins it before it execs, so every
         // page and task it ever has is charged and limited.
         var cgroup: ContainerCgroup? = nil
-        if !r.limits.isEmpty {
+        if let o = oci, !o.request.cgroup.isEmpty {
+            // An OCI container always gets its named cgroup when the caller has a subtree (for
+            // kill --all, pause, update, ps); without one, only limits make that an error.
+            do { cgroup = try cgroups.create(name: o.request.cgroup, limits: CgroupManager.limits(r.limits)) } catch {
+                if case .noSubtree = error, r.limits.isEmpty {} else {
+                    return .failure(failure(EPERM, step: "cgroup", cgroupAdvice(error)))
+                }
+            }
+        } else if !r.limits.isEmpty {
             do { cgroup = try cgroups.create(limits: CgroupManager.limits(r.limits)) } catch {
                 return .failure(failure(EPERM, step: "cgroup", cgroupAdvice(error)))
             }
@@ -245,6 +265,31 @@ extension HelperServer {
         for (i, fd) in procs.enumerated() { procsArray[i] = fd }
         cfg.cgroup_procs = UnsafePointer(procsArray)
         cfg.cgroup_procs_count = Int32(procs.count)
+
+        // The OCI part: mounts, devices, user, rlimits, joined namespaces, start and console.
+        var ociStorage: OCIStorage? = nil
+        defer { ociStorage?.free() }
+        if let o = oci {
+            let built: OCIStorage
+            switch OCIStorage.build(o, strings: &strings) {
+            case .success(let b): built = b
+            case .failure(let e):
+                try? cgroup?.remove()
+                return .failure(failure(e.errno, step: "join namespace", "cannot open linux.namespaces path: \(e)"))
+            }
+            ociStorage = built
+            cfg.oci = UnsafePointer(built.config)
+            // Joined namespaces are not created.
+            for (kind, _) in o.request.joinNamespaces {
+                switch kind {
+                case .network: flags &= ~CLONE_NEWNET
+                case .ipc: flags &= ~CLONE_NEWIPC
+                case .uts: flags &= ~CLONE_NEWUTS
+                default: break
+                }
+            }
+            cfg.clone_flags = flags
+        }
 
         var h = envyro_container_handles()
         h.go_fd = -1
@@ -280,9 +325,32 @@ extension HelperServer {
                 return .failure(failure(error.errno, step: "id map", "cannot write the id maps: \(error)\(hint)"))
             }
         }
+        if let adj = oci?.request.oomScoreAdj {
+            let text = String(adj)
+            do { try Files.writeOnce("/proc/\(h.pid)/oom_score_adj", text) } catch {
+                let e = error.errno
+                abandon()
+                return .failure(failure(e, step: "oom score", "cannot set process.oomScoreAdj to \(adj): \(Errno.describe(e)) (lowering it needs CAP_SYS_RESOURCE)"))
+            }
+        }
         var go: UInt8 = 1
         _ = write(h.sync_fd, &go, 1)
         close(h.sync_fd)
+        if oci != nil {
+            // Held: it reports PREPARED once everything is ready and it waits for `start`.
+            var report = envyro_child_error()
+            let got = readRecord(h.error_fd, &report)
+            close(h.error_fd)
+            if got == MemoryLayout<envyro_child_error>.size && report.step == Int32(ENVYRO_STEP_PREPARED.rawValue) {
+                return .success(Spawned(live: live, errorFD: -1, goFD: -1))
+            }
+            kill(live)
+            if got == MemoryLayout<envyro_child_error>.size {
+                let step = String(cString: envyro_step_name(report.step))
+                return .failure(failure(report.err, step: step, "\(step): \(Errno.describe(report.err))"))
+            }
+            return .failure(failure(EPIPE, step: "prepare", "the container's first process exited before it was ready"))
+        }
 
         if prewarm {
             // It builds its root in the background; the event loop reads its PREPARED record.
@@ -300,8 +368,10 @@ extension HelperServer {
         return .success(Spawned(live: live, errorFD: -1, goFD: -1))
     }
 
-    static func searchPath(_ r: CreateRequest) -> String {
-        r.env.last(where: { $0.hasPrefix("PATH=") }).map { String($0.dropFirst(5)) }
+    static func searchPath(_ r: CreateRequest) -> String { searchPath(r.env) }
+
+    static func searchPath(_ env: [String]) -> String {
+        env.last(where: { $0.hasPrefix("PATH=") }).map { String($0.dropFirst(5)) }
             ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     }
 

@@ -23,7 +23,7 @@ func die(_ message: String, code: Int32 = 2) -> Never {
 /// request with the reason (the supervisor shows it) and exits with `code`. Nothing is printed
 /// here, so a supervisor that already reported the same problem is not echoed.
 func refuseFirstRequest(_ socket: SeqPacketSocket, step: String, message: String, code: Int32) -> Never {
-    if let packet = try? socket.receive(capacity: ProtocolLimits.defaultMaxFrameBytes + 1, maxFDs: 3) {
+    if let packet = try? socket.receive(capacity: ProtocolLimits.defaultMaxFrameBytes + 1, maxFDs: 5) {
         for fd in packet.fds { close(fd) }
         let id = (try? FrameHeader.decode(packet.bytes))?.requestID ?? 0
         try? socket.send(Codec.encode(.failed(Failure(errno: EINVAL, step: step, message: message)), requestID: id))

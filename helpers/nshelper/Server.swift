@@ -117,7 +117,7 @@ final class HelperServer {
         let packet: SeqPacketSocket.Packet
         do {
             // One byte more than the cap, so an oversized packet shows as truncated.
-            guard let p = try socket.receive(capacity: maxFrame + 1, maxFDs: 3) else { return false }
+            guard let p = try socket.receive(capacity: maxFrame + 1, maxFDs: 5) else { return false }
             packet = p
         } catch {
             return false
@@ -206,6 +206,16 @@ final class HelperServer {
             outcome = signalContainer(request)
         case .collect(let request):
             outcome = collect(request)
+        case .ociCreate, .ociExec, .ociControl where dryRun:
+            for fd in packet.fds { close(fd) }
+            outcome = Outcome(reply: .failed(Failure(errno: EPERM, step: "fuzz", message: "dry run: not carried out")),
+                              decision: .denied(reason: "dry run: not carried out"), result: "EPERM")
+        case .ociCreate(let request):
+            outcome = ociCreate(request, fds: packet.fds)
+        case .ociControl(let request):
+            outcome = ociControl(request)
+        case .ociExec(let request):
+            outcome = ociExec(request, fds: packet.fds)
         default:
             return reject(verb.name, "not a request")
         }

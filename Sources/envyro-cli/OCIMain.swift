@@ -1,0 +1,245 @@
+// envyro as an OCI runtime (issue 8): runc's command line, for podman (conmon), containerd
+// (its runc shim) and people.
+//
+//   envyro [--root DIR] [--log FILE] [--log-format text|json] [--debug] [--systemd-cgroup]
+//          [--cgroup-manager cgroupfs|systemd] [--rootless auto|true|false] COMMAND ...
+//
+// runc's flags are parsed by hand (ArgumentParser can't take options before a subcommand and
+// runc's `-flag` spellings): every flag runc documents for a command is accepted, a flag runc
+// doesn't have is an error naming it. Errors go to stderr and, with --log, to the log file in
+// runc's format (containerd's shim reads `{"level":"error","msg":…}` from there).
+import CEnvyro
+import EnvyroOCI
+import EnvyroSystem
+import Glibc
+
+/// An error an OCI command reports: the message, and the exit status (runc: 1).
+struct OCIFailure: Error, CustomStringConvertible {
+    var message: String
+    var status: Int32 = 1
+    var description: String { message }
+    init(_ message: String, status: Int32 = 1) { self.message = message; self.status = status }
+}
+
+/// The global flags, parsed before the command.
+struct OCIGlobals {
+    var root: String?
+    var log: String?
+    var logFormat = "text"
+    var debug = false
+    /// An envyro extension: the policy the helper enforces (default `oci`).
+    var policy: String?
+
+    /// Where container state lives: `--root`, else /run/envyro/oci for root, else
+    /// $XDG_RUNTIME_DIR/envyro/oci (or /tmp/envyro-UID/oci).
+    var stateRoot: String {
+        if let r = root { return r }
+        if geteuid() == 0 { return "/run/envyro/oci" }
+        if let x = Environment.get("XDG_RUNTIME_DIR"), !x.isEmpty { return x + "/envyro/oci" }
+        return "/tmp/envyro-\(geteuid())/oci"
+    }
+}
+
+/// runc-style argument lists for one command: flags (with values or not) and positionals.
+struct OCIArguments {
+    var values: [String: [String]] = [:]
+    var switches: Set<String> = []
+    var positionals: [String] = []
+
+    /// Parses `args` with `valued` flags (take a value) and `boolean` flags; aliases map short
+    /// names ("b") to long ones ("bundle"). Everything after the first positional that is an
+    /// id is positional when `stopAtFirstPositional` (exec's command, ps's options).
+    init(_ args: [String], command: String, valued: Set<String>, boolean: Set<String>, aliases: [String: String] = [:],
+         stopAtFirstPositional: Bool = false) throws(OCIFailure) {
+        var i = 0
+        while i < args.count {
+            let a = args[i]
+            if a == "--" { positionals += args[(i + 1)...]; break }
+            if a.hasPrefix("-") && a.count > 1 && !(stopAtFirstPositional && !positionals.isEmpty) {
+                var name = String(a.drop(while: { $0 == "-" }))
+                var inline: String? = nil
+                if let eq = name.firstIndex(of: "=") {
+                    inline = String(name[name.index(after: eq)...])
+                    name = String(name[..<eq])
+                }
+                name = aliases[name] ?? name
+                if valued.contains(name) {
+                    let v: String
+                    if let inline { v = inline } else {
+                        guard i + 1 < args.count else { throw OCIFailure("\(command): flag needs an argument: --\(name)") }
+                        i += 1
+                        v = args[i]
+                    }
+                    values[name, default: []].append(v)
+                } else if boolean.contains(name) {
+                    if let inline, inline != "true" {
+                        if inline != "false" { throw OCIFailure("\(command): invalid boolean value \"\(inline)\" for --\(name)") }
+                    } else {
+                        switches.insert(name)
+                    }
+                } else {
+                    throw OCIFailure("\(command): flag provided but not defined: -\(name)")
+                }
+            } else {
+                positionals.append(a)
+            }
+            i += 1
+        }
+    }
+
+    func value(_ name: String) -> String? { values[name]?.last }
+    func all(_ name: String) -> [String] { values[name] ?? [] }
+    func flag(_ name: String) -> Bool { switches.contains(name) }
+}
+
+/// The OCI command dispatcher.
+enum OCIMain {
+    /// Commands only the OCI runtime has; `run`, `kill` and `ps` are shared with envyro's own and
+    /// told apart in `isOCIInvocation`.
+    static let ociOnly: Set<String> = ["create", "start", "state", "delete", "exec", "list", "pause", "resume", "update",
+                                       "spec", "features", "events", "checkpoint", "restore"]
+    static let globalValued: Set<String> = ["root", "log", "log-format", "criu", "rootless", "cgroup-manager", "policy"]
+    static let globalBoolean: Set<String> = ["debug", "systemd-cgroup", "help", "h", "version", "v"]
+
+    /// Whether `argv` (without argv[0]) is an OCI runtime invocation rather than envyro's own
+    /// command line: global runtime flags first, an OCI-only command, `run` without `--`,
+    /// `kill`/`ps` naming a container in the state directory, or `--version`.
+    static func isOCIInvocation(_ argv: [String]) -> Bool {
+        guard let first = argv.first else { return false }
+        if first == "--version" || first == "-v" { return true }
+        if first.hasPrefix("-") {
+            let name = String(first.drop(while: { $0 == "-" }).prefix(while: { $0 != "=" }))
+            return globalValued.contains(name) || ["debug", "systemd-cgroup"].contains(name)
+        }
+        if ociOnly.contains(first) { return true }
+        switch first {
+        case "run": return !argv.contains("--")
+        case "kill", "ps":
+            // `envyro kill RUN-ID` / `envyro ps` talk to the supervisor; an id of a container
+            // in the OCI state directory means the OCI command.
+            guard let id = argv.dropFirst().first(where: { !$0.hasPrefix("-") }) else { return false }
+            return Files.kind(OCIGlobals().stateRoot + "/" + id) == .directory
+        default: return false
+        }
+    }
+
+    /// Runs the OCI command line `argv` (without argv[0]) and exits.
+    static func main(_ argv: [String]) -> Never {
+        var globals = OCIGlobals()
+        var i = 0
+        do {
+            while i < argv.count, argv[i].hasPrefix("-") {
+                var name = String(argv[i].drop(while: { $0 == "-" }))
+                var inline: String? = nil
+                if let eq = name.firstIndex(of: "=") { inline = String(name[name.index(after: eq)...]); name = String(name[..<eq]) }
+                if globalValued.contains(name) {
+                    let v: String
+                    if let inline { v = inline } else {
+                        guard i + 1 < argv.count else { throw OCIFailure("flag needs an argument: --\(name)") }
+                        i += 1
+                        v = argv[i]
+                    }
+                    switch name {
+                    case "root": globals.root = v
+                    case "log": globals.log = v
+                    case "log-format":
+                        guard v == "text" || v == "json" else { throw OCIFailure("invalid log-format: \(v) (text or json)") }
+                        globals.logFormat = v
+                    case "cgroup-manager":
+                        if v != "cgroupfs" { throw OCIFailure(systemdRefusal) }
+                    case "policy": globals.policy = v
+                    default: break   // --criu (no checkpointing), --rootless (detected)
+                    }
+                } else if globalBoolean.contains(name) {
+                    switch name {
+                    case "debug": globals.debug = true
+                    case "systemd-cgroup": if inline != "false" { throw OCIFailure(systemdRefusal) }
+                    case "version", "v": printVersion(); exit(0)
+                    default: printUsage(); exit(0)
+                    }
+                } else {
+                    throw OCIFailure("flag provided but not defined: -\(name)")
+                }
+                i += 1
+            }
+            guard i < argv.count else { printUsage(); exit(0) }
+            let command = argv[i]
+            let rest = Array(argv[(i + 1)...])
+            let runtime = OCIRuntime(globals: globals)
+            let status = try runtime.dispatch(command, rest)
+            exit(status)
+        } catch {
+            report(error.message, globals: globals)
+            exit(error.status)
+        }
+    }
+
+    static let systemdRefusal = "envyro manages cgroups itself (cgroupfs); run the engine with --cgroup-manager cgroupfs (podman) or SystemdCgroup = false (containerd)"
+
+    /// Prints `message` to stderr and, with --log, appends it to the log file.
+    static func report(_ message: String, globals: OCIGlobals, level: String = "error") {
+        let line = "envyro: \(message)\n"
+        _ = line.withCString { write(2, $0, strlen($0)) }
+        log(message, globals: globals, level: level)
+    }
+
+    /// Appends one line to --log: runc's JSON (`{"level","msg","time"}`) or text.
+    static func log(_ message: String, globals: OCIGlobals, level: String) {
+        guard let path = globals.log else { return }
+        let line: String
+        if globals.logFormat == "json" {
+            line = "{\"level\":\"\(level)\",\"msg\":\(quoted(message)),\"time\":\"\(RFC3339.now())\"}\n"
+        } else {
+            line = "time=\"\(RFC3339.now())\" level=\(level) msg=\(quoted(message))\n"
+        }
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return }
+        _ = line.withCString { write(fd, $0, strlen($0)) }
+        close(fd)
+    }
+
+    static func quoted(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 { out += "\\u00" + (u.value < 0x10 ? "0" : "") + String(u.value, radix: 16) } else { out.unicodeScalars.append(u) }
+            }
+        }
+        return out + "\""
+    }
+
+    static func printVersion() {
+        print("envyro version \(envyroVersion)\nspec: 1.0.2")
+    }
+
+    static func printUsage() {
+        print("""
+        envyro: an OCI runtime (runc's command line), privilege-separated.
+
+        usage: envyro [--root DIR] [--log FILE] [--log-format text|json] [--debug] COMMAND [options] ID
+
+        commands:
+          create --bundle DIR [--pid-file F] [--console-socket S] ID   build the container, held before exec
+          start ID                      exec the container's process
+          run [--bundle DIR] [--detach] [--pid-file F] ID   create + start (+ wait)
+          state ID                      the runtime-spec state document
+          kill [--all] ID [SIGNAL]      signal the container (default SIGTERM)
+          delete [--force] ID           remove a stopped container (--force kills it first)
+          exec [--process JSON | ARGS] [--env K=V] [--cwd D] [--tty] [--detach] [--pid-file F] ID
+          ps [--format table|json] ID   the container's processes
+          list [--format table|json] [-q]
+          pause ID / resume ID          freeze / thaw every process
+          update [--resources JSON | flags] ID
+          spec [--rootless] [--bundle DIR]   write a default config.json
+          features                      what this runtime supports (runtime-spec features document)
+        """)
+    }
+}
+
+/// The version string `--version` prints.
+let envyroVersion = "0.8.0"

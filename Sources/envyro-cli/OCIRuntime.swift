@@ -1,0 +1,447 @@
+// The OCI commands, carried out through the privilege-separated path: every privileged step
+// (namespaces, mounts, cgroups, signals to the container, exec) is a helper verb, audited; this
+// process only reads bundles, keeps state files and talks to the engine.
+//
+// Process model (why create spawns its own helper instead of using the daemon): engines reap
+// the container themselves. conmon and containerd's shim are child subreapers and wait for the
+// container's pid, so the container must be their descendant. `create` therefore starts a
+// helper as its own child; the helper clones the container held and detached and exits with
+// `create`; the container is then reparented to the engine's subreaper.
+import CEnvyro
+import EnvyroJSON
+import EnvyroOCI
+import EnvyroPolicy
+import EnvyroProtocol
+import EnvyroSupervisor
+import EnvyroSystem
+import Glibc
+
+/// What `state` reports.
+enum OCIStatus: String {
+    case creating, created, running, paused, stopped
+}
+
+/// One container's state directory: `<root>/<id>/` with `state.json` and, while it waits to be
+/// started, `start.sock`.
+struct OCIContainerDir {
+    let root: String
+    let id: String
+    var path: String { root + "/" + id }
+    var stateFile: String { path + "/state.json" }
+    var startSocket: String { path + "/start.sock" }
+
+    /// runc's rule for ids: letters, digits, `_ + - .`, not `.` or `..`.
+    static func checkID(_ id: String) throws(OCIFailure) {
+        let ok = !id.isEmpty && id != "." && id != ".." && id.utf8.count <= 1024 && id.utf8.allSatisfy { c in
+            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)
+                || c == 0x5f || c == 0x2b || c == 0x2d || c == 0x2e
+        }
+        if !ok { throw OCIFailure("invalid id format: \(id) (letters, digits, _ + - . only)") }
+    }
+}
+
+/// The OCI runtime: one command per process.
+final class OCIRuntime {
+    let globals: OCIGlobals
+    init(globals: OCIGlobals) { self.globals = globals }
+
+    var root: String { globals.stateRoot }
+    var policyName: String { globals.policy ?? Environment.get("ENVYRO_OCI_POLICY") ?? "oci" }
+
+    /// The embedded supervisor, whose helper carries out the privileged steps.
+    lazy var supervisor = EmbeddedSupervisor(policy: policyName)
+
+    func debug(_ message: String) {
+        guard globals.debug else { return }
+        OCIMain.log(message, globals: globals, level: "debug")
+    }
+
+    func dispatch(_ command: String, _ args: [String]) throws(OCIFailure) -> Int32 {
+        switch command {
+        case "create": return try create(args)
+        case "start": return try start(args)
+        case "run": return try run(args)
+        case "state": return try state(args)
+        case "kill": return try kill(args)
+        case "delete": return try delete(args)
+        case "exec": return try exec(args)
+        case "ps": return try ps(args)
+        case "list": return try list(args)
+        case "pause": return try pauseResume(args, pause: true)
+        case "resume": return try pauseResume(args, pause: false)
+        case "update": return try update(args)
+        case "spec": return try spec(args)
+        case "features": print(OCIFeatures.json()); return 0
+        case "events": throw OCIFailure("events: not supported by envyro (read the container's cgroup, or `envyro state`)")
+        case "checkpoint", "restore": throw OCIFailure("\(command): not supported by envyro (no CRIU)")
+        default: throw OCIFailure("no such command: \(command) (envyro --help lists them)")
+        }
+    }
+
+    // MARK: - helpers
+
+    /// The helper's answer to `message`, or the failure as runc-style text.
+    func call(_ message: Message, fds: [Int32] = []) throws(OCIFailure) -> Message {
+        let reply: Message
+        do { reply = try supervisor.helperCall(message, fds: fds) } catch {
+            throw OCIFailure(error.description)
+        }
+        if case .failed(let f) = reply { throw OCIFailure(f.message.isEmpty ? "\(f.step) failed" : f.message) }
+        return reply
+    }
+
+    /// A container's saved record, or runc's "does not exist".
+    func load(_ id: String) throws(OCIFailure) -> (OCIContainerDir, OCIRecord) {
+        try OCIContainerDir.checkID(id)
+        let dir = OCIContainerDir(root: root, id: id)
+        guard let bytes = try? Files.read(dir.stateFile, limit: 1 << 20) else {
+            throw OCIFailure("container \"\(id)\" does not exist")
+        }
+        do { return (dir, try OCIRecord.parse(bytes)) } catch {
+            throw OCIFailure("container \(id): its state file \(dir.stateFile) is unreadable: \(error)")
+        }
+    }
+
+    /// The container's status, from its process, start socket and freezer.
+    func status(_ dir: OCIContainerDir, _ rec: OCIRecord) -> OCIStatus {
+        guard rec.pid > 0, let start = ProcessInfo.startTime(rec.pid), start == rec.startTime,
+              !ProcessInfo.isZombie(rec.pid) else { return .stopped }
+        if Files.kind(dir.startSocket) != .missing { return .created }
+        if let frozen = ProcessInfo.frozen(rec.pid), frozen { return .paused }
+        return .running
+    }
+
+    /// The state document (runtime-spec) of a container.
+    func stateDocument(_ dir: OCIContainerDir, _ rec: OCIRecord) -> String {
+        let st = status(dir, rec)
+        return OCIStateDocument(id: rec.id, status: st.rawValue, pid: st == .stopped ? 0 : rec.pid, bundle: rec.bundle,
+                                rootfs: rec.rootfs, created: rec.created, owner: rec.owner, annotations: rec.annotations).json()
+    }
+
+    /// Runs one kind of hook with the state on stdin; a failure throws (unless `warnOnly`).
+    func runHooks(_ hooks: [OCIHookSpec], kind: String, state: String, warnOnly: Bool = false) throws(OCIFailure) {
+        for (i, h) in hooks.enumerated() {
+            debug("running \(kind) hook \(i): \(h.path)")
+            if let why = HookRunner.run(h, stdin: state) {
+                let msg = "\(kind) hook #\(i) (\(h.path)) failed: \(why)"
+                if warnOnly { OCIMain.report(msg, globals: globals, level: "warning") } else { throw OCIFailure(msg) }
+            }
+        }
+    }
+
+    /// Writes `text` to `path` atomically (a temp file renamed over it), mode 0644.
+    func writeAtomically(_ path: String, _ text: String, mode: mode_t = 0o644) throws(OCIFailure) {
+        let tmp = path + ".tmp-\(getpid())"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw OCIFailure("cannot write \(path): \(Errno.describe(errno))") }
+        let bytes = Array(text.utf8)
+        do { try Files.writeAll(fd, bytes, subject: tmp) } catch {
+            close(fd); unlink(tmp)
+            throw OCIFailure("cannot write \(path): \(error)")
+        }
+        close(fd)
+        if rename(tmp, path) != 0 {
+            let e = errno
+            unlink(tmp)
+            throw OCIFailure("cannot write \(path): \(Errno.describe(e))")
+        }
+    }
+
+    // MARK: - create / start / run
+
+    /// `create`: the container exists, in its namespaces and cgroup, and waits before exec.
+    @discardableResult
+    func create(_ args: [String], forRun: Bool = false) throws(OCIFailure) -> Int32 {
+        let a = try OCIArguments(args, command: forRun ? "run" : "create",
+                                 valued: ["bundle", "pid-file", "console-socket", "preserve-fds"],
+                                 boolean: ["no-pivot", "no-new-keyring", "detach", "no-subreaper", "keep"],
+                                 aliases: ["b": "bundle", "d": "detach"])
+        guard a.positionals.count == 1, let id = a.positionals.first else {
+            throw OCIFailure("\(forRun ? "run" : "create"): needs exactly one container id (got \(a.positionals.count))")
+        }
+        try OCIContainerDir.checkID(id)
+        if let n = a.value("preserve-fds"), n != "0" {
+            throw OCIFailure("--preserve-fds \(n): not supported by envyro (only stdio reaches the container)")
+        }
+        let bundle = Self.absolute(a.value("bundle") ?? ".")
+        let config: OCIConfig
+        do { config = try OCIConfig.load(bundle: bundle) } catch { throw OCIFailure("\(error)") }
+        guard let process = config.process else { throw OCIFailure("config.json: process: missing (envyro needs a process to run)") }
+
+        // Console: runc's rules.
+        var consoleFD: Int32 = -1
+        if process.terminal {
+            guard let path = a.value("console-socket") else {
+                throw OCIFailure("cannot allocate tty if runc will detach without setting console socket: process.terminal is true, so --console-socket is required")
+            }
+            consoleFD = try UnixSocket.connect(path)
+        } else if a.value("console-socket") != nil {
+            throw OCIFailure("--console-socket given but process.terminal is false in config.json")
+        }
+        defer { if consoleFD >= 0 { close(consoleFD) } }
+
+        let lowered: OCILowered
+        do { lowered = try OCILowering.lower(config, bundle: bundle, id: id) } catch { throw OCIFailure("\(error)") }
+
+        // The state directory: its existence is the id's reservation.
+        let dir = OCIContainerDir(root: root, id: id)
+        do { try Files.makeDirectories(root, mode: 0o711) } catch { throw OCIFailure("cannot create the state directory \(root): \(error)") }
+        if mkdir(dir.path, 0o711) != 0 {
+            if errno == EEXIST { throw OCIFailure("container with id exists: \(id)") }
+            throw OCIFailure("cannot create \(dir.path): \(Errno.describe(errno))")
+        }
+        var created: (pid: Int32, startTime: UInt64)? = nil
+        var ok = false
+        defer {
+            if !ok {
+                // Nothing is left behind: the container (if it exists) and its cgroup, the state.
+                if let c = created {
+                    _ = try? call(.ociControl(OCIControlRequest(op: .destroy, id: id, cgroup: lowered.request.cgroup, pid: c.pid, startTime: c.startTime)))
+                }
+                unlink(dir.startSocket)
+                unlink(dir.stateFile)
+                rmdir(dir.path)
+            }
+        }
+        let startFD = try UnixSocket.listen(dir.startSocket)
+        defer { close(startFD) }
+        let placeholder = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        defer { if placeholder >= 0 { close(placeholder) } }
+        let stdio = (0...2).map { fd -> Int32 in fcntl(Int32(fd), F_GETFD) >= 0 ? Int32(fd) : placeholder }
+
+        debug("create \(id): bundle \(bundle), rootfs \(lowered.request.base.rootfs)")
+        let reply = try call(.ociCreate(lowered.request), fds: stdio + [startFD, consoleFD >= 0 ? consoleFD : placeholder])
+        guard case .created(let c) = reply else { throw OCIFailure("unexpected answer \(reply.verb.name) to oci_create") }
+        guard let startTime = ProcessInfo.startTime(c.pid) else { throw OCIFailure("the container's process \(c.pid) died during create") }
+        created = (c.pid, startTime)
+
+        var rec = OCIRecord(id: id, bundle: bundle, rootfs: lowered.request.base.rootfs, pid: c.pid, startTime: startTime,
+                            created: RFC3339.now(), owner: ProcessInfo.userName(geteuid()), annotations: config.annotationList,
+                            cgroup: lowered.request.cgroup, namespaces: lowered.request.base.namespaces.rawValue,
+                            hooks: lowered.hooks)
+        if !ProcessInfo.inCgroup(c.pid, named: lowered.request.cgroup) { rec.cgroup = "" }
+        try writeAtomically(dir.stateFile, rec.json(), mode: 0o600)
+        let state = stateDocument(dir, rec)
+        try runHooks(lowered.hooks.prestart + lowered.hooks.createRuntime, kind: "createRuntime", state: state)
+        try runHooks(lowered.hooks.createContainer, kind: "createContainer", state: state)
+        if let pidFile = a.value("pid-file") { try writeAtomically(Self.absolute(pidFile), String(c.pid)) }
+        ok = true
+        return 0
+    }
+
+    /// `start`: lets a created container exec its process.
+    func start(_ args: [String]) throws(OCIFailure) -> Int32 {
+        let a = try OCIArguments(args, command: "start", valued: [], boolean: [])
+        guard a.positionals.count == 1 else { throw OCIFailure("start: needs exactly one container id") }
+        let (dir, rec) = try load(a.positionals[0])
+        switch status(dir, rec) {
+        case .created: break
+        case .stopped: throw OCIFailure("cannot start a container that has stopped")
+        case .running, .paused: throw OCIFailure("cannot start an already running container")
+        case .creating: throw OCIFailure("cannot start a container that is still being created")
+        }
+        let state = stateDocument(dir, rec)
+        try runHooks(rec.hooks.startContainer, kind: "startContainer", state: state)
+        do { try UnixSocket.sendStart(dir.startSocket) } catch {
+            throw OCIFailure("cannot start container \(rec.id): \(error.message)")
+        }
+        unlink(dir.startSocket)
+        try runHooks(rec.hooks.poststart, kind: "poststart", state: stateDocument(dir, rec), warnOnly: true)
+        return 0
+    }
+
+    /// `run`: create + start, then (unless --detach) wait for the process and return its status.
+    func run(_ args: [String]) throws(OCIFailure) -> Int32 {
+        let a = try OCIArguments(args, command: "run", valued: ["bundle", "pid-file", "console-socket", "preserve-fds"],
+                                 boolean: ["no-pivot", "no-new-keyring", "detach", "no-subreaper", "keep"],
+                                 aliases: ["b": "bundle", "d": "detach"])
+        guard a.positionals.count == 1 else { throw OCIFailure("run: needs exactly one container id") }
+        let id = a.positionals[0]
+        let detach = a.flag("detach")
+        // The container is reparented to us when the helper exits: we reap it.
+        if !detach { _ = envyro_prctl(36 /* PR_SET_CHILD_SUBREAPER */, 1, 0) }
+        try create(args.filter { $0 != "--detach" && $0 != "-d" }, forRun: true)
+        _ = try start([id])
+        if detach { return 0 }
+        let (dir, rec) = try load(id)
+        let status = ProcessInfo.waitForChild(rec.pid)
+        if !a.flag("keep") { _ = try? delete(["--force", id]) }
+        _ = dir
+        return status
+    }
+
+    // MARK: - state / list / ps
+
+    func state(_ args: [String]) throws(OCIFailure) -> Int32 {
+        let a = try OCIArguments(args, command: "state", valued: [], boolean: [])
+        guard a.positionals.count == 1 else { throw OCIFailure("state: needs exactly one container id") }
+        let (dir, rec) = try load(a.positionals[0])
+        print(stateDocument(dir, rec))
+        return 0
+    }
+
+    func list(_ args: [String]) throws(OCIFailure) -> Int32 {
+        let a = try OCIArguments(args, command: "list", valued: ["format"], boolean: ["quiet"], aliases: ["f": "format", "q": "quiet"])
+        let ids = ((try? Files.listDirectory(root)) ?? []).sorted()
+        var rows: [(OCIContainerDir, OCIRecord)] = []
+        for id in ids { if let r = try? load(id) { rows.append(r) } }
+        if a.flag("quiet") { for (_, r) in rows { print(r.id) }; return 0 }
+        if a.value("format") == "json" {
+            let items = rows.map { (d, r) in
+                "{\"ociVersion\":\"1.0.2\",\"id\":\(OCIMain.quoted(r.id)),\"pid\":\(status(d, r) == .stopped ? 0 : r.pid),\"status\":\"\(status(d, r).rawValue)\",\"bundle\":\(OCIMain.quoted(r.bundle)),\"rootfs\":\(OCIMain.quoted(r.rootfs)),\"created\":\"\(r.created)\",\"owner\":\(OCIMain.quoted(r.owner))}"
+            }
+            print(items.isEmpty ? "null" : "[" + items.joined(separator: ",") + "]")
+            return 0
+        }
+        print("ID".padding(20) + "PID".padding(10) + "STATUS".padding(10) + "BUNDLE".padding(40) + "CREATED".padding(32) + "OWNER")
+        for (d, r) in rows {
+            let st = status(d, r)
+            print(r.id.padding(20) + String(st == .stopped ? 0 : r.pid).padding(10) + st.rawValue.padding(10) + r.bundle.padding(40) + r.created.padding(32) + r.owner)
+        }
+        return 0
+    }
+
+    func ps(_ args: [String]) throws(OCIFailure) -> Int32 {
+        let a = try OCIArguments(args, command: "ps", valued: ["format"], boolean: [], aliases: ["f": "format"], stopAtFirstPositional: true)
+        guard let id = a.positionals.first else { throw OCIFailure("ps: needs a container id") }
+        let (dir, rec) = try load(id)
+        guard status(dir, rec) != .stopped else { throw OCIFailure("container \(id) is not running") }
+        let pids = ProcessInfo.cgroupProcesses(of: rec.pid, named: rec.cgroup) ?? [rec.pid]
+        if a.value("format") == "json" {
+            print("[" + pids.map(String.init).joined(separator: ",") + "]")
+            return 0
+        }
+        // runc runs ps(1) and keeps the container's lines.
+        var psArgs = Array(a.positionals.dropFirst())
+        if psArgs.isEmpty { psArgs = ["-ef"] }
+        return ProcessInfo.runPS(psArgs, pids: Set(pids))
+    }
+
+    // MARK: - kill / delete / pause / update
+
+    func kill(_ args: [String]) throws(OCIFailure) -> Int32 {
+        let a = try OCIArguments(args, command: "kill", valued: ["pid"], boolean: ["all"], aliases: ["a": "all"])
+        guard (1...2).contains(a.positionals.count) else { throw OCIFailure("kill: usage: kill [--all] ID [SIGNAL]") }
+        let (dir, rec) = try load(a.positionals[0])
+        let sig = try Signals.parse(a.positionals.count > 1 ? a.positionals[1] : "SIGTERM")
+        let st = status(dir, rec)
+        if st == .stopped && !a.flag("all") { throw OCIFailure("container not running") }
+        let op: OCIControlOp = a.flag("all") ? .signalAll : .signal
+        if st == .stopped && rec.cgroup.isEmpty { return 0 }
+        _ = try call(.ociControl(OCIControlRequest(op: op, id: rec.id, cgroup: rec.cgroup, pid: rec.pid, startTime: rec.startTime, signal: sig)))
+        return 0
+    }
+
+    func delete(_ args: [String]) throws(OCIFailure) -> Int32 {
+        let a = try OCIArguments(args, command: "delete", valued: [], boolean: ["force"], aliases: ["f": "force"])
+        guard a.positionals.count == 1 else { throw OCIFailure("delete: needs exactly one container id") }
+        let id = a.positionals[0]
+        let dir: OCIContainerDir, rec: OCIRecord
+        do { (dir, rec) = try load(id) } catch {
+            // runc: deleting what isn't there with --force is not an error.
+            if a.flag("force") && error.message.hasSuffix("does not exist") { return 0 }
+            throw error
+        }
+        let st = status(dir, rec)
+        if st != .stopped && st != .created && !a.flag("force") {
+            throw OCIFailure("cannot delete container \(id) that is not stopped: \(st.rawValue)")
+        }
+        let state = stateDocument(dir, rec)
+        _ = try call(.ociControl(OCIControlRequest(op: .destroy, id: rec.id, cgroup: rec.cgroup,
+                                                   pid: st == .stopped ? 0 : rec.pid, startTime: rec.startTime)))
+        unlink(dir.startSocket)
+        unlink(dir.stateFile)
+        rmdir(dir.path)
+        try runHooks(rec.hooks.poststop, kind: "poststop", state: state, warnOnly: true)
+        return 0
+    }
+
+    func pauseResume(_ args: [String], pause: Bool) throws(OCIFailure) -> Int32 {
+        let name = pause ? "pause" : "resume"
+        let a = try OCIArguments(args, command: name, valued: [], boolean: [])
+        guard a.positionals.count == 1 else { throw OCIFailure("\(name): needs exactly one container id") }
+        let (dir, rec) = try load(a.positionals[0])
+        let st = status(dir, rec)
+        if pause && st != .running { throw OCIFailure("container not running") }
+        if !pause && st != .paused { throw OCIFailure("container not paused") }
+        guard !rec.cgroup.isEmpty else { throw OCIFailure("\(name): the container has no cgroup (rootless without a delegated subtree: `sudo envyro setup --user NAME`)") }
+        _ = try call(.ociControl(OCIControlRequest(op: pause ? .freeze : .thaw, id: rec.id, cgroup: rec.cgroup, pid: rec.pid, startTime: rec.startTime)))
+        return 0
+    }
+
+    func update(_ args: [String]) throws(OCIFailure) -> Int32 {
+        let a = try OCIArguments(args, command: "update",
+                                 valued: ["resources", "memory", "memory-swap", "memory-reservation", "kernel-memory", "kernel-memory-tcp",
+                                          "pids-limit", "cpu-quota", "cpu-period", "cpu-share", "cpuset-cpus", "cpuset-mems",
+                                          "blkio-weight", "cpu-rt-period", "cpu-rt-runtime", "l3-cache-schema", "mem-bw-schema", "cpu-idle"],
+                                 boolean: [], aliases: ["r": "resources"])
+        guard a.positionals.count == 1 else { throw OCIFailure("update: needs exactly one container id") }
+        let (dir, rec) = try load(a.positionals[0])
+        guard status(dir, rec) != .stopped else { throw OCIFailure("container not running") }
+        guard !rec.cgroup.isEmpty else { throw OCIFailure("update: the container has no cgroup") }
+        let limits = try OCILowering.updateLimits(a)
+        _ = try call(.ociControl(OCIControlRequest(op: .update, id: rec.id, cgroup: rec.cgroup, pid: rec.pid, startTime: rec.startTime, limits: limits)))
+        return 0
+    }
+
+    // MARK: - exec
+
+    func exec(_ args: [String]) throws(OCIFailure) -> Int32 {
+        let a = try OCIArguments(args, command: "exec",
+                                 valued: ["process", "env", "cwd", "user", "additional-gids", "cap", "pid-file", "console-socket",
+                                          "preserve-fds", "process-label", "apparmor", "cgroup"],
+                                 boolean: ["tty", "detach", "no-new-privs", "ignore-paused", "no-subreaper"],
+                                 aliases: ["p": "process", "e": "env", "u": "user", "g": "additional-gids", "c": "cap", "t": "tty", "d": "detach"],
+                                 stopAtFirstPositional: true)
+        guard let id = a.positionals.first else { throw OCIFailure("exec: needs a container id") }
+        let (dir, rec) = try load(id)
+        switch status(dir, rec) {
+        case .running: break
+        case .paused: throw OCIFailure("cannot exec in a paused container (resume it first)")
+        default: throw OCIFailure("cannot exec in a stopped container")
+        }
+        if let n = a.value("preserve-fds"), n != "0" { throw OCIFailure("--preserve-fds \(n): not supported by envyro") }
+        if a.value("apparmor").map({ !$0.isEmpty }) == true { throw OCIFailure("--apparmor: AppArmor is not supported by envyro") }
+        if a.value("process-label").map({ !$0.isEmpty }) == true { throw OCIFailure("--process-label: SELinux is not supported by envyro") }
+        if a.value("cgroup") != nil { throw OCIFailure("--cgroup: exec into a sub-cgroup is not supported by envyro") }
+        let process = try OCILowering.execProcess(a, record: rec)
+
+        var consoleFD: Int32 = -1
+        if process.terminal {
+            guard let path = a.value("console-socket") else { throw OCIFailure("exec --tty needs --console-socket") }
+            consoleFD = try UnixSocket.connect(path)
+        }
+        defer { if consoleFD >= 0 { close(consoleFD) } }
+        let detach = a.flag("detach")
+        if !detach { _ = envyro_prctl(36 /* PR_SET_CHILD_SUBREAPER */, 1, 0) }
+        let placeholder = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        defer { if placeholder >= 0 { close(placeholder) } }
+        let stdio = (0...2).map { fd -> Int32 in fcntl(Int32(fd), F_GETFD) >= 0 ? Int32(fd) : placeholder }
+        let request = OCIExecRequest(id: rec.id, cgroup: rec.cgroup, pid: rec.pid, startTime: rec.startTime,
+                                     namespaces: NamespaceSet(rawValue: rec.namespaces), process: process,
+                                     detached: detach, hasConsole: consoleFD >= 0)
+        let reply = try call(.ociExec(request), fds: stdio + [consoleFD >= 0 ? consoleFD : placeholder])
+        guard case .created(let c) = reply else { throw OCIFailure("unexpected answer \(reply.verb.name) to oci_exec") }
+        if let pidFile = a.value("pid-file") { try writeAtomically(Self.absolute(pidFile), String(c.pid)) }
+        if detach { return 0 }
+        return ProcessInfo.waitForChild(c.pid)
+    }
+
+    // MARK: - spec
+
+    func spec(_ args: [String]) throws(OCIFailure) -> Int32 {
+        let a = try OCIArguments(args, command: "spec", valued: ["bundle"], boolean: ["rootless"], aliases: ["b": "bundle"])
+        let bundle = a.value("bundle") ?? "."
+        let path = bundle + "/config.json"
+        if Files.kind(path) != .missing { throw OCIFailure("File \(path) exists. Remove it first") }
+        let text = OCISpec.defaultConfig(rootless: a.flag("rootless"), uid: getuid(), gid: getgid())
+        try writeAtomically(path, text, mode: 0o666 & ~0o022)
+        return 0
+    }
+
+    static func absolute(_ p: String) -> String {
+        if p.hasPrefix("/") { return p }
+        let cwd = (try? Files.currentDirectory()) ?? "/"
+        return p == "." ? cwd : cwd + "/" + p
+    }
+}

@@ -1,0 +1,367 @@
+// The OCI verbs (issue 8): containers for engines (podman's conmon, containerd's shim).
+//
+// An OCI container differs from `create`'s in three ways, each carried out here:
+//   - it is held: it builds everything, reports PREPARED and waits on a start socket the
+//     caller made (so `envyro start` is a connect and one byte);
+//   - it is detached: no parent-death signal and not tracked by this helper, which exits when
+//     its caller does; the container is then reaped by the engine's subreaper;
+//   - it is found again later by name: its cgroup `oci-…` in the caller's own subtree, and its
+//     first process by pid and start time (a recycled pid is never signalled).
+// The policy is checked as for `create`, plus the bundle's capability sets against its keep list.
+import CEnvyro
+import EnvyroAudit
+import EnvyroCgroup
+import EnvyroPolicy
+import EnvyroProtocol
+import EnvyroSystem
+import Glibc
+
+private let CLONE_NEWNS: UInt64 = 0x0002_0000
+private let CLONE_NEWCGROUP: UInt64 = 0x0200_0000
+private let CLONE_NEWUTS: UInt64 = 0x0400_0000
+private let CLONE_NEWIPC: UInt64 = 0x0800_0000
+private let CLONE_NEWUSER: UInt64 = 0x1000_0000
+private let CLONE_NEWPID: UInt64 = 0x2000_0000
+private let CLONE_NEWNET: UInt64 = 0x4000_0000
+
+extension NamespaceSet {
+    /// The CLONE_NEW* flags of these namespaces.
+    var cloneFlags: UInt64 {
+        var f: UInt64 = 0
+        if contains(.user) { f |= CLONE_NEWUSER }
+        if contains(.pid) { f |= CLONE_NEWPID }
+        if contains(.mount) { f |= CLONE_NEWNS }
+        if contains(.uts) { f |= CLONE_NEWUTS }
+        if contains(.ipc) { f |= CLONE_NEWIPC }
+        if contains(.cgroup) { f |= CLONE_NEWCGROUP }
+        if contains(.network) { f |= CLONE_NEWNET }
+        return f
+    }
+}
+
+/// An OCI create on its way to clone: the request and the fds that came with it.
+struct OCIPlan {
+    var request: OCICreateRequest
+    /// The listening start socket (the container accepts on it).
+    var startFD: Int32
+    /// The console socket, or -1.
+    var consoleFD: Int32
+}
+
+/// The C side of an OCI plan: `envyro_oci_config` and the arrays it points to, alive until
+/// `free()` (after clone: the child has its own copy of the memory).
+struct OCIStorage {
+    var config: UnsafeMutablePointer<envyro_oci_config>
+    var mounts: UnsafeMutablePointer<envyro_mount>
+    var devices: UnsafeMutablePointer<envyro_device>
+    var rlimits: UnsafeMutablePointer<envyro_rlimit>
+    var sysctls: UnsafeMutablePointer<envyro_sysctl>
+    var groups: UnsafeMutablePointer<UInt32>
+    var joinFDs: UnsafeMutablePointer<Int32>
+    var joinTypes: UnsafeMutablePointer<UInt64>
+    var joinCount: Int
+
+    static func build(_ plan: OCIPlan, strings: inout CStrings) -> Result<OCIStorage, SystemError> {
+        let r = plan.request, p = r.process
+        let config = UnsafeMutablePointer<envyro_oci_config>.allocate(capacity: 1)
+        config.initialize(to: envyro_oci_config())
+        let mounts = UnsafeMutablePointer<envyro_mount>.allocate(capacity: max(r.mounts.count, 1))
+        for (i, m) in r.mounts.enumerated() {
+            mounts[i] = envyro_mount(
+                source: m.source.isEmpty ? nil : strings.string(m.source), destination: strings.string(m.destination),
+                fstype: m.fstype.isEmpty ? nil : strings.string(m.fstype), flags: UInt(m.flags),
+                propagation: UInt(m.propagation), data: m.data.isEmpty ? nil : strings.string(m.data))
+        }
+        let devices = UnsafeMutablePointer<envyro_device>.allocate(capacity: max(r.devices.count, 1))
+        for (i, d) in r.devices.enumerated() {
+            devices[i] = envyro_device(path: strings.string(d.path), mode: d.mode, major: d.major, minor: d.minor, uid: d.uid, gid: d.gid)
+        }
+        let rlimits = UnsafeMutablePointer<envyro_rlimit>.allocate(capacity: max(p.rlimits.count, 1))
+        for (i, l) in p.rlimits.enumerated() { rlimits[i] = envyro_rlimit(resource: l.resource, soft: l.soft, hard: l.hard) }
+        let sysctls = UnsafeMutablePointer<envyro_sysctl>.allocate(capacity: max(r.sysctl.count, 1))
+        for (i, kv) in r.sysctl.enumerated() {
+            let parts = kv.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            sysctls[i] = envyro_sysctl(key: strings.string(String(parts[0])), value: strings.string(parts.count > 1 ? String(parts[1]) : ""))
+        }
+        let groups = UnsafeMutablePointer<UInt32>.allocate(capacity: max(p.additionalGids.count, 1))
+        for (i, g) in p.additionalGids.enumerated() { groups[i] = g }
+        let joinFDs = UnsafeMutablePointer<Int32>.allocate(capacity: max(r.joinNamespaces.count, 1))
+        let joinTypes = UnsafeMutablePointer<UInt64>.allocate(capacity: max(r.joinNamespaces.count, 1))
+        var storage = OCIStorage(config: config, mounts: mounts, devices: devices, rlimits: rlimits, sysctls: sysctls,
+                                 groups: groups, joinFDs: joinFDs, joinTypes: joinTypes, joinCount: 0)
+        // The user namespace is joined first: the others are owned by it.
+        let ordered = r.joinNamespaces.sorted { a, _ in a.0 == .user }
+        for (kind, path) in ordered {
+            // Opened with the caller's own credentials (this helper runs as the caller), so a
+            // namespace the caller can't open can't be joined.
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            if fd < 0 {
+                let e = SystemError.current("open", path)
+                storage.free()
+                return .failure(e)
+            }
+            joinFDs[storage.joinCount] = fd
+            joinTypes[storage.joinCount] = kind.cloneFlags
+            storage.joinCount += 1
+        }
+        config.pointee.mounts = UnsafePointer(mounts)
+        config.pointee.mount_count = Int32(r.mounts.count)
+        config.pointee.devices = UnsafePointer(devices)
+        config.pointee.device_count = Int32(r.devices.count)
+        config.pointee.rlimits = UnsafePointer(rlimits)
+        config.pointee.rlimit_count = Int32(p.rlimits.count)
+        config.pointee.sysctls = UnsafePointer(sysctls)
+        config.pointee.sysctl_count = Int32(r.sysctl.count)
+        config.pointee.rootfs_propagation = UInt(r.rootfsPropagation)
+        config.pointee.domainname = r.domainname.isEmpty ? nil : strings.string(r.domainname)
+        config.pointee.uid = p.uid
+        config.pointee.gid = p.gid
+        config.pointee.additional_gids = UnsafePointer(groups)
+        config.pointee.additional_gid_count = Int32(p.additionalGids.count)
+        config.pointee.umask = p.umask
+        config.pointee.cap_bounding = p.capBounding
+        config.pointee.cap_effective = p.capEffective
+        config.pointee.cap_permitted = p.capPermitted
+        config.pointee.cap_inheritable = p.capInheritable
+        config.pointee.cap_ambient = p.capAmbient
+        config.pointee.join_fds = UnsafePointer(joinFDs)
+        config.pointee.join_types = UnsafePointer(joinTypes)
+        config.pointee.join_count = Int32(storage.joinCount)
+        config.pointee.detached = 1
+        config.pointee.start_fd = plan.startFD
+        config.pointee.console_fd = plan.consoleFD
+        config.pointee.console_rows = p.consoleRows
+        config.pointee.console_cols = p.consoleCols
+        return .success(storage)
+    }
+
+    func free() {
+        for i in 0..<joinCount { close(joinFDs[i]) }
+        config.deallocate(); mounts.deallocate(); devices.deallocate(); rlimits.deallocate()
+        sysctls.deallocate(); groups.deallocate(); joinFDs.deallocate(); joinTypes.deallocate()
+    }
+}
+
+extension HelperServer {
+    /// The capabilities of `mask` the policy does not keep, by name; empty when all are kept.
+    func capabilitiesBeyondPolicy(_ mask: UInt64) -> [String] {
+        let beyond = mask & ~CapabilityNames.mask(policy.capabilities.keep)
+        return CapabilityNames.all.enumerated().filter { beyond & (1 << UInt64($0.offset)) != 0 }.map(\.element)
+    }
+
+    /// `oci_create`: an OCI bundle's container, built and held before exec until `start`.
+    func ociCreate(_ r: OCICreateRequest, fds: [Int32]) -> Outcome {
+        let stdio = Array(fds.prefix(3))
+        let startFD = fds.count > 3 ? fds[3] : -1
+        let consoleFD = fds.count > 4 && r.hasConsole ? fds[4] : -1
+        defer { for fd in fds.dropFirst(3) { close(fd) } }
+        func deny(_ why: String, step: String = "policy", errno: Int32 = EPERM) -> Outcome {
+            for fd in stdio { close(fd) }
+            return Outcome(reply: .failed(Failure(errno: errno, step: step, message: why)), decision: .denied(reason: why),
+                           result: String(cString: envyro_errno_name(errno)), detail: "oci \(r.id)")
+        }
+        let beyond = capabilitiesBeyondPolicy(r.process.allCapabilities)
+        if !beyond.isEmpty {
+            return deny("the bundle asks for \(beyond.joined(separator: ", ")), which policy \(policy.name) does not allow (it keeps \(policy.capabilities.keep.joined(separator: ", ")))")
+        }
+        if let why = policyViolation(r.base, stdio: stdio) { return deny(why) }
+        if let why = CgroupManager.violation(r.base.limits, policy: policy) { return deny(why) }
+        if r.base.rootfs.isEmpty { return deny("an OCI container needs a rootfs", step: "rootfs", errno: EINVAL) }
+        var idMaps: IDMapPlan? = nil
+        if r.base.namespaces.contains(.user) {
+            switch IDMapPlan.make(uids: r.base.uidMappings, gids: r.base.gidMappings, caller: caller, policy: policy) {
+            case .success(let plan): idMaps = plan
+            case .failure(let refusal): return deny(refusal.reason, step: "id map")
+            }
+        } else if !r.base.uidMappings.isEmpty || !r.base.gidMappings.isEmpty {
+            return deny("id maps need a user namespace", step: "id map", errno: EINVAL)
+        } else if caller.uid != 0 && !r.joinNamespaces.contains(where: { $0.0 == .user }) {
+            return deny("a container without a user namespace runs as the host's root; only root may ask for that (add a user namespace to linux.namespaces)")
+        }
+        let plan = OCIPlan(request: r, startFD: startFD, consoleFD: consoleFD)
+        defer { for fd in stdio { close(fd) } }
+        switch spawn(r.base, stdio: stdio, idMaps: idMaps, prewarm: false, oci: plan) {
+        case .failure(let outcome):
+            var o = outcome
+            o.detail = "oci \(r.id): \(outcome.detail ?? "")"
+            return o
+        case .success(let spawned):
+            // Detached: not tracked, not killed when the caller goes; its engine reaps it.
+            close(spawned.live.pidfd)
+            let cg = spawned.live.cgroup.map { " cgroup \($0.name)" } ?? ""
+            return Outcome(reply: .created(Created(containerID: 0, pid: spawned.live.pid)), decision: .allowed, result: "ok",
+                           detail: "oci \(r.id) pid \(spawned.live.pid)\(cg) (held)")
+        }
+    }
+
+    /// A pidfd for `pid` when it is still the process that started at `startTime`.
+    func verifiedPidfd(_ pid: Int32, startTime: UInt64) -> Result<Int32, Outcome> {
+        let fd = envyro_pidfd_open(pid)
+        if fd < 0 {
+            return .failure(failure(ESRCH, step: "find", "the container's process \(pid) is gone"))
+        }
+        // Read after the pidfd exists: if the start time still matches, the pidfd names it.
+        guard ContainerCgroup.processStartTime(pid) == startTime else {
+            close(fd)
+            return .failure(failure(ESRCH, step: "find", "the container's process \(pid) is gone (the pid now names another process)"))
+        }
+        return .success(fd)
+    }
+
+    /// `oci_control`: signal, freeze, thaw, destroy or update an OCI container of this caller.
+    func ociControl(_ r: OCIControlRequest) -> Outcome {
+        func done(_ n: Int, _ what: String) -> Outcome {
+            Outcome(reply: .ociDone(OCIDone(op: r.op, processes: UInt32(clamping: n))), decision: .allowed, result: "ok",
+                    detail: "oci \(r.id) \(r.op.name)\(what)")
+        }
+        var cgroup: ContainerCgroup? = nil
+        if !r.cgroup.isEmpty {
+            do { cgroup = try cgroups.open(name: r.cgroup, limits: CgroupManager.limits(r.limits)) } catch {
+                if r.op == .destroy || r.op == .signal {
+                    cgroup = nil   // already gone, or never made: nothing to clean in it
+                } else {
+                    return failure(ENOENT, step: "cgroup", "the container's cgroup \(r.cgroup): \(error)")
+                }
+            }
+        }
+        switch r.op {
+        case .signal:
+            switch verifiedPidfd(r.pid, startTime: r.startTime) {
+            case .failure(let o): return o
+            case .success(let fd):
+                defer { close(fd) }
+                if envyro_pidfd_send_signal(fd, r.signal) != 0 {
+                    let e = errno
+                    return failure(e, step: "signal", "pidfd_send_signal: \(Errno.describe(e))")
+                }
+                return done(1, " \(r.signal) pid \(r.pid)")
+            }
+        case .signalAll:
+            guard let cg = cgroup else {
+                guard case .success(let fd) = verifiedPidfd(r.pid, startTime: r.startTime) else {
+                    return failure(ESRCH, step: "signal", "the container is not running")
+                }
+                defer { close(fd) }
+                _ = envyro_pidfd_send_signal(fd, r.signal)
+                return done(1, " \(r.signal)")
+            }
+            let pids = (try? cg.processes()) ?? []
+            for pid in pids { _ = Glibc.kill(pid, r.signal) }
+            return done(pids.count, " \(r.signal)")
+        case .freeze, .thaw:
+            guard let cg = cgroup else { return failure(ENOENT, step: "cgroup", "the container has no cgroup") }
+            do { try cg.setFrozen(r.op == .freeze) } catch {
+                return failure(EIO, step: "freezer", "\(error)")
+            }
+            return done((try? cg.processes().count) ?? 0, "")
+        case .update:
+            guard let cg = cgroup else { return failure(ENOENT, step: "cgroup", "the container has no cgroup") }
+            if let why = CgroupManager.violation(r.limits, policy: policy) {
+                return Outcome(reply: .failed(Failure(errno: EPERM, step: "policy", message: why)), decision: .denied(reason: why),
+                               result: "EPERM", detail: "oci \(r.id) update")
+            }
+            do { try cg.update(CgroupManager.limits(r.limits)) } catch {
+                return failure(EINVAL, step: "cgroup", "cannot update the limits: \(error)")
+            }
+            return done(0, "")
+        case .destroy:
+            var n = 0
+            if let cg = cgroup {
+                n = (try? cg.processes().count) ?? 0
+                do { try cg.remove() } catch {
+                    return failure(EBUSY, step: "cgroup", "cannot remove the container's cgroup: \(error)")
+                }
+            } else if r.pid > 0, case .success(let fd) = verifiedPidfd(r.pid, startTime: r.startTime) {
+                _ = envyro_pidfd_send_signal(fd, SIGKILL)
+                close(fd)
+                n = 1
+            }
+            return done(n, "")
+        }
+    }
+
+    /// `oci_exec`: another process inside a running OCI container (its namespaces, cgroup,
+    /// user, capabilities and seccomp), started through the trampoline's exec entry.
+    func ociExec(_ r: OCIExecRequest, fds: [Int32]) -> Outcome {
+        defer { for fd in fds { close(fd) } }
+        let beyond = capabilitiesBeyondPolicy(r.process.allCapabilities)
+        if !beyond.isEmpty {
+            let why = "the process asks for \(beyond.joined(separator: ", ")), which policy \(policy.name) does not allow"
+            return Outcome(reply: .failed(Failure(errno: EPERM, step: "policy", message: why)), decision: .denied(reason: why),
+                           result: "EPERM", detail: "oci \(r.id) exec")
+        }
+        let pidfd: Int32
+        switch verifiedPidfd(r.pid, startTime: r.startTime) {
+        case .failure(let o): return o
+        case .success(let fd): pidfd = fd
+        }
+        defer { close(pidfd) }
+        var procs: [Int32] = []
+        defer { for p in procs { close(p) } }
+        if !r.cgroup.isEmpty, let cg = try? cgroups.open(name: r.cgroup) {
+            for dir in cg.directories {
+                let fd = envyro_openat2_beneath(dir.fd, "cgroup.procs", O_WRONLY, 0)
+                if fd >= 0 { procs.append(fd) }
+            }
+        }
+        let capKeep = CapabilityNames.mask(policy.capabilities.keep) & r.process.allCapabilities
+        let policyFilter: SeccompProgram?
+        do { policyFilter = try seccomp.filter(capabilities: capKeep) } catch {
+            return failure(EINVAL, step: "seccomp", "policy \(policy.name)'s seccomp profile: \(error)")
+        }
+        var programs: [([UInt8], UInt32)] = []
+        if let f = policyFilter { programs.append((f.bpf, f.installFlags)) }
+        if !r.process.seccomp.isEmpty { programs.append((r.process.seccomp, 0)) }
+        let filterArray = UnsafeMutablePointer<envyro_bpf>.allocate(capacity: max(programs.count, 1))
+        defer { filterArray.deallocate() }
+        let storage = programs.map { p -> UnsafeMutableRawPointer in
+            let m = UnsafeMutableRawPointer.allocate(byteCount: max(p.0.count, 8), alignment: 8)
+            p.0.withUnsafeBytes { m.copyMemory(from: $0.baseAddress!, byteCount: p.0.count) }
+            return m
+        }
+        defer { for m in storage { m.deallocate() } }
+        for (i, p) in programs.enumerated() {
+            filterArray[i] = envyro_bpf(data: UnsafeRawPointer(storage[i]), length: UInt32(p.0.count), flags: p.1)
+        }
+
+        var strings = CStrings()
+        defer { strings.free() }
+        let p = r.process
+        let procsArray = UnsafeMutablePointer<Int32>.allocate(capacity: max(procs.count, 1))
+        defer { procsArray.deallocate() }
+        for (i, fd) in procs.enumerated() { procsArray[i] = fd }
+        let groups = UnsafeMutablePointer<UInt32>.allocate(capacity: max(p.additionalGids.count, 1))
+        defer { groups.deallocate() }
+        for (i, g) in p.additionalGids.enumerated() { groups[i] = g }
+        let rlimits = UnsafeMutablePointer<envyro_rlimit>.allocate(capacity: max(p.rlimits.count, 1))
+        defer { rlimits.deallocate() }
+        for (i, l) in p.rlimits.enumerated() { rlimits[i] = envyro_rlimit(resource: l.resource, soft: l.soft, hard: l.hard) }
+
+        var cfg = envyro_exec_config(
+            target_pidfd: pidfd, ns_flags: r.namespaces.cloneFlags,
+            cgroup_procs: UnsafePointer(procsArray), cgroup_procs_count: Int32(procs.count),
+            stdio: (fds[0], fds[1], fds[2]),
+            console_fd: r.hasConsole && fds.count > 3 ? fds[3] : -1,
+            console_rows: p.consoleRows, console_cols: p.consoleCols,
+            cwd: strings.string(p.cwd), argv: strings.array(p.argv), envp: strings.array(p.env),
+            search_path: strings.string(Self.searchPath(p.env)),
+            uid: p.uid, gid: p.gid, additional_gids: UnsafePointer(groups), additional_gid_count: Int32(p.additionalGids.count),
+            umask: p.umask, rlimits: UnsafePointer(rlimits), rlimit_count: Int32(p.rlimits.count),
+            cap_bounding: p.capBounding & capKeep, cap_effective: p.capEffective & capKeep,
+            cap_permitted: p.capPermitted & capKeep, cap_inheritable: p.capInheritable & capKeep,
+            cap_ambient: p.capAmbient & capKeep,
+            no_new_privs: (policy.process.noNewPrivileges || p.noNewPrivileges) ? 1 : 0,
+            filters: UnsafePointer(filterArray), filter_count: Int32(programs.count),
+            detached: r.detached ? 1 : 0)
+
+        var pid: pid_t = 0
+        var step: Int32 = 0
+        if envyro_container_exec(&cfg, &pid, &step) != 0 {
+            let e = errno
+            let name = String(cString: envyro_step_name(step))
+            return failure(e, step: name, "\(name): \(Errno.describe(e))")
+        }
+        return Outcome(reply: .created(Created(containerID: 0, pid: pid)), decision: .allowed, result: "ok",
+                       detail: "oci \(r.id) exec pid \(pid) \(p.argv.first ?? "")")
+    }
+}
