@@ -1,1 +1,0 @@
-// EnvyroOCI: the OCI runtime-spec documents envyro reads and writes (issue 8).
