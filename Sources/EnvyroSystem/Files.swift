@@ -104,6 +104,27 @@ public enum Files {
         if slash == path.startIndex { return "/" }
         return String(path[..<slash])
     }
+
+    /// The names in directory `path` (without "." and ".."), unsorted.
+    public static func listDirectory(_ path: String) throws(SystemError) -> [String] {
+        guard let dir = opendir(path) else { throw SystemError.current("opendir", path) }
+        defer { closedir(dir) }
+        var out: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) { p in
+                p.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { out.append(name) }
+        }
+        return out
+    }
+
+    /// The current working directory.
+    public static func currentDirectory() throws(SystemError) -> String {
+        var buf = [CChar](repeating: 0, count: 4096)
+        guard getcwd(&buf, buf.count) != nil else { throw SystemError.current("getcwd", nil) }
+        return String(cString: buf)
+    }
 }
 
 /// The process environment, read without Foundation.

@@ -4,6 +4,7 @@
 // The helper checks the result against its policy again; this side only makes the request
 // well-formed and names the JSON path of whatever envyro can't do.
 import EnvyroCgroup
+import EnvyroEngine
 import EnvyroJSON
 import EnvyroOCI
 import EnvyroProtocol
@@ -19,12 +20,12 @@ struct OCILowered {
 
 /// The bundle's hooks by kind.
 struct OCIHookSet: Equatable {
-    var prestart: [OCIHookSpec] = []
-    var createRuntime: [OCIHookSpec] = []
-    var createContainer: [OCIHookSpec] = []
-    var startContainer: [OCIHookSpec] = []
-    var poststart: [OCIHookSpec] = []
-    var poststop: [OCIHookSpec] = []
+    var prestart: [OCIConfig.Hook] = []
+    var createRuntime: [OCIConfig.Hook] = []
+    var createContainer: [OCIConfig.Hook] = []
+    var startContainer: [OCIConfig.Hook] = []
+    var poststart: [OCIConfig.Hook] = []
+    var poststop: [OCIConfig.Hook] = []
 }
 
 /// A refusal naming the JSON path.
@@ -64,9 +65,7 @@ enum OCILowering {
 
     static func hooks(_ h: OCIConfig.Hooks?) -> OCIHookSet {
         guard let h else { return OCIHookSet() }
-        func map(_ k: OCIConfig.HookKind) -> [OCIHookSpec] {
-            h[k].map { OCIHookSpec(path: $0.path, args: $0.args, env: $0.env, timeout: $0.timeout) }
-        }
+        func map(_ k: OCIConfig.HookKind) -> [OCIConfig.Hook] { h[k] }
         return OCIHookSet(prestart: map(.prestart), createRuntime: map(.createRuntime), createContainer: map(.createContainer),
                           startContainer: map(.startContainer), poststart: map(.poststart), poststop: map(.poststop))
     }
@@ -258,7 +257,7 @@ enum OCILowering {
         func int(_ name: String) throws(OCIFailure) -> Int64? {
             guard let v = a.value(name) else { return nil }
             if let n = Int64(v) { return n }
-            if let b = try? ByteSize.parse(v) { return b }
+            if let b = try? ResourceLimitBatch.parseSize(v) { return b }
             throw OCIFailure("update --\(name) \(v): not a number")
         }
         if let v = try int("memory"), v > 0 { l.memoryMax = v }

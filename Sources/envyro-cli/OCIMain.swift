@@ -127,7 +127,7 @@ enum OCIMain {
     static func main(_ argv: [String]) -> Never {
         var globals = OCIGlobals()
         var i = 0
-        do {
+        do throws(OCIFailure) {
             while i < argv.count, argv[i].hasPrefix("-") {
                 var name = String(argv[i].drop(while: { $0 == "-" }))
                 var inline: String? = nil
@@ -188,9 +188,9 @@ enum OCIMain {
         guard let path = globals.log else { return }
         let line: String
         if globals.logFormat == "json" {
-            line = "{\"level\":\"\(level)\",\"msg\":\(quoted(message)),\"time\":\"\(RFC3339.now())\"}\n"
+            line = "{\"level\":\"\(level)\",\"msg\":\(quoted(message)),\"time\":\"\(OCITime.now())\"}\n"
         } else {
-            line = "time=\"\(RFC3339.now())\" level=\(level) msg=\(quoted(message))\n"
+            line = "time=\"\(OCITime.now())\" level=\(level) msg=\(quoted(message))\n"
         }
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return }

@@ -16,10 +16,8 @@ import EnvyroSupervisor
 import EnvyroSystem
 import Glibc
 
-/// What `state` reports.
-enum OCIStatus: String {
-    case creating, created, running, paused, stopped
-}
+typealias OCIStatus = OCIState.Status
+typealias OCIRecord = PersistedContainer
 
 /// One container's state directory: `<root>/<id>/` with `state.json` and, while it waits to be
 /// started, `start.sock`.
@@ -71,7 +69,7 @@ final class OCIRuntime {
         case "resume": return try pauseResume(args, pause: false)
         case "update": return try update(args)
         case "spec": return try spec(args)
-        case "features": print(OCIFeatures.json()); return 0
+        case "features": print(OCIFeatures.json(version: envyroVersion, seccomp: SeccompFeatures.current)); return 0
         case "events": throw OCIFailure("events: not supported by envyro (read the container's cgroup, or `envyro state`)")
         case "checkpoint", "restore": throw OCIFailure("\(command): not supported by envyro (no CRIU)")
         default: throw OCIFailure("no such command: \(command) (envyro --help lists them)")
@@ -97,14 +95,14 @@ final class OCIRuntime {
         guard let bytes = try? Files.read(dir.stateFile, limit: 1 << 20) else {
             throw OCIFailure("container \"\(id)\" does not exist")
         }
-        do { return (dir, try OCIRecord.parse(bytes)) } catch {
+        do { return (dir, try OCIRecord.parse(bytes: bytes)) } catch {
             throw OCIFailure("container \(id): its state file \(dir.stateFile) is unreadable: \(error)")
         }
     }
 
     /// The container's status, from its process, start socket and freezer.
     func status(_ dir: OCIContainerDir, _ rec: OCIRecord) -> OCIStatus {
-        guard rec.pid > 0, let start = ProcessInfo.startTime(rec.pid), start == rec.startTime,
+        guard rec.pid > 0, let start = ProcessInfo.startTime(rec.pid), start == rec.pidStartTime,
               !ProcessInfo.isZombie(rec.pid) else { return .stopped }
         if Files.kind(dir.startSocket) != .missing { return .created }
         if let frozen = ProcessInfo.frozen(rec.pid), frozen { return .paused }
@@ -114,12 +112,13 @@ final class OCIRuntime {
     /// The state document (runtime-spec) of a container.
     func stateDocument(_ dir: OCIContainerDir, _ rec: OCIRecord) -> String {
         let st = status(dir, rec)
-        return OCIStateDocument(id: rec.id, status: st.rawValue, pid: st == .stopped ? 0 : rec.pid, bundle: rec.bundle,
-                                rootfs: rec.rootfs, created: rec.created, owner: rec.owner, annotations: rec.annotations).json()
+        var doc = rec.state(status: st, owner: ProcessInfo.userName(rec.uid))
+        if st == .stopped { doc.pid = 0 }
+        return doc.json()
     }
 
     /// Runs one kind of hook with the state on stdin; a failure throws (unless `warnOnly`).
-    func runHooks(_ hooks: [OCIHookSpec], kind: String, state: String, warnOnly: Bool = false) throws(OCIFailure) {
+    func runHooks(_ hooks: [OCIConfig.Hook], kind: String, state: String, warnOnly: Bool = false) throws(OCIFailure) {
         for (i, h) in hooks.enumerated() {
             debug("running \(kind) hook \(i): \(h.path)")
             if let why = HookRunner.run(h, stdin: state) {
@@ -181,7 +180,7 @@ final class OCIRuntime {
         defer { if consoleFD >= 0 { close(consoleFD) } }
 
         let lowered: OCILowered
-        do { lowered = try OCILowering.lower(config, bundle: bundle, id: id) } catch { throw OCIFailure("\(error)") }
+        do { lowered = try OCILowering.lower(config, bundle: bundle, id: id, stateRoot: root) } catch { throw OCIFailure("\(error)") }
 
         // The state directory: its existence is the id's reservation.
         let dir = OCIContainerDir(root: root, id: id)
@@ -215,11 +214,11 @@ final class OCIRuntime {
         guard let startTime = ProcessInfo.startTime(c.pid) else { throw OCIFailure("the container's process \(c.pid) died during create") }
         created = (c.pid, startTime)
 
-        var rec = OCIRecord(id: id, bundle: bundle, rootfs: lowered.request.base.rootfs, pid: c.pid, startTime: startTime,
-                            created: RFC3339.now(), owner: ProcessInfo.userName(geteuid()), annotations: config.annotationList,
-                            cgroup: lowered.request.cgroup, namespaces: lowered.request.base.namespaces.rawValue,
-                            hooks: lowered.hooks)
-        if !ProcessInfo.inCgroup(c.pid, named: lowered.request.cgroup) { rec.cgroup = "" }
+        var rec = OCIRecord(id: id, bundle: bundle, rootfs: lowered.request.base.rootfs, pid: c.pid, pidStartTime: startTime,
+                            created: OCITime.now(), annotations: config.annotations,
+                            cgroupPath: lowered.request.cgroup, namespaceFlags: lowered.request.base.namespaces.rawValue,
+                            configDigest: "", uid: geteuid(), poststart: lowered.hooks.poststart, poststop: lowered.hooks.poststop)
+        if !ProcessInfo.inCgroup(c.pid, named: lowered.request.cgroup) { rec.cgroupPath = "" }
         try writeAtomically(dir.stateFile, rec.json(), mode: 0o600)
         let state = stateDocument(dir, rec)
         try runHooks(lowered.hooks.prestart + lowered.hooks.createRuntime, kind: "createRuntime", state: state)
@@ -241,12 +240,12 @@ final class OCIRuntime {
         case .creating: throw OCIFailure("cannot start a container that is still being created")
         }
         let state = stateDocument(dir, rec)
-        try runHooks(rec.hooks.startContainer, kind: "startContainer", state: state)
+        try runHooks((try? OCIConfig.load(bundle: rec.bundle))?.hooks?[.startContainer] ?? [], kind: "startContainer", state: state)
         do { try UnixSocket.sendStart(dir.startSocket) } catch {
             throw OCIFailure("cannot start container \(rec.id): \(error.message)")
         }
         unlink(dir.startSocket)
-        try runHooks(rec.hooks.poststart, kind: "poststart", state: stateDocument(dir, rec), warnOnly: true)
+        try runHooks(rec.poststart, kind: "poststart", state: stateDocument(dir, rec), warnOnly: true)
         return 0
     }
 
@@ -288,7 +287,7 @@ final class OCIRuntime {
         if a.flag("quiet") { for (_, r) in rows { print(r.id) }; return 0 }
         if a.value("format") == "json" {
             let items = rows.map { (d, r) in
-                "{\"ociVersion\":\"1.0.2\",\"id\":\(OCIMain.quoted(r.id)),\"pid\":\(status(d, r) == .stopped ? 0 : r.pid),\"status\":\"\(status(d, r).rawValue)\",\"bundle\":\(OCIMain.quoted(r.bundle)),\"rootfs\":\(OCIMain.quoted(r.rootfs)),\"created\":\"\(r.created)\",\"owner\":\(OCIMain.quoted(r.owner))}"
+                "{\"ociVersion\":\"1.0.2\",\"id\":\(OCIMain.quoted(r.id)),\"pid\":\(status(d, r) == .stopped ? 0 : r.pid),\"status\":\"\(status(d, r).rawValue)\",\"bundle\":\(OCIMain.quoted(r.bundle)),\"rootfs\":\(OCIMain.quoted(r.rootfs)),\"created\":\"\(r.created)\",\"owner\":\(OCIMain.quoted(ProcessInfo.userName(r.uid)))}"
             }
             print(items.isEmpty ? "null" : "[" + items.joined(separator: ",") + "]")
             return 0
@@ -296,7 +295,7 @@ final class OCIRuntime {
         print("ID".padding(20) + "PID".padding(10) + "STATUS".padding(10) + "BUNDLE".padding(40) + "CREATED".padding(32) + "OWNER")
         for (d, r) in rows {
             let st = status(d, r)
-            print(r.id.padding(20) + String(st == .stopped ? 0 : r.pid).padding(10) + st.rawValue.padding(10) + r.bundle.padding(40) + r.created.padding(32) + r.owner)
+            print(r.id.padding(20) + String(st == .stopped ? 0 : r.pid).padding(10) + st.rawValue.padding(10) + r.bundle.padding(40) + r.created.padding(32) + ProcessInfo.userName(r.uid))
         }
         return 0
     }
@@ -306,7 +305,7 @@ final class OCIRuntime {
         guard let id = a.positionals.first else { throw OCIFailure("ps: needs a container id") }
         let (dir, rec) = try load(id)
         guard status(dir, rec) != .stopped else { throw OCIFailure("container \(id) is not running") }
-        let pids = ProcessInfo.cgroupProcesses(of: rec.pid, named: rec.cgroup) ?? [rec.pid]
+        let pids = ProcessInfo.cgroupProcesses(of: rec.pid, named: rec.cgroupPath) ?? [rec.pid]
         if a.value("format") == "json" {
             print("[" + pids.map(String.init).joined(separator: ",") + "]")
             return 0
@@ -327,8 +326,8 @@ final class OCIRuntime {
         let st = status(dir, rec)
         if st == .stopped && !a.flag("all") { throw OCIFailure("container not running") }
         let op: OCIControlOp = a.flag("all") ? .signalAll : .signal
-        if st == .stopped && rec.cgroup.isEmpty { return 0 }
-        _ = try call(.ociControl(OCIControlRequest(op: op, id: rec.id, cgroup: rec.cgroup, pid: rec.pid, startTime: rec.startTime, signal: sig)))
+        if st == .stopped && rec.cgroupPath.isEmpty { return 0 }
+        _ = try call(.ociControl(OCIControlRequest(op: op, id: rec.id, cgroup: rec.cgroupPath, pid: rec.pid, startTime: rec.pidStartTime, signal: sig)))
         return 0
     }
 
@@ -337,7 +336,7 @@ final class OCIRuntime {
         guard a.positionals.count == 1 else { throw OCIFailure("delete: needs exactly one container id") }
         let id = a.positionals[0]
         let dir: OCIContainerDir, rec: OCIRecord
-        do { (dir, rec) = try load(id) } catch {
+        do throws(OCIFailure) { (dir, rec) = try load(id) } catch {
             // runc: deleting what isn't there with --force is not an error.
             if a.flag("force") && error.message.hasSuffix("does not exist") { return 0 }
             throw error
@@ -347,12 +346,12 @@ final class OCIRuntime {
             throw OCIFailure("cannot delete container \(id) that is not stopped: \(st.rawValue)")
         }
         let state = stateDocument(dir, rec)
-        _ = try call(.ociControl(OCIControlRequest(op: .destroy, id: rec.id, cgroup: rec.cgroup,
-                                                   pid: st == .stopped ? 0 : rec.pid, startTime: rec.startTime)))
+        _ = try call(.ociControl(OCIControlRequest(op: .destroy, id: rec.id, cgroup: rec.cgroupPath,
+                                                   pid: st == .stopped ? 0 : rec.pid, startTime: rec.pidStartTime)))
         unlink(dir.startSocket)
         unlink(dir.stateFile)
         rmdir(dir.path)
-        try runHooks(rec.hooks.poststop, kind: "poststop", state: state, warnOnly: true)
+        try runHooks(rec.poststop, kind: "poststop", state: state, warnOnly: true)
         return 0
     }
 
@@ -364,8 +363,8 @@ final class OCIRuntime {
         let st = status(dir, rec)
         if pause && st != .running { throw OCIFailure("container not running") }
         if !pause && st != .paused { throw OCIFailure("container not paused") }
-        guard !rec.cgroup.isEmpty else { throw OCIFailure("\(name): the container has no cgroup (rootless without a delegated subtree: `sudo envyro setup --user NAME`)") }
-        _ = try call(.ociControl(OCIControlRequest(op: pause ? .freeze : .thaw, id: rec.id, cgroup: rec.cgroup, pid: rec.pid, startTime: rec.startTime)))
+        guard !rec.cgroupPath.isEmpty else { throw OCIFailure("\(name): the container has no cgroup (rootless without a delegated subtree: `sudo envyro setup --user NAME`)") }
+        _ = try call(.ociControl(OCIControlRequest(op: pause ? .freeze : .thaw, id: rec.id, cgroup: rec.cgroupPath, pid: rec.pid, startTime: rec.pidStartTime)))
         return 0
     }
 
@@ -378,9 +377,9 @@ final class OCIRuntime {
         guard a.positionals.count == 1 else { throw OCIFailure("update: needs exactly one container id") }
         let (dir, rec) = try load(a.positionals[0])
         guard status(dir, rec) != .stopped else { throw OCIFailure("container not running") }
-        guard !rec.cgroup.isEmpty else { throw OCIFailure("update: the container has no cgroup") }
+        guard !rec.cgroupPath.isEmpty else { throw OCIFailure("update: the container has no cgroup") }
         let limits = try OCILowering.updateLimits(a)
-        _ = try call(.ociControl(OCIControlRequest(op: .update, id: rec.id, cgroup: rec.cgroup, pid: rec.pid, startTime: rec.startTime, limits: limits)))
+        _ = try call(.ociControl(OCIControlRequest(op: .update, id: rec.id, cgroup: rec.cgroupPath, pid: rec.pid, startTime: rec.pidStartTime, limits: limits)))
         return 0
     }
 
@@ -417,8 +416,8 @@ final class OCIRuntime {
         let placeholder = open("/dev/null", O_RDONLY | O_CLOEXEC)
         defer { if placeholder >= 0 { close(placeholder) } }
         let stdio = (0...2).map { fd -> Int32 in fcntl(Int32(fd), F_GETFD) >= 0 ? Int32(fd) : placeholder }
-        let request = OCIExecRequest(id: rec.id, cgroup: rec.cgroup, pid: rec.pid, startTime: rec.startTime,
-                                     namespaces: NamespaceSet(rawValue: rec.namespaces), process: process,
+        let request = OCIExecRequest(id: rec.id, cgroup: rec.cgroupPath, pid: rec.pid, startTime: rec.pidStartTime,
+                                     namespaces: NamespaceSet(rawValue: rec.namespaceFlags), process: process,
                                      detached: detach, hasConsole: consoleFD >= 0)
         let reply = try call(.ociExec(request), fds: stdio + [consoleFD >= 0 ? consoleFD : placeholder])
         guard case .created(let c) = reply else { throw OCIFailure("unexpected answer \(reply.verb.name) to oci_exec") }

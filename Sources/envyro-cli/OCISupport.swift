@@ -1,5 +1,8 @@
 // Small pieces the OCI commands need: the start socket, /proc reading, signals by name, hooks.
 import CEnvyro
+import EnvyroEngine
+import EnvyroOCI
+import EnvyroSeccomp
 import EnvyroSystem
 import Glibc
 
@@ -128,7 +131,7 @@ enum ProcessInfo {
         return nil
     }
 
-    static func userName(_ uid: uid_t) -> String { Files.userName(uid: uid) ?? String(uid) }
+    static func userName(_ uid: uid_t) -> String { Environment.userName(uid: uid) ?? String(uid) }
 
     /// Waits for `pid` (our child, or reparented to us as a subreaper) and returns a shell-style
     /// status: the exit code, or 128+N for signal N.
@@ -203,18 +206,11 @@ enum Signals {
     }
 }
 
-/// One hook: a program run with the container's state on stdin (runtime-spec config.md#posix-platform-hooks).
-struct OCIHookSpec: Equatable {
-    var path: String
-    var args: [String]
-    var env: [String]
-    var timeout: Int?
-}
 
 /// Runs hooks: path with args and env (nothing inherited), state on stdin, killed after its
 /// timeout. Returns nil on success or why it failed.
 enum HookRunner {
-    static func run(_ h: OCIHookSpec, stdin state: String) -> String? {
+    static func run(_ h: OCIConfig.Hook, stdin state: String) -> String? {
         var input: [Int32] = [0, 0]
         guard envyro_pipe_cloexec(&input) == 0 else { return "pipe: \(Errno.describe(errno))" }
         var actions = posix_spawn_file_actions_t()
@@ -251,5 +247,19 @@ enum HookRunner {
         if status & 0x7f != 0 { return "killed by signal \(status & 0x7f)" }
         let code = (status >> 8) & 0xff
         return code == 0 ? nil : "exit status \(code)"
+    }
+}
+
+/// What the seccomp compiler supports, for `envyro features`.
+enum SeccompFeatures {
+    static var current: OCIFeatures.Seccomp {
+        OCIFeatures.Seccomp(
+            enabled: true,
+            actions: ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",
+                      "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
+            operators: SeccompOperator.allCases.map(\.rawValue),
+            archs: ["SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32"],
+            knownFlags: SeccompFilterFlag.allCases.map(\.rawValue),
+            supportedFlags: SeccompFilterFlag.allCases.map(\.rawValue))
     }
 }

@@ -3,5 +3,9 @@
 import EnvyroClient
 import EnvyroSystem
 
+// runc's command line (podman, containerd): `envyro create|start|state|… ID`.
+if OCIMain.isOCIInvocation(Array(CommandLine.arguments.dropFirst())) {
+    OCIMain.main(Array(CommandLine.arguments.dropFirst()))
+}
 FastRun.attempt(CommandLine.arguments)
 _ = try? Threads.blocking { await Envyro.main(nil) }
