@@ -45,6 +45,8 @@ static __attribute__((noreturn)) void exec_process(const struct envyro_exec_conf
     envyro__apply_user(cfg->uid, cfg->gid, cfg->additional_gids, cfg->additional_gid_count);
     if (cfg->umask >= 0) umask((mode_t)cfg->umask);
     envyro__set_caps(cfg->cap_effective, cfg->cap_permitted, cfg->cap_inheritable, cfg->cap_ambient);
+    /* The user and capability changes cleared the parent-death signal (commit_creds). */
+    if (!cfg->detached) CHECK(ENVYRO_STEP_PDEATHSIG, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
     if (cfg->no_new_privs) CHECK(ENVYRO_STEP_NNP, prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
     CHECK(ENVYRO_STEP_CWD, chdir(cfg->cwd));
     envyro__stdio_and_signals(stdio);

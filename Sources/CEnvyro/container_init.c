@@ -879,6 +879,9 @@ static __attribute__((noreturn)) void oci_child_main(const struct envyro_contain
     if ((cfg->clone_flags & CLONE_NEWUSER) || joined_user) {
         CHECK(ENVYRO_STEP_SETID, (int)syscall(SYS_setresgid, 0, 0, 0));
         CHECK(ENVYRO_STEP_SETID, (int)syscall(SYS_setresuid, 0, 0, 0));
+        /* uid 0 here is another kernel uid when the map isn't the identity: that cleared the
+         * parent-death signal. */
+        if (!oci->detached) CHECK(ENVYRO_STEP_PDEATHSIG, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
     }
     for (int i = 0; i < cfg->cgroup_procs_count; i++) {
         ssize_t w;
@@ -945,6 +948,9 @@ static __attribute__((noreturn)) void oci_child_main(const struct envyro_contain
     envyro__apply_user(oci->uid, oci->gid, oci->additional_gids, oci->additional_gid_count);
     if (oci->umask >= 0) umask((mode_t)oci->umask);
     envyro__set_caps(oci->cap_effective, oci->cap_permitted, oci->cap_inheritable, oci->cap_ambient);
+    /* A change of euid/egid or a gain of capabilities clears the parent-death signal
+     * (commit_creds): set it again, as runc does after setting up the user. */
+    if (!oci->detached) CHECK(ENVYRO_STEP_PDEATHSIG, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
 
     /* 16. no_new_privs, cwd (as the user: a directory only root could enter fails here, as
      *     with runc), stdio, signals. */
