@@ -16,6 +16,7 @@
  *      /tmp, /proc, /dev, loopback up, pivot_root, chdir, stdio, signals, no_new_privs, exec.
  */
 #include "cenvyro.h"
+#include "trampoline.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +35,10 @@
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/resource.h>
+#include <sys/sysmacros.h>
+#include <linux/magic.h>
+#include <linux/openat2.h>
 #include <linux/close_range.h>
 #include <linux/sched.h>
 #include <linux/capability.h>
@@ -75,6 +80,16 @@ const char *envyro_step_name(int step) {
     case ENVYRO_STEP_MASK: return "mask or protect a path";
     case ENVYRO_STEP_CAPS: return "drop capabilities";
     case ENVYRO_STEP_SECCOMP: return "install the seccomp filter";
+    case ENVYRO_STEP_JOIN_NS: return "join a namespace";
+    case ENVYRO_STEP_OCI_MOUNT: return "mount";
+    case ENVYRO_STEP_DEVICE: return "create a device node";
+    case ENVYRO_STEP_SYSCTL: return "write a sysctl";
+    case ENVYRO_STEP_RLIMIT: return "set an rlimit";
+    case ENVYRO_STEP_USER: return "set the user";
+    case ENVYRO_STEP_CONSOLE: return "set up the console";
+    case ENVYRO_STEP_START: return "wait for start";
+    case ENVYRO_STEP_PROPAGATION: return "set the rootfs propagation";
+    case ENVYRO_STEP_DOMAINNAME: return "set domainname";
     default: return "setup";
     }
 }
@@ -309,6 +324,653 @@ static void install_filters(const struct envyro_container_config *cfg) {
     }
 }
 
+/* ---- shared with container_exec.c (trampoline.h) -------------------------------------- */
+
+void envyro__set_error_fd(int fd) { g_error_fd = fd; }
+void envyro__fail(int step, int err) { fail(step, err); }
+
+int envyro__exec_search(const char *file, char *const argv[], char *const envp[], const char *search_path) {
+    return exec_search(file, argv, envp, search_path);
+}
+
+void envyro__install_bpf(const struct envyro_bpf *filters, int count) {
+    for (int i = 0; i < count; i++) {
+        struct sock_fprog prog = {
+            .len = (unsigned short)(filters[i].length / sizeof(struct sock_filter)),
+            .filter = (struct sock_filter *)filters[i].data,
+        };
+        if (prog.len == 0) continue;
+        CHECK(ENVYRO_STEP_SECCOMP, (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, filters[i].flags, &prog));
+    }
+}
+
+void envyro__stdio_and_signals(const int stdio[3]) {
+    for (int i = 0; i < 3; i++) {
+        if (stdio[i] == i) { CHECK(ENVYRO_STEP_STDIO, fcntl(i, F_SETFD, 0)); continue; }
+        CHECK(ENVYRO_STEP_STDIO, dup2(stdio[i], i));
+    }
+    CHECK(ENVYRO_STEP_STDIO, (int)syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC));
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++) sigaction(sig, &dfl, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    CHECK(ENVYRO_STEP_SIGNALS, sigprocmask(SIG_SETMASK, &none, NULL));
+}
+
+/* Raising a hard limit needs CAP_SYS_RESOURCE: runs before the user and capabilities change. */
+void envyro__apply_rlimits(const struct envyro_rlimit *limits, int count) {
+    for (int i = 0; i < count; i++) {
+        struct rlimit rl = { .rlim_cur = (rlim_t)limits[i].soft, .rlim_max = (rlim_t)limits[i].hard };
+        CHECK(ENVYRO_STEP_RLIMIT, (int)syscall(SYS_prlimit64, 0, limits[i].resource, &rl, NULL));
+    }
+}
+
+/* process.user. Raw syscalls: glibc's set*id wrappers broadcast to the threads of the process
+ * we were cloned from, whose bookkeeping this copy still carries. KEEPCAPS keeps the permitted
+ * set across the change away from uid 0; envyro__set_caps then sets what the process gets. */
+void envyro__apply_user(uint32_t uid, uint32_t gid, const uint32_t *gids, int count) {
+    /* A user namespace whose setgroups is "deny" refuses even an empty list: skip that case
+     * only (the process then keeps the groups it had, none in such a namespace). */
+    if (syscall(SYS_setgroups, (size_t)count, count > 0 ? gids : NULL) < 0 && !(errno == EPERM && count == 0))
+        fail(ENVYRO_STEP_USER, errno);
+    CHECK(ENVYRO_STEP_USER, prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0));
+    CHECK(ENVYRO_STEP_USER, (int)syscall(SYS_setresgid, gid, gid, gid));
+    CHECK(ENVYRO_STEP_USER, (int)syscall(SYS_setresuid, uid, uid, uid));
+    CHECK(ENVYRO_STEP_USER, prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0));
+}
+
+/* Drops from the bounding set what `keep` lacks. Needs CAP_SETPCAP: runs before the user
+ * change, which clears the effective set. */
+void envyro__drop_bounding(uint64_t keep) {
+    for (int cap = 0; cap < 64; cap++) {
+        if (keep & (1ULL << cap)) continue;
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+            if (errno == EINVAL) break; /* past the kernel's last capability */
+            fail(ENVYRO_STEP_CAPS, errno);
+        }
+    }
+}
+
+/* OCI's separate sets. Ambient capabilities must be in permitted and inheritable (the kernel
+ * refuses the raise otherwise): a bundle asking for more fails here, as with runc. */
+void envyro__set_caps(uint64_t eff, uint64_t perm, uint64_t inh, uint64_t amb) {
+    struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    data[0].effective = (uint32_t)eff;   data[1].effective = (uint32_t)(eff >> 32);
+    data[0].permitted = (uint32_t)perm;  data[1].permitted = (uint32_t)(perm >> 32);
+    data[0].inheritable = (uint32_t)inh; data[1].inheritable = (uint32_t)(inh >> 32);
+    CHECK(ENVYRO_STEP_CAPS, (int)syscall(SYS_capset, &hdr, data));
+    CHECK(ENVYRO_STEP_CAPS, prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0));
+    for (int cap = 0; cap < 64; cap++)
+        if (amb & (1ULL << cap))
+            CHECK(ENVYRO_STEP_CAPS, prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0));
+}
+
+static void fmt_uint(char *out, unsigned v) {
+    char tmp[16];
+    int n = 0;
+    do { tmp[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+    while (n) *out++ = tmp[--n];
+    *out = 0;
+}
+
+void envyro__setup_console(int console_fd, uint16_t rows, uint16_t cols, int stdio[3]) {
+    /* /dev/ptmx of the container's root: with a devpts of its own (newinstance) it is the
+     * pts/ptmx link, so the pty lives in the container's devpts and is /dev/pts/N there. */
+    int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    CHECK(ENVYRO_STEP_CONSOLE, master);
+    int unlock = 0;
+    CHECK(ENVYRO_STEP_CONSOLE, ioctl(master, TIOCSPTLCK, &unlock));
+    unsigned int ptn = 0;
+    CHECK(ENVYRO_STEP_CONSOLE, ioctl(master, TIOCGPTN, &ptn));
+    char name[32];
+    memcpy(name, "/dev/pts/", 9);
+    fmt_uint(name + 9, ptn);
+    /* TIOCGPTPEER (4.13) opens the slave through the master, with no path lookup that a
+     * hostile /dev/pts could redirect; older kernels get the path. */
+    int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0 && (errno == EINVAL || errno == ENOTTY))
+        slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW);
+    CHECK(ENVYRO_STEP_CONSOLE, slave);
+    if (rows || cols) {
+        struct winsize ws = { .ws_row = rows, .ws_col = cols, .ws_xpixel = 0, .ws_ypixel = 0 };
+        CHECK(ENVYRO_STEP_CONSOLE, ioctl(master, TIOCSWINSZ, &ws));
+    }
+    /* As runc: the payload is the pty's name, the master travels by SCM_RIGHTS. */
+    size_t len = s_len(name);
+    if (envyro_send_frame(console_fd, name, len, &master, 1) != (ssize_t)len)
+        fail(ENVYRO_STEP_CONSOLE, errno ? errno : EIO);
+    close(master);
+    close(console_fd);
+    CHECK(ENVYRO_STEP_CONSOLE, setsid());
+    CHECK(ENVYRO_STEP_CONSOLE, ioctl(slave, TIOCSCTTY, 0));
+    stdio[0] = stdio[1] = stdio[2] = slave;
+}
+
+/* ---- OCI bundle mode ------------------------------------------------------------------- */
+
+static int s_eq(const char *a, const char *b) {
+    if (!a || !b) return 0;
+    while (*a && *a == *b) { a++; b++; }
+    return *a == *b;
+}
+
+/* "/proc/self/fd/N": the path the mount calls take, so that they act on exactly the object
+ * openat2 resolved inside the rootfs (runc does the same). */
+static void fd_path(char out[32], int fd) {
+    memcpy(out, "/proc/self/fd/", 14);
+    fmt_uint(out + 14, (unsigned)fd);
+}
+
+/* openat2 relative to the rootfs with RESOLVE_IN_ROOT: absolute symlinks and ".." resolve as if
+ * the rootfs were "/", so a hostile image (/proc -> /etc, x -> ../../..) can't send a mount or
+ * a device node outside it. */
+static int open_in_root(int rootfd, const char *path, int flags, uint64_t extra_resolve) {
+    while (*path == '/') path++;
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (uint64_t)(flags | O_CLOEXEC);
+    how.mode = (flags & O_CREAT) ? 0644 : 0;
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | extra_resolve;
+    long r;
+    do { r = syscall(SYS_openat2, rootfd, *path ? path : ".", &how, sizeof how); } while (r < 0 && errno == EINTR);
+    return (int)r;
+}
+
+/* Resolves `path` inside the rootfs as a directory, creating missing components (mkdir -p),
+ * and returns an O_PATH fd of it. Each missing component is made with mkdirat in its resolved
+ * parent; a dangling symlink is never created through (the re-resolve fails with ENOENT). */
+static int mkdir_in_root(int rootfd, const char *path) {
+    char buf[PATH_BUF];
+    while (*path == '/') path++;
+    size_t n = s_len(path);
+    if (n >= PATH_BUF) { errno = ENAMETOOLONG; return -1; }
+    memcpy(buf, path, n + 1);
+    int fd = open_in_root(rootfd, buf, O_PATH | O_DIRECTORY, 0);
+    if (fd >= 0 || errno != ENOENT) return fd;
+    int parent = open_in_root(rootfd, "", O_PATH | O_DIRECTORY, 0);
+    if (parent < 0) return -1;
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && buf[i] == '/') i++;
+        if (i >= n) break;
+        size_t start = i;
+        while (i < n && buf[i] != '/') i++;
+        char saved = buf[i];
+        buf[i] = 0;
+        fd = open_in_root(rootfd, buf, O_PATH | O_DIRECTORY, 0);
+        if (fd < 0 && errno == ENOENT) {
+            if (mkdirat(parent, buf + start, 0755) < 0 && errno != EEXIST) {
+                int e = errno; close(parent); errno = e; return -1;
+            }
+            fd = open_in_root(rootfd, buf, O_PATH | O_DIRECTORY, 0);
+        }
+        buf[i] = saved;
+        int e = errno;
+        close(parent);
+        if (fd < 0) { errno = e; return -1; }
+        parent = fd;
+    }
+    return parent;
+}
+
+/* Splits path into its parent (resolved and created inside the rootfs: an O_PATH fd) and its
+ * last component (copied into `base`). */
+static int parent_in_root(int rootfd, const char *path, char base[PATH_BUF]) {
+    char dir[PATH_BUF];
+    size_t n = s_len(path);
+    while (n > 1 && path[n - 1] == '/') n--;
+    if (n >= PATH_BUF) { errno = ENAMETOOLONG; return -1; }
+    size_t slash = n;
+    while (slash > 0 && path[slash - 1] != '/') slash--;
+    if (slash == n) { errno = EINVAL; return -1; }
+    memcpy(base, path + slash, n - slash);
+    base[n - slash] = 0;
+    if (s_eq(base, ".") || s_eq(base, "..")) { errno = EINVAL; return -1; }
+    memcpy(dir, path, slash);
+    dir[slash] = 0;
+    return mkdir_in_root(rootfd, dir);
+}
+
+/* Resolves `path` inside the rootfs, creating it as an empty file if missing (the mount point
+ * of a bind of a file). A missing last component is created with O_EXCL|O_NOFOLLOW in its
+ * resolved parent: a dangling symlink there fails instead of being followed. */
+static int mkfile_in_root(int rootfd, const char *path) {
+    int fd = open_in_root(rootfd, path, O_PATH, 0);
+    if (fd >= 0 || errno != ENOENT) return fd;
+    char base[PATH_BUF];
+    int parent = parent_in_root(rootfd, path, base);
+    if (parent < 0) return -1;
+    int f = openat(parent, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int e = errno;
+    close(parent);
+    if (f < 0) { errno = e; return -1; }
+    close(f);
+    return open_in_root(rootfd, path, O_PATH, 0);
+}
+
+#define MS_PROPAGATION (MS_SHARED | MS_SLAVE | MS_PRIVATE | MS_UNBINDABLE)
+#define MS_REMOUNT_BITS (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME)
+
+/* A mount hides what an fd opened before it points at: re-resolve the destination (runc: "the
+ * previous call invalidates the passed procfd"). */
+static int reopen_dest(int rootfd, int oldfd, const char *dest, char target[32]) {
+    close(oldfd);
+    int fd = open_in_root(rootfd, dest, O_PATH, 0);
+    CHECK(ENVYRO_STEP_OCI_MOUNT, fd);
+    fd_path(target, fd);
+    return fd;
+}
+
+/* Bind `source` at the destination fd, then apply the requested flags with a bind remount
+ * (a bind ignores them), keeping the flags the kernel locked on the source. */
+static int bind_at(int rootfd, int fd, const char *dest, const char *source, unsigned long flags, unsigned long rec) {
+    char target[32];
+    fd_path(target, fd);
+    CHECK(ENVYRO_STEP_OCI_MOUNT, mount(source, target, NULL, MS_BIND | rec, NULL));
+    fd = reopen_dest(rootfd, fd, dest, target);
+    if (flags & MS_REMOUNT_BITS)
+        CHECK(ENVYRO_STEP_OCI_MOUNT, mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | (flags & MS_REMOUNT_BITS) | locked_flags(target), NULL));
+    return fd;
+}
+
+/* type "cgroup" on a cgroup v1 host: a tmpfs with one entry per host hierarchy, as
+ * /sys/fs/cgroup looks. Each hierarchy is mounted for real (mount -t cgroup -o <controllers>:
+ * inside our cgroup namespace its root is the container's cgroup); where the kernel refuses
+ * (cgroup v1 can't be mounted in a user namespace: EPERM) the host's hierarchy is bound
+ * instead, recursively, read-only when the mount asks for "ro". Symlinks (cpu -> cpu,cpuacct)
+ * are recreated. The tmpfs is made read-only last when asked. */
+static int mount_cgroup_tree(int rootfd, int fd, const char *dest, unsigned long flags) {
+    char target[32], sub[32], hostpath[PATH_BUF], link[PATH_BUF];
+    fd_path(target, fd);
+    unsigned long base_flags = (flags & ~MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    CHECK(ENVYRO_STEP_OCI_MOUNT, mount("tmpfs", target, "tmpfs", base_flags, "mode=755"));
+    fd = reopen_dest(rootfd, fd, dest, target);
+    int host = open("/sys/fs/cgroup", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (host >= 0) {
+        union { char buf[4096]; struct { uint64_t a; } align; } dents;
+        for (;;) {
+            long nread = syscall(SYS_getdents64, host, dents.buf, sizeof dents.buf);
+            CHECK(ENVYRO_STEP_OCI_MOUNT, (int)nread);
+            if (nread == 0) break;
+            for (long off = 0; off < nread;) {
+                struct { uint64_t ino; int64_t off; unsigned short reclen; unsigned char type; char name[]; } *d = (void *)(dents.buf + off);
+                off += d->reclen;
+                const char *name = d->name;
+                if (s_eq(name, ".") || s_eq(name, "..")) continue;
+                struct stat st;
+                if (fstatat(host, name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
+                if (S_ISLNK(st.st_mode)) {
+                    ssize_t ln = readlinkat(host, name, link, sizeof link - 1);
+                    if (ln < 0) continue;
+                    link[ln] = 0;
+                    if (symlinkat(link, fd, name) < 0 && errno != EEXIST) fail(ENVYRO_STEP_OCI_MOUNT, errno);
+                    continue;
+                }
+                if (!S_ISDIR(st.st_mode)) continue;
+                if (s_join(hostpath, "/sys/fs/cgroup/", name) < 0) fail(ENVYRO_STEP_OCI_MOUNT, ENAMETOOLONG);
+                struct statfs sfs;
+                if (statfs(hostpath, &sfs) < 0) continue;
+                if (sfs.f_type != CGROUP_SUPER_MAGIC && sfs.f_type != CGROUP2_SUPER_MAGIC) continue;
+                if (mkdirat(fd, name, 0755) < 0 && errno != EEXIST) fail(ENVYRO_STEP_OCI_MOUNT, errno);
+                int sfd = openat(fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                CHECK(ENVYRO_STEP_OCI_MOUNT, sfd);
+                fd_path(sub, sfd);
+                int r;
+                if (sfs.f_type == CGROUP2_SUPER_MAGIC)
+                    r = mount("cgroup2", sub, "cgroup2", flags & ~MS_PROPAGATION, NULL);
+                else
+                    r = mount("cgroup", sub, "cgroup", flags & ~MS_PROPAGATION, s_eq(name, "systemd") ? "none,name=systemd" : name);
+                if (r < 0) {
+                    CHECK(ENVYRO_STEP_OCI_MOUNT, mount(hostpath, sub, NULL, MS_BIND | MS_REC, NULL));
+                    close(sfd);
+                    sfd = openat(fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                    CHECK(ENVYRO_STEP_OCI_MOUNT, sfd);
+                    fd_path(sub, sfd);
+                    if (flags & MS_REMOUNT_BITS)
+                        CHECK(ENVYRO_STEP_OCI_MOUNT, mount(NULL, sub, NULL, MS_BIND | MS_REMOUNT | (flags & MS_REMOUNT_BITS) | locked_flags(sub), NULL));
+                }
+                close(sfd);
+            }
+        }
+        close(host);
+    }
+    if (flags & MS_RDONLY)
+        CHECK(ENVYRO_STEP_OCI_MOUNT, mount(NULL, target, NULL, MS_REMOUNT | MS_RDONLY | base_flags, NULL));
+    return fd;
+}
+
+/* One entry of the bundle's `mounts`, at its destination resolved inside the rootfs. */
+static void oci_mount(int rootfd, const struct envyro_mount *m, int *dev_tmpfs, int *devpts) {
+    const char *dest = m->destination;
+    int bind = (m->flags & MS_BIND) || m->fstype == NULL || s_eq(m->fstype, "bind");
+    unsigned long flags = m->flags & ~MS_PROPAGATION;
+    int is_dir = 1;
+    if (bind) {
+        struct stat st;
+        if (!m->source || stat(m->source, &st) < 0) fail(ENVYRO_STEP_OCI_MOUNT, m->source ? errno : EINVAL);
+        is_dir = S_ISDIR(st.st_mode);
+    }
+    int fd = is_dir ? mkdir_in_root(rootfd, dest) : mkfile_in_root(rootfd, dest);
+    CHECK(ENVYRO_STEP_OCI_MOUNT, fd);
+    char target[32];
+    fd_path(target, fd);
+    if (bind) {
+        fd = bind_at(rootfd, fd, dest, m->source, flags, flags & MS_REC);
+    } else if (s_eq(m->fstype, "cgroup")) {
+        fd = mount_cgroup_tree(rootfd, fd, dest, flags);
+    } else {
+        int r = mount(m->source ? m->source : m->fstype, target, m->fstype, flags, m->data);
+        if (r < 0 && errno == EPERM && s_eq(m->fstype, "sysfs")) {
+            /* sysfs needs a network namespace owned by our user namespace: bind the host's
+             * /sys (recursively: its child mounts are locked), as runc does rootless. */
+            fd = bind_at(rootfd, fd, dest, "/sys", flags, MS_REC);
+        } else if (r < 0 && errno == EPERM && s_eq(m->fstype, "mqueue")) {
+            /* mqueue needs an ipc namespace owned by our user namespace. */
+            fd = bind_at(rootfd, fd, dest, "/dev/mqueue", flags, MS_REC);
+        } else {
+            CHECK(ENVYRO_STEP_OCI_MOUNT, r);
+            fd = reopen_dest(rootfd, fd, dest, target);
+        }
+        if (s_eq(dest, "/dev") && s_eq(m->fstype, "tmpfs")) *dev_tmpfs = 1;
+        if (s_eq(dest, "/dev/pts") && s_eq(m->fstype, "devpts")) *devpts = 1;
+    }
+    if (m->propagation)
+        CHECK(ENVYRO_STEP_OCI_MOUNT, mount(NULL, target, NULL, m->propagation, NULL));
+    close(fd);
+}
+
+/* One `linux.devices` entry: mknod inside the rootfs; in a user namespace (mknod: EPERM) an
+ * empty file with the host's node of the same path bound onto it, as runc does rootless. */
+static void oci_device(int rootfd, const struct envyro_device *d) {
+    char base[PATH_BUF], target[32];
+    int parent = parent_in_root(rootfd, d->path, base);
+    CHECK(ENVYRO_STEP_DEVICE, parent);
+    if (mknodat(parent, base, (mode_t)d->mode, makedev(d->major, d->minor)) == 0) {
+        CHECK(ENVYRO_STEP_DEVICE, fchownat(parent, base, d->uid, d->gid, AT_SYMLINK_NOFOLLOW));
+    } else if (errno == EPERM) {
+        int f = openat(parent, base, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+        CHECK(ENVYRO_STEP_DEVICE, f);
+        close(f);
+        int fd = openat(parent, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        CHECK(ENVYRO_STEP_DEVICE, fd);
+        fd_path(target, fd);
+        CHECK(ENVYRO_STEP_DEVICE, mount(d->path, target, NULL, MS_BIND, NULL));
+        close(fd);
+    } else if (errno != EEXIST) {   /* an existing node is the image's: leave it */
+        fail(ENVYRO_STEP_DEVICE, errno);
+    }
+    close(parent);
+}
+
+/* /dev's standard links, on a /dev tmpfs the bundle mounted (runc's defaults); a devpts of
+ * our own needs /dev/ptmx -> pts/ptmx so that a pty opened through it lands there. */
+static void oci_dev_links(int rootfd, int dev_tmpfs, int devpts) {
+    int dev = open_in_root(rootfd, "/dev", O_PATH | O_DIRECTORY, 0);
+    CHECK(ENVYRO_STEP_DEV, dev);
+    if (devpts) {
+        struct stat st;
+        if (fstatat(dev, "ptmx", &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISLNK(st.st_mode) && !S_ISDIR(st.st_mode)) {
+            /* A bound node is a mount point (EBUSY): then it stays what the bundle made it. */
+            if (unlinkat(dev, "ptmx", 0) < 0 && errno != EBUSY) fail(ENVYRO_STEP_DEV, errno);
+        }
+        if (symlinkat("pts/ptmx", dev, "ptmx") < 0 && errno != EEXIST && errno != EBUSY) fail(ENVYRO_STEP_DEV, errno);
+    }
+    if (dev_tmpfs) {
+        static const char *const links[][2] = {
+            { "/proc/self/fd", "fd" }, { "/proc/self/fd/0", "stdin" },
+            { "/proc/self/fd/1", "stdout" }, { "/proc/self/fd/2", "stderr" },
+            { "/proc/kcore", "core" }, { NULL, NULL },
+        };
+        for (int i = 0; links[i][0]; i++) {
+            if (i == 4 && access("/proc/kcore", F_OK) < 0) continue;
+            if (symlinkat(links[i][0], dev, links[i][1]) < 0 && errno != EEXIST) fail(ENVYRO_STEP_DEV, errno);
+        }
+    }
+    close(dev);
+}
+
+/* linux.sysctl: written through the container's own procfs (its namespaces' values). No
+ * symlink is followed and the file must be on a procfs: a rootfs without a proc mount can't
+ * turn this into a write to an image file. */
+static void oci_sysctl(int rootfd, const struct envyro_sysctl *s) {
+    char rel[PATH_BUF];
+    size_t kl = s_len(s->key);
+    if (kl == 0 || kl + 10 >= PATH_BUF) fail(ENVYRO_STEP_SYSCTL, EINVAL);
+    memcpy(rel, "proc/sys/", 9);
+    for (size_t i = 0; i <= kl; i++) rel[9 + i] = s->key[i] == '.' ? '/' : s->key[i];
+    int fd = open_in_root(rootfd, rel, O_WRONLY | O_NOFOLLOW, RESOLVE_NO_SYMLINKS);
+    CHECK(ENVYRO_STEP_SYSCTL, fd);
+    struct statfs sfs;
+    CHECK(ENVYRO_STEP_SYSCTL, fstatfs(fd, &sfs));
+    if (sfs.f_type != PROC_SUPER_MAGIC) fail(ENVYRO_STEP_SYSCTL, EXDEV);
+    size_t vl = s_len(s->value);
+    ssize_t w;
+    do { w = write(fd, s->value, vl); } while (w < 0 && errno == EINTR);
+    if (w != (ssize_t)vl) fail(ENVYRO_STEP_SYSCTL, w < 0 ? errno : EIO);
+    close(fd);
+}
+
+/* masked/readonly paths, resolved inside the rootfs like the mounts (the lstat-based
+ * mask_path follows symlinks in the middle of a path, which a hostile image controls). */
+static void oci_mask_path(int rootfd, const char *path) {
+    char target[32];
+    int fd = open_in_root(rootfd, path, O_PATH | O_NOFOLLOW, 0);
+    if (fd < 0) { if (errno == ENOENT || errno == ENOTDIR) return; fail(ENVYRO_STEP_MASK, errno); }
+    struct stat st;
+    CHECK(ENVYRO_STEP_MASK, fstat(fd, &st));
+    if (S_ISLNK(st.st_mode)) { close(fd); return; }
+    fd_path(target, fd);
+    if (S_ISDIR(st.st_mode))
+        CHECK(ENVYRO_STEP_MASK, mount("tmpfs", target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0,mode=0555"));
+    else
+        CHECK(ENVYRO_STEP_MASK, mount("/dev/null", target, NULL, MS_BIND, NULL));
+    close(fd);
+}
+
+static void oci_readonly_path(int rootfd, const char *path) {
+    char target[32];
+    int fd = open_in_root(rootfd, path, O_PATH | O_NOFOLLOW, 0);
+    if (fd < 0) { if (errno == ENOENT || errno == ENOTDIR) return; fail(ENVYRO_STEP_MASK, errno); }
+    struct stat st;
+    CHECK(ENVYRO_STEP_MASK, fstat(fd, &st));
+    if (S_ISLNK(st.st_mode)) { close(fd); return; }
+    fd_path(target, fd);
+    CHECK(ENVYRO_STEP_MASK, mount(target, target, NULL, MS_BIND | MS_REC, NULL));
+    close(fd);
+    fd = open_in_root(rootfd, path, O_PATH | O_NOFOLLOW, 0);
+    CHECK(ENVYRO_STEP_MASK, fd);
+    fd_path(target, fd);
+    CHECK(ENVYRO_STEP_MASK, remount_readonly(target));
+    close(fd);
+}
+
+/* Finds argv[0] as exec_search would, without exec'ing: a regular file we may execute.
+ * `out` gets the path execve will take. Returns 0 or the errno a shell would report. */
+static int find_executable(const char *file, const char *search_path, char out[PATH_BUF]) {
+    struct stat st;
+    for (const char *c = file; *c; c++)
+        if (*c == '/') {
+            size_t n = s_len(file);
+            if (n >= PATH_BUF) return ENAMETOOLONG;
+            memcpy(out, file, n + 1);
+            if (stat(out, &st) < 0) return errno;
+            if (!S_ISREG(st.st_mode) || access(out, X_OK) < 0) return EACCES;
+            return 0;
+        }
+    int saw_eacces = 0;
+    const char *p = search_path;
+    size_t flen = s_len(file);
+    if (flen == 0) return ENOENT;
+    while (1) {
+        const char *end = p;
+        while (*end && *end != ':') end++;
+        size_t dlen = (size_t)(end - p);
+        if (dlen == 0) { out[0] = '.'; dlen = 1; } else if (dlen < PATH_BUF) memcpy(out, p, dlen);
+        if (dlen + 1 + flen + 1 <= PATH_BUF) {
+            out[dlen] = '/';
+            memcpy(out + dlen + 1, file, flen + 1);
+            if (stat(out, &st) == 0) {
+                if (S_ISREG(st.st_mode) && access(out, X_OK) == 0) return 0;
+                saw_eacces = 1;
+            } else if (errno == EACCES) saw_eacces = 1;
+        }
+        if (*end == 0) break;
+        p = end + 1;
+    }
+    return saw_eacces ? EACCES : ENOENT;
+}
+
+/* Held mode: report PREPARED, then wait for `start` to connect and send one byte. EOF or an
+ * error on the connection means the container was deleted before it started: exit quietly.
+ * Then nobody reads the error pipe any more (create has returned): close it, so a later exec
+ * failure only sets the exit code (a write would raise SIGPIPE). */
+static void wait_for_start(int start_fd) {
+    struct envyro_child_error prepared = { .step = ENVYRO_STEP_PREPARED, .err = 0 };
+    write_all(g_error_fd, &prepared, sizeof prepared);
+    int conn;
+    do { conn = accept4(start_fd, NULL, NULL, SOCK_CLOEXEC); } while (conn < 0 && errno == EINTR);
+    if (conn < 0) fail(ENVYRO_STEP_START, errno);
+    char byte;
+    ssize_t r;
+    do { r = read(conn, &byte, 1); } while (r < 0 && errno == EINTR);
+    if (r != 1) _exit(125);
+    close(conn);
+    close(start_fd);
+    close(g_error_fd);
+    g_error_fd = -1;
+}
+
+/* The OCI child, in runc's order (the steps are numbered as in the design of issue 8). */
+static __attribute__((noreturn)) void oci_child_main(const struct envyro_container_config *cfg, int sync_fd) {
+    const struct envyro_oci_config *oci = cfg->oci;
+    char root[PATH_BUF], exe[PATH_BUF];
+    int joined_user = 0;
+
+    /* 1. Join the bundle's namespaces (paths), the user namespace first: it grants the
+     *    capabilities the other joins are checked against. A pid namespace is joined by the
+     *    parent before clone (setns(CLONE_NEWPID) only affects children). */
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < oci->join_count; i++) {
+            uint64_t t = oci->join_types[i];
+            if (t == CLONE_NEWPID || (pass == 0) != (t == CLONE_NEWUSER)) continue;
+            CHECK(ENVYRO_STEP_JOIN_NS, setns(oci->join_fds[i], (int)t));
+            if (t == CLONE_NEWUSER) joined_user = 1;
+        }
+
+    /* 2. A detached container outlives the helper (the engine's shim reaps it). */
+    if (!oci->detached) CHECK(ENVYRO_STEP_PDEATHSIG, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
+
+    CHECK(ENVYRO_STEP_SYNC, prctl(PR_SET_DUMPABLE, 1, 0, 0, 0));
+    {
+        struct envyro_child_error ready = { .step = ENVYRO_STEP_READY, .err = 0 };
+        write_all(g_error_fd, &ready, sizeof ready);
+    }
+    char byte;
+    ssize_t r;
+    do { r = read(sync_fd, &byte, 1); } while (r < 0 && errno == EINTR);
+    if (r != 1) fail(ENVYRO_STEP_SYNC, r < 0 ? errno : ECONNABORTED);
+    close(sync_fd);
+
+    /* 3. root of the user namespace, cgroup, cgroup namespace, UTS names. */
+    if ((cfg->clone_flags & CLONE_NEWUSER) || joined_user) {
+        CHECK(ENVYRO_STEP_SETID, (int)syscall(SYS_setresgid, 0, 0, 0));
+        CHECK(ENVYRO_STEP_SETID, (int)syscall(SYS_setresuid, 0, 0, 0));
+        /* uid 0 here is another kernel uid when the map isn't the identity: that cleared the
+         * parent-death signal. */
+        if (!oci->detached) CHECK(ENVYRO_STEP_PDEATHSIG, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
+    }
+    for (int i = 0; i < cfg->cgroup_procs_count; i++) {
+        ssize_t w;
+        do { w = write(cfg->cgroup_procs[i], "0", 1); } while (w < 0 && errno == EINTR);
+        if (w != 1) fail(ENVYRO_STEP_CGROUP, w < 0 ? errno : EIO);
+        close(cfg->cgroup_procs[i]);
+    }
+    if (cfg->clone_flags & CLONE_NEWCGROUP)
+        CHECK(ENVYRO_STEP_SETID, unshare(CLONE_NEWCGROUP));
+    if (cfg->hostname && (cfg->clone_flags & CLONE_NEWUTS))
+        CHECK(ENVYRO_STEP_HOSTNAME, sethostname(cfg->hostname, s_len(cfg->hostname)));
+    if (oci->domainname && (cfg->clone_flags & CLONE_NEWUTS))
+        CHECK(ENVYRO_STEP_DOMAINNAME, setdomainname(oci->domainname, s_len(oci->domainname)));
+
+    /* 4. Nothing we mount may propagate to the host; a shared or slave rootfs (asked for by
+     *    the bundle) starts as rslave so that host mounts still reach it, as with runc. */
+    unsigned long prop = oci->rootfs_propagation;
+    unsigned long first = (prop & (MS_SHARED | MS_SLAVE)) ? (MS_REC | MS_SLAVE) : (MS_REC | MS_PRIVATE);
+    CHECK(ENVYRO_STEP_MOUNT_PRIVATE, mount(NULL, "/", NULL, first, NULL));
+
+    /* 5. The rootfs, bound onto itself (pivot_root needs a mount point). Umask 0 while
+     *    building it, so that modes are what the bundle says (runc does the same). */
+    mode_t old_umask = umask(0);
+    if (!cfg->rootfs || s_len(cfg->rootfs) >= PATH_BUF) fail(ENVYRO_STEP_ROOTFS_BIND, cfg->rootfs ? ENAMETOOLONG : EINVAL);
+    memcpy(root, cfg->rootfs, s_len(cfg->rootfs) + 1);
+    CHECK(ENVYRO_STEP_ROOTFS_BIND, mount(root, root, NULL, MS_BIND | MS_REC, NULL));
+    int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    CHECK(ENVYRO_STEP_ROOTFS_BIND, rootfd);
+
+    /* 6. mounts, in order. */
+    int dev_tmpfs = 0, devpts = 0;
+    for (int i = 0; i < oci->mount_count; i++) oci_mount(rootfd, &oci->mounts[i], &dev_tmpfs, &devpts);
+    /* 7. devices, and /dev's links. */
+    for (int i = 0; i < oci->device_count; i++) oci_device(rootfd, &oci->devices[i]);
+    if (dev_tmpfs || devpts) oci_dev_links(rootfd, dev_tmpfs, devpts);
+    /* 8. sysctl, through the container's procfs. */
+    for (int i = 0; i < oci->sysctl_count; i++) oci_sysctl(rootfd, &oci->sysctls[i]);
+    /* 9. masked and read-only paths. */
+    if (cfg->masked_paths)
+        for (int i = 0; cfg->masked_paths[i]; i++) oci_mask_path(rootfd, cfg->masked_paths[i]);
+    if (cfg->readonly_paths)
+        for (int i = 0; cfg->readonly_paths[i]; i++) oci_readonly_path(rootfd, cfg->readonly_paths[i]);
+    close(rootfd);
+    /* 10. read-only rootfs, lo. */
+    if (cfg->rootfs_readonly) CHECK(ENVYRO_STEP_READONLY, remount_readonly(root));
+    if (cfg->loopback_up && (cfg->clone_flags & CLONE_NEWNET)) loopback_up();
+
+    /* 11. pivot_root, then the propagation the bundle asked for. */
+    CHECK(ENVYRO_STEP_PIVOT, chdir(root));
+    CHECK(ENVYRO_STEP_PIVOT, (int)syscall(SYS_pivot_root, ".", "."));
+    CHECK(ENVYRO_STEP_PIVOT, umount2(".", MNT_DETACH));
+    CHECK(ENVYRO_STEP_PIVOT, chdir("/"));
+    if (prop) CHECK(ENVYRO_STEP_PROPAGATION, mount(NULL, "/", NULL, prop, NULL));
+    umask(old_umask);
+
+    /* 12. console: the pty is made in the container's devpts, after pivot_root. */
+    int stdio[3] = { cfg->stdio[0], cfg->stdio[1], cfg->stdio[2] };
+    if (oci->console_fd >= 0) envyro__setup_console(oci->console_fd, oci->console_rows, oci->console_cols, stdio);
+
+    /* 13-15. rlimits (hard limits need CAP_SYS_RESOURCE), bounding set (needs CAP_SETPCAP),
+     *        user (keeping the permitted set), then the capability sets. */
+    envyro__apply_rlimits(oci->rlimits, oci->rlimit_count);
+    envyro__drop_bounding(oci->cap_bounding);
+    envyro__apply_user(oci->uid, oci->gid, oci->additional_gids, oci->additional_gid_count);
+    if (oci->umask >= 0) umask((mode_t)oci->umask);
+    envyro__set_caps(oci->cap_effective, oci->cap_permitted, oci->cap_inheritable, oci->cap_ambient);
+    /* A change of euid/egid or a gain of capabilities clears the parent-death signal
+     * (commit_creds): set it again, as runc does after setting up the user. */
+    if (!oci->detached) CHECK(ENVYRO_STEP_PDEATHSIG, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
+
+    /* 16. no_new_privs, cwd (as the user: a directory only root could enter fails here, as
+     *     with runc), stdio, signals. */
+    if (cfg->no_new_privs) CHECK(ENVYRO_STEP_NNP, prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+    CHECK(ENVYRO_STEP_CWD, chdir(cfg->cwd));
+    envyro__stdio_and_signals(stdio);
+
+    /* 17. A missing or non-executable argv[0] fails `create`, not `start`. */
+    int e = find_executable(cfg->argv[0], cfg->search_path, exe);
+    if (e) fail(ENVYRO_STEP_EXEC, e);
+
+    /* 18. Held: wait for `start`. */
+    if (oci->start_fd >= 0) wait_for_start(oci->start_fd);
+
+    /* 19. seccomp last (a filter may forbid accept4 or read), then exec what we found. */
+    envyro__install_bpf(cfg->filters, cfg->filter_count);
+    execve(exe, (char *const *)cfg->argv, (char *const *)cfg->envp);
+    fail(ENVYRO_STEP_EXEC, errno);
+}
+
 /* ---- the tiny init ---------------------------------------------------------------------- */
 
 static volatile pid_t g_workload = 0;
@@ -431,6 +1093,9 @@ static __attribute__((noreturn)) void child_main(const struct envyro_container_c
     char root[PATH_BUF], path[PATH_BUF];
     struct envyro_container_config local = *cfg_in;
     struct envyro_container_config *cfg = &local;
+
+    /* OCI bundle mode has its own order (runc's); prewarm and use_init don't apply to it. */
+    if (cfg_in->oci) oci_child_main(cfg_in, sync_fd);
 
     /* Die with the helper: it is single-threaded, so the "parent thread" is the process. */
     CHECK(ENVYRO_STEP_PDEATHSIG, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
@@ -569,6 +1234,24 @@ int envyro_container_clone(const struct envyro_container_config *cfg, struct env
         int e = errno; close(sync[0]); close(sync[1]); close(err[0]); close(err[1]); errno = e; return -1;
     }
 
+    /* A pid namespace to join (linux.namespaces[].path) must be the parent's
+     * pid_ns_for_children at clone time: setns(CLONE_NEWPID) never moves the caller itself.
+     * It is per thread, so only this thread is switched, and switched back right after. */
+    int saved_pidns = -1;
+    if (cfg->oci)
+        for (int i = 0; i < cfg->oci->join_count; i++) {
+            if (cfg->oci->join_types[i] != CLONE_NEWPID) continue;
+            if (saved_pidns < 0) saved_pidns = open("/proc/thread-self/ns/pid", O_RDONLY | O_CLOEXEC);
+            if (saved_pidns < 0 || setns(cfg->oci->join_fds[i], CLONE_NEWPID) < 0) {
+                int e = errno;
+                if (saved_pidns >= 0) close(saved_pidns);
+                close(sync[0]); close(sync[1]); close(err[0]); close(err[1]);
+                if (go[0] >= 0) { close(go[0]); close(go[1]); }
+                errno = e;
+                return -1;
+            }
+        }
+
     int pidfd = -1;
     struct clone_args args;
     memset(&args, 0, sizeof args);
@@ -585,11 +1268,17 @@ int envyro_container_clone(const struct envyro_container_config *cfg, struct env
         /* Child: only async-signal-safe C from here on. */
         close(sync[1]);
         close(err[0]);
+        if (saved_pidns >= 0) close(saved_pidns);
         g_error_fd = err[1];
         if (go[0] >= 0) close(go[0]);
         child_main(cfg, sync[0], go[1]);
     }
     int saved = errno;
+    if (saved_pidns >= 0) {
+        /* Back to our own: joining the active pid namespace is always allowed. */
+        (void)setns(saved_pidns, CLONE_NEWPID);
+        close(saved_pidns);
+    }
     close(sync[0]);
     close(err[1]);
     if (go[1] >= 0) close(go[1]);

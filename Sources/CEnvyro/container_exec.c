@@ -1,0 +1,130 @@
+/*
+ * exec into a running container (OCI `exec`): the code between clone and execve for a process
+ * that joins an existing container. Same rules as container_init.c: after clone only raw,
+ * async-signal-safe syscalls, no malloc, failures as {step, errno} on a close-on-exec pipe.
+ *
+ *   helper ──clone──▶ intermediate: setns(pidfd, ns_flags), join the cgroup
+ *                          │ clone (now inside the container's pid namespace)
+ *                          ▼
+ *                      process: console, rlimits, user, caps, no_new_privs, cwd, stdio,
+ *                               signals, seccomp, execve
+ *
+ * The intermediate is needed because setns(CLONE_NEWPID) only places the caller's future
+ * children in the namespace. It reports the process's pid and exits at once. Attached, the
+ * process is cloned with CLONE_PARENT: the helper is its parent, so PDEATHSIG ties it to the
+ * helper (not to the intermediate, which is gone at once) and the helper reaps it. Detached,
+ * it is an orphan reparented to the nearest subreaper (the engine's shim).
+ */
+#include "cenvyro.h"
+#include "trampoline.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#define CHECK(step, expr) do { if ((expr) < 0) envyro__fail((step), errno); } while (0)
+
+static __attribute__((noreturn)) void exec_process(const struct envyro_exec_config *cfg) {
+    if (!cfg->detached) {
+        CHECK(ENVYRO_STEP_PDEATHSIG, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
+        /* The helper may have died between clone and prctl: then nobody would kill us. */
+        if (getppid() == 1) envyro__fail(ENVYRO_STEP_PDEATHSIG, ESRCH);
+    }
+    int stdio[3] = { cfg->stdio[0], cfg->stdio[1], cfg->stdio[2] };
+    /* The mount namespace was joined: /dev/ptmx is the container's. */
+    if (cfg->console_fd >= 0) envyro__setup_console(cfg->console_fd, cfg->console_rows, cfg->console_cols, stdio);
+    envyro__apply_rlimits(cfg->rlimits, cfg->rlimit_count);
+    envyro__drop_bounding(cfg->cap_bounding);
+    envyro__apply_user(cfg->uid, cfg->gid, cfg->additional_gids, cfg->additional_gid_count);
+    if (cfg->umask >= 0) umask((mode_t)cfg->umask);
+    envyro__set_caps(cfg->cap_effective, cfg->cap_permitted, cfg->cap_inheritable, cfg->cap_ambient);
+    /* The user and capability changes cleared the parent-death signal (commit_creds). */
+    if (!cfg->detached) CHECK(ENVYRO_STEP_PDEATHSIG, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
+    if (cfg->no_new_privs) CHECK(ENVYRO_STEP_NNP, prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+    CHECK(ENVYRO_STEP_CWD, chdir(cfg->cwd));
+    envyro__stdio_and_signals(stdio);
+    envyro__install_bpf(cfg->filters, cfg->filter_count);
+    envyro__fail(ENVYRO_STEP_EXEC, envyro__exec_search(cfg->argv[0], (char *const *)cfg->argv,
+                                                       (char *const *)cfg->envp, cfg->search_path));
+}
+
+static __attribute__((noreturn)) void intermediate(const struct envyro_exec_config *cfg, int pid_fd) {
+    /* One call joins them all (pidfd setns, Linux 5.8): the kernel orders the user namespace
+     * first and applies all or nothing. */
+    if (cfg->ns_flags) CHECK(ENVYRO_STEP_JOIN_NS, setns(cfg->target_pidfd, (int)cfg->ns_flags));
+    for (int i = 0; i < cfg->cgroup_procs_count; i++) {
+        ssize_t w;
+        do { w = write(cfg->cgroup_procs[i], "0", 1); } while (w < 0 && errno == EINTR);
+        if (w != 1) envyro__fail(ENVYRO_STEP_CGROUP, w < 0 ? errno : EIO);
+    }
+    unsigned long flags = cfg->detached ? SIGCHLD : (CLONE_PARENT | SIGCHLD);
+    long pid = syscall(SYS_clone, flags, 0, 0, 0, 0);
+    if (pid < 0) envyro__fail(ENVYRO_STEP_INIT, errno);
+    if (pid == 0) exec_process(cfg);
+    int32_t p = (int32_t)pid;
+    ssize_t w;
+    do { w = write(pid_fd, &p, sizeof p); } while (w < 0 && errno == EINTR);
+    _exit(0);
+}
+
+int envyro_container_exec(const struct envyro_exec_config *cfg, pid_t *pid_out, int *step_out) {
+    int err[2], pids[2];
+    *step_out = ENVYRO_STEP_NONE;
+    *pid_out = 0;
+    if (pipe2(err, O_CLOEXEC) < 0) return -1;
+    if (pipe2(pids, O_CLOEXEC) < 0) { int e = errno; close(err[0]); close(err[1]); errno = e; return -1; }
+    long pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+    if (pid == 0) {
+        /* Child: only async-signal-safe C from here on. */
+        close(err[0]);
+        close(pids[0]);
+        envyro__set_error_fd(err[1]);
+        intermediate(cfg, pids[1]);
+    }
+    int saved = errno;
+    close(err[1]);
+    close(pids[1]);
+    if (pid < 0) { close(err[0]); close(pids[0]); errno = saved; return -1; }
+
+    int status;
+    pid_t r;
+    do { r = waitpid((pid_t)pid, &status, 0); } while (r < 0 && errno == EINTR);
+    /* ECHILD: SIGCHLD is ignored and the kernel reaped it; the pipes still tell the story. */
+
+    int32_t p = 0;
+    ssize_t n;
+    do { n = read(pids[0], &p, sizeof p); } while (n < 0 && errno == EINTR);
+    close(pids[0]);
+    if (n == (ssize_t)sizeof p) *pid_out = (pid_t)p;
+
+    /* The process (or, if it never got that far, the intermediate) writes {step, errno} on
+     * failure; EOF alone means execve succeeded. */
+    struct envyro_child_error e = { 0, 0 };
+    size_t got = 0;
+    while (got < sizeof e) {
+        n = read(err[0], (char *)&e + got, sizeof e - got);
+        if (n < 0) { if (errno == EINTR) continue; break; }
+        if (n == 0) break;
+        got += (size_t)n;
+    }
+    close(err[0]);
+    if (got == sizeof e) {
+        *step_out = e.step;
+        errno = e.err ? e.err : EIO;
+        return -1;
+    }
+    if (n == (ssize_t)-1 || (got == 0 && *pid_out == 0)) {
+        /* The intermediate died without a word (killed?). */
+        *step_out = ENVYRO_STEP_INIT;
+        errno = ECHILD;
+        return -1;
+    }
+    return 0;
+}
