@@ -3,7 +3,7 @@
  * that joins an existing container. Same rules as container_init.c: after clone only raw,
  * async-signal-safe syscalls, no malloc, failures as {step, errno} on a close-on-exec pipe.
  *
- *   helper ──clone──▶ intermediate: setns(pidfd, ns_flags), join the cgroup
+ *   helper ──clone──▶ intermediate: join the cgroup, setns(pidfd, ns_flags)
  *                          │ clone (now inside the container's pid namespace)
  *                          ▼
  *                      process: console, rlimits, user, caps, no_new_privs, cwd, stdio,
@@ -56,14 +56,18 @@ static __attribute__((noreturn)) void exec_process(const struct envyro_exec_conf
 }
 
 static __attribute__((noreturn)) void intermediate(const struct envyro_exec_config *cfg, int pid_fd) {
-    /* One call joins them all (pidfd setns, Linux 5.8): the kernel orders the user namespace
-     * first and applies all or nothing. */
-    if (cfg->ns_flags) CHECK(ENVYRO_STEP_JOIN_NS, setns(cfg->target_pidfd, (int)cfg->ns_flags));
+    /* The cgroup first, while we are still in the namespaces the helper opened the
+     * cgroup.procs files in (the kernel checks a migration against the opener's credentials and
+     * cgroup namespace; doing it here keeps writer and opener alike). */
     for (int i = 0; i < cfg->cgroup_procs_count; i++) {
         ssize_t w;
         do { w = write(cfg->cgroup_procs[i], "0", 1); } while (w < 0 && errno == EINTR);
         if (w != 1) envyro__fail(ENVYRO_STEP_CGROUP, w < 0 ? errno : EIO);
+        close(cfg->cgroup_procs[i]);
     }
+    /* One call joins them all (pidfd setns, Linux 5.8): the kernel orders the user namespace
+     * first and applies all or nothing. */
+    if (cfg->ns_flags) CHECK(ENVYRO_STEP_JOIN_NS, setns(cfg->target_pidfd, (int)cfg->ns_flags));
     unsigned long flags = cfg->detached ? SIGCHLD : (CLONE_PARENT | SIGCHLD);
     long pid = syscall(SYS_clone, flags, 0, 0, 0, 0);
     if (pid < 0) envyro__fail(ENVYRO_STEP_INIT, errno);

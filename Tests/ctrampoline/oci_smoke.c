@@ -471,9 +471,62 @@ static void test_e(uint64_t flags, const char *label) {
     snprintf(name, sizeof name, "(e %s) exec of a missing program fails with exec/ENOENT", label);
     check(r < 0 && step == ENVYRO_STEP_EXEC && e == ENOENT, name, NULL);
 
+    /* exec with a console: the pty is made in the container's devpts. */
+    int sv[2];
+    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+    const char *targv[] = { "sh", "-c", "tty; stty size", NULL };
+    ec.argv = targv;
+    ec.console_fd = sv[1];
+    ec.console_rows = 24; ec.console_cols = 81;
+    ec.stdio[0] = ec.stdio[1] = ec.stdio[2] = -1;
+    pid = 0;
+    r = envyro_container_exec(&ec, &pid, &step);
+    e = errno;
+    close(sv[1]);
+    char nm[64] = { 0 }, tout[1024] = { 0 };
+    int fds[2], nfds = 0, tr, ctr;
+    ssize_t n = r == 0 ? envyro_recv_frame(sv[0], nm, sizeof nm - 1, fds, 2, &nfds, &tr, &ctr) : -1;
+    if (n > 0) nm[n] = 0;
+    if (nfds == 1) {
+        size_t got = 0;
+        for (;;) { ssize_t k = read(fds[0], tout + got, sizeof tout - 1 - got); if (k <= 0) break; got += (size_t)k; }
+        tout[got] = 0;
+        close(fds[0]);
+    }
+    close(sv[0]);
+    if (pid > 0) wait_exit(pid);
+    if (r < 0) printf("  exec failed: step %d (%s) errno %s\n", step, envyro_step_name(step), strerror(e));
+    snprintf(name, sizeof name, "(e %s) exec with a console gets a pty of the container's devpts", label);
+    check(r == 0 && nfds == 1 && strncmp(nm, "/dev/pts/", 9) == 0 && strstr(tout, "/dev/pts/") && strstr(tout, "24 81"), name, tout);
+
     envyro_pidfd_send_signal(h.pidfd, SIGKILL);
     wait_exit(h.pid);
     close(h.error_fd); close(h.pidfd);
+}
+
+/* rootfs propagation: "/" ends up as the bundle asks. */
+static void test_propagation(uint64_t flags, unsigned long prop, const char *want, const char *label) {
+    struct envyro_oci_config oci;
+    struct envyro_container_config cfg;
+    base_oci(&oci);
+    base_devices();
+    oci.mount_count = base_mounts(mounts, 0);
+    oci.rootfs_propagation = prop;
+    int p[2];
+    pipe2(p, O_CLOEXEC);
+    const char *argv[] = { "sh", "-c", "grep -E '^[0-9]+ [0-9]+ [0-9:]+ [^ ]+ / ' /proc/self/mountinfo", NULL };
+    base_cfg(&cfg, &oci, flags, argv, p[1]);
+    char out[4096];
+    struct envyro_child_error rec;
+    int had;
+    int code = run(&cfg, p[0], out, sizeof out, &rec, &had);
+    if (had) printf("  record: step %d (%s) errno %s\n", rec.step, envyro_step_name(rec.step), strerror(rec.err));
+    char name[128];
+    snprintf(name, sizeof name, "(propagation %s) \"/\" is %s", label, want);
+    int ok = !had && code == 0 && out[0];
+    if (strcmp(want, "private") == 0) ok = ok && !strstr(out, "shared:") && !strstr(out, "master:");
+    else ok = ok && strstr(out, want);
+    check(ok, name, out);
 }
 
 /* (f) console: the master comes back over the console socket, named /dev/pts/0. */
@@ -551,6 +604,9 @@ int main(void) {
     test_d(rootns, "root");
     test_e(userns, "userns");
     test_e(rootns, "root");
+    test_propagation(userns, 0, "private", "default");
+    test_propagation(userns, MS_REC | MS_SHARED, "shared:", "rshared");
+    test_propagation(rootns, MS_REC | MS_SLAVE, "private", "rslave of a private host root");
     test_f(userns, "userns");
     test_f(rootns, "root");
 
