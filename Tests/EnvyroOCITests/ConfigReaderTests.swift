@@ -137,6 +137,23 @@ struct RefusedConfigTests {
         #expect(error.description == "config.json: \(change.errorPath): \(error.reason)")
     }
 
+    static let messages: [(String, JSONValue, String)] = [
+        ("linux.resources.rdma", ["mlx5_1": ["hcaHandles": 3]],
+         "config.json: linux.resources.rdma: the rdma cgroup is not supported by envyro"),
+        ("windows", ["layerFolders": []], "config.json: windows: not a Linux config"),
+        ("process.apparmorProfile", "unconfined",
+         "config.json: process.apparmorProfile: AppArmor is not supported by envyro (profile 'unconfined')"),
+        ("linux.hugepageLimit", [], "config.json: linux.hugepageLimit: unknown key"),
+        ("linux.resources.hugepageLimit", [], "config.json: linux.resources.hugepageLimit: unknown key (did you mean 'hugepageLimits'?)"),
+        ("linux.intelRDT", ["closID": "x"], "config.json: linux.intelRDT: unknown key (did you mean 'intelRdt'?)"),
+    ]
+
+    @Test("Messages read as one line naming the file, the path and the reason", arguments: messages)
+    func message(_ path: String, _ value: JSONValue, _ expected: String) throws {
+        let error = try #require(parseError(setting(baseDocument(), path, value)))
+        #expect(error.description == expected)
+    }
+
     static let empty: [(String, JSONValue)] = [
         ("process.apparmorProfile", ""),
         ("process.selinuxLabel", ""),

@@ -80,6 +80,7 @@ struct FeaturesTests {
         #expect(OCICapabilities.number(of: "CAP_AUDIT_READ") == 37)
         #expect(OCICapabilities.number(of: "CAP_CHECKPOINT_RESTORE") == 40)
         #expect(OCICapabilities.number(of: "CAP_NOPE") == nil)
+        #expect(OCICapabilities.mask(of: ["CAP_CHOWN", "CAP_KILL", "CAP_CHECKPOINT_RESTORE"]) == 1 | 1 << 5 | 1 << 40)
         #expect(OCIRlimits.resource(of: "RLIMIT_RTTIME") == 15)
         #expect(OCIRlimits.resource(of: "RLIMIT_MEMLOCK") == 8)
     }

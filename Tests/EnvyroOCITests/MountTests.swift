@@ -70,7 +70,15 @@ struct MountLoweringTests {
         #expect(lowered.isBind == row.isBind)
         #expect(lowered.destination == row.mount.destination)
         #expect(lowered.source == row.mount.source)
-        #expect(lowered.fstype == row.mount.type)
+        #expect(lowered.fstype == (row.isBind ? nil : row.mount.type))
+    }
+
+    @Test("Devices get their file type bits and 0666 unless a mode is given")
+    func deviceModes() {
+        #expect(OCIConfig.Device(type: "c", path: "/dev/null", major: 1, minor: 3).mode == 0o020666)
+        #expect(OCIConfig.Device(type: "u", path: "/dev/u", major: 1, minor: 3, fileMode: 0o600).mode == 0o020600)
+        #expect(OCIConfig.Device(type: "b", path: "/dev/sda", major: 8, minor: 0, fileMode: 0o660).mode == 0o060660)
+        #expect(OCIConfig.Device(type: "p", path: "/dev/fifo").mode == 0o010666)
     }
 
     static let propagation: [(String, UInt)] = [
