@@ -343,6 +343,17 @@ public struct OCIConfig: Sendable, Equatable {
             self.uid = uid
             self.gid = gid
         }
+
+        /// The `mknod` mode: the file type (`S_IFCHR` for "c" and "u", `S_IFBLK`, `S_IFIFO`)
+        /// with the permission bits of `fileMode`, 0666 when not given (as runc does).
+        public var mode: UInt32 {
+            let kind: UInt32 = switch type {
+            case "b": 0o060000
+            case "p": 0o010000
+            default: 0o020000
+            }
+            return kind | (fileMode ?? 0o666) & 0o7777
+        }
     }
 
     /// `linux.resources`: cgroup limits.

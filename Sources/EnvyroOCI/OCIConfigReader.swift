@@ -20,12 +20,7 @@ extension OCIConfig {
     /// Checks a config.json document.
     /// - Throws: `OCIError` naming the JSON path of the first value envyro refuses.
     public static func parse(bytes: [UInt8]) throws(OCIError) -> OCIConfig {
-        let root: JSONValue
-        do {
-            root = try JSONParser.parse(bytes)
-        } catch {
-            throw OCIError(path: "", reason: "invalid JSON: \(error)")
-        }
+        let root = try parseJSON(bytes, document: "config.json")
         return try ConfigSchema.config(OCIReader(document: "config.json", root: root))
     }
 

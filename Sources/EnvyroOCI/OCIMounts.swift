@@ -149,7 +149,8 @@ public struct LoweredMount: Sendable, Equatable {
     public var source: String?
     /// Absolute path inside the container.
     public var destination: String
-    /// `filesystemtype` argument; nil for bind mounts given without a type.
+    /// `filesystemtype` argument; nil for bind mounts (the kernel ignores it with MS_BIND,
+    /// and the trampoline's `envyro_mount` expects NULL there).
     public var fstype: String?
     /// `mountflags`: the `MS_*` bits from flag options, including `MS_BIND`/`MS_REC`.
     public var flags: UInt
@@ -211,7 +212,7 @@ extension OCIConfig.Mount {
         }
         let isBind = type == "bind" || flags & MountFlags.bind != 0
         if type == "bind" { flags |= MountFlags.bind }
-        return LoweredMount(source: source, destination: destination, fstype: type, flags: flags,
+        return LoweredMount(source: source, destination: destination, fstype: isBind ? nil : type, flags: flags,
                             propagation: propagation, data: data.joined(separator: ","), isBind: isBind)
     }
 }

@@ -24,6 +24,12 @@ public enum OCICapabilities {
 
     /// The capability number for a `CAP_*` name, or nil if envyro does not know it.
     public static func number(of name: String) -> Int? { numbers[name] }
+
+    /// A mask with bit n set for each named capability n; unknown names (which the reader
+    /// never lets through) are skipped.
+    public static func mask(of names: [String]) -> UInt64 {
+        names.reduce(0) { mask, name in numbers[name].map { mask | 1 << UInt64($0) } ?? mask }
+    }
 }
 
 /// Resource limit names (`RLIMIT_NOFILE`), indexed by their `setrlimit` resource number.
