@@ -41,6 +41,10 @@ static __attribute__((noreturn)) void exec_process(const struct envyro_exec_conf
     /* The mount namespace was joined: /dev/ptmx is the container's. */
     if (cfg->console_fd >= 0) envyro__setup_console(cfg->console_fd, cfg->console_rows, cfg->console_cols, stdio);
     envyro__apply_rlimits(cfg->rlimits, cfg->rlimit_count);
+    /* Without no_new_privs a filter needs CAP_SYS_ADMIN, which the next steps drop: install it
+     * first then (as runc does), else last. */
+    int filters_early = !cfg->no_new_privs && cfg->filter_count > 0;
+    if (filters_early) envyro__install_bpf(cfg->filters, cfg->filter_count);
     envyro__drop_bounding(cfg->cap_bounding);
     envyro__apply_user(cfg->uid, cfg->gid, cfg->additional_gids, cfg->additional_gid_count);
     if (cfg->umask >= 0) umask((mode_t)cfg->umask);
@@ -50,7 +54,7 @@ static __attribute__((noreturn)) void exec_process(const struct envyro_exec_conf
     if (cfg->no_new_privs) CHECK(ENVYRO_STEP_NNP, prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
     CHECK(ENVYRO_STEP_CWD, chdir(cfg->cwd));
     envyro__stdio_and_signals(stdio);
-    envyro__install_bpf(cfg->filters, cfg->filter_count);
+    if (!filters_early) envyro__install_bpf(cfg->filters, cfg->filter_count);
     envyro__fail(ENVYRO_STEP_EXEC, envyro__exec_search(cfg->argv[0], (char *const *)cfg->argv,
                                                        (char *const *)cfg->envp, cfg->search_path));
 }

@@ -583,6 +583,41 @@ static int bind_at(int rootfd, int fd, const char *dest, const char *source, uns
  * (cgroup v1 can't be mounted in a user namespace: EPERM) the host's hierarchy is bound
  * instead, recursively, read-only when the mount asks for "ro". Symlinks (cpu -> cpu,cpuacct)
  * are recreated. The tmpfs is made read-only last when asked. */
+/* Set in the OCI path: whether the container has a cgroup namespace of its own. */
+static int g_own_cgroupns = 0;
+
+/* Our own cgroup path in the hierarchy mounted at /sys/fs/cgroup/<name>, from /proc/self/cgroup
+ * ("4:memory:/envyro/root/oci-x"; "name=systemd" for systemd, "" for unified), into out. */
+static int own_cgroup_path(const char *name, char out[PATH_BUF]) {
+    static char buf[8192];
+    int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = 0, r;
+    while (n < (ssize_t)sizeof buf - 1 && (r = read(fd, buf + n, sizeof buf - 1 - (size_t)n)) > 0) n += r;
+    close(fd);
+    buf[n] = 0;
+    const char *want = s_eq(name, "systemd") ? "name=systemd" : (s_eq(name, "unified") ? "" : name);
+    size_t wl = s_len(want);
+    for (char *line = buf; *line;) {
+        char *end = line;
+        while (*end && *end != '\n') end++;
+        char *c1 = line;
+        while (c1 < end && *c1 != ':') c1++;
+        char *c2 = c1 < end ? c1 + 1 : end;
+        while (c2 < end && *c2 != ':') c2++;
+        if (c2 < end && (size_t)(c2 - c1 - 1) == wl && memcmp(c1 + 1, want, wl) == 0) {
+            size_t pl = (size_t)(end - c2 - 1);
+            if (pl + 1 > PATH_BUF) return -1;
+            memcpy(out, c2 + 1, pl);
+            out[pl] = 0;
+            return 0;
+        }
+        line = *end ? end + 1 : end;
+    }
+    errno = ENOENT;
+    return -1;
+}
+
 static int mount_cgroup_tree(int rootfd, int fd, const char *dest, unsigned long flags) {
     char target[32], sub[32], hostpath[PATH_BUF], link[PATH_BUF];
     fd_path(target, fd);
@@ -620,7 +655,14 @@ static int mount_cgroup_tree(int rootfd, int fd, const char *dest, unsigned long
                 CHECK(ENVYRO_STEP_OCI_MOUNT, sfd);
                 fd_path(sub, sfd);
                 int r;
-                if (sfs.f_type == CGROUP2_SUPER_MAGIC)
+                if (!g_own_cgroupns) {
+                    /* Without a cgroup namespace a fresh mount would show the host's whole
+                     * hierarchy (writable by a root container): bind only our own cgroup, as
+                     * runc does; the fallback below then makes it read-only when asked. */
+                    char own[PATH_BUF];
+                    if (own_cgroup_path(name, own) == 0 && s_join(hostpath, hostpath, own) == 0) r = -1;
+                    else { close(sfd); continue; }
+                } else if (sfs.f_type == CGROUP2_SUPER_MAGIC)
                     r = mount("cgroup2", sub, "cgroup2", flags & ~MS_PROPAGATION, NULL);
                 else
                     r = mount("cgroup", sub, "cgroup", flags & ~MS_PROPAGATION, s_eq(name, "systemd") ? "none,name=systemd" : name);
@@ -849,6 +891,7 @@ static __attribute__((noreturn)) void oci_child_main(const struct envyro_contain
     const struct envyro_oci_config *oci = cfg->oci;
     char root[PATH_BUF], exe[PATH_BUF];
     int joined_user = 0;
+    g_own_cgroupns = (cfg->clone_flags & CLONE_NEWCGROUP) != 0;
 
     /* 1. Join the bundle's namespaces (paths), the user namespace first: it grants the
      *    capabilities the other joins are checked against. A pid namespace is joined by the
@@ -944,6 +987,11 @@ static __attribute__((noreturn)) void oci_child_main(const struct envyro_contain
     /* 13-15. rlimits (hard limits need CAP_SYS_RESOURCE), bounding set (needs CAP_SETPCAP),
      *        user (keeping the permitted set), then the capability sets. */
     envyro__apply_rlimits(oci->rlimits, oci->rlimit_count);
+    /* Without no_new_privs, installing a filter needs CAP_SYS_ADMIN, which is about to go: as
+     * runc does, install it now. The user, capability and start steps then run under it (every
+     * published profile allows them). With no_new_privs it goes last, just before exec. */
+    int filters_early = !cfg->no_new_privs && cfg->filter_count > 0;
+    if (filters_early) envyro__install_bpf(cfg->filters, cfg->filter_count);
     envyro__drop_bounding(oci->cap_bounding);
     envyro__apply_user(oci->uid, oci->gid, oci->additional_gids, oci->additional_gid_count);
     if (oci->umask >= 0) umask((mode_t)oci->umask);
@@ -966,7 +1014,7 @@ static __attribute__((noreturn)) void oci_child_main(const struct envyro_contain
     if (oci->start_fd >= 0) wait_for_start(oci->start_fd);
 
     /* 19. seccomp last (a filter may forbid accept4 or read), then exec what we found. */
-    envyro__install_bpf(cfg->filters, cfg->filter_count);
+    if (!filters_early) envyro__install_bpf(cfg->filters, cfg->filter_count);
     execve(exe, (char *const *)cfg->argv, (char *const *)cfg->envp);
     fail(ENVYRO_STEP_EXEC, errno);
 }

@@ -9,7 +9,11 @@ enum PolicySchema {
         "limits", "capabilities", "seccomp", "mounts", "idmap", "pools",
     ]
 
-    static let requiredNamespaces: [NamespaceKind] = [.user, .pid, .mount]
+    /// Every policy requires these. A user namespace is required by the shipped `default` and
+    /// `strict` policies; the `oci` policy leaves it to the bundle, so root gets runc's
+    /// behaviour (an ordinary user can't create the others without one anyway: the helper
+    /// refuses it by name, and so would the kernel).
+    static let requiredNamespaces: [NamespaceKind] = [.pid, .mount]
 
     static func policy(_ root: JSONValue, path: String) throws(PolicyError) -> Policy {
         guard let object = root.objectValue else {

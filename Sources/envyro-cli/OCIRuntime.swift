@@ -418,7 +418,7 @@ final class OCIRuntime {
         let stdio = (0...2).map { fd -> Int32 in fcntl(Int32(fd), F_GETFD) >= 0 ? Int32(fd) : placeholder }
         let request = OCIExecRequest(id: rec.id, cgroup: rec.cgroupPath, pid: rec.pid, startTime: rec.pidStartTime,
                                      namespaces: NamespaceSet(rawValue: rec.namespaceFlags), process: process,
-                                     detached: detach, hasConsole: consoleFD >= 0)
+                                     detached: true, hasConsole: consoleFD >= 0)
         let reply = try call(.ociExec(request), fds: stdio + [consoleFD >= 0 ? consoleFD : placeholder])
         guard case .created(let c) = reply else { throw OCIFailure("unexpected answer \(reply.verb.name) to oci_exec") }
         if let pidFile = a.value("pid-file") { try writeAtomically(Self.absolute(pidFile), String(c.pid)) }

@@ -123,7 +123,9 @@ struct NSHelperMain {
         // Root's single-id map puts host uid 0 in the container, which the kernel allows only
         // with CAP_SETFCAP (verify_root_map); no other caller can map host root.
         let setidCaps: UInt64 = (1 << 6) | (1 << 7) | (geteuid() == 0 ? (1 << 31) : 0)   // SETGID, SETUID, SETFCAP
-        if envyro_keep_capabilities(setidCaps) != 0 {
+        // Root keeps its set until the policy is read (below): a policy that lets root run
+        // containers without a user namespace (runc's behaviour, the `oci` policy) needs more.
+        if geteuid() != 0, envyro_keep_capabilities(setidCaps) != 0 {
             die("cannot drop capabilities: \(SystemError.current("capset"))")
         }
         _ = envyro_prctl(4 /* PR_SET_DUMPABLE */, 0, 0)
@@ -163,6 +165,20 @@ struct NSHelperMain {
             }
         } catch {
             refuseFirstRequest(socket, step: "policy", message: "\(error)", code: 78)
+        }
+
+        if geteuid() == 0 {
+            // A container without a user namespace is built with the host's root: creating
+            // namespaces and mounts (SYS_ADMIN), device nodes (MKNOD), lo (NET_ADMIN), dropping
+            // its bounding set (SETPCAP), rlimits and oom_score_adj (SYS_RESOURCE), ownership
+            // and paths in the rootfs (CHOWN, DAC_OVERRIDE, FOWNER), and the capabilities the
+            // policy lets such a container keep. Otherwise root keeps only the id-map set.
+            let rootContainers = !policy.namespaces.contains(.user)
+            let rootSet: UInt64 = (1 << 21) | (1 << 27) | (1 << 12) | (1 << 8) | (1 << 24) | (1 << 0) | (1 << 1) | (1 << 3)
+                | CapabilityNames.mask(policy.capabilities.keep)
+            if envyro_keep_capabilities(setidCaps | (rootContainers ? rootSet : 0)) != 0 {
+                die("cannot drop capabilities: \(SystemError.current("capset"))")
+            }
         }
 
         let auditPath = policy.audit.path ?? AuditLog.defaultPath(uid: getuid(), allowEnvironment: !privileged)

@@ -206,18 +206,22 @@ final class HelperServer {
             outcome = signalContainer(request)
         case .collect(let request):
             outcome = collect(request)
-        case .ociCreate, .ociExec, .ociControl where dryRun:
-            for fd in packet.fds { close(fd) }
-            outcome = Outcome(reply: .failed(Failure(errno: EPERM, step: "fuzz", message: "dry run: not carried out")),
-                              decision: .denied(reason: "dry run: not carried out"), result: "EPERM")
-        case .ociCreate(let request):
-            outcome = ociCreate(request, fds: packet.fds)
-        case .ociControl(let request):
-            outcome = ociControl(request)
-        case .ociExec(let request):
-            outcome = ociExec(request, fds: packet.fds)
-        default:
+        case .ociCreate, .ociExec, .ociControl:
+            if dryRun {
+                for fd in packet.fds { close(fd) }
+                outcome = Outcome(reply: .failed(Failure(errno: EPERM, step: "fuzz", message: "dry run: not carried out")),
+                                  decision: .denied(reason: "dry run: not carried out"), result: "EPERM")
+                break
+            }
+            switch frame.message {
+            case .ociCreate(let request): outcome = ociCreate(request, fds: packet.fds)
+            case .ociControl(let request): outcome = ociControl(request)
+            case .ociExec(let request): outcome = ociExec(request, fds: packet.fds)
+            default: return reject(verb.name, "not a request")
+            }
+        case .helloReply, .created, .signalled, .failed, .exited, .collected, .ociDone:
             return reject(verb.name, "not a request")
+
         }
 
         // The audit line is written before the reply; under a fail-closed policy a lost line
