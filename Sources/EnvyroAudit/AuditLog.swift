@@ -250,9 +250,14 @@ public final class AuditLog {
     /// others → `$XDG_STATE_HOME/envyro/audit.jsonl` (when `allowEnvironment`), else
     /// `~/.local/state/envyro/audit.jsonl` from the passwd database.
     public static func defaultPath(uid: uid_t, allowEnvironment: Bool) -> String {
-        if uid == 0 { return "/var/log/envyro/audit.jsonl" }
+        if uid == 0 && UserNamespace.isInitial { return "/var/log/envyro/audit.jsonl" }
         if allowEnvironment, let xdg = Environment.get("XDG_STATE_HOME"), xdg.hasPrefix("/") {
             return xdg + "/envyro/audit.jsonl"
+        }
+        // Root of another user namespace (rootless podman's) writes where its user does.
+        if uid == 0, !UserNamespace.isInitial, let host = UserNamespace.hostUID, host != 0,
+           let home = Environment.homeDirectory(uid: host) {
+            return home + "/.local/state/envyro/audit.jsonl"
         }
         let home = Environment.homeDirectory(uid: uid) ?? "/tmp/envyro-\(uid)"
         return home + "/.local/state/envyro/audit.jsonl"

@@ -128,6 +128,32 @@ public enum Files {
 }
 
 /// The process environment, read without Foundation.
+/// The user namespace this process runs in.
+public enum UserNamespace {
+    /// Whether it is the host's (initial) one: /proc/self/uid_map maps all 2^32 ids to
+    /// themselves. Root in another user namespace (rootless podman runs its OCI runtime in one)
+    /// has no privilege over the host.
+    public static let isInitial: Bool = {
+        guard let bytes = try? Files.read("/proc/self/uid_map", limit: 4096) else { return true }
+        let fields = String(decoding: bytes, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
+        return fields == ["0", "0", "4294967295"]
+    }()
+
+    /// The host uid this process's uid maps to (from /proc/self/uid_map), or nil.
+    public static var hostUID: uid_t? {
+        guard let bytes = try? Files.read("/proc/self/uid_map", limit: 4096) else { return nil }
+        let me = UInt64(getuid())
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+            let f = line.split(separator: " ").compactMap { UInt64($0) }
+            if f.count == 3, me >= f[0], me < f[0] + f[2] { return uid_t(truncatingIfNeeded: f[1] + (me - f[0])) }
+        }
+        return nil
+    }
+
+    /// Root of the host: uid 0 in the initial user namespace.
+    public static var isHostRoot: Bool { geteuid() == 0 && isInitial }
+}
+
 public enum Environment {
     /// The value of `name`, or nil.
     public static func get(_ name: String) -> String? {

@@ -34,7 +34,7 @@ struct OCIGlobals {
     /// $XDG_RUNTIME_DIR/envyro/oci (or /tmp/envyro-UID/oci).
     var stateRoot: String {
         if let r = root { return r }
-        if geteuid() == 0 { return "/run/envyro/oci" }
+        if UserNamespace.isHostRoot { return "/run/envyro/oci" }
         if let x = Environment.get("XDG_RUNTIME_DIR"), !x.isEmpty { return x + "/envyro/oci" }
         return "/tmp/envyro-\(geteuid())/oci"
     }

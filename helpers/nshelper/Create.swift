@@ -235,9 +235,9 @@ extension HelperServer {
             // An OCI container always gets its named cgroup when the caller has a subtree (for
             // kill --all, pause, update, ps); without one, only limits make that an error.
             do { cgroup = try cgroups.create(name: o.request.cgroup, limits: CgroupManager.limits(r.limits)) } catch {
-                if case .noSubtree = error, r.limits.isEmpty {} else {
-                    return .failure(failure(EPERM, step: "cgroup", cgroupAdvice(error)))
-                }
+                // Without limits a container can do without (rootless without a delegated
+                // subtree, or root of another user namespace: rootless podman's).
+                if !r.limits.isEmpty { return .failure(failure(EPERM, step: "cgroup", cgroupAdvice(error))) }
             }
         } else if !r.limits.isEmpty {
             do { cgroup = try cgroups.create(limits: CgroupManager.limits(r.limits)) } catch {

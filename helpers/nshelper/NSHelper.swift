@@ -119,7 +119,8 @@ struct NSHelperMain {
         // inheritable or ambient, and become non-dumpable so the caller can't ptrace or read
         // this process. A helper with file capabilities, or run by root, is "privileged": it
         // then ignores its environment entirely.
-        let privileged = geteuid() == 0 || envyro_effective_capabilities() != 0
+        // Root of another user namespace (rootless podman runs its runtime in one) is not.
+        let privileged = UserNamespace.isInitial && (geteuid() == 0 || envyro_effective_capabilities() != 0)
         // Root's single-id map puts host uid 0 in the container, which the kernel allows only
         // with CAP_SETFCAP (verify_root_map); no other caller can map host root.
         let setidCaps: UInt64 = (1 << 6) | (1 << 7) | (geteuid() == 0 ? (1 << 31) : 0)   // SETGID, SETUID, SETFCAP

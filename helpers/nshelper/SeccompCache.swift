@@ -33,9 +33,9 @@ final class SeccompCache {
     private(set) var diskHits = 0
 
     init(policy: Policy, privileged: Bool) throws(SeccompError) {
-        if geteuid() == 0 {
+        if UserNamespace.isHostRoot {
             directory = "/var/cache/envyro/seccomp"
-        } else if privileged {
+        } else if privileged || geteuid() == 0 {
             directory = nil
         } else if let home = Environment.homeDirectory(uid: geteuid()) {
             directory = home + "/.cache/envyro/seccomp"
