@@ -27,7 +27,7 @@ public enum CgroupDelegation {
     }
 
     /// v1 controllers Envyro uses (the hierarchies it creates subtrees in).
-    static let usedControllers: [CgroupController] = [.memory, .pids, .cpu, .cpuacct, .cpuset, .blkio, .freezer]
+    static let usedControllers: [CgroupController] = [.memory, .pids, .cpu, .cpuacct, .cpuset, .blkio, .freezer, .devices]
     /// v2 controllers Envyro enables in its own subtree_control files.
     static let usedV2Controllers: Set<String> = ["memory", "pids", "cpu", "cpuset", "io"]
 

@@ -7,6 +7,8 @@ import Glibc
 /// `cgroup.freeze` file, which every v2 cgroup has.
 public enum CgroupController: String, Sendable, Hashable, CaseIterable, Comparable {
     case memory, pids, cpu, cpuacct, cpuset, blkio, io, freezer
+    /// v1 only: device access rules (`devices.allow`, `devices.deny`); v2 has no files for it.
+    case devices
 
     /// Orders by name, so sets print and iterate in a stable order.
     public static func < (a: CgroupController, b: CgroupController) -> Bool { a.rawValue < b.rawValue }
@@ -183,7 +185,7 @@ public struct CgroupHierarchy: Sendable, Equatable {
         if let mount = v1Mount(for: controller) {
             return CgroupPlacement(version: .v1, mountPoint: mount.mountPoint)
         }
-        guard let unified = unifiedMount else { return nil }
+        guard let unified = unifiedMount, controller != .devices else { return nil }
         if let name = controller.v2Name {
             return unifiedControllers.contains(name) ? CgroupPlacement(version: .v2, mountPoint: unified) : nil
         }

@@ -35,6 +35,19 @@ public struct CgroupLimits: Sendable, Equatable, Hashable {
     public var cpusetMems: String?
     /// Relative I/O weight on the v2 scale (1...10000).
     public var ioWeight: UInt16?
+    /// v1 device rules, in order, after denying everything: (allow, "c 1:3 rwm"). nil: leave
+    /// the devices controller alone.
+    public var deviceRules: [DeviceRule]?
+
+    /// One device access rule: `type major:minor access` with `*` wildcards (cgroup v1 syntax).
+    public struct DeviceRule: Sendable, Equatable, Hashable {
+        /// Allow (devices.allow) or deny (devices.deny).
+        public var allow: Bool
+        /// The rule text, e.g. "c 1:3 rwm" or "b *:* m".
+        public var rule: String
+        /// A rule.
+        public init(allow: Bool, rule: String) { self.allow = allow; self.rule = rule }
+    }
 
     /// Limits with every field given (all default to nil: no limit).
     public init(memoryMax: Int64? = nil, memorySwapMax: Int64? = nil, pidsMax: Int64? = nil,
@@ -93,6 +106,16 @@ public struct CgroupLimits: Sendable, Equatable, Hashable {
                 throw .invalidLimit(field: "cpusetMems", value: m, reason: error.reason)
             }
         }
+        for r in deviceRules ?? [] {
+            let parts = r.rule.split(separator: " ")
+            let okType = parts.count == 3 && ["a", "b", "c"].contains(parts[0])
+            let numbers = parts.count == 3 ? parts[1].split(separator: ":", omittingEmptySubsequences: false) : []
+            let okNumbers = numbers.count == 2 && numbers.allSatisfy { $0 == "*" || UInt32($0) != nil }
+            let okAccess = parts.count == 3 && !parts[2].isEmpty && parts[2].allSatisfy { "rwm".contains($0) }
+            if !(okType && okNumbers && okAccess) {
+                throw .invalidLimit(field: "deviceRules", value: r.rule, reason: "must be 'TYPE MAJOR:MINOR ACCESS' (TYPE a, b or c; numbers or *; ACCESS of r, w, m)")
+            }
+        }
         if let w = ioWeight, !(1...10_000).contains(w) {
             throw .invalidLimit(field: "ioWeight", value: String(w), reason: "must be in 1...10000 (the v2 io.weight scale; v1 blkio.weight values are converted)")
         }
@@ -107,12 +130,14 @@ public struct CgroupLimits: Sendable, Equatable, Hashable {
         if cpuQuotaMicros != nil || cpuPeriodMicros != nil || cpuShares != nil { out.insert(.cpu) }
         if cpusetCpus != nil || cpusetMems != nil { out.insert(.cpuset) }
         if ioWeight != nil { out.insert(.io) }
+        if deviceRules != nil { out.insert(.devices) }
         return out
     }
 
     /// The files to write for these limits on `version`, in the order the kernel needs them
     /// (v1 `memory.limit_in_bytes` before `memory.memsw.limit_in_bytes`, the CFS period before
-    /// the quota). Each file appears once. v1 cpuset values left nil are not listed: the driver
+    /// the quota). Each file appears once, except the devices files (one write per rule). v1
+    /// cpuset values left nil are not listed: the driver
     /// copies them from the parent. Call `validate()` first.
     public func fileWrites(for version: CgroupVersion) -> [CgroupFileWrite] {
         var out: [CgroupFileWrite] = []
@@ -127,6 +152,11 @@ public struct CgroupLimits: Sendable, Equatable, Hashable {
             if let q = cpuQuotaMicros { out.append(.init(.cpu, "cpu.cfs_quota_us", String(q))) }
             if let c = cpusetCpus { out.append(.init(.cpuset, "cpuset.cpus", c)) }
             if let m = cpusetMems { out.append(.init(.cpuset, "cpuset.mems", m)) }
+            if let rules = deviceRules {
+                // Deny everything first, then the rules in order (runc's order).
+                out.append(.init(.devices, "devices.deny", "a"))
+                for r in rules { out.append(.init(.devices, r.allow ? "devices.allow" : "devices.deny", r.rule)) }
+            }
             if let w = ioWeight {
                 let blkio = String(CgroupFormats.blkioWeight(fromIOWeight: w))
                 out.append(.init(.io, "blkio.weight", blkio, alternatives: [.init(file: "blkio.bfq.weight", value: blkio)]))

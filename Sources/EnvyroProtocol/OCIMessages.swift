@@ -183,7 +183,7 @@ public func isValidOCICgroupName(_ s: String) -> Bool {
 //   | mounts (u32 count + WireMount) | devices (u32 count + path, mode, major, minor, uid, gid)
 //   | sysctl (string list of "key=value") | maskedPaths | readonlyPaths | rootfsPropagation u64
 //   | domainname string | joinNamespaces (u32 count + u32 NamespaceSet bit + path)
-//   | oomScoreAdj i32 | hasOOMScoreAdj bool | hasConsole bool
+//   | oomScoreAdj i32 | hasOOMScoreAdj bool | hasConsole bool | deviceRules string list
 /// Request to create an OCI bundle's container, held before exec until `start`.
 public struct OCICreateRequest: Sendable, Equatable, WirePayload {
     /// Namespaces, network, hostname, rootfs, limits and id maps (argv/env/cwd are ignored).
@@ -212,16 +212,19 @@ public struct OCICreateRequest: Sendable, Equatable, WirePayload {
     public var oomScoreAdj: Int32?
     /// Whether the fifth fd is a console socket (else a placeholder).
     public var hasConsole: Bool
+    /// Device cgroup rules after a deny-all, in order: "allow c 1:3 rwm", "deny b *:* m".
+    /// Applied (cgroup v1) for containers without a user namespace run by host root.
+    public var deviceRules: [String]
 
     /// Memberwise initialiser.
     public init(base: CreateRequest, id: String, cgroup: String, process: WireProcess, mounts: [WireMount] = [],
                 devices: [WireDevice] = [], sysctl: [String] = [], maskedPaths: [String] = [], readonlyPaths: [String] = [],
                 rootfsPropagation: UInt64 = 0, domainname: String = "", joinNamespaces: [(NamespaceSet, String)] = [],
-                oomScoreAdj: Int32? = nil, hasConsole: Bool = false) {
+                oomScoreAdj: Int32? = nil, hasConsole: Bool = false, deviceRules: [String] = []) {
         self.base = base; self.id = id; self.cgroup = cgroup; self.process = process; self.mounts = mounts
         self.devices = devices; self.sysctl = sysctl; self.maskedPaths = maskedPaths; self.readonlyPaths = readonlyPaths
         self.rootfsPropagation = rootfsPropagation; self.domainname = domainname; self.joinNamespaces = joinNamespaces
-        self.oomScoreAdj = oomScoreAdj; self.hasConsole = hasConsole
+        self.oomScoreAdj = oomScoreAdj; self.hasConsole = hasConsole; self.deviceRules = deviceRules
     }
 
     public static func == (a: OCICreateRequest, b: OCICreateRequest) -> Bool {
@@ -229,6 +232,7 @@ public struct OCICreateRequest: Sendable, Equatable, WirePayload {
             && a.devices == b.devices && a.sysctl == b.sysctl && a.maskedPaths == b.maskedPaths
             && a.readonlyPaths == b.readonlyPaths && a.rootfsPropagation == b.rootfsPropagation
             && a.domainname == b.domainname && a.oomScoreAdj == b.oomScoreAdj && a.hasConsole == b.hasConsole
+            && a.deviceRules == b.deviceRules
             && a.joinNamespaces.map(\.0) == b.joinNamespaces.map(\.0) && a.joinNamespaces.map(\.1) == b.joinNamespaces.map(\.1)
     }
 
@@ -243,7 +247,7 @@ public struct OCICreateRequest: Sendable, Equatable, WirePayload {
         w.u64(rootfsPropagation); w.string(domainname)
         w.u32(UInt32(truncatingIfNeeded: joinNamespaces.count))
         for (kind, path) in joinNamespaces { w.u32(kind.rawValue); w.string(path) }
-        w.i32(oomScoreAdj ?? 0); w.bool(oomScoreAdj != nil); w.bool(hasConsole)
+        w.i32(oomScoreAdj ?? 0); w.bool(oomScoreAdj != nil); w.bool(hasConsole); w.strings(deviceRules)
     }
 
     static func decode(from r: inout WireReader) throws(ProtocolError) -> OCICreateRequest {
@@ -268,9 +272,11 @@ public struct OCICreateRequest: Sendable, Equatable, WirePayload {
         var join: [(NamespaceSet, String)] = []
         for _ in 0..<nj { join.append((NamespaceSet(rawValue: try r.u32("joinNamespaces.kind")), try r.string("joinNamespaces.path"))) }
         let oom = try r.i32("oomScoreAdj"), hasOOM = try r.bool("hasOOMScoreAdj"), console = try r.bool("hasConsole")
+        let rules = try r.strings("deviceRules")
         return OCICreateRequest(base: base, id: id, cgroup: cgroup, process: process, mounts: mounts, devices: devices,
                                 sysctl: sysctl, maskedPaths: masked, readonlyPaths: ro, rootfsPropagation: prop,
-                                domainname: domain, joinNamespaces: join, oomScoreAdj: hasOOM ? oom : nil, hasConsole: console)
+                                domainname: domain, joinNamespaces: join, oomScoreAdj: hasOOM ? oom : nil, hasConsole: console,
+                                deviceRules: rules)
     }
 
     /// Paths absolute, names well-formed, no namespace both joined and created.
@@ -304,6 +310,10 @@ public struct OCICreateRequest: Sendable, Equatable, WirePayload {
                 throw .invalidValue(field: "joinNamespaces", reason: "a namespace can't be both joined and created")
             }
             try checkString(path, "joinNamespaces.path")
+        }
+        try checkList(deviceRules, "deviceRules")
+        for (i, rule) in deviceRules.enumerated() where !(rule.hasPrefix("allow ") || rule.hasPrefix("deny ")) {
+            throw .invalidValue(field: "deviceRules[\(i)]", reason: "must start with 'allow ' or 'deny '")
         }
         if let o = oomScoreAdj, !(-1000...1000).contains(o) { throw .invalidValue(field: "oomScoreAdj", reason: "outside -1000...1000") }
     }

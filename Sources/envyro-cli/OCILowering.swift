@@ -43,6 +43,25 @@ enum OCILowering {
         ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0),
     ]
 
+    /// The device rules runc appends to every container's (mknod of anything, and the standard
+    /// devices and ptys).
+    static let defaultDeviceRules = [
+        "allow c *:* m", "allow b *:* m", "allow c 1:3 rwm", "allow c 1:8 rwm", "allow c 1:7 rwm", "allow c 5:0 rwm",
+        "allow c 1:5 rwm", "allow c 1:9 rwm", "allow c 136:* rwm", "allow c 5:2 rwm",
+    ]
+
+    /// `linux.resources.devices` as device cgroup rules, then runc's defaults.
+    static func deviceRules(_ r: OCIConfig.Resources?) -> [String] {
+        var out: [String] = []
+        for d in r?.devices ?? [] {
+            let type = d.type ?? "a"
+            let major = d.major.map(String.init) ?? "*", minor = d.minor.map(String.init) ?? "*"
+            let access = d.access ?? "rwm"
+            out.append("\(d.allow ? "allow" : "deny") \(type) \(major):\(minor) \(access)")
+        }
+        return out + defaultDeviceRules
+    }
+
     /// The cgroup name of container `id` under state root `root`: `oci-ID-HASH` (the hash of the
     /// root tells containerd's namespaces apart), only characters a cgroup name may have.
     static func cgroupName(id: String, root: String) -> String {
@@ -231,7 +250,7 @@ enum OCILowering {
             mounts: mounts, devices: devices, sysctl: linux.sysctl.map { "\($0.key)=\($0.value)" },
             maskedPaths: linux.maskedPaths, readonlyPaths: linux.readonlyPaths, rootfsPropagation: UInt64(propagation),
             domainname: c.domainname ?? "", joinNamespaces: join, oomScoreAdj: p.oomScoreAdj.map { Int32($0) },
-            hasConsole: p.terminal)
+            hasConsole: p.terminal, deviceRules: deviceRules(linux.resources))
         do { try request.validate() } catch { throw OCIUnsupported(path: "config", reason: "\(error)") }
         return OCILowered(request: request, hooks: hooks(c.hooks))
     }

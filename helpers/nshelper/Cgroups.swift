@@ -93,6 +93,12 @@ final class CgroupManager {
 
     /// An OCI container's existing cgroup, with the controllers `limits` need.
     func open(name: String, limits: CgroupLimits = CgroupLimits()) throws(CgroupError) -> ContainerCgroup {
+        // Host root's OCI containers may have a devices cgroup too: open that hierarchy as well.
+        if UserNamespace.isHostRoot {
+            var withDevices = limits
+            if withDevices.deviceRules == nil { withDevices.deviceRules = [] }
+            if let s = try? subtree(for: withDevices), let cg = try? ContainerCgroup.open(in: s, name: name) { return cg }
+        }
         let s = try subtree(for: limits)
         return try ContainerCgroup.open(in: s, name: name)
     }

@@ -234,10 +234,19 @@ extension HelperServer {
         if let o = oci, !o.request.cgroup.isEmpty {
             // An OCI container always gets its named cgroup when the caller has a subtree (for
             // kill --all, pause, update, ps); without one, only limits make that an error.
-            do { cgroup = try cgroups.create(name: o.request.cgroup, limits: CgroupManager.limits(r.limits)) } catch {
+            var limits = CgroupManager.limits(r.limits)
+            // Host root's container without a user namespace has the real root's devices: the
+            // device cgroup decides which it may use (a user namespace can't mknod at all).
+            if UserNamespace.isHostRoot && !r.namespaces.contains(.user) && !o.request.deviceRules.isEmpty {
+                limits.deviceRules = o.request.deviceRules.map { rule in
+                    let allow = rule.hasPrefix("allow ")
+                    return CgroupLimits.DeviceRule(allow: allow, rule: String(rule.dropFirst(allow ? 6 : 5)))
+                }
+            }
+            do { cgroup = try cgroups.create(name: o.request.cgroup, limits: limits) } catch {
                 // Without limits a container can do without (rootless without a delegated
                 // subtree, or root of another user namespace: rootless podman's).
-                if !r.limits.isEmpty { return .failure(failure(EPERM, step: "cgroup", cgroupAdvice(error))) }
+                if !limits.isEmpty { return .failure(failure(EPERM, step: "cgroup", cgroupAdvice(error))) }
             }
         } else if !r.limits.isEmpty {
             do { cgroup = try cgroups.create(limits: CgroupManager.limits(r.limits)) } catch {
