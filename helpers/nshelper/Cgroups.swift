@@ -50,6 +50,12 @@ final class CgroupManager {
         for extra: CgroupController in [.memory, .pids, .cpuacct, .freezer] where h.placement(of: extra) != nil {
             wanted.insert(extra)
         }
+        return try subtree(controllers: wanted)
+    }
+
+    /// The subtree in every hierarchy that serves one of `controllers`.
+    func subtree(controllers wanted: Set<CgroupController>) throws(CgroupError) -> CgroupSubtree {
+        let h = try detect()
         if let s = subtrees[wanted] { return s }
         let s: CgroupSubtree
         do {
@@ -93,13 +99,17 @@ final class CgroupManager {
 
     /// An OCI container's existing cgroup, with the controllers `limits` need.
     func open(name: String, limits: CgroupLimits = CgroupLimits()) throws(CgroupError) -> ContainerCgroup {
-        // Host root's OCI containers may have a devices cgroup too: open that hierarchy as well.
-        if UserNamespace.isHostRoot {
-            var withDevices = limits
-            if withDevices.deviceRules == nil { withDevices.deviceRules = [] }
-            if let s = try? subtree(for: withDevices), let cg = try? ContainerCgroup.open(in: s, name: name) { return cg }
+        // Every hierarchy its limits may have used (cpu, cpuset, io; devices for host root's),
+        // so `destroy` removes it everywhere and `update` finds each controller.
+        let h = try detect()
+        var all = limits.requiredControllers
+        for c: CgroupController in [.memory, .pids, .cpu, .cpuacct, .cpuset, .io, .freezer] where h.placement(of: c) != nil { all.insert(c) }
+        if UserNamespace.isHostRoot, h.placement(of: .devices) != nil {
+            var withDevices = all
+            withDevices.insert(.devices)
+            if let s = try? subtree(controllers: withDevices), let cg = try? ContainerCgroup.open(in: s, name: name) { return cg }
         }
-        let s = try subtree(for: limits)
+        let s = try subtree(controllers: all)
         return try ContainerCgroup.open(in: s, name: name)
     }
 
