@@ -73,11 +73,12 @@ struct HierarchyTests {
         #expect(h.version(for: .io) == nil)
     }
 
-    @Test("A pure v2 host serves what cgroup.controllers lists, and cpuacct/freezer from core files")
+    @Test("A pure v2 host serves what cgroup.controllers lists, and cpuacct/freezer from core files, but no devices")
     func unifiedHost() {
         let h = CgroupHierarchy.parse(mountinfo: Self.unified, unifiedControllers: CgroupHierarchy.parseControllerList("cpuset cpu io memory hugetlb pids rdma misc\n"))
         #expect(h.isUnifiedOnly)
-        for c in CgroupController.allCases {
+        #expect(h.placement(of: .devices) == nil)
+        for c in CgroupController.allCases where c != .devices {
             #expect(h.placement(of: c) == CgroupPlacement(version: .v2, mountPoint: "/sys/fs/cgroup"), "\(c)")
         }
         let bare = CgroupHierarchy.parse(mountinfo: Self.unified, unifiedControllers: ["pids"])

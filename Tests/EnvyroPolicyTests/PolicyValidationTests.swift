@@ -87,7 +87,7 @@ struct PolicyValidationTests {
             .invalidValue(path: $0, key: "helper.verbs", reason: "must not be empty")
         },
         .init("an unknown verb", [("helper.verbs", ["hello", "exec"])], key: "helper.verbs[1]") {
-            .invalidValue(path: $0, key: "helper.verbs[1]", reason: "'exec' is not one of: hello, create, signal, collect")
+            .invalidValue(path: $0, key: "helper.verbs[1]", reason: "'exec' is not one of: hello, create, signal, collect, oci_create, oci_control, oci_exec")
         },
         .init("a frame cap below 1024", [("helper.maxFrameBytes", 512)], key: "helper.maxFrameBytes") {
             .invalidValue(path: $0, key: "helper.maxFrameBytes", reason: "512 is not between 1024 and 1048576")

@@ -37,7 +37,8 @@ struct ShippedPolicyTests {
         #expect(policy.process.maxArgs == 1024)
         #expect(policy.process.maxEnv == 256)
         #expect(policy.audit == AuditRules(path: nil, failClosed: true))
-        #expect(policy.helper == HelperRules(maxFrameBytes: 16384, verbs: Set(HelperVerb.allCases)))
+        // strict serves `envyro run` only: no OCI verbs.
+        #expect(policy.helper == HelperRules(maxFrameBytes: 16384, verbs: [.hello, .create, .signal, .collect]))
     }
 
     @Test("Shipped policies load by absolute path with the same result as by name", arguments: ["default", "strict"])

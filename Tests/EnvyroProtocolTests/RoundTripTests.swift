@@ -45,7 +45,7 @@ struct RoundTripTests {
     func verbProperties(_ v: Verb) {
         let kinds = [v.isRequest, v.isReply, v.isEvent].filter { $0 }.count
         #expect(kinds == 1)
-        #expect(v.fileDescriptorCount == (v == .create ? 3 : 0))
+        #expect(v.fileDescriptorCount == [Verb.create: 3, .ociCreate: 5, .ociExec: 4][v, default: 0])
         #expect(!v.name.isEmpty)
         #expect(Direction.request.admits(v) == v.isRequest)
         #expect(Direction.replyOrEvent.admits(v) == !v.isRequest)

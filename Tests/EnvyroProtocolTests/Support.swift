@@ -96,6 +96,12 @@ let sampleFrames: [Frame] = [
         return u
     }()))),
     Frame(requestID: 0, message: .exited(Exited(containerID: 0xFFFF_FFFF, exitCode: -1, signal: 0, coreDumped: false))),
+    Frame(requestID: 10, message: .ociCreate(sampleOCICreate)),
+    Frame(requestID: 11, message: .ociControl(OCIControlRequest(op: .update, id: "c1", cgroup: "oci-c1-1a2b", pid: 42, startTime: 99,
+                                                                 limits: { var l = LimitSet(); l.memoryMax = 1 << 26; l.pidsMax = 50; return l }()))),
+    Frame(requestID: 11, message: .ociDone(OCIDone(op: .destroy, processes: 3))),
+    Frame(requestID: 12, message: .ociExec(OCIExecRequest(id: "c1", cgroup: "", pid: 42, startTime: 99, namespaces: [.pid, .mount],
+                                                          process: WireProcess(argv: ["sh"], env: ["A=B"], cwd: "/"), detached: true, hasConsole: false))),
 ]
 
 /// Compares errors; for invalidValue only the field is compared (reasons are prose).
@@ -103,3 +109,19 @@ func sameError(_ a: ProtocolError, _ b: ProtocolError) -> Bool {
     if case .invalidValue(let fa, _) = a, case .invalidValue(let fb, _) = b { return fa == fb }
     return a == b
 }
+
+/// An OCI create with every field set.
+let sampleOCICreate = OCICreateRequest(
+    base: CreateRequest(namespaces: [.pid, .mount, .ipc, .uts, .network], network: .none, hostname: "h", rootfs: "/b/rootfs",
+                        rootfsWritable: true, argv: ["sh"], env: ["PATH=/bin"], cwd: "/", useInit: false,
+                        limits: { var l = LimitSet(); l.pidsMax = 2048; return l }()),
+    id: "abc", cgroup: "oci-abc-12345678",
+    process: WireProcess(argv: ["sh", "-c", "true"], env: ["PATH=/bin"], cwd: "/", uid: 1000, gid: 1000, additionalGids: [5, 10],
+                         umask: 0o22, capBounding: 1 << 5, capEffective: 1 << 5, capPermitted: 1 << 5, capInheritable: 1 << 5,
+                         capAmbient: 1 << 5, noNewPrivileges: true, rlimits: [WireRlimit(resource: 7, soft: 1024, hard: 4096)],
+                         terminal: true, consoleRows: 30, consoleCols: 100, seccomp: [UInt8](repeating: 0, count: 16)),
+    mounts: [WireMount(source: "proc", destination: "/proc", fstype: "proc", flags: 14, propagation: 0, data: ""),
+             WireMount(source: "/etc/hosts", destination: "/etc/hosts", fstype: "", flags: 4096 | 1, propagation: 1 << 18, data: "")],
+    devices: [WireDevice(path: "/dev/null", mode: 0o020666, major: 1, minor: 3, uid: 0, gid: 0)],
+    sysctl: ["kernel.shmmax=1"], maskedPaths: ["/proc/kcore"], readonlyPaths: ["/proc/sys"], rootfsPropagation: 1 << 18,
+    domainname: "d", joinNamespaces: [], oomScoreAdj: -5, hasConsole: true, deviceRules: ["deny a *:* rwm", "allow c 1:3 rwm"])

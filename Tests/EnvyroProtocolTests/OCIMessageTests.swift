@@ -1,0 +1,74 @@
+import EnvyroProtocol
+import Testing
+
+@Suite("OCI verbs on the wire")
+struct OCIMessageTests {
+    func rejects(_ m: Message) -> Bool {
+        (try? Codec.encodeValidated(m, requestID: 1)) == nil
+    }
+
+    @Test("an OCI create carries five descriptors and an exec four")
+    func descriptorCounts() throws {
+        let bytes = Codec.encode(.ociCreate(sampleOCICreate), requestID: 1)
+        #expect(throws: ProtocolError.self) { try Codec.decode(bytes, fileDescriptorCount: 3) }
+        #expect(try Codec.decode(bytes, fileDescriptorCount: 5).message == .ociCreate(sampleOCICreate))
+    }
+
+    @Test("a cgroup name outside the caller's oci- names is refused")
+    func cgroupNames() {
+        #expect(isValidOCICgroupName("oci-abc-1f"))
+        for bad in ["oci-", "abc", "oci-../x", "oci-a/b", "c-1-2-3", "oci-" + String(repeating: "a", count: 200)] {
+            #expect(!isValidOCICgroupName(bad), "\(bad)")
+            var r = sampleOCICreate
+            r.cgroup = bad
+            #expect(rejects(.ociCreate(r)), "\(bad)")
+            #expect(rejects(.ociControl(OCIControlRequest(op: .destroy, id: "x", cgroup: bad, pid: 1, startTime: 1))), "\(bad)")
+        }
+    }
+
+    @Test("a namespace can't be both joined and created, and a join names one namespace")
+    func joins() {
+        var r = sampleOCICreate
+        r.joinNamespaces = [(NamespaceSet.network, "/proc/1/ns/net")]
+        #expect(rejects(.ociCreate(r)))
+        r.base.namespaces.remove(NamespaceSet.network)
+        r.base.network = NetworkModeWire.host
+        #expect(!rejects(.ociCreate(r)))
+        r.joinNamespaces = [(NamespaceSet([.network, .ipc]), "/proc/1/ns/net")]
+        #expect(rejects(.ociCreate(r)))
+    }
+
+    @Test("relative mount destinations, device paths and malformed device rules are refused")
+    func paths() {
+        var r = sampleOCICreate
+        r.mounts[0].destination = "proc"
+        #expect(rejects(.ociCreate(r)))
+        r = sampleOCICreate
+        r.devices[0].path = "dev/null"
+        #expect(rejects(.ociCreate(r)))
+        r = sampleOCICreate
+        r.deviceRules = ["c 1:3 rwm"]
+        #expect(rejects(.ociCreate(r)))
+    }
+
+    @Test("an ambient capability must be permitted and inheritable, and rlimits stay in range")
+    func processRules() {
+        var r = sampleOCICreate
+        r.process.capInheritable = 0
+        #expect(rejects(.ociCreate(r)))
+        r = sampleOCICreate
+        r.process.rlimits = [WireRlimit(resource: 7, soft: 10, hard: 5)]
+        #expect(rejects(.ociCreate(r)))
+        r = sampleOCICreate
+        r.oomScoreAdj = 1001
+        #expect(rejects(.ociCreate(r)))
+    }
+
+    @Test("signalling needs a pid and a signal in range; freezing needs a cgroup")
+    func controlRules() {
+        #expect(rejects(.ociControl(OCIControlRequest(op: .signal, id: "x", cgroup: "", pid: 0, startTime: 1, signal: 15))))
+        #expect(rejects(.ociControl(OCIControlRequest(op: .signal, id: "x", cgroup: "", pid: 5, startTime: 1, signal: 99))))
+        #expect(rejects(.ociControl(OCIControlRequest(op: .freeze, id: "x", cgroup: "", pid: 5, startTime: 1))))
+        #expect(!rejects(.ociControl(OCIControlRequest(op: .signalAll, id: "x", cgroup: "oci-x-1", pid: 0, startTime: 0, signal: 9))))
+    }
+}
