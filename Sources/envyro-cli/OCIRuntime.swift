@@ -262,10 +262,11 @@ final class OCIRuntime {
         try create(args.filter { $0 != "--detach" && $0 != "-d" }, forRun: true)
         _ = try start([id])
         if detach { return 0 }
-        let (dir, rec) = try load(id)
+        let (_, rec) = try load(id)
+        // The helper exits: the container is reparented to us (a subreaper) and we reap it.
+        supervisor.stopHelper()
         let status = ProcessInfo.waitForChild(rec.pid)
         if !a.flag("keep") { _ = try? delete(["--force", id]) }
-        _ = dir
         return status
     }
 
