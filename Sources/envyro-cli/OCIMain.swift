@@ -113,7 +113,14 @@ enum OCIMain {
         }
         if ociOnly.contains(first) { return true }
         switch first {
-        case "run": return !argv.contains("--")
+        case "run":
+            // `envyro run [flags] [--] CMD` is envyro's own; runc's `run [flags] ID` names a
+            // bundle: a runc-only flag, or a config.json in the current directory, and no `--`.
+            if argv.contains("--") { return false }
+            let ociFlags: Set<String> = ["--bundle", "-b", "--detach", "-d", "--pid-file", "--console-socket",
+                                         "--no-subreaper", "--keep", "--no-pivot", "--no-new-keyring", "--preserve-fds"]
+            if argv.contains(where: { a in ociFlags.contains(String(a.prefix(while: { $0 != "=" }))) }) { return true }
+            return argv.count == 2 && !argv[1].hasPrefix("-") && Files.kind("config.json") == .regular
         case "kill", "ps":
             // `envyro kill RUN-ID` / `envyro ps` talk to the supervisor; an id of a container
             // in the OCI state directory means the OCI command.
