@@ -262,6 +262,8 @@ final class OCIRuntime {
         try create(args.filter { $0 != "--detach" && $0 != "-d" }, forRun: true)
         _ = try start([id])
         if detach { return 0 }
+        // The container is the helper's child until the helper exits: then it is ours to reap.
+        supervisor.stopHelper()
         let (dir, rec) = try load(id)
         let status = ProcessInfo.waitForChild(rec.pid)
         if !a.flag("keep") { _ = try? delete(["--force", id]) }
