@@ -215,8 +215,10 @@ extension HelperServer {
         }
         cfg.filters = UnsafePointer(filterArray)
         cfg.filter_count = Int32(programs.count)
-        cfg.masked_paths = strings.array(policy.mounts.maskedPaths + (oci?.request.maskedPaths ?? []))
-        cfg.readonly_paths = strings.array(policy.mounts.readonlyPaths + (oci?.request.readonlyPaths ?? []))
+        // The policy's paths and the bundle's, each once.
+        func union(_ a: [String], _ b: [String]) -> [String] { a + b.filter { !a.contains($0) } }
+        cfg.masked_paths = strings.array(union(policy.mounts.maskedPaths, oci?.request.maskedPaths ?? []))
+        cfg.readonly_paths = strings.array(union(policy.mounts.readonlyPaths, oci?.request.readonlyPaths ?? []))
         if let o = oci {
             let p = o.request.process
             cfg.cwd = strings.string(p.cwd)
@@ -356,6 +358,13 @@ extension HelperServer {
             kill(live)
             if got == MemoryLayout<envyro_child_error>.size {
                 let step = String(cString: envyro_step_name(report.step))
+                if report.step == Int32(ENVYRO_STEP_EXEC.rawValue), let o = oci, let program = o.request.process.argv.first {
+                    // runc's wording, which engines show: name the program.
+                    let why = report.err == ENOENT
+                        ? (program.contains("/") ? "stat \(program): no such file or directory" : "executable file not found in $PATH")
+                        : Errno.describe(report.err)
+                    return .failure(failure(report.err, step: step, "exec: \"\(program)\": \(why)"))
+                }
                 return .failure(failure(report.err, step: step, "\(step): \(Errno.describe(report.err))"))
             }
             return .failure(failure(EPIPE, step: "prepare", "the container's first process exited before it was ready"))
