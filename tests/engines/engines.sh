@@ -13,8 +13,9 @@
 # directories. The whole run is in a private mount namespace, in which:
 #   - an empty file is bound over /sys/fs/cgroup/unified/cgroup.controllers (crun 1.8 refuses
 #     this host's hybrid cgroup layout otherwise; the v1 hierarchies are used),
-#   - /dev/shm (podman's lock file), /run/containerd (the shims' sockets, the shim's default
-#     runtime --root) and /var/lib/containers (podman's blob-info cache) are private tmpfs,
+#   - /dev/shm (podman's lock file), /run (the shims' sockets under /run/containerd, the
+#     runtimes' default --root: /run/crun, /run/containerd/runc/NS) and /var/lib/containers
+#     (podman's blob-info cache) are private tmpfs, and TMPDIR is private too,
 # so nothing lands on the host but the containers' cgroups, which are all under one top-level
 # name of this run (/envyro-engines-PID) and removed at the end.
 #
@@ -47,7 +48,7 @@ if [ "$(id -u)" != 0 ]; then echo "SKIP all: needs root (podman rootful, contain
 # that did not exist on the host.
 if [ "${ENGINES_IN_NS:-}" != 1 ]; then
   made=()
-  for d in /run/containerd /var/lib/containers; do
+  for d in /var/lib/containers; do
     if [ ! -d "$d" ]; then mkdir -p "$d"; made+=("$d"); fi
   done
   rc=0
@@ -65,6 +66,11 @@ fi
 # ---------------------------------------------------------------------------------------------
 # Inside the private mount namespace.
 export LANG=C LC_ALL=C
+# Close the fds this script inherited beyond stdio (so the trace shows only what engines pass).
+for fd in /proc/$$/fd/*; do
+  fd=${fd##*/}
+  case "$fd" in 0|1|2|255) ;; *) eval "exec $fd>&-" 2>/dev/null || true ;; esac
+done
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 TOP=${ENGINES_TOP:-envyro-engines-$$}
 USER_NAME=${ENGINES_USER:-envyrotest}
@@ -72,11 +78,13 @@ IMG=localhost/envyro-busybox:test
 T=${ENGINES_TIMEOUT:-60}          # seconds for any one engine command
 D=$(mktemp -d "${ENGINES_TMPDIR:-/var/tmp}/envyro-engines.XXXXXX")
 chmod 0711 "$D"
+# Temporary files of the engines too (the shim's exec process.json, podman's image copies).
+mkdir -m 1777 "$D/tmp"; chmod 1777 "$D/tmp"
+export TMPDIR=$D/tmp
 CTD_PID=""
 failed=0 passed=0 skipped=0
 
 say() { echo "$*"; }
-log() { [ -n "${VERBOSE:-}" ] && echo "  . $*" >&2 || true; }
 
 cleanup() {
   set +e
@@ -105,7 +113,7 @@ if [ -f /sys/fs/cgroup/unified/cgroup.controllers ]; then
   mount --bind "$D/empty" /sys/fs/cgroup/unified/cgroup.controllers
 fi
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
-mount -t tmpfs -o mode=0711 tmpfs /run/containerd
+mount -t tmpfs -o mode=0755 tmpfs /run
 mount -t tmpfs -o mode=0755 tmpfs /var/lib/containers
 # Shared within this namespace only (rootless podman warns when / is not shared).
 mount --make-rshared /
@@ -124,8 +132,12 @@ if [ -n "$TRACE_OUT" ]; then
 #!/bin/bash
 # Logs the call, keeps the first config.json of a create/run per scenario, then execs the runtime.
 real='$RUNTIME'; log='$D/calls.log'; section=\$(cat '$D/section' 2>/dev/null)
-fds() { local f out=""; for f in /proc/\$\$/fd/*; do f=\${f##*/}; [ "\$f" = 255 ] && continue
-  out+=" \$f=\$(readlink /proc/\$\$/fd/\$f | sed -E 's/[0-9]{3,}/N/g')"; done; echo "\$out"; }
+# The caller's fds (not the pipe of this command substitution, nor bash's script fd 255).
+fds() { local f l out="" me=\$BASHPID self; self=\$(readlink /proc/\$me/fd/1)
+  for f in /proc/\$\$/fd/*; do l=\$(readlink "\$f"); f=\${f##*/}; [ "\$f" = 255 ] || [ "\$l" = "\$self" ] && continue
+  out+=" \$f=\$(sed -E 's/[0-9]{3,}/N/g' <<< "\$l")"; done; echo "\$out"; }
+fdinfo=\$(fds)
+uidmap=\$(awk '{printf "%s%s:%s:%s", (NR > 1 ? "," : ""), \$1, \$2, \$3}' /proc/self/uid_map)
 sub=""; bundle=""; prev=""
 for a in "\$@"; do
   case "\$prev" in --bundle|-b) bundle=\$a ;; esac
@@ -136,7 +148,8 @@ for a in "\$@"; do
   case "\$a" in --bundle=*) bundle=\${a#--bundle=} ;; esac
   prev=\$a
 done
-{ printf '[%s] uid_map=%s cwd=%s fds:%s\n  %q' "\$section" "\$(awk '{printf "%s:%s:%s", \$1, \$2, \$3; exit}' /proc/self/uid_map)" "\$PWD" "\$(fds)" "\$(basename "\$real")"
+envinfo=\$(env | grep -E '^(NOTIFY_SOCKET|_OCI_[A-Z]*|XDG_RUNTIME_DIR|LISTEN_[A-Z]*|_CONTAINERS_[A-Z_]*|HOME)=' | sort | tr '\n' ' ')
+{ printf '[%s] uid_map=%s cwd=%s fds:%s env: %s\n  %q' "\$section" "\$uidmap" "\$PWD" "\$fdinfo" "\$envinfo" "\$(basename "\$real")"
   printf ' %q' "\$@"; printf '\n'; } >> "\$log"
 if [ "\$sub" = create ] || [ "\$sub" = run ]; then
   [ -n "\$bundle" ] || bundle=\$PWD
@@ -179,11 +192,11 @@ podman_env() {   # podman_env root|user
     mkdir -p "$home" "$xdg" "$base/net"
     chown -R "$USER_NAME:" "$base"; chmod 0700 "$base" "$xdg"
     P=(timeout "$T" runuser -u "$USER_NAME" -- env -i "PATH=$PATH" "HOME=$home" "XDG_RUNTIME_DIR=$xdg"
-       "CONTAINERS_CONF=$D/containers.conf" LANG=C podman)
+       "CONTAINERS_CONF=$D/containers.conf" "TMPDIR=$D/tmp" LANG=C podman)
     RUNF=(--network=none --ulimit nofile=20000:20000)
   fi
   P+=(--root "$base/storage" --runroot "$base/run" --storage-driver vfs --cgroup-manager cgroupfs
-      --events-backend file --tmpdir "$base/tmp" --network-config-dir "$base/net" --runtime "$RT")
+      --events-backend file --tmpdir "$base/libpod-tmp" --network-config-dir "$base/net" --runtime "$RT")
 }
 
 podman_setup() {   # imports the image into the store of MODE
@@ -198,7 +211,7 @@ cleanup_podman() {   # cleanup_podman root|user
   "${P[@]}" rm --all --force --time 0 >/dev/null 2>&1
   # Rootless podman leaves a pause process holding its user namespace: ours, end it by pid.
   local f
-  for f in "$D/$1"/xdg/libpod/tmp/pause.pid "$D/$1"/tmp/pause.pid; do
+  for f in "$D/$1"/xdg/libpod/tmp/pause.pid "$D/$1"/libpod-tmp/pause.pid; do
     [ -s "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
   done
   return 0
