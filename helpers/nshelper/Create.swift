@@ -184,7 +184,7 @@ extension HelperServer {
             use_init: r.useInit ? 1 : 0,
             no_new_privs: policy.process.noNewPrivileges ? 1 : 0,
             cap_keep: 0, cap_ambient: 0, filters: nil, filter_count: 0, masked_paths: nil, readonly_paths: nil,
-            prewarm: prewarm ? 1 : 0, cgroup_procs: nil, cgroup_procs_count: 0)
+            prewarm: prewarm ? 1 : 0, cgroup_procs: nil, cgroup_procs_count: 0, oci: nil)
 
         // Capabilities: what the policy keeps, narrowed by what the request asks for.
         let capKeep = CapabilityNames.mask(policy.capabilities.keep) & r.capabilities
