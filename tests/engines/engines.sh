@@ -26,7 +26,7 @@ set -euo pipefail
 
 usage() { echo "usage: $0 [--trace DIR] RUNTIME_PATH [podman|ctr|rootless|CASE ...]" >&2; exit 2; }
 
-PODMAN_CASES=(true exit-code missing-command stdin hostname lifecycle limits)
+PODMAN_CASES=(true exit-code missing-command stdin tty hostname lifecycle limits)
 CTR_CASES=(ctr-true ctr-exit-code ctr-lifecycle)
 
 TRACE_OUT=""
@@ -185,7 +185,7 @@ podman_env() {   # podman_env root|user
   local base=$D/$1
   if [ "$1" = root ]; then
     mkdir -p "$base/net"
-    P=(timeout "$T" podman)
+    P=(timeout "$T" env "CONTAINERS_CONF=$D/containers.conf" podman)
     RUNF=(--network=none --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 --cgroup-parent "/$TOP/podman")
   else
     local home=$base/home xdg=$base/xdg
@@ -200,7 +200,18 @@ podman_env() {   # podman_env root|user
 }
 
 podman_setup() {   # imports the image into the store of MODE
-  [ -s "$D/containers.conf" ] || printf '[engine]\nevents_logger = "file"\ncgroup_manager = "cgroupfs"\n' > "$D/containers.conf"
+  # podman passes --log/--log-format=json (conmon: --runtime-arg) only to runtimes listed in
+  # runtime_supports_json, and runs rootless cgroup-v1 containers without cgroups only with those
+  # in runtime_supports_nocgroups; both lists name crun by default. The runtime under test gets
+  # crun's treatment (ENGINES_PLAIN_RUNTIME=1: podman's defaults).
+  if [ ! -s "$D/containers.conf" ]; then
+    local name; name=$(basename "$RUNTIME")
+    { printf '[engine]\nevents_logger = "file"\ncgroup_manager = "cgroupfs"\n'
+      if [ -z "${ENGINES_PLAIN_RUNTIME:-}" ]; then
+        printf 'runtime_supports_json = ["crun", "runc", "kata", "runsc", "krun", "%s"]\n' "$name"
+        printf 'runtime_supports_nocgroups = ["crun", "krun", "%s"]\n' "$name"
+      fi; } > "$D/containers.conf"
+  fi
   chmod 0644 "$D/containers.conf"
   "${P[@]}" import --quiet --change 'CMD ["/bin/sh"]' "$D/rootfs.tar" "$IMG" >/dev/null
 }
@@ -218,7 +229,7 @@ cleanup_podman() {   # cleanup_podman root|user
 }
 
 # Each case prints its own result line through these.
-pass() { say "PASS $CASE"; passed=$((passed + 1)); }
+pass() { say "PASS $CASE"; passed=$((passed + 1)); [ -z "${ENGINES_VERBOSE:-}" ] || details "(last command)" | sed 's/^/    /'; }
 fail() { say "FAIL $CASE: $1"; [ -z "${2:-}" ] || printf '%s\n' "$2" | tail -n 20 | sed 's/^/    /'; failed=$((failed + 1)); }
 skip() { say "SKIP $CASE: $1"; skipped=$((skipped + 1)); }
 
@@ -226,7 +237,7 @@ skip() { say "SKIP $CASE: $1"; skipped=$((skipped + 1)); }
 OUT="" ERR="" RC=0
 capture() { RC=0; "$@" > "$D/out" 2> "$D/err" < /dev/null || RC=$?; OUT=$(cat "$D/out"); ERR=$(cat "$D/err"); }
 capture_in() { local input=$1; shift; RC=0; printf '%s' "$input" | "$@" > "$D/out" 2> "$D/err" || RC=$?; OUT=$(cat "$D/out"); ERR=$(cat "$D/err"); }
-details() { printf '$ %s\nexit %s\nstdout: %s\nstderr: %s' "$*" "$RC" "$OUT" "$ERR"; }
+details() { printf '$ %s\nexit %s\nstdout: %s\nstderr: %s\n' "$*" "$RC" "$OUT" "$ERR"; }
 
 p_true() {
   capture "${P[@]}" run --rm "${RUNF[@]}" "$IMG" true
@@ -250,6 +261,13 @@ p_missing_command() {
 p_stdin() {
   capture_in $'hi\n' "${P[@]}" run -i --rm "${RUNF[@]}" "$IMG" cat
   [ "$RC" = 0 ] && [ "$OUT" = hi ] || { fail "echo hi | run -i IMG cat printed '$OUT' (exit $RC)" "$(details run -i cat)"; return; }
+  pass
+}
+
+p_tty() {   # -t: the runtime gets --console-socket and hands the pty master to conmon
+  capture "${P[@]}" run --rm -t "${RUNF[@]}" "$IMG" sh -c 'tty; echo ok'
+  OUT=${OUT//$'\r'/}
+  [ "$RC" = 0 ] && [ "$OUT" = $'/dev/pts/0\nok' ] || { fail "run -t IMG tty printed '$OUT' (exit $RC)" "$(details run -t tty)"; return; }
   pass
 }
 
