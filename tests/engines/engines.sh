@@ -75,7 +75,7 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 TOP=${ENGINES_TOP:-envyro-engines-$$}
 USER_NAME=${ENGINES_USER:-envyrotest}
 IMG=localhost/envyro-busybox:test
-T=${ENGINES_TIMEOUT:-60}          # seconds for any one engine command
+T=${ENGINES_TIMEOUT:-30}          # seconds for any one engine command
 D=$(mktemp -d "${ENGINES_TMPDIR:-/var/tmp}/envyro-engines.XXXXXX")
 chmod 0711 "$D"
 # Temporary files of the engines too (the shim's exec process.json, podman's image copies).
@@ -91,6 +91,18 @@ cleanup() {
   cleanup_ctr
   cleanup_podman root
   cleanup_podman user
+  # Processes that are ours by construction: started with our marker in their environment
+  # (every engine command, conmon, shims, runtime calls), or whose root or command line is in our
+  # private directory (containers, conmon). This script's own processes have neither.
+  local p pid
+  for p in /proc/[0-9]*; do
+    pid=${p#/proc/}
+    [ "$pid" = $$ ] && continue
+    if tr '\0' '\n' 2>/dev/null < "$p/environ" | grep -qxF "ENGINES_MARK=$D" ||
+       { readlink "$p/root" 2>/dev/null; tr '\0' ' ' 2>/dev/null < "$p/cmdline"; } | grep -qF -- "$D/"; then
+      kill -9 "$pid" 2>/dev/null
+    fi
+  done
   # Kill anything left in our cgroups (ours by construction), then remove them, deepest first.
   for c in /sys/fs/cgroup/*/"$TOP"; do
     [ -d "$c" ] || continue
@@ -105,6 +117,7 @@ cleanup() {
   rm -rf "$D"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
 
 # ---------------------------------------------------------------------------------------------
 # Private mounts.
@@ -185,13 +198,13 @@ podman_env() {   # podman_env root|user
   local base=$D/$1
   if [ "$1" = root ]; then
     mkdir -p "$base/net"
-    P=(timeout "$T" env "CONTAINERS_CONF=$D/containers.conf" podman)
+    P=(timeout -k 5 "$T" env "ENGINES_MARK=$D" "CONTAINERS_CONF=$D/containers.conf" podman)
     RUNF=(--network=none --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 --cgroup-parent "/$TOP/podman")
   else
     local home=$base/home xdg=$base/xdg
     mkdir -p "$home" "$xdg" "$base/net"
     chown -R "$USER_NAME:" "$base"; chmod 0700 "$base" "$xdg"
-    P=(timeout "$T" runuser -u "$USER_NAME" -- env -i "PATH=$PATH" "HOME=$home" "XDG_RUNTIME_DIR=$xdg"
+    P=(timeout -k 5 "$T" runuser -u "$USER_NAME" -- env -i "ENGINES_MARK=$D" "PATH=$PATH" "HOME=$home" "XDG_RUNTIME_DIR=$xdg"
        "CONTAINERS_CONF=$D/containers.conf" "TMPDIR=$D/tmp" LANG=C podman)
     RUNF=(--network=none --ulimit nofile=20000:20000)
   fi
@@ -235,8 +248,12 @@ skip() { say "SKIP $CASE: $1"; skipped=$((skipped + 1)); }
 
 # out/err/rc of the last `capture` call.
 OUT="" ERR="" RC=0
-capture() { RC=0; "$@" > "$D/out" 2> "$D/err" < /dev/null || RC=$?; OUT=$(cat "$D/out"); ERR=$(cat "$D/err"); }
-capture_in() { local input=$1; shift; RC=0; printf '%s' "$input" | "$@" > "$D/out" 2> "$D/err" || RC=$?; OUT=$(cat "$D/out"); ERR=$(cat "$D/err"); }
+# A command that ran into its timeout marks the runtime as hung: the group's other cases are not
+# run (each would wait as long again).
+HUNG=""
+capture() { local t0=$SECONDS; RC=0; "$@" > "$D/out" 2> "$D/err" < /dev/null || RC=$?; OUT=$(cat "$D/out"); ERR=$(cat "$D/err"); hung_check "$t0" "$1"; }
+capture_in() { local t0=$SECONDS input=$1; shift; RC=0; printf '%s' "$input" | "$@" > "$D/out" 2> "$D/err" || RC=$?; OUT=$(cat "$D/out"); ERR=$(cat "$D/err"); hung_check "$t0" "$1"; }
+hung_check() { if [ $((SECONDS - $1)) -ge "$T" ]; then HUNG="${CASE:-setup} (a command timed out after ${T}s)"; ERR+=$'\n'"[engines.sh: timed out after ${T}s]"; fi; }
 details() { printf '$ %s\nexit %s\nstdout: %s\nstderr: %s\n' "$*" "$RC" "$OUT" "$ERR"; }
 
 p_true() {
@@ -343,8 +360,10 @@ run_podman_group() {   # run_podman_group root|user CASES...
   if ! capture podman_setup || [ "$RC" != 0 ]; then
     for c in "$@"; do CASE=$prefix-$c; fail "podman import failed" "$(details podman import)"; done; return
   fi
+  HUNG=""
   for c in "$@"; do
     CASE=$prefix-$c
+    if [ -n "$HUNG" ]; then fail "not run: the runtime hung in $HUNG"; continue; fi
     section "$CASE"
     "p_${c//-/_}"
   done
@@ -373,9 +392,9 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
 [metrics]
   address = ""
 EOF
-  containerd --config "$c/config.toml" > "$c/log" 2>&1 &
+  ENGINES_MARK=$D containerd --config "$c/config.toml" > "$c/log" 2>&1 &
   CTD_PID=$!
-  CTR=(timeout "$T" ctr --address "$c/containerd.sock" --namespace envyrotest)
+  CTR=(timeout -k 5 "$T" ctr --address "$c/containerd.sock" --namespace envyrotest)
   local i
   for i in $(seq 100); do
     [ -S "$c/containerd.sock" ] && "${CTR[@]}" version >/dev/null 2>&1 && break
@@ -476,8 +495,10 @@ run_ctr_group() {
   if ! capture ctr_setup || [ "$RC" != 0 ]; then
     for c in "$@"; do CASE=$c; fail "containerd setup failed" "$(details ctr setup)"; done; return
   fi
+  HUNG=""
   for c in "$@"; do
     CASE=$c
+    if [ -n "$HUNG" ]; then fail "not run: the runtime hung in $HUNG"; continue; fi
     section "$CASE"
     "c_${c//-/_}"
   done
