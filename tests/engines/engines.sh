@@ -14,8 +14,9 @@
 #   - an empty file is bound over /sys/fs/cgroup/unified/cgroup.controllers (crun 1.8 refuses
 #     this host's hybrid cgroup layout otherwise; the v1 hierarchies are used),
 #   - /dev/shm (podman's lock file), /run (the shims' sockets under /run/containerd, the
-#     runtimes' default --root: /run/crun, /run/containerd/runc/NS) and /var/lib/containers
-#     (podman's blob-info cache) are private tmpfs, and TMPDIR is private too,
+#     runtimes' default --root: /run/crun, /run/containerd/runc/NS), /tmp (conmon's console
+#     sockets; a runtime installed under /tmp is bound back) and /var/lib/containers (podman's
+#     blob-info cache) are private tmpfs, and TMPDIR is private too,
 # so nothing lands on the host but the containers' cgroups, which are all under one top-level
 # name of this run (/envyro-engines-PID) and removed at the end.
 #
@@ -114,7 +115,11 @@ cleanup() {
   done
   # Unmount whatever the engines left mounted under D (podman's shm mounts), then remove it.
   awk -v d="$D/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
-  rm -rf "$D"
+  if awk -v d="$D/" 'index($5, d) == 1 { found = 1 } END { exit !found }' /proc/self/mountinfo; then
+    echo "engines.sh: mounts remain under $D: not removing it" >&2
+  else
+    rm -rf --one-file-system "$D"
+  fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
@@ -128,6 +133,18 @@ fi
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 mount -t tmpfs -o mode=0755 tmpfs /run
 mount -t tmpfs -o mode=0755 tmpfs /var/lib/containers
+# A private /tmp too: conmon puts its console sockets there whatever TMPDIR says, and leaves them
+# when the runtime fails. A runtime installed under /tmp stays visible (its top directory).
+mkdir -p "$D/host-tmp"
+mount --bind /tmp "$D/host-tmp"
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+case "$RUNTIME" in
+  /tmp/*/*) top=${RUNTIME#/tmp/}; top=${top%%/*}; mkdir -p "/tmp/$top"; mount --bind "$D/host-tmp/$top" "/tmp/$top" ;;
+  /tmp/*) : > "/tmp/${RUNTIME#/tmp/}"; mount --bind "$D/host-tmp/${RUNTIME#/tmp/}" "$RUNTIME" ;;
+esac
+# The host's /tmp must not stay reachable under D (the cleanup removes D).
+umount "$D/host-tmp"
+rmdir "$D/host-tmp"
 # Shared within this namespace only (rootless podman warns when / is not shared).
 mount --make-rshared /
 
