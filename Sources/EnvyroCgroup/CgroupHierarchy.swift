@@ -9,6 +9,8 @@ public enum CgroupController: String, Sendable, Hashable, CaseIterable, Comparab
     case memory, pids, cpu, cpuacct, cpuset, blkio, io, freezer
     /// v1 only: device access rules (`devices.allow`, `devices.deny`); v2 has no files for it.
     case devices
+    /// Huge page limits (`hugetlb.<size>.limit_in_bytes` on v1, `hugetlb.<size>.max` on v2).
+    case hugetlb
 
     /// Orders by name, so sets print and iterate in a stable order.
     public static func < (a: CgroupController, b: CgroupController) -> Bool { a.rawValue < b.rawValue }

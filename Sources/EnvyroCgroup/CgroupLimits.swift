@@ -39,6 +39,25 @@ public struct CgroupLimits: Sendable, Equatable, Hashable {
     /// the devices controller alone.
     public var deviceRules: [DeviceRule]?
 
+    /// Huge page limits: page size as the kernel names it ("2MB", "1GB") and bytes.
+    public var hugepageLimits: [HugepageLimit]?
+    /// cgroup v2 files written as given (OCI `linux.resources.unified`), in order.
+    public var unified: [UnifiedEntry]?
+
+    /// One huge page limit.
+    public struct HugepageLimit: Sendable, Equatable, Hashable {
+        public var pageSize: String
+        public var limit: UInt64
+        public init(pageSize: String, limit: UInt64) { self.pageSize = pageSize; self.limit = limit }
+    }
+
+    /// One cgroup v2 file and the text written to it.
+    public struct UnifiedEntry: Sendable, Equatable, Hashable {
+        public var key: String
+        public var value: String
+        public init(key: String, value: String) { self.key = key; self.value = value }
+    }
+
     /// One device access rule: `type major:minor access` with `*` wildcards (cgroup v1 syntax).
     public struct DeviceRule: Sendable, Equatable, Hashable {
         /// Allow (devices.allow) or deny (devices.deny).
@@ -106,6 +125,19 @@ public struct CgroupLimits: Sendable, Equatable, Hashable {
                 throw .invalidLimit(field: "cpusetMems", value: m, reason: error.reason)
             }
         }
+        for h in hugepageLimits ?? [] {
+            let size = h.pageSize
+            let digits = size.prefix(while: { $0.isNumber })
+            if digits.isEmpty || !["KB", "MB", "GB"].contains(String(size.dropFirst(digits.count))) {
+                throw .invalidLimit(field: "hugepageLimits", value: size, reason: "a page size is a number and KB, MB or GB, like 2MB or 1GB")
+            }
+        }
+        for u in unified ?? [] {
+            let parts = u.key.split(separator: ".", omittingEmptySubsequences: false)
+            let okKey = parts.count >= 2 && parts.allSatisfy { !$0.isEmpty } && u.key.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == ".") }
+            if !okKey { throw .invalidLimit(field: "unified", value: u.key, reason: "a cgroup v2 file name like memory.high (one path component)") }
+            if u.value.contains("\n") || u.value.contains("\0") { throw .invalidLimit(field: "unified", value: u.key, reason: "the value must be one line") }
+        }
         for r in deviceRules ?? [] {
             let parts = r.rule.split(separator: " ")
             let okType = parts.count == 3 && ["a", "b", "c"].contains(parts[0])
@@ -131,6 +163,7 @@ public struct CgroupLimits: Sendable, Equatable, Hashable {
         if cpusetCpus != nil || cpusetMems != nil { out.insert(.cpuset) }
         if ioWeight != nil { out.insert(.io) }
         if deviceRules != nil { out.insert(.devices) }
+        if !(hugepageLimits ?? []).isEmpty { out.insert(.hugetlb) }
         return out
     }
 
@@ -152,6 +185,7 @@ public struct CgroupLimits: Sendable, Equatable, Hashable {
             if let q = cpuQuotaMicros { out.append(.init(.cpu, "cpu.cfs_quota_us", String(q))) }
             if let c = cpusetCpus { out.append(.init(.cpuset, "cpuset.cpus", c)) }
             if let m = cpusetMems { out.append(.init(.cpuset, "cpuset.mems", m)) }
+            for h in hugepageLimits ?? [] { out.append(.init(.hugetlb, "hugetlb.\(h.pageSize).limit_in_bytes", String(h.limit))) }
             if let rules = deviceRules {
                 // Deny everything first, then the rules in order (runc's order).
                 out.append(.init(.devices, "devices.deny", "a"))
@@ -173,6 +207,7 @@ public struct CgroupLimits: Sendable, Equatable, Hashable {
             }
             if let c = cpusetCpus { out.append(.init(.cpuset, "cpuset.cpus", c)) }
             if let m = cpusetMems { out.append(.init(.cpuset, "cpuset.mems", m)) }
+            for h in hugepageLimits ?? [] { out.append(.init(.hugetlb, "hugetlb.\(h.pageSize).max", String(h.limit))) }
             if let w = ioWeight {
                 // io.bfq.weight takes the 1...1000 scale: crun writes the blkio value there.
                 let bfq = "default \(CgroupFormats.blkioWeight(fromIOWeight: w))"

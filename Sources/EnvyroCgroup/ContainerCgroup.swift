@@ -166,6 +166,7 @@ public final class ContainerCgroup: Sendable {
                 try apply(w, in: d)
             }
         }
+        try writeUnified(limits.unified, in: made)
         ok = true
         return ContainerCgroup(name: name, subtree: subtree, directories: made)
     }
@@ -435,6 +436,20 @@ public final class ContainerCgroup: Sendable {
             for w in limits.fileWrites(for: version) {
                 guard let d = dirs.first(where: { $0.serves(w.controller) }) else { continue }
                 try Self.apply(w, in: d)
+            }
+        }
+        try Self.writeUnified(limits.unified, in: directories)
+    }
+
+    /// Writes OCI `unified` entries into the cgroup's v2 directory, as given.
+    static func writeUnified(_ entries: [CgroupLimits.UnifiedEntry]?, in dirs: [CgroupDirectory]) throws(CgroupError) {
+        guard let entries, !entries.isEmpty else { return }
+        guard let v2 = dirs.first(where: { $0.version == .v2 }) else {
+            throw .invalidLimit(field: "unified", value: entries[0].key, reason: "the container's cgroup has no cgroup v2 directory (on a hybrid host only root's containers have one)")
+        }
+        for e in entries {
+            do { try CgroupFS.write(v2.fd, e.key, e.value, shown: v2.shown(e.key)) } catch .system(let se, _) where se.errno == ENOENT {
+                throw .invalidLimit(field: "unified", value: e.key, reason: "\(v2.shown(e.key)) does not exist (its controller is not enabled there)")
             }
         }
     }

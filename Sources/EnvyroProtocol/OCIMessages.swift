@@ -184,6 +184,7 @@ public func isValidOCICgroupName(_ s: String) -> Bool {
 //   | sysctl (string list of "key=value") | maskedPaths | readonlyPaths | rootfsPropagation u64
 //   | domainname string | joinNamespaces (u32 count + u32 NamespaceSet bit + path)
 //   | oomScoreAdj i32 | hasOOMScoreAdj bool | hasConsole bool | deviceRules string list
+//   | hugepageLimits string list ("2MB=BYTES") | unified string list ("key=value")
 /// Request to create an OCI bundle's container, held before exec until `start`.
 public struct OCICreateRequest: Sendable, Equatable, WirePayload {
     /// Namespaces, network, hostname, rootfs, limits and id maps (argv/env/cwd are ignored).
@@ -215,16 +216,22 @@ public struct OCICreateRequest: Sendable, Equatable, WirePayload {
     /// Device cgroup rules after a deny-all, in order: "allow c 1:3 rwm", "deny b *:* m".
     /// Applied (cgroup v1) for containers without a user namespace run by host root.
     public var deviceRules: [String]
+    /// linux.resources.hugepageLimits as "2MB=BYTES".
+    public var hugepageLimits: [String]
+    /// linux.resources.unified as "key=value" (cgroup v2 files).
+    public var unified: [String]
 
     /// Memberwise initialiser.
     public init(base: CreateRequest, id: String, cgroup: String, process: WireProcess, mounts: [WireMount] = [],
                 devices: [WireDevice] = [], sysctl: [String] = [], maskedPaths: [String] = [], readonlyPaths: [String] = [],
                 rootfsPropagation: UInt64 = 0, domainname: String = "", joinNamespaces: [(NamespaceSet, String)] = [],
-                oomScoreAdj: Int32? = nil, hasConsole: Bool = false, deviceRules: [String] = []) {
+                oomScoreAdj: Int32? = nil, hasConsole: Bool = false, deviceRules: [String] = [],
+                hugepageLimits: [String] = [], unified: [String] = []) {
         self.base = base; self.id = id; self.cgroup = cgroup; self.process = process; self.mounts = mounts
         self.devices = devices; self.sysctl = sysctl; self.maskedPaths = maskedPaths; self.readonlyPaths = readonlyPaths
         self.rootfsPropagation = rootfsPropagation; self.domainname = domainname; self.joinNamespaces = joinNamespaces
         self.oomScoreAdj = oomScoreAdj; self.hasConsole = hasConsole; self.deviceRules = deviceRules
+        self.hugepageLimits = hugepageLimits; self.unified = unified
     }
 
     public static func == (a: OCICreateRequest, b: OCICreateRequest) -> Bool {
@@ -232,7 +239,7 @@ public struct OCICreateRequest: Sendable, Equatable, WirePayload {
             && a.devices == b.devices && a.sysctl == b.sysctl && a.maskedPaths == b.maskedPaths
             && a.readonlyPaths == b.readonlyPaths && a.rootfsPropagation == b.rootfsPropagation
             && a.domainname == b.domainname && a.oomScoreAdj == b.oomScoreAdj && a.hasConsole == b.hasConsole
-            && a.deviceRules == b.deviceRules
+            && a.deviceRules == b.deviceRules && a.hugepageLimits == b.hugepageLimits && a.unified == b.unified
             && a.joinNamespaces.map(\.0) == b.joinNamespaces.map(\.0) && a.joinNamespaces.map(\.1) == b.joinNamespaces.map(\.1)
     }
 
@@ -248,6 +255,7 @@ public struct OCICreateRequest: Sendable, Equatable, WirePayload {
         w.u32(UInt32(truncatingIfNeeded: joinNamespaces.count))
         for (kind, path) in joinNamespaces { w.u32(kind.rawValue); w.string(path) }
         w.i32(oomScoreAdj ?? 0); w.bool(oomScoreAdj != nil); w.bool(hasConsole); w.strings(deviceRules)
+        w.strings(hugepageLimits); w.strings(unified)
     }
 
     static func decode(from r: inout WireReader) throws(ProtocolError) -> OCICreateRequest {
@@ -272,11 +280,11 @@ public struct OCICreateRequest: Sendable, Equatable, WirePayload {
         var join: [(NamespaceSet, String)] = []
         for _ in 0..<nj { join.append((NamespaceSet(rawValue: try r.u32("joinNamespaces.kind")), try r.string("joinNamespaces.path"))) }
         let oom = try r.i32("oomScoreAdj"), hasOOM = try r.bool("hasOOMScoreAdj"), console = try r.bool("hasConsole")
-        let rules = try r.strings("deviceRules")
+        let rules = try r.strings("deviceRules"), huge = try r.strings("hugepageLimits"), unified = try r.strings("unified")
         return OCICreateRequest(base: base, id: id, cgroup: cgroup, process: process, mounts: mounts, devices: devices,
                                 sysctl: sysctl, maskedPaths: masked, readonlyPaths: ro, rootfsPropagation: prop,
                                 domainname: domain, joinNamespaces: join, oomScoreAdj: hasOOM ? oom : nil, hasConsole: console,
-                                deviceRules: rules)
+                                deviceRules: rules, hugepageLimits: huge, unified: unified)
     }
 
     /// Paths absolute, names well-formed, no namespace both joined and created.
@@ -312,6 +320,15 @@ public struct OCICreateRequest: Sendable, Equatable, WirePayload {
             try checkString(path, "joinNamespaces.path")
         }
         try checkList(deviceRules, "deviceRules")
+        try checkList(hugepageLimits, "hugepageLimits")
+        try checkList(unified, "unified")
+        for (i, h) in hugepageLimits.enumerated() {
+            let parts = h.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, UInt64(parts[1]) != nil else { throw .invalidValue(field: "hugepageLimits[\(i)]", reason: "must be SIZE=BYTES") }
+        }
+        for (i, u) in unified.enumerated() where !u.contains("=") || u.hasPrefix("=") {
+            throw .invalidValue(field: "unified[\(i)]", reason: "must be key=value")
+        }
         for (i, rule) in deviceRules.enumerated() where !(rule.hasPrefix("allow ") || rule.hasPrefix("deny ")) {
             throw .invalidValue(field: "deviceRules[\(i)]", reason: "must start with 'allow ' or 'deny '")
         }

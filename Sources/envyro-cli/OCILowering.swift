@@ -158,9 +158,37 @@ enum OCILowering {
                 throw OCIUnsupported(path: "linux.resources.blockIO.\(name)", reason: "per-device limits are not supported by envyro")
             }
         }
-        if !r.hugepageLimits.isEmpty { throw OCIUnsupported(path: "linux.resources.hugepageLimits", reason: "not supported by envyro") }
-        if !r.unified.isEmpty { throw OCIUnsupported(path: "linux.resources.unified", reason: "cgroup v2 files are not supported by envyro on this host") }
         return l
+    }
+
+    /// Files of the controllers the policy governs: `unified` may not set them (they'd bypass
+    /// its maxima); linux.resources.memory, pids, cpu and blockIO say the same, checked.
+    static let policedPrefixes = ["memory.", "pids.", "cpu.", "cpuset.", "io.", "hugetlb.", "cgroup."]
+
+    /// `linux.resources.hugepageLimits` and `unified`, for the wire.
+    static func extraCgroupFiles(_ r: OCIConfig.Resources?) throws(OCIUnsupported) -> (huge: [String], unified: [String]) {
+        guard let r else { return ([], []) }
+        var huge: [String] = []
+        for (i, h) in r.hugepageLimits.enumerated() {
+            let digits = h.pageSize.prefix(while: { $0.isNumber })
+            guard !digits.isEmpty, ["KB", "MB", "GB"].contains(String(h.pageSize.dropFirst(digits.count))) else {
+                throw OCIUnsupported(path: "linux.resources.hugepageLimits[\(i)].pageSize", reason: "'\(h.pageSize)' is not a size like 2MB or 1GB")
+            }
+            huge.append("\(h.pageSize)=\(h.limit)")
+        }
+        var unified: [String] = []
+        for (i, kv) in r.unified.enumerated() {
+            // cgroup.procs, .kill, .freeze, .subtree_control are the runtime's own business.
+            let harmless = ["cgroup.max.depth", "cgroup.max.descendants"].contains(kv.key)
+            if !harmless, let p = policedPrefixes.first(where: { kv.key.hasPrefix($0) }) {
+                throw OCIUnsupported(path: "linux.resources.unified[\(i)]", reason: "'\(kv.key)': \(p)* files are set through linux.resources, where the policy checks them")
+            }
+            guard !kv.key.contains("/"), !kv.key.hasPrefix(".") else {
+                throw OCIUnsupported(path: "linux.resources.unified[\(i)]", reason: "'\(kv.key)' is not a cgroup file name")
+            }
+            unified.append("\(kv.key)=\(kv.value)")
+        }
+        return (huge, unified)
     }
 
     /// Lowers a whole bundle.
@@ -233,6 +261,7 @@ enum OCILowering {
         }
 
         let limits = try limits(linux.resources)
+        let extra = try extraCgroupFiles(linux.resources)
         let network: NetworkModeWire = create.contains(.network) ? .none : .host
         let hostname = c.hostname ?? ""
         if !hostname.isEmpty && !create.contains(.uts) && !join.contains(where: { $0.0 == .uts }) {
@@ -250,7 +279,8 @@ enum OCILowering {
             mounts: mounts, devices: devices, sysctl: linux.sysctl.map { "\($0.key)=\($0.value)" },
             maskedPaths: linux.maskedPaths, readonlyPaths: linux.readonlyPaths, rootfsPropagation: UInt64(propagation),
             domainname: c.domainname ?? "", joinNamespaces: join, oomScoreAdj: p.oomScoreAdj.map { Int32($0) },
-            hasConsole: p.terminal, deviceRules: deviceRules(linux.resources))
+            hasConsole: p.terminal, deviceRules: deviceRules(linux.resources),
+            hugepageLimits: extra.huge, unified: extra.unified)
         do { try request.validate() } catch { throw OCIUnsupported(path: "config", reason: "\(error)") }
         return OCILowered(request: request, hooks: hooks(c.hooks))
     }
@@ -269,6 +299,9 @@ enum OCILowering {
             do {
                 let c = try OCIConfig.parse(text: text)
                 l = try limits(c.linux?.resources)
+                if !(c.linux?.resources?.hugepageLimits ?? []).isEmpty || !(c.linux?.resources?.unified ?? []).isEmpty {
+                    throw OCIUnsupported(path: "hugepageLimits/unified", reason: "update can't change them (only at create)")
+                }
             } catch let e as OCIUnsupported { throw OCIFailure("update --resources: \(e.reason) (\(e.path))") } catch {
                 throw OCIFailure("update --resources: \(error)")
             }

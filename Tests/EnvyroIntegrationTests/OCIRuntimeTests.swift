@@ -516,6 +516,35 @@ struct OCIRuntimeTests {
         #expect(Self.read(Self.cgroupFile(pid: pid, controller: "pids", "pids.max")) == "25")
     }
 
+    @Test("linux.resources.unified writes a cgroup v2 file of the container's own cgroup", .enabled(if: Harness.isRoot, "needs root"))
+    func unifiedFiles() throws {
+        let b = try OCIBundle("unified")
+        defer { b.cleanup() }
+        var resources = b.linux["resources"] as? [String: Any] ?? [:]
+        resources["unified"] = ["cgroup.max.descendants": "7"]
+        b.linux["resources"] = resources
+        try b.write()
+        let (_, pid) = try startContainer(b)
+        let text = (try? String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8)) ?? ""
+        let v2 = text.split(separator: "\n").first { $0.hasPrefix("0::") }.map { String($0.dropFirst(3)) }
+        let path = try #require(v2, "no cgroup v2 line in /proc/\(pid)/cgroup")
+        #expect(Self.read("/sys/fs/cgroup/unified\(path)/cgroup.max.descendants") == "7")
+    }
+
+    @Test("root's container without a user namespace may mknod a disk but not open it: the device cgroup denies it",
+          .enabled(if: Harness.isRoot, "needs root"))
+    func deviceCgroup() throws {
+        let r = try runScript("devices", """
+            mknod /dev/disk0 b 8 0 && echo made
+            head -c 1 /dev/disk0 >/dev/null 2>&1 && echo disk-readable || echo disk-denied
+            echo x > /dev/null && echo null-ok
+            """) { b in
+            let caps = ["CAP_MKNOD", "CAP_DAC_OVERRIDE"]
+            b.process["capabilities"] = ["bounding": caps, "effective": caps, "permitted": caps]
+        }
+        #expect(r.stdout == "made\ndisk-denied\nnull-ok\n", "\(r.stdout)\(r.stderr)")
+    }
+
     // MARK: - what config.json asks for
 
     @Test("a read-only bind mount, a tmpfs and proc from the bundle's mounts", .enabled(if: Harness.isRoot, "needs root"))
@@ -668,9 +697,21 @@ struct OCIRuntimeTests {
     }
 
     static let refusals: [Refusal] = [
-        Refusal(description: "hugepage limits", message: ["linux.resources.hugepageLimits"]) { b in
+        // Honoured where the hierarchy offers hugetlb; this host's unified hierarchy doesn't enable
+        // it below the root (a cgroup we don't own), so the refusal names the controller.
+        Refusal(description: "hugepage limits on a host whose hierarchy lacks hugetlb", message: ["hugetlb"]) { b in
             var r = b.linux["resources"] as? [String: Any] ?? [:]
             r["hugepageLimits"] = [["pageSize": "2MB", "limit": 2_097_152]]
+            b.linux["resources"] = r
+        },
+        Refusal(description: "a unified key the policy governs", message: ["linux.resources.unified[0]", "memory.max"]) { b in
+            var r = b.linux["resources"] as? [String: Any] ?? [:]
+            r["unified"] = ["memory.max": "max"]
+            b.linux["resources"] = r
+        },
+        Refusal(description: "a memory reservation", message: ["linux.resources.memory.reservation"]) { b in
+            var r = b.linux["resources"] as? [String: Any] ?? [:]
+            r["memory"] = ["reservation": 1_048_576]
             b.linux["resources"] = r
         },
         Refusal(description: "a time namespace", message: ["linux.namespaces[6].type", "time"]) { b in

@@ -245,6 +245,16 @@ extension HelperServer {
                     return CgroupLimits.DeviceRule(allow: allow, rule: String(rule.dropFirst(allow ? 6 : 5)))
                 }
             }
+            let huge = o.request.hugepageLimits.compactMap { h -> CgroupLimits.HugepageLimit? in
+                let p = h.split(separator: "=", maxSplits: 1)
+                return p.count == 2 ? UInt64(p[1]).map { CgroupLimits.HugepageLimit(pageSize: String(p[0]), limit: $0) } : nil
+            }
+            if !huge.isEmpty { limits.hugepageLimits = huge }
+            let unified = o.request.unified.map { u -> CgroupLimits.UnifiedEntry in
+                let p = u.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                return CgroupLimits.UnifiedEntry(key: String(p[0]), value: p.count > 1 ? String(p[1]) : "")
+            }
+            if !unified.isEmpty { limits.unified = unified }
             do { cgroup = try cgroups.create(name: o.request.cgroup, limits: limits) } catch {
                 // Without limits a container can do without (rootless without a delegated
                 // subtree, or root of another user namespace: rootless podman's).
