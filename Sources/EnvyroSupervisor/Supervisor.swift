@@ -129,7 +129,9 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
 
     /// Prepares a supervisor for `policy` (a name or a path). Nothing is loaded or started
     /// until the first run.
-    public init(policy reference: String, helperPath: String? = nil) {
+    /// `client` is how the helper's `hello` names this supervisor (`envyro-oci` for the OCI
+    /// commands, whose short-lived helpers skip garbage collection).
+    public init(policy reference: String, helperPath: String? = nil, client: String = "envyro") {
         let exe = Files.executablePath()
         let reference = PolicyLoader.isPath(reference) ? ((try? Files.realPath(reference)) ?? reference) : reference
         let engine = Engine(searchDirectories: PolicyLoader.searchDirectories(executablePath: exe, allowEnvironment: true))
@@ -139,7 +141,7 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
         self.policyReference = reference
         helper = LazyResource(name: "nshelper") {
             let h = try HelperProcess(path: path, policy: reference, buffers: engine.buffers)
-            try h.greet()
+            try h.greet(client: client)
             return h
         }
     }

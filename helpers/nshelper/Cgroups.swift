@@ -90,6 +90,9 @@ final class CgroupManager {
         return try ContainerCgroup.create(in: s, name: ContainerCgroup.uniqueName(sequence: sequence), limits: limits)
     }
 
+    /// Don't collect dead helpers' cgroups on first use (an explicit `collect` still does).
+    func skipCollection() { collected = true }
+
     /// A new container cgroup called `name` (an OCI container's `oci-…`, which garbage
     /// collection leaves alone: it outlives this helper) with `limits` written.
     func create(name: String, limits: CgroupLimits) throws(CgroupError) -> ContainerCgroup {

@@ -193,6 +193,9 @@ final class HelperServer {
             phase = .ready
             // Only a long-running supervisor reuses a helper, so only it gets prewarmed containers.
             prewarming = hello.client == "envyro-supervisor"
+            // The OCI commands' helpers live for one command, on an engine's hot path: they
+            // leave collecting dead helpers' cgroups to the others (and `envyro gc`).
+            if hello.client == "envyro-oci" { cgroups.skipCollection() }
             outcome = Outcome(
                 reply: .helloReply(HelloReply(helperPID: getpid(), policyName: policy.name, privileged: geteuid() == 0)),
                 decision: .allowed, result: "ok", detail: "client \(hello.client)")

@@ -147,6 +147,9 @@ umount "$D/host-tmp"
 rmdir "$D/host-tmp"
 # Shared within this namespace only (rootless podman warns when / is not shared).
 mount --make-rshared /
+# The working directory may have been under the host's /tmp (a clone there): work from D, which
+# every engine and user can reach.
+cd "$D"
 
 # ---------------------------------------------------------------------------------------------
 # The runtime the engines call: the real one, or the tracing wrapper (named like the runtime:
