@@ -215,8 +215,8 @@ enum OCILowering {
             default: throw OCIUnsupported(path: "linux.namespaces[\(i)].type", reason: "\(ns.type.rawValue) namespaces are not supported by envyro")
             }
             if let path = ns.path, !path.isEmpty {
-                guard [.network, .ipc, .uts].contains(kind) else {
-                    throw OCIUnsupported(path: "linux.namespaces[\(i)].path", reason: "joining a \(ns.type.rawValue) namespace is not supported by envyro (network, ipc and uts can be joined)")
+                guard kind != .mount else {
+                    throw OCIUnsupported(path: "linux.namespaces[\(i)].path", reason: "joining a mount namespace is not supported by envyro (the bundle's root is built in a new one)")
                 }
                 join.append((kind, path))
             } else {

@@ -404,6 +404,49 @@ struct OCIRuntimeTests {
         #expect(lines.last?.hasPrefix("sh -c sleep 60") == true || lines.last?.hasPrefix("sleep 60") == true, "\(lines)")
     }
 
+    @Test("a bundle joins another container's pid, network, ipc and uts namespaces by path", .enabled(if: Harness.isRoot, "needs root"))
+    func joinNamespaces() throws {
+        let a = try OCIBundle("join-a")
+        a.config["hostname"] = "shared-box"
+        try a.write()
+        defer { a.cleanup() }
+        let (_, pid) = try startContainer(a)
+        let b = try OCIBundle("join-b", args: ["sh", "-c", "hostname; tr '\\0' ' ' < /proc/1/cmdline"])
+        defer { b.cleanup() }
+        var linux = b.linux
+        linux["namespaces"] = (linux["namespaces"] as? [[String: Any]] ?? []).map { ns in
+            var ns = ns
+            let file = ["pid": "pid", "network": "net", "ipc": "ipc", "uts": "uts"][ns["type"] as? String ?? ""]
+            if let file { ns["path"] = "/proc/\(pid)/ns/\(file)" }
+            return ns
+        }
+        b.linux = linux
+        b.config["hostname"] = nil
+        try b.write()
+        let r = try b.envyro(["run", "--bundle", b.bundle.path, b.newID()])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first == "shared-box", "\(r.stdout)")
+        #expect(lines.last?.contains("sleep 60") == true, "pid 1 is the first container's: \(r.stdout)")
+    }
+
+    @Test("joining a mount namespace by path is refused by name", .enabled(if: Harness.isRoot, "needs root"))
+    func joinMountRefused() throws {
+        let b = try OCIBundle("join-mnt")
+        defer { b.cleanup() }
+        var linux = b.linux
+        linux["namespaces"] = (linux["namespaces"] as? [[String: Any]] ?? []).map { ns in
+            var ns = ns
+            if ns["type"] as? String == "mount" { ns["path"] = "/proc/self/ns/mnt" }
+            return ns
+        }
+        b.linux = linux
+        try b.write()
+        let r = try b.envyro(["create", "--bundle", b.bundle.path, b.newID()])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("linux.namespaces[") && r.stderr.contains("mount namespace"), "\(r.stderr)")
+    }
+
     @Test("exec takes --env, --cwd, --user and --process FILE", .enabled(if: Harness.isRoot, "needs root"))
     func execOptions() throws {
         let b = try OCIBundle("exec-opts")

@@ -301,14 +301,7 @@ extension HelperServer {
             ociStorage = built
             cfg.oci = UnsafePointer(built.config)
             // Joined namespaces are not created.
-            for (kind, _) in o.request.joinNamespaces {
-                switch kind {
-                case .network: flags &= ~CLONE_NEWNET
-                case .ipc: flags &= ~CLONE_NEWIPC
-                case .uts: flags &= ~CLONE_NEWUTS
-                default: break
-                }
-            }
+            for (kind, _) in o.request.joinNamespaces { flags &= ~kind.cloneFlags }
             cfg.clone_flags = flags
         }
 

@@ -164,7 +164,24 @@ extension HelperServer {
         if !beyond.isEmpty {
             return deny("the bundle asks for \(beyond.joined(separator: ", ")), which policy \(policy.name) does not allow (it keeps \(policy.capabilities.keep.joined(separator: ", ")))")
         }
-        if let why = policyViolation(r.base, stdio: stdio) { return deny(why) }
+        // A joined namespace counts as the container's own, unless it is this helper's (the
+        // host's): then it isolates nothing.
+        var checked = r.base
+        for (kind, path) in r.joinNamespaces {
+            if Self.isOwnNamespace(kind, path) {
+                let name = Self.nsName(kind)
+                if kind == .network {
+                    if !policy.network.allowed.contains(.host) { return deny("joining the host's network namespace (\(path)) is host networking, which policy \(policy.name) does not allow") }
+                } else if kind == .user {
+                    if caller.uid != 0 { return deny("joining the host's user namespace (\(path)) runs as the host's users; only root may ask for that") }
+                } else if policy.namespaces.contains(where: { $0.wire == kind }) {
+                    return deny("joining the host's \(name) namespace (\(path)) is not allowed: policy \(policy.name) requires a \(name) namespace of the container's own")
+                }
+            } else if kind != .network {
+                checked.namespaces.insert(kind)
+            }
+        }
+        if let why = policyViolation(checked, stdio: stdio) { return deny(why) }
         if let why = CgroupManager.violation(r.base.limits, policy: policy) { return deny(why) }
         if r.base.rootfs.isEmpty { return deny("an OCI container needs a rootfs", step: "rootfs", errno: EINVAL) }
         var idMaps: IDMapPlan? = nil
@@ -192,6 +209,25 @@ extension HelperServer {
             return Outcome(reply: .created(Created(containerID: 0, pid: spawned.live.pid)), decision: .allowed, result: "ok",
                            detail: "oci \(r.id) pid \(spawned.live.pid)\(cg) (held)")
         }
+    }
+
+    static func nsName(_ kind: NamespaceSet) -> String {
+        switch kind {
+        case .user: "user"
+        case .pid: "pid"
+        case .mount: "mnt"
+        case .uts: "uts"
+        case .ipc: "ipc"
+        case .cgroup: "cgroup"
+        default: "net"
+        }
+    }
+
+    /// Whether `path` names the same namespace of `kind` this helper is in.
+    static func isOwnNamespace(_ kind: NamespaceSet, _ path: String) -> Bool {
+        var a = stat(), b = stat()
+        guard stat(path, &a) == 0, stat("/proc/self/ns/\(nsName(kind))", &b) == 0 else { return false }
+        return a.st_dev == b.st_dev && a.st_ino == b.st_ino
     }
 
     /// A pidfd for `pid` when it is still the process that started at `startTime`.
