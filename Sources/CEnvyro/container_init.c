@@ -798,13 +798,20 @@ static void oci_sysctl(int rootfd, const struct envyro_sysctl *s) {
 
 /* masked/readonly paths, resolved inside the rootfs like the mounts (the lstat-based
  * mask_path follows symlinks in the middle of a path, which a hostile image controls). */
+/* An O_PATH fd of `path` inside the root, or -1 when it is missing or a symlink (skipped). */
+static int open_maskable(int rootfd, const char *path, struct stat *st) {
+    int fd = open_in_root(rootfd, path, O_PATH | O_NOFOLLOW, 0);
+    if (fd < 0) { if (errno == ENOENT || errno == ENOTDIR) return -1; fail(ENVYRO_STEP_MASK, errno); }
+    CHECK(ENVYRO_STEP_MASK, fstat(fd, st));
+    if (S_ISLNK(st->st_mode)) { close(fd); return -1; }
+    return fd;
+}
+
 static void oci_mask_path(int rootfd, const char *path) {
     char target[32];
-    int fd = open_in_root(rootfd, path, O_PATH | O_NOFOLLOW, 0);
-    if (fd < 0) { if (errno == ENOENT || errno == ENOTDIR) return; fail(ENVYRO_STEP_MASK, errno); }
     struct stat st;
-    CHECK(ENVYRO_STEP_MASK, fstat(fd, &st));
-    if (S_ISLNK(st.st_mode)) { close(fd); return; }
+    int fd = open_maskable(rootfd, path, &st);
+    if (fd < 0) return;
     fd_path(target, fd);
     if (S_ISDIR(st.st_mode))
         CHECK(ENVYRO_STEP_MASK, mount("tmpfs", target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0,mode=0555"));
@@ -815,11 +822,9 @@ static void oci_mask_path(int rootfd, const char *path) {
 
 static void oci_readonly_path(int rootfd, const char *path) {
     char target[32];
-    int fd = open_in_root(rootfd, path, O_PATH | O_NOFOLLOW, 0);
-    if (fd < 0) { if (errno == ENOENT || errno == ENOTDIR) return; fail(ENVYRO_STEP_MASK, errno); }
     struct stat st;
-    CHECK(ENVYRO_STEP_MASK, fstat(fd, &st));
-    if (S_ISLNK(st.st_mode)) { close(fd); return; }
+    int fd = open_maskable(rootfd, path, &st);
+    if (fd < 0) return;
     fd_path(target, fd);
     CHECK(ENVYRO_STEP_MASK, mount(target, target, NULL, MS_BIND | MS_REC, NULL));
     close(fd);

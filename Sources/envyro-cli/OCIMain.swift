@@ -133,48 +133,26 @@ enum OCIMain {
     /// Runs the OCI command line `argv` (without argv[0]) and exits.
     static func main(_ argv: [String]) -> Never {
         var globals = OCIGlobals()
-        var i = 0
         do throws(OCIFailure) {
-            while i < argv.count, argv[i].hasPrefix("-") {
-                var name = String(argv[i].drop(while: { $0 == "-" }))
-                var inline: String? = nil
-                if let eq = name.firstIndex(of: "=") { inline = String(name[name.index(after: eq)...]); name = String(name[..<eq]) }
-                if globalValued.contains(name) {
-                    let v: String
-                    if let inline { v = inline } else {
-                        guard i + 1 < argv.count else { throw OCIFailure("flag needs an argument: --\(name)") }
-                        i += 1
-                        v = argv[i]
-                    }
-                    switch name {
-                    case "root": globals.root = v
-                    case "log": globals.log = v
-                    case "log-format":
-                        guard v == "text" || v == "json" else { throw OCIFailure("invalid log-format: \(v) (text or json)") }
-                        globals.logFormat = v
-                    case "cgroup-manager":
-                        if v != "cgroupfs" { throw OCIFailure(systemdRefusal) }
-                    case "policy": globals.policy = v
-                    default: break   // --criu (no checkpointing), --rootless (detected)
-                    }
-                } else if globalBoolean.contains(name) {
-                    switch name {
-                    case "debug": globals.debug = true
-                    case "systemd-cgroup": if inline != "false" { throw OCIFailure(systemdRefusal) }
-                    case "version", "v": printVersion(); exit(0)
-                    default: printUsage(); exit(0)
-                    }
-                } else {
-                    throw OCIFailure("flag provided but not defined: -\(name)")
-                }
-                i += 1
+            // Global flags, up to the command; everything after it is the command's.
+            let a = try OCIArguments(argv, command: "envyro", valued: globalValued, boolean: globalBoolean,
+                                     stopAtFirstPositional: true)
+            globals.root = a.value("root")
+            globals.log = a.value("log")
+            globals.policy = a.value("policy")
+            globals.debug = a.flag("debug")
+            if let f = a.value("log-format") {
+                guard f == "text" || f == "json" else { throw OCIFailure("invalid log-format: \(f) (text or json)") }
+                globals.logFormat = f
             }
-            guard i < argv.count else { printUsage(); exit(0) }
-            let command = argv[i]
-            let rest = Array(argv[(i + 1)...])
+            if a.flag("systemd-cgroup") || (a.value("cgroup-manager").map { $0 != "cgroupfs" } ?? false) {
+                throw OCIFailure(systemdRefusal)
+            }
+            // --criu (no checkpointing) and --rootless (detected) are accepted and unused.
+            if a.flag("version") || a.flag("v") { printVersion(); exit(0) }
+            guard let command = a.positionals.first, !a.flag("help"), !a.flag("h") else { printUsage(); exit(0) }
             let runtime = OCIRuntime(globals: globals)
-            let status = try runtime.dispatch(command, rest)
-            exit(status)
+            exit(try runtime.dispatch(command, Array(a.positionals.dropFirst())))
         } catch {
             report(error.message, globals: globals)
             exit(error.status)

@@ -8,13 +8,13 @@ import EnvyroSystem
 import Glibc
 
 // clone(2) namespace flags; the Glibc module is built without _GNU_SOURCE.
-private let CLONE_NEWNS: UInt64 = 0x0002_0000
-private let CLONE_NEWCGROUP: UInt64 = 0x0200_0000
-private let CLONE_NEWUTS: UInt64 = 0x0400_0000
-private let CLONE_NEWIPC: UInt64 = 0x0800_0000
-private let CLONE_NEWUSER: UInt64 = 0x1000_0000
-private let CLONE_NEWPID: UInt64 = 0x2000_0000
-private let CLONE_NEWNET: UInt64 = 0x4000_0000
+let CLONE_NEWNS: UInt64 = 0x0002_0000
+let CLONE_NEWCGROUP: UInt64 = 0x0200_0000
+let CLONE_NEWUTS: UInt64 = 0x0400_0000
+let CLONE_NEWIPC: UInt64 = 0x0800_0000
+let CLONE_NEWUSER: UInt64 = 0x1000_0000
+let CLONE_NEWPID: UInt64 = 0x2000_0000
+let CLONE_NEWNET: UInt64 = 0x4000_0000
 
 /// Host directories the built-in default rootfs binds read-only (missing ones are skipped).
 let defaultHostBinds = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"]
@@ -155,14 +155,7 @@ extension HelperServer {
     /// returns once it has exec'd (or says which step failed). Prewarm: returns once it waits
     /// for its run, with its error pipe and go socket still open.
     func spawn(_ r: CreateRequest, stdio: [Int32], idMaps: IDMapPlan?, prewarm: Bool, oci: OCIPlan? = nil) -> Result<Spawned, Outcome> {
-        var flags: UInt64 = 0
-        if r.namespaces.contains(.user) { flags |= CLONE_NEWUSER }
-        if r.namespaces.contains(.pid) { flags |= CLONE_NEWPID }
-        if r.namespaces.contains(.mount) { flags |= CLONE_NEWNS }
-        if r.namespaces.contains(.uts) { flags |= CLONE_NEWUTS }
-        if r.namespaces.contains(.ipc) { flags |= CLONE_NEWIPC }
-        if r.namespaces.contains(.cgroup) { flags |= CLONE_NEWCGROUP }
-        if r.namespaces.contains(.network) { flags |= CLONE_NEWNET }
+        var flags = r.namespaces.cloneFlags
 
         let searchPath = Self.searchPath(r)
         var strings = CStrings()

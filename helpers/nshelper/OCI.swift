@@ -16,14 +16,6 @@ import EnvyroProtocol
 import EnvyroSystem
 import Glibc
 
-private let CLONE_NEWNS: UInt64 = 0x0002_0000
-private let CLONE_NEWCGROUP: UInt64 = 0x0200_0000
-private let CLONE_NEWUTS: UInt64 = 0x0400_0000
-private let CLONE_NEWIPC: UInt64 = 0x0800_0000
-private let CLONE_NEWUSER: UInt64 = 0x1000_0000
-private let CLONE_NEWPID: UInt64 = 0x2000_0000
-private let CLONE_NEWNET: UInt64 = 0x4000_0000
-
 extension NamespaceSet {
     /// The CLONE_NEW* flags of these namespaces.
     var cloneFlags: UInt64 {
