@@ -892,6 +892,21 @@ static void wait_for_start(int start_fd) {
 }
 
 /* The OCI child, in runc's order (the steps are numbered as in the design of issue 8). */
+/* A helper with file capabilities is non-dumpable, and so is this copy of it: its /proc files
+ * (uid_map, gid_map, setgroups) would belong to root and the helper could not write them.
+ * Become dumpable (nothing here is secret), tell the parent we are ready, and wait until it has
+ * written our id maps; EOF means it gave up. */
+static void ready_for_id_maps(int sync_fd) {
+    CHECK(ENVYRO_STEP_SYNC, prctl(PR_SET_DUMPABLE, 1, 0, 0, 0));
+    struct envyro_child_error ready = { .step = ENVYRO_STEP_READY, .err = 0 };
+    write_all(g_error_fd, &ready, sizeof ready);
+    char byte;
+    ssize_t r;
+    do { r = read(sync_fd, &byte, 1); } while (r < 0 && errno == EINTR);
+    if (r != 1) fail(ENVYRO_STEP_SYNC, r < 0 ? errno : ECONNABORTED);
+    close(sync_fd);
+}
+
 static __attribute__((noreturn)) void oci_child_main(const struct envyro_container_config *cfg, int sync_fd) {
     const struct envyro_oci_config *oci = cfg->oci;
     char root[PATH_BUF], exe[PATH_BUF];
@@ -912,16 +927,7 @@ static __attribute__((noreturn)) void oci_child_main(const struct envyro_contain
     /* 2. A detached container outlives the helper (the engine's shim reaps it). */
     if (!oci->detached) CHECK(ENVYRO_STEP_PDEATHSIG, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
 
-    CHECK(ENVYRO_STEP_SYNC, prctl(PR_SET_DUMPABLE, 1, 0, 0, 0));
-    {
-        struct envyro_child_error ready = { .step = ENVYRO_STEP_READY, .err = 0 };
-        write_all(g_error_fd, &ready, sizeof ready);
-    }
-    char byte;
-    ssize_t r;
-    do { r = read(sync_fd, &byte, 1); } while (r < 0 && errno == EINTR);
-    if (r != 1) fail(ENVYRO_STEP_SYNC, r < 0 ? errno : ECONNABORTED);
-    close(sync_fd);
+    ready_for_id_maps(sync_fd);
 
     /* 3. root of the user namespace, cgroup, cgroup namespace, UTS names. */
     if ((cfg->clone_flags & CLONE_NEWUSER) || joined_user) {
@@ -1153,21 +1159,7 @@ static __attribute__((noreturn)) void child_main(const struct envyro_container_c
     /* Die with the helper: it is single-threaded, so the "parent thread" is the process. */
     CHECK(ENVYRO_STEP_PDEATHSIG, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
 
-    /* A helper with file capabilities is non-dumpable, and so is this copy of it: its /proc
-     * files (uid_map, gid_map, setgroups) would belong to root and the helper could not write
-     * them. Become dumpable (nothing here is secret), then tell the parent we are ready. */
-    CHECK(ENVYRO_STEP_SYNC, prctl(PR_SET_DUMPABLE, 1, 0, 0, 0));
-    {
-        struct envyro_child_error ready = { .step = ENVYRO_STEP_READY, .err = 0 };
-        write_all(g_error_fd, &ready, sizeof ready);
-    }
-
-    /* Wait until the parent has written our id maps; EOF means it gave up. */
-    char byte;
-    ssize_t r;
-    do { r = read(sync_fd, &byte, 1); } while (r < 0 && errno == EINTR);
-    if (r != 1) fail(ENVYRO_STEP_SYNC, r < 0 ? errno : ECONNABORTED);
-    close(sync_fd);
+    ready_for_id_maps(sync_fd);
 
     if (cfg->clone_flags & CLONE_NEWUSER) {
         CHECK(ENVYRO_STEP_SETID, setresgid(0, 0, 0));
