@@ -1159,11 +1159,17 @@ static __attribute__((noreturn)) void child_main(const struct envyro_container_c
     /* Die with the helper: it is single-threaded, so the "parent thread" is the process. */
     CHECK(ENVYRO_STEP_PDEATHSIG, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
 
+    pid_t helper = getppid();
     ready_for_id_maps(sync_fd);
 
     if (cfg->clone_flags & CLONE_NEWUSER) {
         CHECK(ENVYRO_STEP_SETID, setresgid(0, 0, 0));
         CHECK(ENVYRO_STEP_SETID, setresuid(0, 0, 0));
+        /* With a multi-range map uid 0 here is another kernel uid, and changing the kernel
+         * uid clears the parent-death signal: set it again, and die now if the helper went in
+         * between. */
+        CHECK(ENVYRO_STEP_PDEATHSIG, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
+        if (getppid() != helper) fail(ENVYRO_STEP_PDEATHSIG, ESRCH);
     }
     /* Join the container's cgroup ourselves ("0" is the writer): the migration can wait for an
      * RCU grace period, and it is better spent here than in the helper's event loop. Same

@@ -58,6 +58,50 @@ struct IDMapTests {
         #expect(words == ["0", "0", uid, "1", "1", String(sub.start), String(min(sub.count, 65536))])
     }
 
+    @Test("a container whose root is a subordinate uid still dies with its helper (the uid change cleared its parent-death signal)",
+          .enabled(if: IDMapTests.cappedEnvyro != nil, "needs root (to create users and set file capabilities)"))
+    func parentDeathAfterUIDChange() throws {
+        _ = try Self.user("envyrotest")
+        let sub = try #require(Self.range("envyrotest"), "envyrotest has no /etc/subuid range")
+        let subg = try #require(Self.range("envyrotest", "/etc/subgid"), "envyrotest has no /etc/subgid range")
+        let marker = "envyro-pdeath-\(getpid())"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
+        p.arguments = ["-u", "envyrotest", "--", "/usr/bin/env", "-i", "PATH=/usr/bin:/bin", Self.cappedEnvyro!, "run",
+                       "--uidmap", "0:\(sub.start):1000", "--gidmap", "0:\(subg.start):1000", "--", "sh", "-c", "sleep 300", marker]
+        p.standardInput = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { p.terminate() }; p.waitUntilExit() }
+        // The container: the process whose command line carries the marker; its parent is the helper.
+        func container() -> Int32? {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+                guard let pid = Int32(name),
+                      let cmd = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8),
+                      cmd.contains(marker), cmd.hasPrefix("sh") || cmd.hasPrefix("sleep") else { continue }
+                return pid
+            }
+            return nil
+        }
+        var found: Int32? = nil
+        for _ in 0..<300 where found == nil { usleep(10_000); found = container() }
+        let pid = try #require(found, "the container never started")
+        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
+        let helper = try #require(Int32(fields[1]))
+        #expect(try String(contentsOfFile: "/proc/\(helper)/comm", encoding: .utf8).hasPrefix("envyro-nshelp"))
+        kill(helper, SIGKILL)
+        var gone = false
+        for _ in 0..<200 where !gone {
+            usleep(10_000)
+            let state = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)).map { $0[$0.index(after: $0.lastIndex(of: ")")!)...].split(separator: " ").first } ?? nil
+            gone = state == nil || state == "Z"
+        }
+        #expect(gone, "the container outlived its helper")
+        if !gone { kill(pid, SIGKILL) }
+    }
+
     static let refusals: [(String, [String], String)] = [
         ("another user's range", ["--uidmap", "0:OWN:1", "--uidmap", "1:OTHER:100", "--gidmap", "0:OWNG:1"], "are not yours"),
         ("host root", ["--uidmap", "0:0:1", "--gidmap", "0:0:1"], "host uids 0-0 are not yours"),
