@@ -5,7 +5,11 @@ import Testing
 /// The audit log is a SHA-256 chain: `envyro audit verify` finds any edited, deleted,
 /// reordered or truncated line, across rotated files too.
 @Suite("audit chain")
-struct AuditChainTests {
+final class AuditChainTests {
+    /// The directories this test made; removed when it ends (each test gets its own instance).
+    var made: [URL] = []
+    deinit { for d in made { try? FileManager.default.removeItem(at: d) } }
+
     static func record(_ n: Int) -> AuditRecord {
         AuditRecord(verb: "create", callerUID: 1000, callerPID: Int32(100 + n), argumentDigest: Digest.sha256(Array("args \(n)".utf8)),
                     decision: n % 3 == 0 ? .denied(reason: "network host is not allowed") : .allowed,
@@ -13,12 +17,13 @@ struct AuditChainTests {
     }
 
     /// A fresh log with `count` records; returns its path.
-    static func log(_ count: Int, maxBytes: Int = 1 << 30) throws -> String {
+    func log(_ count: Int, maxBytes: Int = 1 << 30) throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("audit-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        made.append(dir)
         let path = dir.appendingPathComponent("audit.jsonl").path
         let log = try AuditLog(path: path, maxBytes: maxBytes, keep: 50)
-        for i in 0..<count { try log.append(record(i)) }
+        for i in 0..<count { try log.append(Self.record(i)) }
         return path
     }
 
@@ -32,7 +37,7 @@ struct AuditChainTests {
 
     @Test("an untouched log verifies, with consecutive sequence numbers")
     func intact() throws {
-        let path = try Self.log(20)
+        let path = try log(20)
         #expect(AuditVerifier.verify(files: [path]) == .ok(lines: 20))
         let seqs = try Self.lines(path).map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }.map { $0["seq"] as! Int }
         #expect(seqs == Array(1...20))
@@ -45,7 +50,7 @@ struct AuditChainTests {
         ("truncated", 20),
     ])
     func tampering(kind: String, line: Int) throws {
-        let path = try Self.log(20)
+        let path = try log(20)
         var lines = try Self.lines(path)
         switch kind {
         case "edited": lines[6] = lines[6].replacingOccurrences(of: "\"uid\":1000", with: "\"uid\":0")
@@ -69,7 +74,7 @@ struct AuditChainTests {
 
     @Test("rotation by size carries the chain into the next file")
     func rotation() throws {
-        let path = try Self.log(40, maxBytes: 4096)
+        let path = try log(40, maxBytes: 4096)
         let rotated = (1...50).map { "\(path).\($0)" }.filter { FileManager.default.fileExists(atPath: $0) }
         #expect(rotated.count >= 2, "small files force several rotations")
         let oldestFirst = rotated.reversed() + [path]
@@ -82,7 +87,7 @@ struct AuditChainTests {
 
     @Test("two writers on one file keep one chain")
     func concurrentWriters() async throws {
-        let path = try Self.log(0)
+        let path = try log(0)
         await withTaskGroup(of: Void.self) { group in
             for w in 0..<4 {
                 group.addTask {
@@ -96,7 +101,7 @@ struct AuditChainTests {
 
     @Test("a line holds every field the design names")
     func fields() throws {
-        let path = try Self.log(3)
+        let path = try log(3)
         let rec = try JSONSerialization.jsonObject(with: Data(try Self.lines(path)[0].utf8)) as! [String: Any]
         for key in ["seq", "time", "uid", "pid", "helper_pid", "verb", "args_sha256", "decision", "reason", "result", "duration_us", "detail", "prev"] {
             #expect(rec[key] != nil, "\(key)")
