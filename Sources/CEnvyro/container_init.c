@@ -892,6 +892,24 @@ static void wait_for_start(int start_fd) {
 }
 
 /* The OCI child, in runc's order (the steps are numbered as in the design of issue 8). */
+/* Join the container's cgroup ourselves ("0" is the writer): the migration can wait for an RCU
+ * grace period, and it is better spent here than in the helper's event loop. Same credentials as
+ * the target, so cgroup v1's permission check passes for the caller's own delegated subtree.
+ * The cgroup namespace is created after that, so its root is the container's cgroup (clone3's
+ * CLONE_INTO_CGROUP would do this on v2 only). Then the hostname. */
+static void join_cgroup_and_name(const struct envyro_container_config *cfg) {
+    for (int i = 0; i < cfg->cgroup_procs_count; i++) {
+        ssize_t w;
+        do { w = write(cfg->cgroup_procs[i], "0", 1); } while (w < 0 && errno == EINTR);
+        if (w != 1) fail(ENVYRO_STEP_CGROUP, w < 0 ? errno : EIO);
+        close(cfg->cgroup_procs[i]);
+    }
+    if (cfg->clone_flags & CLONE_NEWCGROUP)
+        CHECK(ENVYRO_STEP_SETID, unshare(CLONE_NEWCGROUP));
+    if (cfg->hostname && (cfg->clone_flags & CLONE_NEWUTS))
+        CHECK(ENVYRO_STEP_HOSTNAME, sethostname(cfg->hostname, s_len(cfg->hostname)));
+}
+
 /* A helper with file capabilities is non-dumpable, and so is this copy of it: its /proc files
  * (uid_map, gid_map, setgroups) would belong to root and the helper could not write them.
  * Become dumpable (nothing here is secret), tell the parent we are ready, and wait until it has
@@ -937,16 +955,7 @@ static __attribute__((noreturn)) void oci_child_main(const struct envyro_contain
          * parent-death signal. */
         if (!oci->detached) CHECK(ENVYRO_STEP_PDEATHSIG, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
     }
-    for (int i = 0; i < cfg->cgroup_procs_count; i++) {
-        ssize_t w;
-        do { w = write(cfg->cgroup_procs[i], "0", 1); } while (w < 0 && errno == EINTR);
-        if (w != 1) fail(ENVYRO_STEP_CGROUP, w < 0 ? errno : EIO);
-        close(cfg->cgroup_procs[i]);
-    }
-    if (cfg->clone_flags & CLONE_NEWCGROUP)
-        CHECK(ENVYRO_STEP_SETID, unshare(CLONE_NEWCGROUP));
-    if (cfg->hostname && (cfg->clone_flags & CLONE_NEWUTS))
-        CHECK(ENVYRO_STEP_HOSTNAME, sethostname(cfg->hostname, s_len(cfg->hostname)));
+    join_cgroup_and_name(cfg);
     if (oci->domainname && (cfg->clone_flags & CLONE_NEWUTS))
         CHECK(ENVYRO_STEP_DOMAINNAME, setdomainname(oci->domainname, s_len(oci->domainname)));
 
@@ -1171,22 +1180,7 @@ static __attribute__((noreturn)) void child_main(const struct envyro_container_c
         CHECK(ENVYRO_STEP_PDEATHSIG, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
         if (getppid() != helper) fail(ENVYRO_STEP_PDEATHSIG, ESRCH);
     }
-    /* Join the container's cgroup ourselves ("0" is the writer): the migration can wait for an
-     * RCU grace period, and it is better spent here than in the helper's event loop. Same
-     * credentials as the target, so cgroup v1's permission check passes for the caller's own
-     * delegated subtree. */
-    for (int i = 0; i < cfg->cgroup_procs_count; i++) {
-        ssize_t w;
-        do { w = write(cfg->cgroup_procs[i], "0", 1); } while (w < 0 && errno == EINTR);
-        if (w != 1) fail(ENVYRO_STEP_CGROUP, w < 0 ? errno : EIO);
-        close(cfg->cgroup_procs[i]);
-    }
-    /* The cgroup namespace is created now, after we joined our cgroup, so its
-     * root is the container's cgroup (clone3's CLONE_INTO_CGROUP would do this on v2 only). */
-    if (cfg->clone_flags & CLONE_NEWCGROUP)
-        CHECK(ENVYRO_STEP_SETID, unshare(CLONE_NEWCGROUP));
-    if (cfg->hostname && (cfg->clone_flags & CLONE_NEWUTS))
-        CHECK(ENVYRO_STEP_HOSTNAME, sethostname(cfg->hostname, s_len(cfg->hostname)));
+    join_cgroup_and_name(cfg);
 
     /* Nothing we mount may propagate back to the host. */
     CHECK(ENVYRO_STEP_MOUNT_PRIVATE, mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
