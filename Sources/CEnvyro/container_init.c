@@ -1109,21 +1109,11 @@ static void receive_go(struct envyro_container_config *c, int go_fd) {
     struct envyro_child_error prepared = { .step = ENVYRO_STEP_PREPARED, .err = 0 };
     write_all(g_error_fd, &prepared, sizeof prepared);
 
-    struct iovec iov = { .iov_base = g_go_buf, .iov_len = sizeof g_go_buf - 1 };
-    union { char buf[CMSG_SPACE(sizeof(int) * 3)]; struct cmsghdr align; } control;
-    struct msghdr msg;
-    memset(&msg, 0, sizeof msg);
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.buf;
-    msg.msg_controllen = sizeof control.buf;
-    ssize_t n;
-    do { n = recvmsg(go_fd, &msg, MSG_CMSG_CLOEXEC); } while (n < 0 && errno == EINTR);
+    int nfds = 0, truncated = 0, ctruncated = 0;
+    ssize_t n = envyro_recv_frame(go_fd, g_go_buf, sizeof g_go_buf - 1, c->stdio, 3, &nfds, &truncated, &ctruncated);
     if (n <= 0) fail(ENVYRO_STEP_GO, n < 0 ? errno : ECONNABORTED);   /* EOF: the helper discarded us */
-    if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) fail(ENVYRO_STEP_GO, EMSGSIZE);
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-    if (!cm || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int) * 3)) fail(ENVYRO_STEP_GO, EBADMSG);
-    memcpy(c->stdio, CMSG_DATA(cm), sizeof(int) * 3);
+    if (truncated || ctruncated) fail(ENVYRO_STEP_GO, EMSGSIZE);
+    if (nfds != 3) fail(ENVYRO_STEP_GO, EBADMSG);
     close(go_fd);
     g_go_buf[n] = 0;
     if (n < 12) fail(ENVYRO_STEP_GO, EBADMSG);
@@ -1243,21 +1233,9 @@ static __attribute__((noreturn)) void child_main(const struct envyro_container_c
     }
     CHECK(ENVYRO_STEP_CWD, chdir(cfg->cwd));
 
-    /* stdio: the caller's own fds, passed by SCM_RIGHTS. Every other fd is closed at exec. */
-    for (int i = 0; i < 3; i++) {
-        if (cfg->stdio[i] == i) { CHECK(ENVYRO_STEP_STDIO, fcntl(i, F_SETFD, 0)); continue; }
-        CHECK(ENVYRO_STEP_STDIO, dup2(cfg->stdio[i], i));
-    }
-    CHECK(ENVYRO_STEP_STDIO, (int)syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC));
-
-    /* The helper ignores job-control signals; ignored dispositions survive execve. */
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; sig++) sigaction(sig, &dfl, NULL);
-    sigset_t none;
-    sigemptyset(&none);
-    CHECK(ENVYRO_STEP_SIGNALS, sigprocmask(SIG_SETMASK, &none, NULL));
+    /* stdio: the caller's own fds, passed by SCM_RIGHTS; every other fd is closed at exec. The
+     * helper ignores job-control signals, and ignored dispositions survive execve: reset them. */
+    envyro__stdio_and_signals(cfg->stdio);
 
     if (!cfg->prewarm) {
         if (cfg->no_new_privs) CHECK(ENVYRO_STEP_NNP, prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));

@@ -9,6 +9,7 @@
 // doesn't have is an error naming it. Errors go to stderr and, with --log, to the log file in
 // runc's format (containerd's shim reads `{"level":"error","msg":…}` from there).
 import CEnvyro
+import EnvyroJSON
 import EnvyroOCI
 import EnvyroSystem
 import Glibc
@@ -173,29 +174,14 @@ enum OCIMain {
         guard let path = globals.log else { return }
         let line: String
         if globals.logFormat == "json" {
-            line = "{\"level\":\"\(level)\",\"msg\":\(quoted(message)),\"time\":\"\(OCITime.now())\"}\n"
+            line = "{\"level\":\"\(level)\",\"msg\":\(JSONText.quoted(message)),\"time\":\"\(OCITime.now())\"}\n"
         } else {
-            line = "time=\"\(OCITime.now())\" level=\(level) msg=\(quoted(message))\n"
+            line = "time=\"\(OCITime.now())\" level=\(level) msg=\(JSONText.quoted(message))\n"
         }
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return }
         _ = line.withCString { write(fd, $0, strlen($0)) }
         close(fd)
-    }
-
-    static func quoted(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 { out += "\\u00" + (u.value < 0x10 ? "0" : "") + String(u.value, radix: 16) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
     }
 
     static func printVersion() {

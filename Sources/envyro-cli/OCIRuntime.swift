@@ -8,6 +8,7 @@
 // helper as its own child; the helper clones the container held and detached and exits with
 // `create`; the container is then reparented to the engine's subreaper.
 import CEnvyro
+import EnvyroCgroup
 import EnvyroJSON
 import EnvyroOCI
 import EnvyroPolicy
@@ -102,16 +103,17 @@ final class OCIRuntime {
 
     /// The container's status, from its process, start socket and freezer.
     func status(_ dir: OCIContainerDir, _ rec: OCIRecord) -> OCIStatus {
-        guard rec.pid > 0, let start = ProcessInfo.startTime(rec.pid), start == rec.pidStartTime,
+        guard rec.pid > 0, let start = ContainerCgroup.processStartTime(rec.pid), start == rec.pidStartTime,
               !ProcessInfo.isZombie(rec.pid) else { return .stopped }
         if Files.kind(dir.startSocket) != .missing { return .created }
         if let frozen = ProcessInfo.frozen(rec.pid), frozen { return .paused }
         return .running
     }
 
-    /// The state document (runtime-spec) of a container.
-    func stateDocument(_ dir: OCIContainerDir, _ rec: OCIRecord) -> String {
-        let st = status(dir, rec)
+    /// The state document (runtime-spec) of a container; `known` when the caller has just
+    /// looked its status up.
+    func stateDocument(_ dir: OCIContainerDir, _ rec: OCIRecord, status known: OCIStatus? = nil) -> String {
+        let st = known ?? status(dir, rec)
         var doc = rec.state(status: st, owner: ProcessInfo.userName(rec.uid))
         if st == .stopped { doc.pid = 0 }
         return doc.json()
@@ -211,7 +213,7 @@ final class OCIRuntime {
         debug("create \(id): bundle \(bundle), rootfs \(lowered.request.base.rootfs)")
         let reply = try call(.ociCreate(lowered.request), fds: stdio + [startFD, consoleFD >= 0 ? consoleFD : placeholder])
         guard case .created(let c) = reply else { throw OCIFailure("unexpected answer \(reply.verb.name) to oci_create") }
-        guard let startTime = ProcessInfo.startTime(c.pid) else { throw OCIFailure("the container's process \(c.pid) died during create") }
+        guard let startTime = ContainerCgroup.processStartTime(c.pid) else { throw OCIFailure("the container's process \(c.pid) died during create") }
         created = (c.pid, startTime)
 
         var rec = OCIRecord(id: id, bundle: bundle, rootfs: lowered.request.base.rootfs, pid: c.pid, pidStartTime: startTime,
@@ -239,7 +241,7 @@ final class OCIRuntime {
         case .running, .paused: throw OCIFailure("cannot start an already running container")
         case .creating: throw OCIFailure("cannot start a container that is still being created")
         }
-        let state = stateDocument(dir, rec)
+        let state = stateDocument(dir, rec, status: .created)
         try runHooks((try? OCIConfig.load(bundle: rec.bundle))?.hooks?[.startContainer] ?? [], kind: "startContainer", state: state)
         do { try UnixSocket.sendStart(dir.startSocket) } catch {
             throw OCIFailure("cannot start container \(rec.id): \(error.message)")
@@ -287,8 +289,9 @@ final class OCIRuntime {
         for id in ids { if let r = try? load(id) { rows.append(r) } }
         if a.flag("quiet") { for (_, r) in rows { print(r.id) }; return 0 }
         if a.value("format") == "json" {
-            let items = rows.map { (d, r) in
-                "{\"ociVersion\":\"1.0.2\",\"id\":\(OCIMain.quoted(r.id)),\"pid\":\(status(d, r) == .stopped ? 0 : r.pid),\"status\":\"\(status(d, r).rawValue)\",\"bundle\":\(OCIMain.quoted(r.bundle)),\"rootfs\":\(OCIMain.quoted(r.rootfs)),\"created\":\"\(r.created)\",\"owner\":\(OCIMain.quoted(ProcessInfo.userName(r.uid)))}"
+            let items = rows.map { (d, r) -> String in
+                let st = status(d, r)
+                return "{\"ociVersion\":\"1.0.2\",\"id\":\(JSONText.quoted(r.id)),\"pid\":\(st == .stopped ? 0 : r.pid),\"status\":\"\(st.rawValue)\",\"bundle\":\(JSONText.quoted(r.bundle)),\"rootfs\":\(JSONText.quoted(r.rootfs)),\"created\":\"\(r.created)\",\"owner\":\(JSONText.quoted(ProcessInfo.userName(r.uid)))}"
             }
             print(items.isEmpty ? "null" : "[" + items.joined(separator: ",") + "]")
             return 0
@@ -346,7 +349,7 @@ final class OCIRuntime {
         if st != .stopped && st != .created && !a.flag("force") {
             throw OCIFailure("cannot delete container \(id) that is not stopped: \(st.rawValue)")
         }
-        let state = stateDocument(dir, rec)
+        let state = stateDocument(dir, rec, status: st)
         _ = try call(.ociControl(OCIControlRequest(op: .destroy, id: rec.id, cgroup: rec.cgroupPath,
                                                    pid: st == .stopped ? 0 : rec.pid, startTime: rec.pidStartTime)))
         unlink(dir.startSocket)

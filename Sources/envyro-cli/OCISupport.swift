@@ -67,13 +67,7 @@ enum UnixSocket {
 
 /// What /proc says about a process.
 enum ProcessInfo {
-    /// Field 22 of /proc/PID/stat (start time in clock ticks since boot), or nil when gone.
-    static func startTime(_ pid: Int32) -> UInt64? {
-        guard let fields = statFields(pid), fields.count > 19 else { return nil }
-        return UInt64(fields[19])
-    }
-
-    /// The fields of /proc/PID/stat after "(comm)": state is [0], start time [19].
+    /// The fields of /proc/PID/stat after "(comm)": state is [0].
     static func statFields(_ pid: Int32) -> [Substring]? {
         guard let bytes = try? Files.read("/proc/\(pid)/stat", limit: 4096) else { return nil }
         let text = String(decoding: bytes, as: UTF8.self)
