@@ -58,13 +58,14 @@ final class HelperServer {
     /// Cgroups of reaped containers, removed when the helper is idle (or at shutdown).
     var retiring: [(UInt32, ContainerCgroup)] = []
 
-    /// Removes the cgroups of reaped containers.
-    func removeRetired() {
-        for (id, cg) in retiring where (try? cg.remove()) == nil {
+    /// Removes the cgroups of reaped containers (the oldest `atMost`, or all).
+    func removeRetired(atMost: Int = .max) {
+        let n = min(atMost, retiring.count)
+        for (id, cg) in retiring.prefix(n) where (try? cg.remove()) == nil {
             let warn = "envyro-nshelper: container \(id)'s cgroup was not removed (envyro gc removes it)\n"
             _ = warn.withCString { write(2, $0, strlen($0)) }
         }
-        retiring.removeAll()
+        retiring.removeFirst(n)
     }
     var nextContainerID: UInt32 = 1
 
@@ -89,11 +90,11 @@ final class HelperServer {
                 shutdown()
                 return 1
             }
-            // Idle: remove reaped containers' cgroups, prepare the next container of the last
-            // shape (requests and exits come first).
+            // Idle: prepare the next container of the last shape, then remove reaped
+            // containers' cgroups, one per pass. Requests and exits come first: the loop polls
+            // again between steps, so a container that exits meanwhile is reaped at once.
             if ready.isEmpty && (wanted != nil || !retiring.isEmpty) {
-                removeRetired()
-                replenish()
+                if wanted != nil { replenish() } else { removeRetired(atMost: 1) }
                 continue
             }
             for index in ready where index > 0 && index <= live.count {

@@ -89,21 +89,27 @@ extension HelperServer {
         return .success(live)
     }
 
-    /// After a reply: starts preparing one member for the shape just used, if there is room.
+    /// When idle after a reply: starts preparing one member for the shape just used, if it has
+    /// fewer than the policy's number; the loop calls again (between polls) until it has them.
     /// Only the clone and the id-map handshake happen here; the member joins its cgroup and
     /// builds its root on its own, and says PREPARED through the event loop.
     func replenish() {
         guard let (key, r, maps) = wanted else { return }
-        wanted = nil
-        guard warmTotal > 0 else { return }
-        guard warm.filter({ $0.key == key }).count < warmPerKey else { return }
-        if warm.count >= warmTotal, let old = warm.first {
-            warm.removeFirst()
-            discard(old)
+        let perKey = min(warmPerKey, warmTotal)
+        guard perKey > 0, warm.filter({ $0.key == key }).count < perKey else {
+            wanted = nil
+            return
         }
-        if case .success(let s) = spawn(r, stdio: [], idMaps: maps, prewarm: true) {
-            warm.append(WarmMember(spawned: s, key: key))
+        // Room is made by dropping the oldest member of another shape.
+        if warm.count >= warmTotal, let i = warm.firstIndex(where: { $0.key != key }) {
+            discard(warm.remove(at: i))
         }
+        guard case .success(let s) = spawn(r, stdio: [], idMaps: maps, prewarm: true) else {
+            wanted = nil
+            return
+        }
+        warm.append(WarmMember(spawned: s, key: key))
+        if warm.filter({ $0.key == key }).count >= perKey { wanted = nil }
     }
 
     /// Kills a member that will not be used (counted as a discard).

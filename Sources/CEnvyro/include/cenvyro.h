@@ -207,6 +207,7 @@ enum envyro_step {
     ENVYRO_STEP_PREPARED = 101, /* not a failure: a prewarmed child waits for its run */
     ENVYRO_STEP_GO = 102,       /* receiving the run's details failed */
     ENVYRO_STEP_CGROUP = 103,   /* joining the container's cgroup failed */
+    ENVYRO_STEP_UNSHARE = 104,  /* creating a namespace left out of the clone failed */
     /* OCI bundle mode */
     ENVYRO_STEP_JOIN_NS = 110, ENVYRO_STEP_OCI_MOUNT, ENVYRO_STEP_DEVICE, ENVYRO_STEP_SYSCTL,
     ENVYRO_STEP_RLIMIT, ENVYRO_STEP_USER, ENVYRO_STEP_CONSOLE, ENVYRO_STEP_START,
