@@ -225,12 +225,16 @@ public struct PoolRules: Sendable, Equatable {
     public var prewarmedPerShape: Int
     /// Prewarmed containers a daemon helper keeps in all (0: none).
     public var prewarmedTotal: Int
+    /// Idle network namespaces a daemon helper keeps for reuse, per kind (0: each container
+    /// makes its own). Only a helper running as root can keep them.
+    public var networkNamespaces: Int
 
     /// Pool sizes.
-    public init(helpers: Int = 2, prewarmedPerShape: Int = 1, prewarmedTotal: Int = 4) {
+    public init(helpers: Int = 2, prewarmedPerShape: Int = 1, prewarmedTotal: Int = 4, networkNamespaces: Int = 4) {
         self.helpers = helpers
         self.prewarmedPerShape = prewarmedPerShape
         self.prewarmedTotal = prewarmedTotal
+        self.networkNamespaces = networkNamespaces
     }
 }
 
@@ -238,9 +242,10 @@ extension PolicySchema {
     static func pools(_ top: SectionReader) throws(PolicyError) -> PoolRules {
         guard top.has("pools") else { return PoolRules() }
         let s = try top.section("pools")
-        try s.allowOnly(["helpers", "prewarmedPerShape", "prewarmedTotal"])
+        try s.allowOnly(["helpers", "prewarmedPerShape", "prewarmedTotal", "networkNamespaces"])
         return PoolRules(helpers: try s.int("helpers", in: 0...64, default: 2),
                          prewarmedPerShape: try s.int("prewarmedPerShape", in: 0...16, default: 1),
-                         prewarmedTotal: try s.int("prewarmedTotal", in: 0...64, default: 4))
+                         prewarmedTotal: try s.int("prewarmedTotal", in: 0...64, default: 4),
+                         networkNamespaces: try s.int("networkNamespaces", in: 0...64, default: 4))
     }
 }

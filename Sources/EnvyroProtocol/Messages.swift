@@ -241,8 +241,19 @@ public struct CreateRequest: Sendable, Equatable, WirePayload {
     }
 }
 
+/// Where a container's network namespace came from.
+public enum NetworkNamespaceUse: UInt8, Sendable {
+    /// Made for it alone (or it has none: host network).
+    case own = 0
+    /// A daemon helper's pooled namespace, used by an earlier container and found clean.
+    case pooledReused = 1
+    /// A daemon helper's pooled namespace, made for this container (the pool had none idle).
+    case pooledNew = 2
+}
+
 // Created (verb 0x8002), payload:
-//   containerID u32 | pid i32 | prewarmed bool (u8 0/1) | prewarmedDiscarded u32
+//   containerID u32 | pid i32 | prewarmed bool (u8 0/1) | prewarmedDiscarded u32 |
+//   networkNamespace u8 (NetworkNamespaceUse) | networkNamespacesDiscarded u32
 /// Successful answer to `create`.
 public struct Created: Sendable, Equatable, WirePayload {
     /// Helper-assigned container id.
@@ -254,13 +265,21 @@ public struct Created: Sendable, Equatable, WirePayload {
     /// Prewarmed containers the helper threw away since its previous `Created` (they failed
     /// to prepare, were gone when used, or were evicted to make room): the pool's discards.
     public var prewarmedDiscarded: UInt32
+    /// Where its network namespace came from.
+    public var networkNamespace: NetworkNamespaceUse
+    /// Pooled network namespaces the helper closed since its previous `Created` instead of
+    /// reusing them (a socket was left in one, or the pool was full).
+    public var networkNamespacesDiscarded: UInt32
 
     /// Memberwise initialiser.
-    public init(containerID: UInt32, pid: Int32, prewarmed: Bool = false, prewarmedDiscarded: UInt32 = 0) {
+    public init(containerID: UInt32, pid: Int32, prewarmed: Bool = false, prewarmedDiscarded: UInt32 = 0,
+                networkNamespace: NetworkNamespaceUse = .own, networkNamespacesDiscarded: UInt32 = 0) {
         self.containerID = containerID
         self.pid = pid
         self.prewarmed = prewarmed
         self.prewarmedDiscarded = prewarmedDiscarded
+        self.networkNamespace = networkNamespace
+        self.networkNamespacesDiscarded = networkNamespacesDiscarded
     }
 
     func encode(into w: inout WireWriter) {
@@ -268,11 +287,19 @@ public struct Created: Sendable, Equatable, WirePayload {
         w.i32(pid)
         w.bool(prewarmed)
         w.u32(prewarmedDiscarded)
+        w.u8(networkNamespace.rawValue)
+        w.u32(networkNamespacesDiscarded)
     }
 
     static func decode(from r: inout WireReader) throws(ProtocolError) -> Created {
-        Created(containerID: try r.u32("containerID"), pid: try r.i32("pid"), prewarmed: try r.bool("prewarmed"),
-                prewarmedDiscarded: try r.u32("prewarmedDiscarded"))
+        let containerID = try r.u32("containerID"), pid = try r.i32("pid"), prewarmed = try r.bool("prewarmed")
+        let discarded = try r.u32("prewarmedDiscarded")
+        let use = try r.u8("networkNamespace")
+        guard let networkNamespace = NetworkNamespaceUse(rawValue: use) else {
+            throw .invalidValue(field: "networkNamespace", reason: "unknown value \(use)")
+        }
+        return Created(containerID: containerID, pid: pid, prewarmed: prewarmed, prewarmedDiscarded: discarded,
+                       networkNamespace: networkNamespace, networkNamespacesDiscarded: try r.u32("networkNamespacesDiscarded"))
     }
 
     /// Semantic checks (none).

@@ -45,6 +45,10 @@ public final class SupervisorDaemon: @unchecked Sendable {
     private let prewarmHits = Atomic<Int>(0)
     private let prewarmMisses = Atomic<Int>(0)
     private let prewarmDiscards = Atomic<Int>(0)
+    /// Network namespaces: taken from a helper's pool, made for its pool, and closed by it.
+    private let netnsReused = Atomic<Int>(0)
+    private let netnsCreated = Atomic<Int>(0)
+    private let netnsDiscards = Atomic<Int>(0)
 
     /// Runs until SIGTERM (or SIGINT); returns the exit status. Call from the main thread before
     /// any other thread exists: it blocks SIGTERM, SIGINT and SIGHUP to read them from a signalfd.
@@ -218,6 +222,12 @@ public final class SupervisorDaemon: @unchecked Sendable {
                 started.add(1, ordering: .relaxed)
                 if created.prewarmed { prewarmHits.add(1, ordering: .relaxed) } else { prewarmMisses.add(1, ordering: .relaxed) }
                 prewarmDiscards.add(Int(created.prewarmedDiscarded), ordering: .relaxed)
+                switch created.networkNamespace {
+                case .pooledReused: netnsReused.add(1, ordering: .relaxed)
+                case .pooledNew: netnsCreated.add(1, ordering: .relaxed)
+                case .own: break
+                }
+                netnsDiscards.add(Int(created.networkNamespacesDiscarded), ordering: .relaxed)
                 _ = try? socket.send(ClientMessage(verb: .started, requestID: m.requestID,
                                                body: ["run": .int(Int64(id)), "pid": .int(Int64(created.pid))]).encode())
             }
@@ -276,6 +286,11 @@ public final class SupervisorDaemon: @unchecked Sendable {
         fields.set("prewarmed_hits", .int(Int64(prewarmHits.load(ordering: .relaxed))))
         fields.set("prewarmed_misses", .int(Int64(prewarmMisses.load(ordering: .relaxed))))
         fields.set("prewarmed_discards", .int(Int64(prewarmDiscards.load(ordering: .relaxed))))
+        let reused = netnsReused.load(ordering: .relaxed), made = netnsCreated.load(ordering: .relaxed)
+        let closed = netnsDiscards.load(ordering: .relaxed)
+        fields.set("netns_pool_hits", .int(Int64(reused)))
+        fields.set("netns_pool_misses", .int(Int64(made)))
+        fields.set("netns_pool_discards", .int(Int64(closed)))
         fields.set("runs_started", .int(Int64(total)))
         fields.set("runs_in_flight", .int(Int64(runs.withLock { $0.count })))
         fields.set("uptime_s", .double(uptime))
@@ -283,6 +298,7 @@ public final class SupervisorDaemon: @unchecked Sendable {
         var text = engine.formatted()
         text += "\nhelper_pool: ready=\(p.ready) hits=\(p.hits) misses=\(p.misses) started=\(p.started) discarded=\(p.discarded)"
         text += "\nprewarmed_containers: hits=\(prewarmHits.load(ordering: .relaxed)) misses=\(prewarmMisses.load(ordering: .relaxed)) discards=\(prewarmDiscards.load(ordering: .relaxed))"
+        text += "\nnetns_pool: hits=\(reused) misses=\(made) discards=\(closed)"
         text += "\nruns: started=\(total) in_flight=\(runs.withLock { $0.count }) starts_per_second=\(uptime > 0 ? Double(total) / uptime : 0)"
         return ["text": .string(text), "fields": .object(fields)]
     }

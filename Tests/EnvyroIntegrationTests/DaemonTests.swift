@@ -13,13 +13,21 @@ struct DaemonTests {
         let socket: String
         let log: Pipe = Pipe()
 
+        /// `user`: run it as that user (setpriv execs, so `process` is the daemon itself).
         init(policy: String = "default", as user: String? = nil) throws {
             dir = Harness.installRoot.appendingPathComponent("daemon-\(UUID().uuidString.prefix(8))")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             socket = dir.appendingPathComponent("supervisor.sock").path
             let bin = Harness.installRoot.appendingPathComponent("bin/envyro-supervisor").path
-            process.executableURL = URL(fileURLWithPath: bin)
-            process.arguments = ["--policy", policy, "--socket", socket, "--pool", "2"]
+            let args = ["--policy", policy, "--socket", socket, "--pool", "2"]
+            if let user {
+                _ = try Harness.run(["/bin/chown", user, dir.path])
+                process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+                process.arguments = ["--reuid", user, "--regid", user, "--init-groups", "--reset-env", "--", bin] + args
+            } else {
+                process.executableURL = URL(fileURLWithPath: bin)
+                process.arguments = args
+            }
             process.standardError = log
             process.standardInput = FileHandle.nullDevice
             try process.run()
@@ -249,6 +257,94 @@ struct DaemonTests {
         let plain = try Harness.envyro(["stats", "--supervisor", d.socket])
         #expect(plain.stdout.contains("prewarmed_containers: hits="), "\(plain.stdout)")
         #expect(plain.stdout.contains(" discards="), "\(plain.stdout)")
+    }
+
+    /// `readlink /proc/self/ns/net` in a run, and the run's stderr.
+    static func networkNamespace(_ d: Daemon, as who: Harness.Identity = .root, _ script: String = "") throws -> (String, String) {
+        let r = try Harness.envyro(["run", "--supervisor", d.socket, "--", "bash", "-c", "readlink /proc/self/ns/net; " + script], as: who)
+        return (r.stdout.split(separator: "\n").first.map(String.init) ?? "", r.stderr)
+    }
+
+    static func statsFields(_ d: Daemon, as who: Harness.Identity = .root) throws -> [String: Any] {
+        let stats = try Harness.envyro(["stats", "--supervisor", d.socket, "--json"], as: who)
+        return try JSONSerialization.jsonObject(with: Data(stats.stdout.utf8)) as! [String: Any]
+    }
+
+    static let python3Available = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")
+
+    @Test("a root daemon's runs reuse network namespaces: private, loopback up, counted in stats",
+          .enabled(if: Harness.isRoot, "needs root: only a root helper may make and enter network namespaces"))
+    func networkNamespacePool() throws {
+        let d = try Daemon()
+        defer { _ = d.stop() }
+        let host = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")
+        var seen: [String] = []
+        for _ in 0..<5 {
+            // bash's /dev/tcp: "Connection refused" when lo is up, "Network is unreachable" if not.
+            let (ns, err) = try Self.networkNamespace(d, "exec 3<>/dev/tcp/127.0.0.1/9")
+            #expect(ns.hasPrefix("net:["), "\(err)")
+            #expect(ns != host, "a run never gets the host's network namespace")
+            #expect(err.contains("Connection refused"), "lo is up: \(err)")
+            seen.append(ns)
+            usleep(50_000)
+        }
+        #expect(Set(seen).count < seen.count, "namespaces were reused: \(seen)")
+        let f = try Self.statsFields(d)
+        #expect((f["netns_pool_hits"] as? Int ?? 0) >= 1, "\(f)")
+        #expect((f["netns_pool_misses"] as? Int ?? 0) >= 1, "\(f)")
+        let plain = try Harness.envyro(["stats", "--supervisor", d.socket])
+        #expect(plain.stdout.contains("netns_pool: hits="), "\(plain.stdout)")
+    }
+
+    @Test("a network namespace a socket outlived its run in (TIME_WAIT) is never given to another run",
+          .enabled(if: Harness.isRoot && DaemonTests.python3Available, "needs root and /usr/bin/python3"))
+    func networkNamespaceWithSocketIsDiscarded() throws {
+        let d = try Daemon()
+        defer { _ = d.stop() }
+        // The client closes first, so its end stays in TIME_WAIT after the run has ended.
+        let script = "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(); c=socket.create_connection(s.getsockname()); a,_=s.accept(); c.close(); a.close()"
+        let (dirty, err) = try Self.networkNamespace(d, "python3 -c \"\(script)\"")
+        #expect(err.isEmpty, "\(err)")
+        usleep(50_000)
+        for _ in 0..<5 {
+            let (ns, _) = try Self.networkNamespace(d)
+            #expect(ns.hasPrefix("net:[") && ns != dirty, "\(ns) was left with a socket by an earlier run")
+            usleep(50_000)
+        }
+        let f = try Self.statsFields(d)
+        #expect((f["netns_pool_discards"] as? Int ?? 0) >= 1, "\(f)")
+    }
+
+    @Test("in a pooled network namespace a run that keeps CAP_NET_BIND_SERVICE (default policy) binds port 80",
+          .enabled(if: Harness.isRoot && DaemonTests.python3Available, "needs root and /usr/bin/python3"))
+    func pooledNamespaceLowPorts() throws {
+        let d = try Daemon()
+        defer { _ = d.stop() }
+        for _ in 0..<3 {
+            let r = try Harness.envyro(["run", "--supervisor", d.socket, "--", "python3", "-c",
+                                        "import socket; s=socket.socket(); s.bind(('127.0.0.1', 80)); print('bound')"])
+            #expect(r.stdout == "bound\n", "\(r.stderr)")
+            usleep(50_000)
+        }
+        #expect((try Self.statsFields(d)["netns_pool_hits"] as? Int ?? 0) >= 1)
+    }
+
+    @Test("an ordinary user's daemon can't pool network namespaces: each run makes its own",
+          .enabled(if: Harness.isRoot && Harness.ordinaryUser != nil && Harness.userNamespacesWork, "needs root (to run a daemon as envyrotest) and user namespaces"))
+    func rootlessDaemonMakesOwnNamespaces() throws {
+        let user = try #require(Harness.ordinaryUser)
+        let d = try Daemon(as: user)
+        defer { _ = d.stop() }
+        var seen: [String] = []
+        for _ in 0..<3 {
+            let (ns, err) = try Self.networkNamespace(d, as: .ordinary, "exec 3<>/dev/tcp/127.0.0.1/9")
+            #expect(err.contains("Connection refused"), "lo is up: \(err)")
+            seen.append(ns)
+            usleep(50_000)
+        }
+        #expect(Set(seen).count == 3 && seen.allSatisfy { $0.hasPrefix("net:[") }, "\(seen)")
+        let f = try Self.statsFields(d, as: .ordinary)
+        #expect((f["netns_pool_hits"] as? Int ?? -1) == 0 && (f["netns_pool_misses"] as? Int ?? -1) == 0, "\(f)")
     }
 
     static func helpers(of daemon: Int32) -> [Int32] {

@@ -113,6 +113,10 @@ struct PolicyValidationTests {
         .init("a zero maxArgs", [("process.maxArgs", 0)], key: "process.maxArgs") {
             .invalidValue(path: $0, key: "process.maxArgs", reason: "0 is not between 1 and 131072")
         },
+        .init("too many pooled network namespaces", [("pools.networkNamespaces", 65)], key: "pools.networkNamespaces") {
+            .invalidValue(path: $0, key: "pools.networkNamespaces", reason: "65 is not between 0 and 64")
+        },
+        .init("an unknown key in pools", [("pools.netns", 1)], key: "pools.netns") { .unknownKey(path: $0, key: "pools.netns") },
     ]
 
     @Test("Each broken policy produces the named error, and its message names the file and key", arguments: broken)
@@ -151,6 +155,7 @@ struct PolicyValidationTests {
         #expect(policy.process.maxArgs == ProcessRules.defaultMaxArgs)
         #expect(policy.process.maxEnv == ProcessRules.defaultMaxEnv)
         #expect(policy.summary == nil)
+        #expect(policy.pools.networkNamespaces == 4, "without a pools section, daemon helpers keep 4 idle network namespaces")
     }
 
     @Test("Host-only networking is accepted without a network namespace and an absolute audit path is kept")

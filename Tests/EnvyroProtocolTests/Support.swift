@@ -86,6 +86,8 @@ let sampleFrames: [Frame] = [
     Frame(requestID: 4, message: .signal(SignalRequest(containerID: 7, signal: 15))),
     Frame(requestID: 1, message: .helloReply(HelloReply(helperPID: 4242, policyName: "default", privileged: true))),
     Frame(requestID: 2, message: .created(Created(containerID: 7, pid: 31337))),
+    Frame(requestID: 3, message: .created(Created(containerID: 8, pid: 4242, prewarmed: true, prewarmedDiscarded: 2,
+                                                  networkNamespace: .pooledReused, networkNamespacesDiscarded: 1))),
     Frame(requestID: 4, message: .signalled(Signalled(containerID: 7))),
     Frame(requestID: 9, message: .failed(Failure(errno: 1, step: "clone", message: "Operation not permitted"))),
     Frame(requestID: 0, message: .exited(Exited(containerID: 7, exitCode: 0, signal: 9, coreDumped: true))),

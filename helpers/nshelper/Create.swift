@@ -125,7 +125,7 @@ extension HelperServer {
             case .success(let live):
                 containers[live.id] = live
                 nextContainerID &+= 1
-                return Outcome(reply: .created(Created(containerID: live.id, pid: live.pid, prewarmed: true, prewarmedDiscarded: takeDiscardCount())), decision: .allowed,
+                return Outcome(reply: .created(Created(containerID: live.id, pid: live.pid, prewarmed: true, prewarmedDiscarded: takeDiscardCount(), networkNamespace: live.netnsUse, networkNamespacesDiscarded: netns.takeDiscardCount())), decision: .allowed,
                                result: "ok", detail: "container \(live.id) pid \(live.pid) (prewarmed)")
             case .failure(let outcome):
                 // The run's own failure (exec, cwd) is its answer; a stale member means a cold start.
@@ -139,7 +139,7 @@ extension HelperServer {
             let live = spawned.live
             containers[live.id] = live
             nextContainerID &+= 1
-            return Outcome(reply: .created(Created(containerID: live.id, pid: live.pid, prewarmedDiscarded: takeDiscardCount())), decision: .allowed,
+            return Outcome(reply: .created(Created(containerID: live.id, pid: live.pid, prewarmedDiscarded: takeDiscardCount(), networkNamespace: live.netnsUse, networkNamespacesDiscarded: netns.takeDiscardCount())), decision: .allowed,
                            result: "ok", detail: "container \(live.id) pid \(live.pid)")
         }
     }
@@ -177,7 +177,8 @@ extension HelperServer {
             use_init: r.useInit ? 1 : 0,
             no_new_privs: policy.process.noNewPrivileges ? 1 : 0,
             cap_keep: 0, cap_ambient: 0, filters: nil, filter_count: 0, masked_paths: nil, readonly_paths: nil,
-            prewarm: prewarm ? 1 : 0, cgroup_procs: nil, cgroup_procs_count: 0, oci: nil)
+            prewarm: prewarm ? 1 : 0, cgroup_procs: nil, cgroup_procs_count: 0, oci: nil,
+            netns_fd: -1, netns_home_fd: -1)
 
         // Capabilities: what the policy keeps, narrowed by what the request asks for. (An OCI
         // bundle's sets were checked against the policy already: see ociCreate.)
@@ -298,15 +299,38 @@ extension HelperServer {
             cfg.clone_flags = flags
         }
 
+        // A daemon helper's container with only loopback gets a pooled network namespace
+        // (NetnsPool), unless it keeps a capability whose meaning depends on who owns the
+        // namespace it is in: it then makes its own, as does any container when there is no pool.
+        var pooled: (fd: Int32, flavor: NetnsPool.Flavor, reused: Bool)? = nil
+        let ownerCaps: UInt64 = (1 << 12) | (1 << 13)   // CAP_NET_ADMIN, CAP_NET_RAW
+        if oci == nil, prewarming, flags & CLONE_NEWNET != 0, r.network == .none, capKeep & ownerCaps == 0 {
+            let flavor: NetnsPool.Flavor = capKeep & (1 << 10) != 0 ? .lowPorts : .plain   // CAP_NET_BIND_SERVICE
+            if let got = netns.take(flavor) {
+                pooled = (got.fd, flavor, got.reused)
+                flags &= ~CLONE_NEWNET
+                cfg.clone_flags = flags
+                cfg.loopback_up = 0
+                cfg.netns_fd = got.fd
+                cfg.netns_home_fd = got.home
+            }
+        }
+
         var h = envyro_container_handles()
         h.go_fd = -1
         if envyro_container_clone(&cfg, &h) != 0 {
             let e = errno
+            if let p = pooled { netns.giveBack(p.fd, p.flavor) }
             try? cgroup?.remove()
             return .failure(failure(e, step: "clone", "cannot create the container's namespaces: \(Errno.describe(e))"))
         }
 
-        let live = LiveContainer(id: nextContainerID, pid: h.pid, pidfd: h.pidfd, cgroup: cgroup)
+        var live = LiveContainer(id: nextContainerID, pid: h.pid, pidfd: h.pidfd, cgroup: cgroup)
+        if let p = pooled {
+            live.netns = p.fd
+            live.netnsFlavor = p.flavor
+            live.netnsUse = p.reused ? .pooledReused : .pooledNew
+        }
         func abandon() {
             close(h.sync_fd)
             close(h.error_fd)

@@ -173,11 +173,15 @@ struct NSHelperMain {
             // namespaces and mounts (SYS_ADMIN), device nodes (MKNOD), lo (NET_ADMIN), dropping
             // its bounding set (SETPCAP), rlimits and oom_score_adj (SYS_RESOURCE), ownership
             // and paths in the rootfs (CHOWN, DAC_OVERRIDE, FOWNER), and the capabilities the
-            // policy lets such a container keep. Otherwise root keeps only the id-map set.
+            // policy lets such a container keep. Otherwise root keeps only the id-map set, plus,
+            // when the policy pools network namespaces (NetnsPool), what making and entering
+            // them takes (SYS_ADMIN, NET_ADMIN). A root helper compromised would hold root's
+            // files either way: the capability set is defence in depth, not the boundary.
             let rootContainers = !policy.namespaces.contains(.user)
             let rootSet: UInt64 = (1 << 21) | (1 << 27) | (1 << 12) | (1 << 8) | (1 << 24) | (1 << 0) | (1 << 1) | (1 << 3)
                 | CapabilityNames.mask(policy.capabilities.keep)
-            if envyro_keep_capabilities(setidCaps | (rootContainers ? rootSet : 0)) != 0 {
+            let poolSet: UInt64 = policy.pools.networkNamespaces > 0 && policy.namespaces.contains(.network) ? (1 << 21) | (1 << 12) : 0
+            if envyro_keep_capabilities(setidCaps | (rootContainers ? rootSet : poolSet)) != 0 {
                 die("cannot drop capabilities: \(SystemError.current("capset"))")
             }
         }

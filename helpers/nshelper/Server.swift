@@ -20,6 +20,11 @@ struct LiveContainer {
     var pidfd: Int32
     /// Its cgroup, when it has limits.
     var cgroup: ContainerCgroup? = nil
+    /// Its pooled network namespace (NetnsPool), given back when it has ended; -1: none.
+    var netns: Int32 = -1
+    var netnsFlavor = NetnsPool.Flavor.plain
+    /// How it got its network namespace, for `Created`.
+    var netnsUse = NetworkNamespaceUse.own
 }
 
 /// What a handler decided, for the audit line and the reply. (An `Error` so a step can return
@@ -57,6 +62,8 @@ final class HelperServer {
     var prewarming = false
     /// Cgroups of reaped containers, removed when the helper is idle (or at shutdown).
     var retiring: [(UInt32, ContainerCgroup)] = []
+    /// Network namespaces reused across containers (daemon helpers only).
+    var netns: NetnsPool
 
     /// Removes the cgroups of reaped containers (the oldest `atMost`, or all).
     func removeRetired(atMost: Int = .max) {
@@ -77,6 +84,7 @@ final class HelperServer {
         self.audit = audit
         self.caller = caller
         self.maxFrame = min(policy.helper.maxFrameBytes, ProtocolLimits.absoluteMaxFrameBytes)
+        self.netns = NetnsPool(limit: policy.pools.networkNamespaces)
     }
 
     /// Runs until the supervisor goes away; returns the exit status.
@@ -285,6 +293,8 @@ final class HelperServer {
             verb: "exited", callerUID: caller.uid, callerPID: caller.pid, argumentDigest: Digest.sha256([]),
             decision: .allowed, result: "ok", durationMicros: (Clock.monotonicNanoseconds() - start) / 1000, detail: detail), sync: false)
         try? socket.send(Codec.encode(.exited(event), requestID: 0))
+        // After the event, not before: checking the namespace is not on the run's path.
+        netns.giveBack(c.netns, c.netnsFlavor)
         // The cgroup goes when the helper is idle: neither the supervisor nor the next request
         // waits for the rmdirs. (A helper killed in between leaves it to garbage collection.)
         if let cg = c.cgroup { retiring.append((c.id, cg)) }
@@ -296,6 +306,7 @@ final class HelperServer {
         var code: Int32 = 0, status: Int32 = 0, pid: pid_t = 0
         _ = envyro_waitid_pidfd(c.pidfd, 0, &code, &status, &pid)
         close(c.pidfd)
+        netns.giveBack(c.netns, c.netnsFlavor)
         if let cg = c.cgroup { try? cg.remove() }
     }
 
@@ -317,6 +328,7 @@ final class HelperServer {
         warm.removeAll()
         for c in containers.values { kill(c) }
         containers.removeAll()
+        netns.closeAll()
         socket.close()
     }
 }

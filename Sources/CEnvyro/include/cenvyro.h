@@ -192,6 +192,8 @@ struct envyro_container_config {
     const int *_Nullable cgroup_procs;  /* cgroup.procs files (opened for writing) to join */
     int cgroup_procs_count;
     const struct envyro_oci_config *_Nullable oci; /* OCI bundle mode (issue 8), or NULL */
+    int netns_fd;                       /* >= 0: clone into this (pooled) network namespace */
+    int netns_home_fd;                  /* with netns_fd: the helper's own, to return to */
 };
 
 /// The steps of the child, reported with errno through the error pipe when one fails.
@@ -237,6 +239,17 @@ int envyro_container_clone(const struct envyro_container_config *cfg,
 /// u32 flags (bit 0: use init) | u32 argc | u32 envc | NUL-terminated strings: hostname, cwd,
 /// search path, argv..., envp... (at most ENVYRO_GO_MAX bytes). Returns 0 or -1 (errno set).
 int envyro_container_go(int go_fd, const void *packed, size_t length, const int stdio[_Nonnull 3]);
+
+/// Pooled network namespaces (netns_pool.c). Each call returns with the calling thread in
+/// `home` (an fd of its own network namespace, from envyro_netns_current).
+/// The calling thread's network namespace, as an fd (-1 and errno on failure).
+int envyro_netns_current(void);
+/// A new network namespace, with lo up and, when `low_ports`, ip_unprivileged_port_start 0.
+/// Returns its fd, or -1 with errno (EPERM: this helper may not create one).
+int envyro_netns_create(int home, int low_ports);
+/// 1 when the namespace holds no socket (none open, none in TIME_WAIT), 0 when it does, -1
+/// with errno when it can't be told.
+int envyro_netns_idle(int ns, int home);
 #define ENVYRO_GO_MAX 131072
 
 /* ---- exec into a running container (OCI `exec`) ------------------------------------- */
