@@ -1286,7 +1286,7 @@ int envyro_container_clone(const struct envyro_container_config *cfg, struct env
     uint64_t deferred = CLONE_NEWCGROUP | (cfg->oci ? 0 : (uint64_t)CLONE_NEWNET);
     /* A pooled network namespace (netns_pool.c) is inherited: this thread enters it for the
      * clone and leaves it right after. */
-    if (!cfg->oci && cfg->netns_fd >= 0 && setns(cfg->netns_fd, CLONE_NEWNET) < 0) {
+    if (!cfg->oci && cfg->netns_fd > 0 && setns(cfg->netns_fd, CLONE_NEWNET) < 0) {
         int e = errno;
         close(sync[0]); close(sync[1]); close(err[0]); close(err[1]);
         if (go[0] >= 0) { close(go[0]); close(go[1]); }
@@ -1317,7 +1317,7 @@ int envyro_container_clone(const struct envyro_container_config *cfg, struct env
     int saved = errno;
     /* Leaving the pooled namespace can't fail for a helper allowed to enter it; if it did,
      * the helper would go on in the wrong namespace: it must not. */
-    if (!cfg->oci && cfg->netns_fd >= 0 && setns(cfg->netns_home_fd, CLONE_NEWNET) < 0) _exit(125);
+    if (!cfg->oci && cfg->netns_fd > 0 && setns(cfg->netns_home_fd, CLONE_NEWNET) < 0) _exit(125);
     if (saved_pidns >= 0) {
         /* Back to our own: joining the active pid namespace is always allowed. */
         (void)setns(saved_pidns, CLONE_NEWPID);

@@ -192,7 +192,7 @@ struct envyro_container_config {
     const int *_Nullable cgroup_procs;  /* cgroup.procs files (opened for writing) to join */
     int cgroup_procs_count;
     const struct envyro_oci_config *_Nullable oci; /* OCI bundle mode (issue 8), or NULL */
-    int netns_fd;                       /* >= 0: clone into this (pooled) network namespace */
+    int netns_fd;                       /* > 0: clone into this (pooled) network namespace; 0 or -1: none */
     int netns_home_fd;                  /* with netns_fd: the helper's own, to return to */
 };
 
