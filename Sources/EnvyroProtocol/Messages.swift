@@ -241,6 +241,18 @@ public struct CreateRequest: Sendable, Equatable, WirePayload {
     }
 }
 
+/// One step of the helper's work on a request, and how long it took.
+public struct HelperStep: Sendable, Equatable {
+    /// What it was ("audit intent (synced)", "clone", ...).
+    public var name: String
+    public var micros: UInt32
+
+    public init(name: String, micros: UInt32) {
+        self.name = name
+        self.micros = micros
+    }
+}
+
 /// Where a container's network namespace came from.
 public enum NetworkNamespaceUse: UInt8, Sendable {
     /// Made for it alone (or it has none: host network).
@@ -253,7 +265,8 @@ public enum NetworkNamespaceUse: UInt8, Sendable {
 
 // Created (verb 0x8002), payload:
 //   containerID u32 | pid i32 | prewarmed bool (u8 0/1) | prewarmedDiscarded u32 |
-//   networkNamespace u8 (NetworkNamespaceUse) | networkNamespacesDiscarded u32
+//   networkNamespace u8 (NetworkNamespaceUse) | networkNamespacesDiscarded u32 |
+//   stepCount u32 (at most 16) | stepCount x (name string | micros u32)
 /// Successful answer to `create`.
 public struct Created: Sendable, Equatable, WirePayload {
     /// Helper-assigned container id.
@@ -270,16 +283,22 @@ public struct Created: Sendable, Equatable, WirePayload {
     /// Pooled network namespaces the helper closed since its previous `Created` instead of
     /// reusing them (a socket was left in one, or the pool was full).
     public var networkNamespacesDiscarded: UInt32
+    /// Where the helper's time went, step by step, in microseconds (`--timings`).
+    public var steps: [HelperStep]
+
+    /// At most this many steps are sent.
+    public static let maxSteps = 16
 
     /// Memberwise initialiser.
     public init(containerID: UInt32, pid: Int32, prewarmed: Bool = false, prewarmedDiscarded: UInt32 = 0,
-                networkNamespace: NetworkNamespaceUse = .own, networkNamespacesDiscarded: UInt32 = 0) {
+                networkNamespace: NetworkNamespaceUse = .own, networkNamespacesDiscarded: UInt32 = 0, steps: [HelperStep] = []) {
         self.containerID = containerID
         self.pid = pid
         self.prewarmed = prewarmed
         self.prewarmedDiscarded = prewarmedDiscarded
         self.networkNamespace = networkNamespace
         self.networkNamespacesDiscarded = networkNamespacesDiscarded
+        self.steps = steps
     }
 
     func encode(into w: inout WireWriter) {
@@ -289,6 +308,12 @@ public struct Created: Sendable, Equatable, WirePayload {
         w.u32(prewarmedDiscarded)
         w.u8(networkNamespace.rawValue)
         w.u32(networkNamespacesDiscarded)
+        let sent = steps.prefix(Self.maxSteps)
+        w.u32(UInt32(sent.count))
+        for s in sent {
+            w.string(s.name)
+            w.u32(s.micros)
+        }
     }
 
     static func decode(from r: inout WireReader) throws(ProtocolError) -> Created {
@@ -298,8 +323,15 @@ public struct Created: Sendable, Equatable, WirePayload {
         guard let networkNamespace = NetworkNamespaceUse(rawValue: use) else {
             throw .invalidValue(field: "networkNamespace", reason: "unknown value \(use)")
         }
+        let netnsDiscarded = try r.u32("networkNamespacesDiscarded")
+        let count = try r.u32("stepCount")
+        guard count <= UInt32(maxSteps) else { throw .invalidValue(field: "stepCount", reason: "\(count) is more than \(maxSteps)") }
+        var steps: [HelperStep] = []
+        for i in 0..<Int(count) {
+            steps.append(HelperStep(name: try r.string("steps", index: i), micros: try r.u32("steps[\(i)].micros")))
+        }
         return Created(containerID: containerID, pid: pid, prewarmed: prewarmed, prewarmedDiscarded: discarded,
-                       networkNamespace: networkNamespace, networkNamespacesDiscarded: try r.u32("networkNamespacesDiscarded"))
+                       networkNamespace: networkNamespace, networkNamespacesDiscarded: netnsDiscarded, steps: steps)
     }
 
     /// Semantic checks (none).

@@ -423,6 +423,7 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
         }
         let running = Clock.monotonicNanoseconds()
         context.recordTiming("create (helper round trip)", nanoseconds: running - started)
+        for s in created.steps { context.recordTiming("  helper: \(s.name)", nanoseconds: UInt64(s.micros) * 1000) }
         onStart?(created)
 
         let deadline = request.timeoutSeconds.map { started + UInt64($0 * 1e9) }

@@ -120,12 +120,15 @@ extension HelperServer {
         // everything now. Either way the next run of this shape finds one ready.
         let key = warmKey(r)
         if let key { wanted = (key, r, idMaps) }
+        step("checks")
         if let key, let member = takeWarm(key) {
+            step("prewarmed container ready")
             switch start(member, r, stdio: stdio) {
             case .success(let live):
+                step("run sent, exec")
                 containers[live.id] = live
                 nextContainerID &+= 1
-                return Outcome(reply: .created(Created(containerID: live.id, pid: live.pid, prewarmed: true, prewarmedDiscarded: takeDiscardCount(), networkNamespace: live.netnsUse, networkNamespacesDiscarded: netns.takeDiscardCount())), decision: .allowed,
+                return Outcome(reply: .created(Created(containerID: live.id, pid: live.pid, prewarmed: true, prewarmedDiscarded: takeDiscardCount(), networkNamespace: live.netnsUse, networkNamespacesDiscarded: netns.takeDiscardCount(), steps: steps)), decision: .allowed,
                                result: "ok", detail: "container \(live.id) pid \(live.pid) (prewarmed)")
             case .failure(let outcome):
                 // The run's own failure (exec, cwd) is its answer; a stale member means a cold start.
@@ -136,10 +139,11 @@ extension HelperServer {
         case .failure(let outcome):
             return outcome
         case .success(let spawned):
+            step("root built, exec")
             let live = spawned.live
             containers[live.id] = live
             nextContainerID &+= 1
-            return Outcome(reply: .created(Created(containerID: live.id, pid: live.pid, prewarmedDiscarded: takeDiscardCount(), networkNamespace: live.netnsUse, networkNamespacesDiscarded: netns.takeDiscardCount())), decision: .allowed,
+            return Outcome(reply: .created(Created(containerID: live.id, pid: live.pid, prewarmedDiscarded: takeDiscardCount(), networkNamespace: live.netnsUse, networkNamespacesDiscarded: netns.takeDiscardCount(), steps: steps)), decision: .allowed,
                            result: "ok", detail: "container \(live.id) pid \(live.pid)")
         }
     }
@@ -260,6 +264,7 @@ extension HelperServer {
             }
         }
 
+        if !prewarm && oci == nil { step("cgroup") }
         // The child joins its cgroup itself, through these (closed here once it is cloned).
         var procs: [Int32] = []
         if let cg = cgroup {
@@ -325,6 +330,7 @@ extension HelperServer {
             return .failure(failure(e, step: "clone", "cannot create the container's namespaces: \(Errno.describe(e))"))
         }
 
+        if !prewarm && oci == nil { step("clone") }
         var live = LiveContainer(id: nextContainerID, pid: h.pid, pidfd: h.pidfd, cgroup: cgroup)
         if let p = pooled {
             live.netns = p.fd
@@ -364,6 +370,7 @@ extension HelperServer {
                 return .failure(failure(e, step: "oom score", "cannot set process.oomScoreAdj to \(adj): \(Errno.describe(e)) (lowering it needs CAP_SYS_RESOURCE)"))
             }
         }
+        if !prewarm && oci == nil { step("id maps") }
         var go: UInt8 = 1
         _ = write(h.sync_fd, &go, 1)
         close(h.sync_fd)

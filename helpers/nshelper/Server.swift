@@ -64,6 +64,16 @@ final class HelperServer {
     var retiring: [(UInt32, ContainerCgroup)] = []
     /// Network namespaces reused across containers (daemon helpers only).
     var netns: NetnsPool
+    /// The current request's steps and their durations, for `Created` (`--timings`).
+    var steps: [HelperStep] = []
+    private var stepStart: UInt64 = 0
+
+    /// Ends the current step as `name` and starts the next.
+    func step(_ name: String) {
+        let now = Clock.monotonicNanoseconds()
+        steps.append(HelperStep(name: name, micros: UInt32(clamping: (now &- stepStart) / 1000)))
+        stepStart = now
+    }
 
     /// Removes the cgroups of reaped containers (the oldest `atMost`, or all).
     func removeRetired(atMost: Int = .max) {
@@ -142,6 +152,8 @@ final class HelperServer {
     /// Decodes, checks and answers one packet; false when the connection must close.
     func handle(_ packet: SeqPacketSocket.Packet) -> Bool {
         let start = Clock.monotonicNanoseconds()
+        steps.removeAll(keepingCapacity: true)
+        stepStart = start
         let digest = Digest.sha256(packet.bytes.count > ProtocolLimits.headerSize ? Array(packet.bytes[ProtocolLimits.headerSize...]) : [])
 
         func reject(_ verb: String, _ reason: String, errno: Int32 = EPROTO) -> Bool {
@@ -187,6 +199,7 @@ final class HelperServer {
             let intent = AuditRecord(
                 verb: verb.name, callerUID: caller.uid, callerPID: caller.pid, argumentDigest: digest,
                 decision: .allowed, result: "pending", durationMicros: 0, detail: "about to carry out")
+            defer { step("audit intent (synced)") }
             do { try audit.append(intent, sync: true) } catch {
                 for fd in packet.fds { close(fd) }
                 let refusal = Failure(errno: error.errno, step: "audit",
