@@ -148,17 +148,24 @@ extension HelperServer {
         }
     }
 
-    /// A started child: live (cold start, exec done) or waiting for its run (prewarm).
+    /// A started child: live (cold start, exec done) or, prewarmed, cloned and left to the event
+    /// loop: its id-map handshake still to do (`syncFD` open), then its root to build.
     struct Spawned {
         var live: LiveContainer
         var errorFD: Int32
         var goFD: Int32
+        var syncFD: Int32 = -1
+        /// The maps `handshake` writes (nil: no user namespace).
+        var idMaps: IDMapPlan? = nil
     }
 
     /// Clones a container's first process with everything the policy and request say. Cold:
     /// returns once it has exec'd (or says which step failed). Prewarm: returns once it waits
     /// for its run, with its error pipe and go socket still open.
-    func spawn(_ r: CreateRequest, stdio: [Int32], idMaps: IDMapPlan?, prewarm: Bool, oci: OCIPlan? = nil) -> Result<Spawned, Outcome> {
+    /// `precreated`: the container's cgroup, made already (a prewarmed member's, in a step of
+    /// its own); it is removed if the spawn fails.
+    func spawn(_ r: CreateRequest, stdio: [Int32], idMaps: IDMapPlan?, prewarm: Bool, oci: OCIPlan? = nil,
+               precreated: ContainerCgroup? = nil) -> Result<Spawned, Outcome> {
         var flags = r.namespaces.cloneFlags
 
         let searchPath = Self.searchPath(r)
@@ -258,6 +265,8 @@ extension HelperServer {
                 // subtree, or root of another user namespace: rootless podman's).
                 if !limits.isEmpty { return .failure(failure(EPERM, step: "cgroup", cgroupAdvice(error))) }
             }
+        } else if let pre = precreated {
+            cgroup = pre
         } else if !r.limits.isEmpty {
             do { cgroup = try cgroups.create(limits: CgroupManager.limits(r.limits)) } catch {
                 return .failure(failure(EPERM, step: "cgroup", cgroupAdvice(error)))
@@ -337,43 +346,20 @@ extension HelperServer {
             live.netnsFlavor = p.flavor
             live.netnsUse = p.reused ? .pooledReused : .pooledNew
         }
-        func abandon() {
-            close(h.sync_fd)
+        let maps = flags & CLONE_NEWUSER != 0 ? idMaps : nil
+        if prewarm {
+            // The rest happens in the background, so the helper's loop is never held up by it:
+            // the loop reads its READY record and does the handshake, then it builds its root
+            // and says PREPARED.
+            return .success(Spawned(live: live, errorFD: h.error_fd, goFD: h.go_fd, syncFD: h.sync_fd, idMaps: maps))
+        }
+        if let refused = handshake(pid: h.pid, errorFD: h.error_fd, syncFD: h.sync_fd, idMaps: maps, oomScoreAdj: oci?.request.oomScoreAdj) {
             close(h.error_fd)
             if h.go_fd >= 0 { close(h.go_fd) }
             kill(live)
+            return .failure(refused)
         }
-        // The child first reports READY (it made itself dumpable so its /proc files are ours).
-        var ready = envyro_child_error()
-        if readRecord(h.error_fd, &ready) != MemoryLayout<envyro_child_error>.size || ready.step != Int32(ENVYRO_STEP_READY.rawValue) {
-            let failed = ready.step != Int32(ENVYRO_STEP_READY.rawValue) && ready.step != 0
-            abandon()
-            if failed {
-                let step = String(cString: envyro_step_name(ready.step))
-                return .failure(failure(ready.err, step: step, "\(step): \(Errno.describe(ready.err))"))
-            }
-            return .failure(failure(EPIPE, step: "sync", "the container's first process exited before its id maps were written"))
-        }
-        if flags & CLONE_NEWUSER != 0, let maps = idMaps {
-            do { try maps.write(to: h.pid) } catch {
-                abandon()
-                let hint = maps.multiRange && error.errno == EPERM
-                    ? " (multi-range maps need the installed envyro-nshelper with cap_setuid,cap_setgid: sudo make install)" : ""
-                return .failure(failure(error.errno, step: "id map", "cannot write the id maps: \(error)\(hint)"))
-            }
-        }
-        if let adj = oci?.request.oomScoreAdj {
-            let text = String(adj)
-            do { try Files.writeOnce("/proc/\(h.pid)/oom_score_adj", text) } catch {
-                let e = error.errno
-                abandon()
-                return .failure(failure(e, step: "oom score", "cannot set process.oomScoreAdj to \(adj): \(Errno.describe(e)) (lowering it needs CAP_SYS_RESOURCE)"))
-            }
-        }
-        if !prewarm && oci == nil { step("id maps") }
-        var go: UInt8 = 1
-        _ = write(h.sync_fd, &go, 1)
-        close(h.sync_fd)
+        if oci == nil { step("id maps") }
         if oci != nil {
             // Held: it reports PREPARED once everything is ready and it waits for `start`.
             var report = envyro_child_error()
@@ -397,10 +383,6 @@ extension HelperServer {
             return .failure(failure(EPIPE, step: "prepare", "the container's first process exited before it was ready"))
         }
 
-        if prewarm {
-            // It builds its root in the background; the event loop reads its PREPARED record.
-            return .success(Spawned(live: live, errorFD: h.error_fd, goFD: h.go_fd))
-        }
         var report = envyro_child_error()
         let got = readRecord(h.error_fd, &report)
         // The error pipe is close-on-exec: EOF means the workload's execve succeeded.
@@ -411,6 +393,37 @@ extension HelperServer {
             return .failure(failure(report.err, step: step, "\(step): \(Errno.describe(report.err))"))
         }
         return .success(Spawned(live: live, errorFD: -1, goFD: -1))
+    }
+
+    /// The id-map handshake with a child just cloned: its READY record (it made itself dumpable,
+    /// so its /proc files are ours), its id maps and oom_score_adj, then the sync byte. Closes
+    /// `syncFD`; on failure returns why (the caller kills the child).
+    func handshake(pid: pid_t, errorFD: Int32, syncFD: Int32, idMaps: IDMapPlan?, oomScoreAdj: Int32?) -> Outcome? {
+        defer { close(syncFD) }
+        var ready = envyro_child_error()
+        if readRecord(errorFD, &ready) != MemoryLayout<envyro_child_error>.size || ready.step != Int32(ENVYRO_STEP_READY.rawValue) {
+            if ready.step != Int32(ENVYRO_STEP_READY.rawValue) && ready.step != 0 {
+                let step = String(cString: envyro_step_name(ready.step))
+                return failure(ready.err, step: step, "\(step): \(Errno.describe(ready.err))")
+            }
+            return failure(EPIPE, step: "sync", "the container's first process exited before its id maps were written")
+        }
+        if let maps = idMaps {
+            do { try maps.write(to: pid) } catch {
+                let hint = maps.multiRange && error.errno == EPERM
+                    ? " (multi-range maps need the installed envyro-nshelper with cap_setuid,cap_setgid: sudo make install)" : ""
+                return failure(error.errno, step: "id map", "cannot write the id maps: \(error)\(hint)")
+            }
+        }
+        if let adj = oomScoreAdj {
+            do { try Files.writeOnce("/proc/\(pid)/oom_score_adj", String(adj)) } catch {
+                let e = error.errno
+                return failure(e, step: "oom score", "cannot set process.oomScoreAdj to \(adj): \(Errno.describe(e)) (lowering it needs CAP_SYS_RESOURCE)")
+            }
+        }
+        var go: UInt8 = 1
+        _ = write(syncFD, &go, 1)
+        return nil
     }
 
     static func searchPath(_ r: CreateRequest) -> String { searchPath(r.env) }

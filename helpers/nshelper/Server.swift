@@ -58,6 +58,8 @@ final class HelperServer {
     /// Prewarmed members thrown away since the last `Created` went out (reported in it).
     var warmDiscarded: UInt32 = 0
     var wanted: (String, CreateRequest, IDMapPlan?)? = nil
+    /// The cgroup made for the next member of shape `key`, which the next idle step clones.
+    var pendingCgroup: (key: String, cgroup: ContainerCgroup)? = nil
     /// Prepare containers ahead of runs (the daemon's helpers only).
     var prewarming = false
     /// Cgroups of reaped containers, removed when the helper is idle (or at shutdown).
@@ -336,6 +338,7 @@ final class HelperServer {
 
     /// The supervisor is gone: nothing this helper created may outlive it.
     func shutdown() {
+        retirePendingCgroup()
         removeRetired()
         for m in warm { discard(m) }
         warm.removeAll()

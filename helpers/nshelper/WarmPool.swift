@@ -12,9 +12,14 @@ import Glibc
 /// Only shapes that carry nothing per run beyond those details are pooled: the built-in rootfs,
 /// no extra seccomp program. A member is this helper's own child (pidfd), dies with the helper
 /// (parent-death signal), and is killed and its cgroup removed when the helper exits.
+///
+/// A member goes through three states, each ended by a record on its error pipe that the event
+/// loop reads: cloned (READY: the loop writes its id maps), preparing (PREPARED), prepared.
 struct WarmMember {
     var spawned: HelperServer.Spawned
     var key: String
+    /// Its id maps are written and it builds its root (`spawned.syncFD` is closed).
+    var handshakeDone = false
     /// It reported PREPARED (its root is built and it waits for a run).
     var prepared = false
 }
@@ -39,14 +44,30 @@ extension HelperServer {
         if let i = warm.firstIndex(where: { $0.key == key && $0.prepared }) { return warm.remove(at: i) }
         // One still preparing is finished sooner than a cold start could be (the slow part, the
         // cgroup migration, is the same): wait for it.
-        guard let i = warm.firstIndex(where: { $0.key == key }) else { return nil }
-        memberReported(i)
-        guard i < warm.count, warm[i].key == key, warm[i].prepared else { return nil }
+        guard let first = warm.firstIndex(where: { $0.key == key }) else { return nil }
+        let pid = warm[first].spawned.live.pid
+        // Its next record (READY, then PREPARED), as the event loop would read it, until it is
+        // prepared or gone.
+        while let i = warm.firstIndex(where: { $0.spawned.live.pid == pid }), !warm[i].prepared {
+            memberReported(i)
+        }
+        guard let i = warm.firstIndex(where: { $0.spawned.live.pid == pid }) else { return nil }
         return warm.remove(at: i)
     }
 
-    /// The error pipe of member `i` is readable: PREPARED (ready), or it failed (discarded).
+    /// The error pipe of member `i` is readable (or will be: this reads, blocking): READY (its
+    /// id-map handshake is done now), PREPARED (ready), or it failed (discarded).
     func memberReported(_ i: Int) {
+        if !warm[i].handshakeDone {
+            let s = warm[i].spawned
+            warm[i].spawned.syncFD = -1   // the handshake closes it
+            if handshake(pid: s.live.pid, errorFD: s.errorFD, syncFD: s.syncFD, idMaps: s.idMaps, oomScoreAdj: nil) == nil {
+                warm[i].handshakeDone = true
+            } else {
+                discard(warm.remove(at: i))
+            }
+            return
+        }
         var report = envyro_child_error()
         if readRecord(warm[i].spawned.errorFD, &report) == MemoryLayout<envyro_child_error>.size,
            report.step == Int32(ENVYRO_STEP_PREPARED.rawValue) {
@@ -89,22 +110,34 @@ extension HelperServer {
         return .success(live)
     }
 
-    /// When idle after a reply: starts preparing one member for the shape just used, if it has
-    /// fewer than the policy's number; the loop calls again (between polls) until it has them.
-    /// Only the clone and the id-map handshake happen here; the member joins its cgroup and
-    /// builds its root on its own, and says PREPARED through the event loop.
+    /// When idle after a reply: takes one step towards one more member for the shape just used,
+    /// if it has fewer than the policy's number; the loop calls again (polling in between, so a
+    /// container that exits meanwhile is reaped at once) until it has them. The steps: make its
+    /// cgroup (the mkdirs are the slow part), then clone it. The id-map handshake happens when
+    /// its READY record arrives; it joins its cgroup and builds its root on its own, and says
+    /// PREPARED.
     func replenish() {
         guard let (key, r, maps) = wanted else { return }
         let perKey = min(warmPerKey, warmTotal)
         guard perKey > 0, warm.filter({ $0.key == key }).count < perKey else {
             wanted = nil
+            retirePendingCgroup()
+            return
+        }
+        if !r.limits.isEmpty && pendingCgroup?.key != key {
+            retirePendingCgroup()
+            do { pendingCgroup = (key, try cgroups.create(limits: CgroupManager.limits(r.limits))) } catch {
+                wanted = nil
+            }
             return
         }
         // Room is made by dropping the oldest member of another shape.
         if warm.count >= warmTotal, let i = warm.firstIndex(where: { $0.key != key }) {
             discard(warm.remove(at: i))
         }
-        guard case .success(let s) = spawn(r, stdio: [], idMaps: maps, prewarm: true) else {
+        let cgroup = pendingCgroup?.cgroup
+        pendingCgroup = nil
+        guard case .success(let s) = spawn(r, stdio: [], idMaps: maps, prewarm: true, precreated: cgroup) else {
             wanted = nil
             return
         }
@@ -112,11 +145,19 @@ extension HelperServer {
         if warm.filter({ $0.key == key }).count >= perKey { wanted = nil }
     }
 
+    /// A cgroup made for a member that won't be cloned now (another shape came first) is removed
+    /// with the reaped containers' ones.
+    func retirePendingCgroup() {
+        if let p = pendingCgroup { retiring.append((0, p.cgroup)) }
+        pendingCgroup = nil
+    }
+
     /// Kills a member that will not be used (counted as a discard).
     func discard(_ m: WarmMember) {
         warmDiscarded &+= 1
         close(m.spawned.errorFD)
         close(m.spawned.goFD)
+        if m.spawned.syncFD >= 0 { close(m.spawned.syncFD) }
         kill(m.spawned.live)
     }
 }
