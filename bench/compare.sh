@@ -75,6 +75,9 @@ print(f"  envyro via supervisor / crun: {sup / crun:.2f}x   (goal: <= 0.35x)")
 print(f"  envyro via supervisor / bwrap: {sup / r['bwrap --unshare-all']:.2f}x")
 PY
 INNER
+# The kernel tears down the hundreds of namespaces crun, bwrap and the embedded runs made in a
+# worker, after they exit; let it finish so the next figures measure only themselves.
+sleep 3
 echo "socket API, one connection, strict + limits:"
 "$BIN/envyro-cli" bench --supervisor "$work/sup/s.sock" --starts 300 --spec memory=256M pidsLimit=128 cpus=0.5
 echo "crun back to back (one stream, limits + seccomp, 100 starts from one shell):"

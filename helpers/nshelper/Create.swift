@@ -273,7 +273,7 @@ extension HelperServer {
             }
         }
 
-        if !prewarm && oci == nil { step("cgroup") }
+        if !prewarm && oci == nil { step("seccomp filter, cgroup") }
         // The child joins its cgroup itself, through these (closed here once it is cloned).
         var procs: [Int32] = []
         if let cg = cgroup {
