@@ -291,7 +291,11 @@ struct DaemonTests {
     @Test("a root daemon's runs reuse network namespaces: private, loopback up, counted in stats",
           .enabled(if: Harness.isRoot, "needs root: only a root helper may make and enter network namespaces"))
     func networkNamespacePool() throws {
-        let d = try Daemon()
+        let dir = Harness.installRoot.appendingPathComponent("netns-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let audit = dir.appendingPathComponent("audit.jsonl").path
+        let d = try Daemon(policy: try PolicyFiles.copy(of: "default", auditPath: audit, into: dir))
         defer { _ = d.stop() }
         let host = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")
         for _ in 0..<5 {
@@ -308,6 +312,8 @@ struct DaemonTests {
         #expect((f["netns_pool_misses"] as? Int ?? 0) >= 1, "\(f)")
         let plain = try Harness.envyro(["stats", "--supervisor", d.socket])
         #expect(plain.stdout.contains("netns_pool: hits="), "\(plain.stdout)")
+        let lines = try String(contentsOfFile: audit, encoding: .utf8)
+        #expect(lines.contains("network namespace reused from the pool"), "the audit line says so")
     }
 
     @Test("a network namespace a socket outlived its run in (TIME_WAIT) is never given to another run",

@@ -129,7 +129,7 @@ extension HelperServer {
                 containers[live.id] = live
                 nextContainerID &+= 1
                 return Outcome(reply: .created(Created(containerID: live.id, pid: live.pid, prewarmed: true, prewarmedDiscarded: takeDiscardCount(), networkNamespace: live.netnsUse, networkNamespacesDiscarded: netns.takeDiscardCount(), steps: steps)), decision: .allowed,
-                               result: "ok", detail: "container \(live.id) pid \(live.pid) (prewarmed)")
+                               result: "ok", detail: "container \(live.id) pid \(live.pid) (prewarmed\(Self.netnsNote(live)))")
             case .failure(let outcome):
                 // The run's own failure (exec, cwd) is its answer; a stale member means a cold start.
                 if outcome.detail != "go" { return outcome }
@@ -144,7 +144,16 @@ extension HelperServer {
             containers[live.id] = live
             nextContainerID &+= 1
             return Outcome(reply: .created(Created(containerID: live.id, pid: live.pid, prewarmedDiscarded: takeDiscardCount(), networkNamespace: live.netnsUse, networkNamespacesDiscarded: netns.takeDiscardCount(), steps: steps)), decision: .allowed,
-                           result: "ok", detail: "container \(live.id) pid \(live.pid)")
+                           result: "ok", detail: "container \(live.id) pid \(live.pid)\(Self.netnsNote(live).isEmpty ? "" : " (" + Self.netnsNote(live).dropFirst(2) + ")")")
+        }
+    }
+
+    /// For the audit line: where a container's network namespace came from, if from the pool.
+    static func netnsNote(_ c: LiveContainer) -> String {
+        switch c.netnsUse {
+        case .own: ""
+        case .pooledReused: ", network namespace reused from the pool"
+        case .pooledNew: ", network namespace new to the pool"
         }
     }
 
