@@ -79,13 +79,15 @@ public final class HelperPool: Sendable {
         if !keep { h.close() }
     }
 
-    /// Starts helpers until `target` are ready (called by the refill thread).
+    /// Starts helpers until `target` are ready (called by the refill thread). A new helper goes
+    /// to the bottom of the stack: `acquire` takes the most recently used one first, whose
+    /// prewarmed containers and caches are warm.
     public func refill() {
         while state.withLock({ !$0.closed && $0.ready.count < target }) {
             guard let h = try? start() else { return }
             let kept = state.withLock { s -> Bool in
                 guard !s.closed else { return false }
-                s.ready.append(h)
+                s.ready.insert(h, at: 0)
                 return true
             }
             if !kept { h.close(); return }

@@ -122,3 +122,20 @@ struct RunPathTests {
         #expect(supervisor.helperPID != first)
     }
 }
+
+@Suite("the daemon's helper pool", .enabled(if: Machine.canRun, "user namespaces can't be created here, or envyro-nshelper is not built"))
+struct HelperPoolTests {
+    @Test("a helper given back is taken again before one the refill started meanwhile (it is the warm one)")
+    func warmHelperFirst() throws {
+        let supervisor = EmbeddedSupervisor(policy: "default", helperPath: Machine.helperPath)
+        let pool = HelperPool(path: supervisor.helperPath, policy: supervisor.policyReference, buffers: supervisor.engine.buffers, target: 2)
+        defer { pool.close() }
+        let used = try pool.acquire()
+        pool.release(used)
+        pool.refill()   // finishes after the release: the new helper must not be next
+        #expect(pool.stats.ready == 2)
+        let next = try pool.acquire()
+        #expect(next.pid == used.pid)
+        pool.release(next)
+    }
+}
