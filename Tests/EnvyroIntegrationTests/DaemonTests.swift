@@ -83,8 +83,13 @@ struct DaemonTests {
         for step in ["create (helper round trip)", "helper: checks", "helper: clone", "helper: id maps", "helper: root built, exec", "workload"] {
             #expect(cold.stderr.contains(step), "\(step) in \(cold.stderr)")
         }
-        usleep(100_000)   // the helper prepares the next one when idle
-        let warm = try Harness.envyro(["run", "--supervisor", d.socket, "--timings", "--", "true"])
+        // The helper prepares the next one when idle; on a loaded machine a run may still come
+        // first and start cold, so up to three tries.
+        var warm = cold
+        for _ in 0..<3 where !warm.stderr.contains("helper: run sent, exec") {
+            usleep(100_000)
+            warm = try Harness.envyro(["run", "--supervisor", d.socket, "--timings", "--", "true"])
+        }
         #expect(warm.stderr.contains("helper: run sent, exec"), "\(warm.stderr)")
         #expect(!warm.stderr.contains("helper: clone"), "\(warm.stderr)")
         let embedded = try Harness.envyro(["run", "--supervisor", "never", "--policy", "strict", "--timings", "--", "true"])
