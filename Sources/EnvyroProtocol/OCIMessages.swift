@@ -280,6 +280,8 @@ public struct OCICreateRequest: Sendable, Equatable, WirePayload {
         var join: [(NamespaceSet, String)] = []
         for _ in 0..<nj { join.append((NamespaceSet(rawValue: try r.u32("joinNamespaces.kind")), try r.string("joinNamespaces.path"))) }
         let oom = try r.i32("oomScoreAdj"), hasOOM = try r.bool("hasOOMScoreAdj"), console = try r.bool("hasConsole")
+        // One encoding per request: an unset score is sent as 0.
+        if !hasOOM && oom != 0 { throw .invalidValue(field: "oomScoreAdj", reason: "\(oom) given with hasOOMScoreAdj false") }
         let rules = try r.strings("deviceRules"), huge = try r.strings("hugepageLimits"), unified = try r.strings("unified")
         return OCICreateRequest(base: base, id: id, cgroup: cgroup, process: process, mounts: mounts, devices: devices,
                                 sysctl: sysctl, maskedPaths: masked, readonlyPaths: ro, rootfsPropagation: prop,

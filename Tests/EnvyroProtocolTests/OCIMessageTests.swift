@@ -14,6 +14,22 @@ struct OCIMessageTests {
         #expect(try Codec.decode(bytes, fileDescriptorCount: 5).message == .ociCreate(sampleOCICreate))
     }
 
+    @Test("an oom_score_adj value sent with its presence flag off is refused (one encoding per request)")
+    func oomScoreWithoutFlag() throws {
+        var set = sampleOCICreate, unset = sampleOCICreate
+        set.oomScoreAdj = 0x37FB
+        unset.oomScoreAdj = nil
+        let a = Codec.encode(.ociCreate(set), requestID: 1), b = Codec.encode(.ociCreate(unset), requestID: 1)
+        // They differ in the value and in the flag right after it; clear the flag only.
+        let differing = a.indices.filter { a[$0] != b[$0] }
+        let flag = try #require(differing.last)
+        var forged = a
+        forged[flag] = 0
+        #expect(throws: ProtocolError.invalidValue(field: "oomScoreAdj", reason: "14331 given with hasOOMScoreAdj false")) {
+            try Codec.decode(forged, fileDescriptorCount: 5)
+        }
+    }
+
     @Test("a cgroup name outside the caller's oci- names is refused")
     func cgroupNames() {
         #expect(isValidOCICgroupName("oci-abc-1f"))
