@@ -60,9 +60,12 @@ public final class SupervisorDaemon: @unchecked Sendable {
             let loaded = try supervisor.policy()
             pool.setTarget(poolSize ?? loaded.policy.pools.helpers)
         } catch { return fail("\(error)") }
-        snapshotPolicy()
+        // Listening first checks that the socket's directory is ours and private: only then is
+        // anything written there.
         let listener: Int32
         do { listener = try listen() } catch { return fail("\(error)") }
+        removeStaleSnapshots()
+        snapshotPolicy()
         log("serving policy \(supervisor.policyReference) on \(socketPath) (pid \(getpid()))")
 
         let pool = self.pool
@@ -346,6 +349,18 @@ public final class SupervisorDaemon: @unchecked Sendable {
             }
         }
         pool.switchPolicy(reference)
+    }
+
+    /// Removes the policy snapshots of earlier supervisors on this socket that are gone (a
+    /// SIGKILLed one leaves its `policy-PID.json` behind, as it leaves its socket).
+    private func removeStaleSnapshots() {
+        let dir = Files.directory(of: socketPath)
+        guard let names = try? Files.listDirectory(dir) else { return }
+        for name in names where name.hasPrefix("policy-") && (name.hasSuffix(".json") || name.hasSuffix(".json.tmp")) {
+            let digits = name.dropFirst("policy-".count).prefix { $0.isNumber }
+            guard let pid = Int32(digits), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            unlink(dir + "/" + name)
+        }
     }
 
     static func hasFileCapabilities(_ path: String) -> Bool {

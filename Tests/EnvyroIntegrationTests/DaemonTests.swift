@@ -215,8 +215,10 @@ struct DaemonTests {
                                  && Harness.processes(exeSuffix: Harness.installRoot.path + "/bin/envyro-nshelper", argument: "--policy").isEmpty) { usleep(10_000) }
         #expect(Harness.processes(exeSuffix: "/sleep", argument: "300").isEmpty, "the container died with its helper")
         #expect(Harness.processes(exeSuffix: Harness.installRoot.path + "/bin/envyro-nshelper", argument: "--policy").isEmpty, "every helper exited")
-        // The stale socket file is taken over by the next daemon.
+        // The stale socket file is taken over by the next daemon, and its policy snapshot removed.
         #expect(FileManager.default.fileExists(atPath: d.socket))
+        let snapshot = d.dir.appendingPathComponent("policy-\(d.process.processIdentifier).json").path
+        #expect(FileManager.default.fileExists(atPath: snapshot), "a SIGKILLed daemon leaves its policy snapshot")
         let again = Process()
         again.executableURL = d.process.executableURL
         again.arguments = ["--socket", d.socket]
@@ -225,9 +227,22 @@ struct DaemonTests {
         usleep(300_000)
         let ok = try Harness.envyro(["run", "--supervisor", d.socket, "--", "true"])
         #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: snapshot), "the next daemon removed it")
         kill(again.processIdentifier, SIGTERM)
         again.waitUntilExit()
         try? FileManager.default.removeItem(at: d.dir)
+    }
+
+    @Test("a socket in a directory that isn't private is refused with advice, and nothing is written there")
+    func sharedDirectoryRefused() throws {
+        let dir = Harness.installRoot.appendingPathComponent("shared-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let bin = Harness.installRoot.appendingPathComponent("bin/envyro-supervisor").path
+        let r = try Harness.run([bin, "--policy", "default", "--socket", dir.appendingPathComponent("s.sock").path])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("must belong to you and be private (mode 0700)"), "\(r.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty, "no policy snapshot, no socket")
     }
 
     @Test("another user can't use the daemon's socket")
