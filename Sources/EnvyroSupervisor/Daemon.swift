@@ -351,16 +351,34 @@ public final class SupervisorDaemon: @unchecked Sendable {
         pool.switchPolicy(reference)
     }
 
-    /// Removes the policy snapshots of earlier supervisors on this socket that are gone (a
-    /// SIGKILLed one leaves its `policy-PID.json` behind, as it leaves its socket).
-    private func removeStaleSnapshots() {
+    private func removeStaleSnapshots() { _ = Self.removeStaleSnapshots(besideSocket: socketPath) }
+
+    /// Removes the policy snapshots of supervisors on this socket that are gone (a SIGKILLed
+    /// one leaves its `policy-PID.json` behind, as it leaves its socket); returns their paths.
+    public static func removeStaleSnapshots(besideSocket socketPath: String) -> [String] {
         let dir = Files.directory(of: socketPath)
-        guard let names = try? Files.listDirectory(dir) else { return }
+        guard let names = try? Files.listDirectory(dir) else { return [] }
+        var removed: [String] = []
         for name in names where name.hasPrefix("policy-") && (name.hasSuffix(".json") || name.hasSuffix(".json.tmp")) {
             let digits = name.dropFirst("policy-".count).prefix { $0.isNumber }
             guard let pid = Int32(digits), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
-            unlink(dir + "/" + name)
+            if unlink(dir + "/" + name) == 0 { removed.append(dir + "/" + name) }
         }
+        return removed
+    }
+
+    /// What a supervisor SIGKILLed without a successor left at `socketPath`: its socket, when
+    /// nothing answers on it, and the policy snapshots of dead supervisors. Returns the paths
+    /// removed (`envyro gc`).
+    public static func removeLeftovers(socketPath: String) -> [String] {
+        var removed: [String] = []
+        if Files.kind(socketPath) == .other, ClientProtocol.connect(socketPath) == nil {
+            var st = stat()
+            if lstat(socketPath, &st) == 0, st.st_mode & S_IFMT == S_IFSOCK, st.st_uid == getuid(), unlink(socketPath) == 0 {
+                removed.append(socketPath)
+            }
+        }
+        return removed + removeStaleSnapshots(besideSocket: socketPath)
     }
 
     static func hasFileCapabilities(_ path: String) -> Bool {

@@ -242,17 +242,20 @@ struct Setup: ParsableCommand {
 struct GC: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gc",
-        abstract: "Remove container cgroups left behind by envyro processes or helpers that were killed.")
+        abstract: "Remove container cgroups left behind by envyro processes or helpers that were killed, and a killed supervisor's socket and policy snapshot.")
 
     @Option(name: .long, help: "Policy whose helper does the work.")
     var policy: String = "default"
 
+    @Option(name: .long, help: "The supervisor socket to check (default: the per-user one).")
+    var supervisor: String?
 
     func run() async throws {
         envyro_cli_unblock_signals()
-        let supervisor = EmbeddedSupervisor(policy: policy)
+        let embedded = EmbeddedSupervisor(policy: policy)
         do {
-            let removed = try supervisor.collectGarbage()
+            let removed = try embedded.collectGarbage()
+                + SupervisorDaemon.removeLeftovers(socketPath: supervisor ?? ClientProtocol.defaultSocketPath())
             print(removed.isEmpty ? "nothing to remove" : removed.map { "removed \($0)" }.joined(separator: "\n"))
         } catch {
             complain(error.description)

@@ -233,6 +233,26 @@ struct DaemonTests {
         try? FileManager.default.removeItem(at: d.dir)
     }
 
+    @Test("envyro gc removes a SIGKILLed daemon's socket and policy snapshot, and leaves a live daemon's alone")
+    func gcAfterCrash() throws {
+        let live = try Daemon()
+        defer { _ = live.stop() }
+        let d = try Daemon()
+        _ = try Harness.envyro(["run", "--supervisor", d.socket, "--", "true"])
+        kill(d.process.processIdentifier, SIGKILL)
+        d.process.waitUntilExit()
+        defer { try? FileManager.default.removeItem(at: d.dir) }
+        let snapshot = d.dir.appendingPathComponent("policy-\(d.process.processIdentifier).json").path
+        #expect(FileManager.default.fileExists(atPath: d.socket) && FileManager.default.fileExists(atPath: snapshot))
+        let gc = try Harness.envyro(["gc", "--supervisor", d.socket])
+        #expect(gc.status == 0, "\(gc.stderr)")
+        #expect(gc.stdout.contains("removed \(d.socket)") && gc.stdout.contains("removed \(snapshot)"), "\(gc.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: d.socket) && !FileManager.default.fileExists(atPath: snapshot))
+        let untouched = try Harness.envyro(["gc", "--supervisor", live.socket])
+        #expect(!untouched.stdout.contains(live.socket), "\(untouched.stdout)")
+        #expect(try Harness.envyro(["run", "--supervisor", live.socket, "--", "true"]).status == 0)
+    }
+
     @Test("a socket in a directory that isn't private is refused with advice, and nothing is written there")
     func sharedDirectoryRefused() throws {
         let dir = Harness.installRoot.appendingPathComponent("shared-\(UUID().uuidString.prefix(8))")
