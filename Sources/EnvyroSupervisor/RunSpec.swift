@@ -3,40 +3,6 @@ import EnvyroJSON
 import EnvyroSystem
 
 extension RunRequest {
-    /// The request as the client protocol's `RunSpec` object.
-    public func spec(policy: String?) -> JSONObject {
-        func str(_ s: String?) -> JSONValue { s.map { .string($0) } ?? .null }
-        func int(_ v: Int64?) -> JSONValue { v.map { .int($0) } ?? .null }
-        var o = JSONObject()
-        o.set("argv", .array(argv.map { .string($0) }))
-        o.set("env", .array(env.map { .string($0) }))
-        o.set("cwd", .string(cwd))
-        o.set("hostname", .string(hostname))
-        o.set("rootfs", str(rootfs))
-        o.set("rootfsWritable", .bool(rootfsWritable))
-        o.set("network", str(network))
-        o.set("timeout", timeoutSeconds.map { .double($0) } ?? .null)
-        o.set("init", .bool(useInit))
-        o.set("executor", .string(executor))
-        o.set("seccomp", str(seccompProfile))
-        o.set("userns", str(userns))
-        o.set("uidmap", .array(uidMaps.map { .string($0) }))
-        o.set("gidmap", .array(gidMaps.map { .string($0) }))
-        o.set("memory", str(limits.memory))
-        o.set("memorySwap", str(limits.memorySwap))
-        o.set("pidsLimit", int(limits.pidsLimit))
-        o.set("cpus", str(limits.cpus))
-        o.set("cpuShares", int(limits.cpuShares))
-        o.set("cpusetCpus", str(limits.cpusetCpus))
-        o.set("blkioWeight", int(limits.blkioWeight))
-        o.set("profile", str(limits.profile))
-        o.set("policy", str(policy))
-        o.set("logDir", str(logDir))
-        o.set("logLimit", str(logLimit))
-        o.set("logTee", .bool(logTee))
-        return o
-    }
-
     /// Reads a `RunSpec` object; unknown keys are an error, as in policy files.
     public init(spec o: JSONObject) throws(SupervisorError) {
         let known: Set<String> = ["argv", "env", "cwd", "hostname", "rootfs", "rootfsWritable", "network", "timeout", "init",

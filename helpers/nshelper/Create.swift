@@ -126,10 +126,7 @@ extension HelperServer {
             switch start(member, r, stdio: stdio) {
             case .success(let live):
                 step("run sent, exec")
-                containers[live.id] = live
-                nextContainerID &+= 1
-                return Outcome(reply: .created(Created(containerID: live.id, pid: live.pid, prewarmed: true, prewarmedDiscarded: takeDiscardCount(), networkNamespace: live.netnsUse, networkNamespacesDiscarded: netns.takeDiscardCount(), steps: steps)), decision: .allowed,
-                               result: "ok", detail: "container \(live.id) pid \(live.pid) (prewarmed\(Self.netnsNote(live)))")
+                return created(live, prewarmed: true)
             case .failure(let outcome):
                 // The run's own failure (exec, cwd) is its answer; a stale member means a cold start.
                 if outcome.detail != "go" { return outcome }
@@ -140,21 +137,23 @@ extension HelperServer {
             return outcome
         case .success(let spawned):
             step("root built, exec")
-            let live = spawned.live
-            containers[live.id] = live
-            nextContainerID &+= 1
-            return Outcome(reply: .created(Created(containerID: live.id, pid: live.pid, prewarmedDiscarded: takeDiscardCount(), networkNamespace: live.netnsUse, networkNamespacesDiscarded: netns.takeDiscardCount(), steps: steps)), decision: .allowed,
-                           result: "ok", detail: "container \(live.id) pid \(live.pid)\(Self.netnsNote(live).isEmpty ? "" : " (" + Self.netnsNote(live).dropFirst(2) + ")")")
+            return created(spawned.live, prewarmed: false)
         }
     }
 
-    /// For the audit line: where a container's network namespace came from, if from the pool.
-    static func netnsNote(_ c: LiveContainer) -> String {
-        switch c.netnsUse {
-        case .own: ""
-        case .pooledReused: ", network namespace reused from the pool"
-        case .pooledNew: ", network namespace new to the pool"
-        }
+    /// Records a started container and answers `create` with it: the reply, with the pools'
+    /// discards since the last one and the helper's steps, and the audit detail.
+    func created(_ live: LiveContainer, prewarmed: Bool) -> Outcome {
+        containers[live.id] = live
+        nextContainerID &+= 1
+        let reply = Created(containerID: live.id, pid: live.pid, prewarmed: prewarmed, prewarmedDiscarded: takeDiscardCount(),
+                            networkNamespace: live.netnsUse, networkNamespacesDiscarded: netns.takeDiscardCount(), steps: steps)
+        let notes = (prewarmed ? ["prewarmed"] : []) + [
+            live.netnsUse == .pooledReused ? "network namespace reused from the pool" : nil,
+            live.netnsUse == .pooledNew ? "network namespace new to the pool" : nil,
+        ].compactMap { $0 }
+        return Outcome(reply: .created(reply), decision: .allowed, result: "ok",
+                       detail: "container \(live.id) pid \(live.pid)" + (notes.isEmpty ? "" : " (\(notes.joined(separator: ", ")))"))
     }
 
     /// A started child: live (cold start, exec done) or, prewarmed, cloned and left to the event
@@ -282,7 +281,10 @@ extension HelperServer {
             }
         }
 
-        if !prewarm && oci == nil { step("seccomp filter, cgroup") }
+        // A cold start's steps are timed for `Created` (a prewarmed member's happen between
+        // requests, an OCI create answers with `oci_done`).
+        let timed = !prewarm && oci == nil
+        if timed { step("seccomp filter, cgroup") }
         // The child joins its cgroup itself, through these (closed here once it is cloned).
         var procs: [Int32] = []
         if let cg = cgroup {
@@ -348,7 +350,7 @@ extension HelperServer {
             return .failure(failure(e, step: "clone", "cannot create the container's namespaces: \(Errno.describe(e))"))
         }
 
-        if !prewarm && oci == nil { step("clone") }
+        if timed { step("clone") }
         var live = LiveContainer(id: nextContainerID, pid: h.pid, pidfd: h.pidfd, cgroup: cgroup)
         if let p = pooled {
             live.netns = p.fd
@@ -368,7 +370,7 @@ extension HelperServer {
             kill(live)
             return .failure(refused)
         }
-        if oci == nil { step("id maps") }
+        if timed { step("id maps") }
         if oci != nil {
             // Held: it reports PREPARED once everything is ready and it waits for `start`.
             var report = envyro_child_error()

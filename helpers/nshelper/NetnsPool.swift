@@ -14,33 +14,32 @@ struct NetnsPool {
     let limit: Int
     /// This thread's own network namespace, which every call returns to (-1: not opened yet).
     private var home: Int32 = -1
-    /// nil: not tried yet; false: this helper can't make one (EPERM), or the pool is off.
-    private var usable: Bool?
+    /// The pool is off (policy), or this helper may not make namespaces (EPERM).
+    private var off: Bool
     private var idle: [[Int32]] = [[], []]
     /// Since the last `Created`, reported in it.
-    var discardedSinceReport: UInt32 = 0
+    private var discardedSinceReport: UInt32 = 0
 
     init(limit: Int) {
         self.limit = limit
-        usable = limit > 0 ? nil : false
+        off = limit == 0
     }
 
     /// A namespace for a container: an idle one (`reused`), or one made now. nil when there is
     /// no pool (the container then makes its own).
     mutating func take(_ flavor: Flavor) -> (fd: Int32, home: Int32, reused: Bool)? {
-        guard usable != false else { return nil }
+        guard !off else { return nil }
         if home < 0 {
             home = envyro_netns_current()
-            if home < 0 { usable = false; return nil }
+            if home < 0 { off = true; return nil }
         }
         if let fd = idle[flavor.rawValue].popLast() { return (fd, home, true) }
         let fd = envyro_netns_create(home, flavor == .lowPorts ? 1 : 0)
         if fd < 0 {
             // Not permitted (an unprivileged helper): never again. Anything else: this once.
-            if errno == EPERM { usable = false }
+            if errno == EPERM { off = true }
             return nil
         }
-        usable = true
         return (fd, home, false)
     }
 

@@ -18,8 +18,8 @@ import Glibc
 struct WarmMember {
     var spawned: HelperServer.Spawned
     var key: String
-    /// Its id maps are written and it builds its root (`spawned.syncFD` is closed).
-    var handshakeDone = false
+    /// Its READY record and id maps are still to come (`spawned.syncFD` is open until then).
+    var handshakePending: Bool { spawned.syncFD >= 0 }
     /// It reported PREPARED (its root is built and it waits for a run).
     var prepared = false
 }
@@ -58,12 +58,10 @@ extension HelperServer {
     /// The error pipe of member `i` is readable (or will be: this reads, blocking): READY (its
     /// id-map handshake is done now), PREPARED (ready), or it failed (discarded).
     func memberReported(_ i: Int) {
-        if !warm[i].handshakeDone {
+        if warm[i].handshakePending {
             let s = warm[i].spawned
             warm[i].spawned.syncFD = -1   // the handshake closes it
-            if handshake(pid: s.live.pid, errorFD: s.errorFD, syncFD: s.syncFD, idMaps: s.idMaps, oomScoreAdj: nil) == nil {
-                warm[i].handshakeDone = true
-            } else {
+            if handshake(pid: s.live.pid, errorFD: s.errorFD, syncFD: s.syncFD, idMaps: s.idMaps, oomScoreAdj: nil) != nil {
                 discard(warm.remove(at: i))
             }
             return
