@@ -135,5 +135,13 @@ let package = Package(
             name: "EnvyroIntegrationTests",
             dependencies: ["EnvyroSystem", "EnvyroJSON", "EnvyroAudit", "EnvyroProtocol", "CEnvyro"]
         ),
+        // Every attack that once worked, performed for real against the built binaries (issue 13).
+        // Its Harness.swift, Fixtures.swift and OCIBundle.swift are links to the integration
+        // tests' files. `make test` runs it in a second `swift test` process, so that its
+        // attacks never overlap the integration tests' leak checks.
+        .testTarget(
+            name: "EnvyroHostileTests",
+            dependencies: ["EnvyroSystem", "EnvyroJSON", "EnvyroAudit", "EnvyroProtocol", "CEnvyro"]
+        ),
     ]
 )

@@ -1,0 +1,1 @@
+../EnvyroIntegrationTests/Fixtures.swift

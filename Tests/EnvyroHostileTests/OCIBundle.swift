@@ -1,0 +1,1 @@
+../EnvyroIntegrationTests/OCIBundle.swift
