@@ -40,6 +40,8 @@ static __attribute__((noreturn)) void exec_process(const struct envyro_exec_conf
     int stdio[3] = { cfg->stdio[0], cfg->stdio[1], cfg->stdio[2] };
     /* The mount namespace was joined: /dev/ptmx is the container's. */
     if (cfg->console_fd >= 0) envyro__setup_console(cfg->console_fd, cfg->console_rows, cfg->console_cols, stdio);
+    /* No controlling terminal without a console of its own (TIOCSTI, CVE-2017-5226 class). */
+    else CHECK(ENVYRO_STEP_SESSION, setsid());
     envyro__apply_rlimits(cfg->rlimits, cfg->rlimit_count);
     /* Without no_new_privs a filter needs CAP_SYS_ADMIN, which the next steps drop: install it
      * first then (as runc does), else last. */
@@ -52,14 +54,23 @@ static __attribute__((noreturn)) void exec_process(const struct envyro_exec_conf
     /* The user and capability changes cleared the parent-death signal (commit_creds). */
     if (!cfg->detached) CHECK(ENVYRO_STEP_PDEATHSIG, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
     if (cfg->no_new_privs) CHECK(ENVYRO_STEP_NNP, prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
-    CHECK(ENVYRO_STEP_CWD, chdir(cfg->cwd));
+    envyro__enter_cwd(cfg->cwd);
     envyro__stdio_and_signals(stdio);
     if (!filters_early) envyro__install_bpf(cfg->filters, cfg->filter_count);
     envyro__fail(ENVYRO_STEP_EXEC, envyro__exec_search(cfg->argv[0], (char *const *)cfg->argv,
                                                        (char *const *)cfg->envp, cfg->search_path));
 }
 
-static __attribute__((noreturn)) void intermediate(const struct envyro_exec_config *cfg, int pid_fd) {
+static __attribute__((noreturn)) void intermediate(const struct envyro_exec_config *cfg, int pid_fd, int err_fd) {
+    /* First, every fd of the helper's but ours is closed: the process joins the container and
+     * must hold nothing of the host (CVE-2024-21626). */
+    int keep[64];
+    int n = 0;
+    if (cfg->cgroup_procs_count + 7 > 64) envyro__fail(ENVYRO_STEP_STDIO, EMFILE);
+    keep[n++] = pid_fd; keep[n++] = err_fd; keep[n++] = cfg->target_pidfd; keep[n++] = cfg->console_fd;
+    for (int i = 0; i < 3; i++) keep[n++] = cfg->stdio[i];
+    for (int i = 0; i < cfg->cgroup_procs_count; i++) keep[n++] = cfg->cgroup_procs[i];
+    envyro__close_fds_except(keep, n);
     /* The cgroup first, while we are still in the namespaces the helper opened the
      * cgroup.procs files in (the kernel checks a migration against the opener's credentials and
      * cgroup namespace; doing it here keeps writer and opener alike). */
@@ -94,7 +105,7 @@ int envyro_container_exec(const struct envyro_exec_config *cfg, pid_t *pid_out, 
         close(err[0]);
         close(pids[0]);
         envyro__set_error_fd(err[1]);
-        intermediate(cfg, pids[1]);
+        intermediate(cfg, pids[1], err[1]);
     }
     int saved = errno;
     close(err[1]);

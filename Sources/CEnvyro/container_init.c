@@ -91,6 +91,7 @@ const char *envyro_step_name(int step) {
     case ENVYRO_STEP_START: return "wait for start";
     case ENVYRO_STEP_PROPAGATION: return "set the rootfs propagation";
     case ENVYRO_STEP_DOMAINNAME: return "set domainname";
+    case ENVYRO_STEP_SESSION: return "start a new session";
     default: return "setup";
     }
 }
@@ -146,14 +147,6 @@ static int remount_readonly(const char *path) {
     return mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags(path), NULL);
 }
 
-/* Creates `path` as an empty regular file if it does not exist. */
-static int touch(const char *path) {
-    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0) return errno == EEXIST ? 0 : -1;
-    close(fd);
-    return 0;
-}
-
 /* Makes sure `path` is a directory, creating it if needed. A symlink is refused (ELOOP): a
  * mount on it would follow the link while the host's root is still visible. */
 static int mkdir_p1(const char *path, mode_t mode) {
@@ -185,36 +178,6 @@ static void bind_host(const char *root, const char *src) {
     CHECK(ENVYRO_STEP_HOST_BIND, mkdir_p1(dst, 0755));
     CHECK(ENVYRO_STEP_HOST_BIND, mount(src, dst, NULL, MS_BIND | MS_REC, NULL));
     CHECK(ENVYRO_STEP_READONLY, remount_readonly(dst));
-}
-
-/* A minimal /dev: a tmpfs with the host's harmless character devices bound onto empty files
- * (an unprivileged user namespace can't mknod), the fd links, and then read-only. */
-static void populate_dev(const char *root) {
-    static const char *const nodes[] = { "null", "zero", "full", "random", "urandom", "tty", NULL };
-    char dev[PATH_BUF], dst[PATH_BUF], src[64];
-    if (s_join(dev, root, "/dev") < 0) fail(ENVYRO_STEP_DEV, ENAMETOOLONG);
-    CHECK(ENVYRO_STEP_DEV, mkdir_p1(dev, 0755));
-    CHECK(ENVYRO_STEP_DEV, mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k"));
-    for (int i = 0; nodes[i]; i++) {
-        if (s_join(dst, dev, "/") < 0 || s_join(dst, dst, nodes[i]) < 0) fail(ENVYRO_STEP_DEV, ENAMETOOLONG);
-        if (s_join(src, "/dev/", nodes[i]) < 0) fail(ENVYRO_STEP_DEV, ENAMETOOLONG);
-        CHECK(ENVYRO_STEP_DEV, touch(dst));
-        if (mount(src, dst, NULL, MS_BIND, NULL) < 0) {
-            /* /dev/tty exists only with a controlling terminal on some hosts: skip it. */
-            if (i == 5) { unlink(dst); continue; }
-            fail(ENVYRO_STEP_DEV, errno);
-        }
-    }
-    static const char *const links[][2] = {
-        { "/proc/self/fd", "/fd" }, { "/proc/self/fd/0", "/stdin" },
-        { "/proc/self/fd/1", "/stdout" }, { "/proc/self/fd/2", "/stderr" },
-        { NULL, NULL },
-    };
-    for (int i = 0; links[i][0]; i++) {
-        if (s_join(dst, dev, links[i][1]) < 0) fail(ENVYRO_STEP_DEV, ENAMETOOLONG);
-        CHECK(ENVYRO_STEP_DEV, symlink(links[i][0], dst));
-    }
-    CHECK(ENVYRO_STEP_DEV, mount(NULL, dev, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL));
 }
 
 /* Brings up lo in the new network namespace: root of the owning user namespace has
@@ -256,31 +219,6 @@ static int exec_search(const char *file, char *const argv[], char *const envp[],
         p = end + 1;
     }
     return saw_eacces ? EACCES : ENOENT;
-}
-
-/* ---- masked and read-only paths ------------------------------------------------------ */
-
-/* Hides `path` (inside the new root): a directory gets an empty read-only tmpfs, anything else
- * the host's /dev/null. A missing path is skipped; a symlink is never followed. */
-static void mask_path(const char *root, const char *path) {
-    char dst[PATH_BUF];
-    struct stat st;
-    if (s_join(dst, root, path) < 0) fail(ENVYRO_STEP_MASK, ENAMETOOLONG);
-    if (lstat(dst, &st) < 0 || S_ISLNK(st.st_mode)) return;
-    if (S_ISDIR(st.st_mode))
-        CHECK(ENVYRO_STEP_MASK, mount("tmpfs", dst, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0,mode=0555"));
-    else
-        CHECK(ENVYRO_STEP_MASK, mount("/dev/null", dst, NULL, MS_BIND, NULL));
-}
-
-/* Makes `path` (inside the new root) read-only: bind it onto itself, then remount. */
-static void readonly_path(const char *root, const char *path) {
-    char dst[PATH_BUF];
-    struct stat st;
-    if (s_join(dst, root, path) < 0) fail(ENVYRO_STEP_MASK, ENAMETOOLONG);
-    if (lstat(dst, &st) < 0 || S_ISLNK(st.st_mode)) return;
-    CHECK(ENVYRO_STEP_MASK, mount(dst, dst, NULL, MS_BIND | MS_REC, NULL));
-    CHECK(ENVYRO_STEP_MASK, remount_readonly(dst));
 }
 
 /* ---- capabilities and seccomp ----------------------------------------------------------- */
@@ -332,6 +270,29 @@ void envyro__fail(int step, int err) { fail(step, err); }
 
 int envyro__exec_search(const char *file, char *const argv[], char *const envp[], const char *search_path) {
     return exec_search(file, argv, envp, search_path);
+}
+
+/* Sorts the few fds to keep (insertion sort: no libc qsort here) and closes the gaps between
+ * them with close_range. Runs first thing after clone: until then the child holds every fd of
+ * the helper (cgroup directories, the audit log, the policy, pooled namespaces), and a path
+ * such as a working directory of /proc/self/fd/N would reach the host through them. */
+void envyro__close_fds_except(const int *keep, int n) {
+    int k[64];
+    int m = 0;
+    for (int i = 0; i < n && m < 64; i++) {
+        if (keep[i] < 3) continue;
+        int v = keep[i], j = m++;
+        while (j > 0 && k[j - 1] > v) { k[j] = k[j - 1]; j--; }
+        k[j] = v;
+    }
+    if (n > 64) fail(ENVYRO_STEP_STDIO, EMFILE);
+    unsigned int from = 3;
+    for (int i = 0; i < m; i++) {
+        if ((unsigned int)k[i] > from)
+            CHECK(ENVYRO_STEP_STDIO, (int)syscall(SYS_close_range, from, (unsigned int)k[i] - 1, 0U));
+        if ((unsigned int)k[i] + 1 > from) from = (unsigned int)k[i] + 1;
+    }
+    CHECK(ENVYRO_STEP_STDIO, (int)syscall(SYS_close_range, from, ~0U, 0U));
 }
 
 void envyro__install_bpf(const struct envyro_bpf *filters, int count) {
@@ -479,6 +440,24 @@ static int open_in_root(int rootfd, const char *path, int flags, uint64_t extra_
     long r;
     do { r = syscall(SYS_openat2, rootfd, *path ? path : ".", &how, sizeof how); } while (r < 0 && errno == EINTR);
     return (int)r;
+}
+
+/* The working directory, resolved inside the current root: RESOLVE_IN_ROOT keeps ".." and
+ * absolute symlinks inside it and RESOLVE_NO_MAGICLINKS refuses /proc/self/fd/N and
+ * /proc/PID/cwd (CVE-2024-21626). The kernel's getcwd then says "(unreachable)" for a directory
+ * outside the root: refused too (EXDEV), whatever the way in was. */
+void envyro__enter_cwd(const char *cwd) {
+    int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    CHECK(ENVYRO_STEP_CWD, root);
+    int fd = open_in_root(root, cwd, O_PATH | O_DIRECTORY, 0);
+    if (fd < 0) fail(ENVYRO_STEP_CWD, errno);
+    CHECK(ENVYRO_STEP_CWD, fchdir(fd));
+    close(fd);
+    close(root);
+    static char buf[PATH_BUF];
+    long n = syscall(SYS_getcwd, buf, sizeof buf);
+    if (n < 0) fail(ENVYRO_STEP_CWD, errno);
+    if (buf[0] != '/') fail(ENVYRO_STEP_CWD, EXDEV);
 }
 
 /* Resolves `path` inside the rootfs as a directory, creating missing components (mkdir -p),
@@ -808,7 +787,7 @@ static int open_maskable(int rootfd, const char *path, struct stat *st) {
     return fd;
 }
 
-static void oci_mask_path(int rootfd, const char *path) {
+static void mask_in_root(int rootfd, const char *path) {
     char target[32];
     struct stat st;
     int fd = open_maskable(rootfd, path, &st);
@@ -821,7 +800,7 @@ static void oci_mask_path(int rootfd, const char *path) {
     close(fd);
 }
 
-static void oci_readonly_path(int rootfd, const char *path) {
+static void readonly_in_root(int rootfd, const char *path) {
     char target[32];
     struct stat st;
     int fd = open_maskable(rootfd, path, &st);
@@ -834,6 +813,112 @@ static void oci_readonly_path(int rootfd, const char *path) {
     fd_path(target, fd);
     CHECK(ENVYRO_STEP_MASK, remount_readonly(target));
     close(fd);
+}
+
+/* ---- the root, by fd ------------------------------------------------------------------ */
+
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef OPEN_TREE_CLOEXEC
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef MOVE_MOUNT_T_EMPTY_PATH
+#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
+#endif
+
+/* A user's rootfs (or a bundle's), bound onto itself with its path resolved exactly once
+ * (CVE-2021-30465 class: a rootfs whose parent someone else can write could be swapped for a
+ * symlink between a check and a mount by string). The helper passes the canonical path; it is
+ * opened with no symlink allowed on the way (a swapped-in link fails with ELOOP), cloned with
+ * open_tree and attached on top of itself with move_mount. Returns an O_PATH fd of the new
+ * mount's root: every later step inside the root goes through it. */
+static int bind_rootfs(const char *rootfs) {
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+    how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    int src = (int)syscall(SYS_openat2, AT_FDCWD, rootfs, &how, sizeof how);
+    CHECK(ENVYRO_STEP_ROOTFS_BIND, src);
+    /* Never the host's own root (a path such as /srv/.. resolves there without a symlink). */
+    struct stat st, host;
+    CHECK(ENVYRO_STEP_ROOTFS_BIND, fstat(src, &st));
+    CHECK(ENVYRO_STEP_ROOTFS_BIND, stat("/", &host));
+    if (st.st_dev == host.st_dev && st.st_ino == host.st_ino) fail(ENVYRO_STEP_ROOTFS_BIND, EBUSY);
+    int tree = (int)syscall(SYS_open_tree, src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
+    CHECK(ENVYRO_STEP_ROOTFS_BIND, tree);
+    CHECK(ENVYRO_STEP_ROOTFS_BIND, (int)syscall(SYS_move_mount, tree, "", src, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH));
+    close(src);
+    return tree;
+}
+
+/* Mounts a fresh filesystem at `path` inside the root (a directory, made if missing); returns
+ * an O_PATH fd of the new mount's root. */
+static int mount_in_root(int rootfd, const char *path, const char *type, unsigned long flags, const char *data, int step) {
+    char target[32];
+    int fd = mkdir_in_root(rootfd, path);
+    CHECK(step, fd);
+    fd_path(target, fd);
+    CHECK(step, mount(type, target, type, flags, data));
+    close(fd);
+    fd = open_in_root(rootfd, path, O_PATH | O_DIRECTORY, 0);
+    CHECK(step, fd);
+    return fd;
+}
+
+/* A minimal /dev: a tmpfs with the host's harmless character devices bound onto empty files
+ * (an unprivileged user namespace can't mknod), the fd links, and then read-only. The tmpfs is
+ * new and ours: names in it are made with *at calls relative to its fd. */
+static void populate_dev(int rootfd) {
+    static const char *const nodes[] = { "null", "zero", "full", "random", "urandom", "tty", NULL };
+    char src[64], target[32];
+    int dev = mount_in_root(rootfd, "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k", ENVYRO_STEP_DEV);
+    for (int i = 0; nodes[i]; i++) {
+        if (s_join(src, "/dev/", nodes[i]) < 0) fail(ENVYRO_STEP_DEV, ENAMETOOLONG);
+        int f = openat(dev, nodes[i], O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        CHECK(ENVYRO_STEP_DEV, f);
+        close(f);
+        int node = openat(dev, nodes[i], O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        CHECK(ENVYRO_STEP_DEV, node);
+        fd_path(target, node);
+        int r = mount(src, target, NULL, MS_BIND, NULL);
+        int e = errno;
+        close(node);
+        if (r < 0) {
+            /* /dev/tty exists only with a controlling terminal on some hosts: skip it. */
+            if (i == 5) { unlinkat(dev, nodes[i], 0); continue; }
+            fail(ENVYRO_STEP_DEV, e);
+        }
+    }
+    static const char *const links[][2] = {
+        { "/proc/self/fd", "fd" }, { "/proc/self/fd/0", "stdin" },
+        { "/proc/self/fd/1", "stdout" }, { "/proc/self/fd/2", "stderr" },
+        { NULL, NULL },
+    };
+    for (int i = 0; links[i][0]; i++) CHECK(ENVYRO_STEP_DEV, symlinkat(links[i][0], dev, links[i][1]));
+    fd_path(target, dev);
+    CHECK(ENVYRO_STEP_DEV, mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL));
+    close(dev);
+}
+
+/* Makes the root's own mount read-only, keeping the flags the kernel locked on it. */
+static void root_readonly(int rootfd, unsigned long extra) {
+    char target[32];
+    fd_path(target, rootfd);
+    CHECK(ENVYRO_STEP_READONLY, mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | extra | locked_flags(target), NULL));
+}
+
+/* pivot_root into the root's mount (fchdir: no path), stacking the old root under it, then
+ * detaching the old root. */
+static void pivot_into(int rootfd) {
+    CHECK(ENVYRO_STEP_PIVOT, fchdir(rootfd));
+    CHECK(ENVYRO_STEP_PIVOT, (int)syscall(SYS_pivot_root, ".", "."));
+    CHECK(ENVYRO_STEP_PIVOT, umount2(".", MNT_DETACH));
+    CHECK(ENVYRO_STEP_PIVOT, chdir("/"));
+    close(rootfd);
 }
 
 /* Finds argv[0] as exec_search would, without exec'ing: a regular file we may execute.
@@ -911,12 +996,16 @@ static void join_cgroup_and_name(const struct envyro_container_config *cfg) {
         CHECK(ENVYRO_STEP_HOSTNAME, sethostname(cfg->hostname, s_len(cfg->hostname)));
 }
 
-/* A helper with file capabilities is non-dumpable, and so is this copy of it: its /proc files
- * (uid_map, gid_map, setgroups) would belong to root and the helper could not write them.
- * Become dumpable (nothing here is secret), tell the parent we are ready, and wait until it has
- * written our id maps; EOF means it gave up. */
-static void ready_for_id_maps(int sync_fd) {
-    CHECK(ENVYRO_STEP_SYNC, prctl(PR_SET_DUMPABLE, 1, 0, 0, 0));
+/* A helper with file capabilities is non-dumpable, and so is this copy of it: the /proc files
+ * of a new user namespace's first process (uid_map, gid_map, setgroups) would then belong to
+ * root and the helper could not write them. So only with a new user namespace, and only while
+ * the maps are written, the child is dumpable: it tells the parent it is ready, waits until the
+ * maps are written (EOF: the parent gave up), and is non-dumpable again before anything of the
+ * container exists. Dumpable any longer, a process of the container (or of another one joining
+ * its pid namespace) could open this copy of the helper's /proc/PID/fd, /proc/PID/exe and
+ * /proc/PID/mem, which lead to the host. */
+static void ready_for_id_maps(int sync_fd, int new_userns) {
+    if (new_userns) CHECK(ENVYRO_STEP_SYNC, prctl(PR_SET_DUMPABLE, 1, 0, 0, 0));
     struct envyro_child_error ready = { .step = ENVYRO_STEP_READY, .err = 0 };
     write_all(g_error_fd, &ready, sizeof ready);
     char byte;
@@ -924,11 +1013,12 @@ static void ready_for_id_maps(int sync_fd) {
     do { r = read(sync_fd, &byte, 1); } while (r < 0 && errno == EINTR);
     if (r != 1) fail(ENVYRO_STEP_SYNC, r < 0 ? errno : ECONNABORTED);
     close(sync_fd);
+    CHECK(ENVYRO_STEP_SYNC, prctl(PR_SET_DUMPABLE, 0, 0, 0, 0));
 }
 
 static __attribute__((noreturn)) void oci_child_main(const struct envyro_container_config *cfg, int sync_fd) {
     const struct envyro_oci_config *oci = cfg->oci;
-    char root[PATH_BUF], exe[PATH_BUF];
+    char exe[PATH_BUF];
     int joined_user = 0;
     g_own_cgroupns = (cfg->clone_flags & CLONE_NEWCGROUP) != 0;
 
@@ -946,7 +1036,7 @@ static __attribute__((noreturn)) void oci_child_main(const struct envyro_contain
     /* 2. A detached container outlives the helper (the engine's shim reaps it). */
     if (!oci->detached) CHECK(ENVYRO_STEP_PDEATHSIG, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
 
-    ready_for_id_maps(sync_fd);
+    ready_for_id_maps(sync_fd, (cfg->clone_flags & CLONE_NEWUSER) != 0);
 
     /* 3. root of the user namespace, cgroup, cgroup namespace, UTS names. */
     if ((cfg->clone_flags & CLONE_NEWUSER) || joined_user) {
@@ -969,11 +1059,8 @@ static __attribute__((noreturn)) void oci_child_main(const struct envyro_contain
     /* 5. The rootfs, bound onto itself (pivot_root needs a mount point). Umask 0 while
      *    building it, so that modes are what the bundle says (runc does the same). */
     mode_t old_umask = umask(0);
-    if (!cfg->rootfs || s_len(cfg->rootfs) >= PATH_BUF) fail(ENVYRO_STEP_ROOTFS_BIND, cfg->rootfs ? ENAMETOOLONG : EINVAL);
-    memcpy(root, cfg->rootfs, s_len(cfg->rootfs) + 1);
-    CHECK(ENVYRO_STEP_ROOTFS_BIND, mount(root, root, NULL, MS_BIND | MS_REC, NULL));
-    int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    CHECK(ENVYRO_STEP_ROOTFS_BIND, rootfd);
+    if (!cfg->rootfs) fail(ENVYRO_STEP_ROOTFS_BIND, EINVAL);
+    int rootfd = bind_rootfs(cfg->rootfs);
 
     /* 6. mounts, in order. */
     int dev_tmpfs = 0, devpts = 0;
@@ -985,25 +1072,24 @@ static __attribute__((noreturn)) void oci_child_main(const struct envyro_contain
     for (int i = 0; i < oci->sysctl_count; i++) oci_sysctl(rootfd, &oci->sysctls[i]);
     /* 9. masked and read-only paths. */
     if (cfg->masked_paths)
-        for (int i = 0; cfg->masked_paths[i]; i++) oci_mask_path(rootfd, cfg->masked_paths[i]);
+        for (int i = 0; cfg->masked_paths[i]; i++) mask_in_root(rootfd, cfg->masked_paths[i]);
     if (cfg->readonly_paths)
-        for (int i = 0; cfg->readonly_paths[i]; i++) oci_readonly_path(rootfd, cfg->readonly_paths[i]);
-    close(rootfd);
+        for (int i = 0; cfg->readonly_paths[i]; i++) readonly_in_root(rootfd, cfg->readonly_paths[i]);
     /* 10. read-only rootfs, lo. */
-    if (cfg->rootfs_readonly) CHECK(ENVYRO_STEP_READONLY, remount_readonly(root));
+    if (cfg->rootfs_readonly) root_readonly(rootfd, 0);
     if (cfg->loopback_up && (cfg->clone_flags & CLONE_NEWNET)) loopback_up();
 
     /* 11. pivot_root, then the propagation the bundle asked for. */
-    CHECK(ENVYRO_STEP_PIVOT, chdir(root));
-    CHECK(ENVYRO_STEP_PIVOT, (int)syscall(SYS_pivot_root, ".", "."));
-    CHECK(ENVYRO_STEP_PIVOT, umount2(".", MNT_DETACH));
-    CHECK(ENVYRO_STEP_PIVOT, chdir("/"));
+    pivot_into(rootfd);
     if (prop) CHECK(ENVYRO_STEP_PROPAGATION, mount(NULL, "/", NULL, prop, NULL));
     umask(old_umask);
 
     /* 12. console: the pty is made in the container's devpts, after pivot_root. */
     int stdio[3] = { cfg->stdio[0], cfg->stdio[1], cfg->stdio[2] };
     if (oci->console_fd >= 0) envyro__setup_console(oci->console_fd, oci->console_rows, oci->console_cols, stdio);
+    /* Without one, a session of its own all the same: the caller's terminal (conmon's or a
+     * shell's) is not its controlling terminal, so TIOCSTI can't type into it. */
+    else CHECK(ENVYRO_STEP_SESSION, setsid());
 
     /* 13-15. rlimits (hard limits need CAP_SYS_RESOURCE), bounding set (needs CAP_SETPCAP),
      *        user (keeping the permitted set), then the capability sets. */
@@ -1024,7 +1110,7 @@ static __attribute__((noreturn)) void oci_child_main(const struct envyro_contain
     /* 16. no_new_privs, cwd (as the user: a directory only root could enter fails here, as
      *     with runc), stdio, signals. */
     if (cfg->no_new_privs) CHECK(ENVYRO_STEP_NNP, prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
-    CHECK(ENVYRO_STEP_CWD, chdir(cfg->cwd));
+    envyro__enter_cwd(cfg->cwd);
     envyro__stdio_and_signals(stdio);
 
     /* 17. A missing or non-executable argv[0] fails `create`, not `start`. */
@@ -1160,7 +1246,11 @@ static __attribute__((noreturn)) void child_main(const struct envyro_container_c
     CHECK(ENVYRO_STEP_PDEATHSIG, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
 
     pid_t helper = getppid();
-    ready_for_id_maps(sync_fd);
+    ready_for_id_maps(sync_fd, (cfg->clone_flags & CLONE_NEWUSER) != 0);
+    /* A session of its own: no controlling terminal, so the workload can't push input into
+     * the caller's terminal with TIOCSTI (CVE-2017-5226 class; the seccomp profiles refuse
+     * TIOCSTI and TIOCLINUX too). */
+    CHECK(ENVYRO_STEP_SESSION, setsid());
 
     if (cfg->clone_flags & CLONE_NEWUSER) {
         CHECK(ENVYRO_STEP_SETID, setresgid(0, 0, 0));
@@ -1180,52 +1270,48 @@ static __attribute__((noreturn)) void child_main(const struct envyro_container_c
     /* Nothing we mount may propagate back to the host. */
     CHECK(ENVYRO_STEP_MOUNT_PRIVATE, mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
 
+    /* The root, then everything in it by fd (see bind_rootfs): a user's rootfs bound onto
+     * itself, or the default one, a tmpfs of our own over kBase with the host's directories
+     * bound read-only. */
+    int rootfd;
     if (cfg->rootfs) {
-        if (s_len(cfg->rootfs) >= PATH_BUF) fail(ENVYRO_STEP_ROOTFS_BIND, ENAMETOOLONG);
-        memcpy(root, cfg->rootfs, s_len(cfg->rootfs) + 1);
-        /* pivot_root needs the new root to be a mount point. */
-        CHECK(ENVYRO_STEP_ROOTFS_BIND, mount(root, root, NULL, MS_BIND | MS_REC, NULL));
-        s_join(path, root, "/proc"); CHECK(ENVYRO_STEP_PROC, mkdir_p1(path, 0555));
-        s_join(path, root, "/dev"); CHECK(ENVYRO_STEP_DEV, mkdir_p1(path, 0755));
+        rootfd = bind_rootfs(cfg->rootfs);
     } else {
         memcpy(root, kBase, sizeof kBase);
         CHECK(ENVYRO_STEP_ROOT_TMPFS, mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m"));
         if (cfg->host_binds)
             for (int i = 0; cfg->host_binds[i]; i++) bind_host(root, cfg->host_binds[i]);
-        s_join(path, root, "/proc"); CHECK(ENVYRO_STEP_PROC, mkdir_p1(path, 0555));
-        s_join(path, root, "/tmp"); CHECK(ENVYRO_STEP_TMP, mkdir_p1(path, 01777));
+        rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        CHECK(ENVYRO_STEP_ROOT_TMPFS, rootfd);
+        if (mkdirat(rootfd, "tmp", 01777) < 0 && errno != EEXIST) fail(ENVYRO_STEP_TMP, errno);
     }
 
-    /* A private, writable /tmp (on a user rootfs only where the directory exists). */
-    s_join(path, root, "/tmp");
-    struct stat st;
-    if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+    /* A private, writable /tmp (on a user rootfs only where the directory exists; a symlink
+     * there is left alone). */
+    int tmpfd = open_in_root(rootfd, "/tmp", O_PATH | O_DIRECTORY | O_NOFOLLOW, 0);
+    if (tmpfd >= 0) {
+        fd_path(path, tmpfd);
         CHECK(ENVYRO_STEP_TMP, mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"));
+        close(tmpfd);
+    }
 
     /* A fresh procfs for our pid namespace. */
-    s_join(path, root, "/proc");
-    CHECK(ENVYRO_STEP_PROC, mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL));
+    close(mount_in_root(rootfd, "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, ENVYRO_STEP_PROC));
 
-    populate_dev(root);
+    populate_dev(rootfd);
 
     if (cfg->masked_paths)
-        for (int i = 0; cfg->masked_paths[i]; i++) mask_path(root, cfg->masked_paths[i]);
+        for (int i = 0; cfg->masked_paths[i]; i++) mask_in_root(rootfd, cfg->masked_paths[i]);
     if (cfg->readonly_paths)
-        for (int i = 0; cfg->readonly_paths[i]; i++) readonly_path(root, cfg->readonly_paths[i]);
+        for (int i = 0; cfg->readonly_paths[i]; i++) readonly_in_root(rootfd, cfg->readonly_paths[i]);
 
     /* Everything is in place: freeze the root. */
-    if (!cfg->rootfs)
-        CHECK(ENVYRO_STEP_READONLY, mount(NULL, root, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL));
-    else if (cfg->rootfs_readonly)
-        CHECK(ENVYRO_STEP_READONLY, remount_readonly(root));
+    if (!cfg->rootfs) root_readonly(rootfd, MS_NOSUID | MS_NODEV);
+    else if (cfg->rootfs_readonly) root_readonly(rootfd, 0);
 
     if (cfg->loopback_up && (cfg->clone_flags & CLONE_NEWNET)) loopback_up();
 
-    /* pivot_root(".", ".") stacks the old root under the new one; detach it. */
-    CHECK(ENVYRO_STEP_PIVOT, chdir(root));
-    CHECK(ENVYRO_STEP_PIVOT, (int)syscall(SYS_pivot_root, ".", "."));
-    CHECK(ENVYRO_STEP_PIVOT, umount2(".", MNT_DETACH));
-    CHECK(ENVYRO_STEP_PIVOT, chdir("/"));
+    pivot_into(rootfd);
 
     /* A prewarmed child is complete up to here: namespaces, id maps, cgroup, hostname, root.
      * It also gives up its privileges and installs its seccomp filter now, so the run pays only
@@ -1236,7 +1322,7 @@ static __attribute__((noreturn)) void child_main(const struct envyro_container_c
         if (!cfg->use_init) install_filters(cfg);
         receive_go(cfg, go_fd);
     }
-    CHECK(ENVYRO_STEP_CWD, chdir(cfg->cwd));
+    envyro__enter_cwd(cfg->cwd);
 
     /* stdio: the caller's own fds, passed by SCM_RIGHTS; every other fd is closed at exec. The
      * helper ignores job-control signals, and ignored dispositions survive execve: reset them. */
@@ -1250,6 +1336,23 @@ static __attribute__((noreturn)) void child_main(const struct envyro_container_c
     if (cfg->use_init) run_init(cfg, (char *const *)cfg->argv, (char *const *)cfg->envp, cfg->search_path);
     if (!cfg->prewarm) install_filters(cfg);
     fail(ENVYRO_STEP_EXEC, exec_search(cfg->argv[0], (char *const *)cfg->argv, (char *const *)cfg->envp, cfg->search_path));
+}
+
+/* Right after clone: every fd but the ones this child was given is closed (see
+ * envyro__close_fds_except). */
+static void keep_only_child_fds(const struct envyro_container_config *cfg, int sync_fd, int err_fd, int go_fd) {
+    int keep[64];
+    int n = 0;
+    keep[n++] = sync_fd; keep[n++] = err_fd; keep[n++] = go_fd;
+    for (int i = 0; i < 3; i++) keep[n++] = cfg->stdio[i];
+    for (int i = 0; i < cfg->cgroup_procs_count && n < 64; i++) keep[n++] = cfg->cgroup_procs[i];
+    if (cfg->oci) {
+        for (int i = 0; i < cfg->oci->join_count && n < 64; i++) keep[n++] = cfg->oci->join_fds[i];
+        if (n < 64) keep[n++] = cfg->oci->start_fd;
+        if (n < 64) keep[n++] = cfg->oci->console_fd;
+    }
+    if (cfg->cgroup_procs_count + (cfg->oci ? cfg->oci->join_count + 2 : 0) + 6 > 64) fail(ENVYRO_STEP_STDIO, EMFILE);
+    envyro__close_fds_except(keep, n);
 }
 
 int envyro_container_clone(const struct envyro_container_config *cfg, struct envyro_container_handles *out) {
@@ -1312,6 +1415,7 @@ int envyro_container_clone(const struct envyro_container_config *cfg, struct env
         if (saved_pidns >= 0) close(saved_pidns);
         g_error_fd = err[1];
         if (go[0] >= 0) close(go[0]);
+        keep_only_child_fds(cfg, sync[0], err[1], go[1]);
         child_main(cfg, sync[0], go[1]);
     }
     int saved = errno;

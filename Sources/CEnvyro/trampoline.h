@@ -24,5 +24,11 @@ ENVYRO_HIDDEN void envyro__install_bpf(const struct envyro_bpf *filters, int cou
 /* dup2 stdio onto 0..2, CLOEXEC everything above, default dispositions and an empty mask. */
 ENVYRO_HIDDEN void envyro__stdio_and_signals(const int stdio[3]);
 ENVYRO_HIDDEN int envyro__exec_search(const char *file, char *const argv[], char *const envp[], const char *search_path);
+/* Closes every fd from 3 up except the `n` in `keep` (CVE-2024-21626: a helper fd left open
+ * until execve is a way out of the container for anything that can name /proc/self/fd/N). */
+ENVYRO_HIDDEN void envyro__close_fds_except(const int *keep, int n);
+/* chdir to `cwd` resolved inside the current root (openat2 RESOLVE_IN_ROOT, no magic links),
+ * then checks that the kernel can reach the new cwd from the root. */
+ENVYRO_HIDDEN void envyro__enter_cwd(const char *cwd);
 
 #endif

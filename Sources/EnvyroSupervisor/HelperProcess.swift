@@ -32,7 +32,7 @@ public final class HelperProcess: @unchecked Sendable {
         if access(path, X_OK) != 0 {
             throw SupervisorError.helperMissing(path: path, errno: errno)
         }
-        do { (pid, socket) = try SeqPacketSocket.spawnPeer(path, arguments: ["--policy", policy, "--fd", "3"]) } catch { throw .system(error) }
+        do { (pid, socket) = try SeqPacketSocket.spawnPeer(path, arguments: ["--policy", policy, "--fd", "3"], sealed: true) } catch { throw .system(error) }
     }
 
     deinit { close() }

@@ -111,16 +111,24 @@ public enum RunPlanner {
 
         var rootfs = ""
         if let dir = request.rootfs {
+            // Used as given, never canonicalized: the container's first process opens it with no
+            // symlink allowed on the way, so a component someone swaps for a symlink fails the
+            // run instead of leading elsewhere (CVE-2021-30465 class). A realpath here would
+            // follow the swap.
+            if !dir.hasPrefix("/") { throw .invalidRequest("--rootfs \(dir): must be an absolute path") }
             switch Files.kind(dir) {
             case .missing: throw .invalidRequest("--rootfs \(dir): no such directory")
-            case .directory, .symlink: break
+            case .directory: break
+            case .symlink:
+                let real = (try? Files.realPath(dir)).map { " (\($0))" } ?? ""
+                throw .invalidRequest("--rootfs \(dir): is a symlink; give the directory's real path\(real)")
             default: throw .invalidRequest("--rootfs \(dir): not a directory")
             }
-            do { rootfs = try Files.realPath(dir) } catch {
-                throw .invalidRequest("--rootfs \(dir): \(Errno.describe(error.errno))")
+            var st = stat(), hostRoot = stat()
+            if stat(dir, &st) == 0, stat("/", &hostRoot) == 0, st.st_dev == hostRoot.st_dev, st.st_ino == hostRoot.st_ino {
+                throw .invalidRequest("--rootfs \(dir): the host's root can't be a container's rootfs; omit --rootfs for the read-only default")
             }
-            if Files.kind(rootfs) != .directory { throw .invalidRequest("--rootfs \(dir): not a directory") }
-            if rootfs == "/" { throw .invalidRequest("--rootfs /: the host's root can't be a container's rootfs; omit --rootfs for the read-only default") }
+            rootfs = dir
         }
 
         var namespaces = NamespaceSet()

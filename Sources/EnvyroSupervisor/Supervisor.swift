@@ -490,6 +490,13 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
             return .commandNotExecutable(argv0, errno: f.errno)
         case "clone" where f.errno == EPERM || f.errno == ENOSPC || f.errno == EUSERS:
             return .userNamespacesDisabled(detail: userNamespaceAdvice(errno: f.errno))
+        case "bind the rootfs" where f.errno == ELOOP:
+            return .invalidRequest("--rootfs: a component of the path is a symlink (or was just swapped for one); give the directory's real path")
+        case "bind the rootfs" where f.errno == EBUSY:
+            return .invalidRequest("--rootfs: the host's root can't be a container's rootfs; omit --rootfs for the read-only default")
+        case "chdir to the working directory" where f.errno == ELOOP || f.errno == EXDEV:
+            // RESOLVE_NO_MAGICLINKS (ELOOP) or a directory the root can't reach (EXDEV).
+            return .invalidRequest("the working directory is not a directory inside the container: \(Errno.describe(f.errno)) (a /proc/self/fd or /proc/PID/cwd link leads outside it; use --cwd with a path inside the rootfs)")
         case "chdir to the working directory":
             return .invalidRequest("the working directory does not exist in the container: \(Errno.describe(f.errno)) (use --cwd with a directory inside the rootfs)")
         default:

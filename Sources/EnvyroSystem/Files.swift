@@ -95,7 +95,11 @@ public enum Files {
         var buf = [CChar](repeating: 0, count: 4096)
         let n = readlink("/proc/self/exe", &buf, buf.count - 1)
         if n <= 0 { return CommandLine.arguments.first ?? "" }
-        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let exe = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        // A helper started from a sealed memfd copy (envyro_spawn_sealed_helper) was given its
+        // binary's path as argv[0] by its own user's supervisor.
+        if exe.hasPrefix("/memfd:") { return CommandLine.arguments.first ?? exe }
+        return exe
     }
 
     /// The directory part of `path`.

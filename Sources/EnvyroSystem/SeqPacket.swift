@@ -97,12 +97,16 @@ public struct SeqPacketSocket: Sendable {
     /// Starts the executable `path` with `arguments` (argv[0] is `path`) and the caller's
     /// environment, holding the other end of a new socket pair as its fd 3; returns its pid and
     /// our end. The helpers' start: `envyro-nshelper` and `envyro-ioworker` both take `--fd 3`.
-    public static func spawnPeer(_ path: String, arguments: [String]) throws(SystemError) -> (pid: pid_t, socket: SeqPacketSocket) {
+    /// `sealed`: started from a binary no container can write (envyro_spawn_sealed_helper), for
+    /// the helper whose clones become containers.
+    public static func spawnPeer(_ path: String, arguments: [String], sealed: Bool = false) throws(SystemError) -> (pid: pid_t, socket: SeqPacketSocket) {
         let (mine, theirs) = try pair()
         var cArgs: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) }
         cArgs.append(nil)
         defer { for p in cArgs { free(p) } }
-        let spawned = envyro_spawn_helper(path, &cArgs, envyro_environ(), theirs.fd)
+        var how: Int32 = 0
+        let spawned = sealed ? envyro_spawn_sealed_helper(path, &cArgs, envyro_environ(), theirs.fd, &how)
+                             : envyro_spawn_helper(path, &cArgs, envyro_environ(), theirs.fd)
         let e = errno
         theirs.close()
         if spawned < 0 {

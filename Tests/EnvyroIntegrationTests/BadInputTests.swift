@@ -29,6 +29,8 @@ struct BadInputTests {
         ("a command that is not executable", ["run", "--", "/etc/passwd"], 126, "/etc/passwd: Permission denied"),
         ("a missing --rootfs", ["run", "--rootfs", "/nonexistent-rootfs", "--", "true"], 125, "--rootfs /nonexistent-rootfs: no such directory"),
         ("a --rootfs that is a file", ["run", "--rootfs", "/etc/passwd", "--", "true"], 125, "--rootfs /etc/passwd: not a directory"),
+        ("a --rootfs that is a symlink", ["run", "--rootfs", "/proc/self/root", "--", "true"], 125, "--rootfs /proc/self/root: is a symlink; give the directory's real path"),
+        ("a --rootfs that is the host's root", ["run", "--rootfs", "/usr/..", "--", "true"], 125, "the host's root can't be a container's rootfs"),
         ("an unknown policy name", ["run", "--policy", "nonesuch", "--", "true"], 125, "policy 'nonesuch' not found"),
         ("a broken policy file", ["run", "--policy", brokenPolicy, "--", "true"], 125, "\(brokenPolicy): invalid JSON"),
         ("a policy with an unknown key", ["run", "--policy", unknownKeyPolicy, "--", "true"], 125, "unknown key 'rootfs.frobnicate'"),

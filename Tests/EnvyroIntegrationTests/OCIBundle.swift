@@ -152,4 +152,22 @@ enum OCIRunner {
         let err = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
         return Harness.Result(status: status, stdout: out, stderr: err + (timedOut ? "\n(killed after \(timeout) s)" : ""))
     }
+
+    /// Whether `pid` is a live process (not a zombie).
+    static func alive(_ pid: Int32) -> Bool {
+        guard pid > 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        return stat[stat.index(after: close)...].split(separator: " ").first != "Z"
+    }
+
+    /// Waits up to `seconds` for `condition`.
+    @discardableResult
+    static func wait(_ seconds: Double = 5, _ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try condition() { return true }
+            usleep(20_000)
+        }
+        return try condition()
+    }
 }

@@ -67,6 +67,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(what, "personality-query")) r = syscall(SYS_personality, 0xffffffffUL);
     else if (!strcmp(what, "tiocsti")) r = syscall(SYS_ioctl, 0, TIOCSTI, &c);
     else if (!strcmp(what, "tiocsti-high-bits")) r = syscall(SYS_ioctl, 0, (1UL << 32) | TIOCSTI, &c);
+    else if (!strcmp(what, "tioclinux")) r = syscall(SYS_ioctl, 0, TIOCLINUX, &c);
     else if (!strcmp(what, "tcgets")) r = syscall(SYS_ioctl, 0, TCGETS, params);
     else if (!strcmp(what, "mount")) r = syscall(SYS_mount, "none", "/tmp", "tmpfs", 0, 0);
     else if (!strcmp(what, "umount2")) r = syscall(SYS_umount2, "/tmp", 0);
@@ -224,8 +225,9 @@ struct KernelBehaviourTests {
         ("ptrace", .killed),
         ("process_vm_readv", .killed),
         ("personality", .killed),
-        ("tiocsti", .killed),
-        ("tiocsti-high-bits", .killed),
+        ("tiocsti", EPERM_),             // refused, not killed: a program can recover
+        ("tiocsti-high-bits", EPERM_),
+        ("tioclinux", EPERM_),
         ("mount", .killed),
         ("umount2", .killed),
         ("pivot_root", .killed),
@@ -267,6 +269,10 @@ struct KernelBehaviourTests {
         ("unshare", EPERM_),
         ("setns", EPERM_),
         ("clone-newuser", EPERM_),
+        ("tcgets", .errno(25)),           // allowed through to the kernel: stdin is not a terminal
+        ("tiocsti", EPERM_),              // never typed into a terminal (CVE-2017-5226 class)
+        ("tiocsti-high-bits", EPERM_),
+        ("tioclinux", EPERM_),
     ])
     func defaultProfile(call: String, expected: Outcome) throws {
         if mustSkip() { return }
