@@ -40,7 +40,7 @@ public struct UntrustedPath: Error, Sendable, Equatable, CustomStringConvertible
         self.reason = reason
     }
 
-    public var description: String { reason.hasPrefix(path) ? reason : "\(path): \(reason)" }
+    public var description: String { reason.hasPrefix(path) ? reason : "\(path) \(reason)" }
 }
 
 /// Reading a file that someone else must not be able to choose, as OpenSSH's
@@ -92,12 +92,17 @@ public enum SecurePath {
 
     /// Opens `path` for reading after checking every component (see the type's comment);
     /// returns the descriptor (close-on-exec), whose owner and mode are the ones judged.
-    public static func open(_ path: String, owners: Set<uid_t>) throws(UntrustedPath) -> Int32 {
+    /// `within`: when given, the file (after resolving symlinks once) must be directly in one of
+    /// these directories (themselves given resolved), or it is refused before anything is read.
+    public static func open(_ path: String, owners: Set<uid_t>, within: [String]? = nil) throws(UntrustedPath) -> Int32 {
         guard let resolved = realpath(path, nil) else {
             throw UntrustedPath(path, "cannot be resolved: \(Errno.describe(errno))")
         }
         let real = String(cString: resolved)
         free(resolved)
+        if let within, !within.contains(Files.directory(of: real)) {
+            throw UntrustedPath(path, "\(path) (\(real)) is not in \(within.joined(separator: ", "))")
+        }
         let names = real.split(separator: "/").map(String.init)
         guard !names.isEmpty else { throw UntrustedPath(path, "is a directory") }
         var dir = envyro_openat_component(AT_FDCWD, "/", 1)
@@ -106,7 +111,7 @@ public enum SecurePath {
         var shown = ""
         func facts(_ fd: Int32, _ shown: String) throws(UntrustedPath) -> PathComponent {
             var st = stat()
-            guard fstat(fd, &st) == 0 else { throw UntrustedPath(shown, "fstat: \(Errno.describe(errno))") }
+            guard fstat(fd, &st) == 0 else { throw UntrustedPath(shown, "cannot be examined (fstat): \(Errno.describe(errno))") }
             return PathComponent(path: shown, uid: st.st_uid, mode: st.st_mode, fileSystem: envyro_fs_magic(fd))
         }
         do throws(UntrustedPath) {
@@ -138,8 +143,8 @@ public enum SecurePath {
     }
 
     /// Reads a whole file of at most `limit` bytes through `open(_:owners:)`.
-    public static func read(_ path: String, owners: Set<uid_t>, limit: Int) throws(UntrustedPath) -> [UInt8] {
-        let fd = try open(path, owners: owners)
+    public static func read(_ path: String, owners: Set<uid_t>, within: [String]? = nil, limit: Int) throws(UntrustedPath) -> [UInt8] {
+        let fd = try open(path, owners: owners, within: within)
         defer { close(fd) }
         do { return try Files.readAll(fd, subject: path, limit: limit) } catch {
             throw UntrustedPath(path, "\(error)")

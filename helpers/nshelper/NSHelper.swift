@@ -100,15 +100,14 @@ enum PolicyTrust {
         let dirs = PolicyLoader.searchDirectories(executablePath: Files.executablePath(), allowEnvironment: privilege == .none)
         if privilege == .none { return try PolicyLoader.load(nameOrPath, searchDirectories: dirs) }
         let path = try PolicyLoader.locate(nameOrPath, searchDirectories: dirs)
-        if privilege == .elevated {
-            let fixed = dirs.compactMap { try? Files.realPath($0) }
-            let parent = Files.directory(of: (try? Files.realPath(path)) ?? path)
-            guard fixed.contains(parent) else {
+        // The fixed-directory rule is checked on the same resolution the read uses (SecurePath),
+        // so a symlink swapped in between can't point the read elsewhere.
+        let fixed = privilege == .elevated ? dirs.compactMap { try? Files.realPath($0) } : nil
+        let bytes: [UInt8]
+        do { bytes = try SecurePath.read(path, owners: [0], within: fixed, limit: PolicyLoader.maxFileBytes) } catch {
+            if fixed != nil, error.reason.contains(" is not in ") {
                 throw Refusal(description: "policy \(path): an installed (privileged) envyro-nshelper reads policies only by name from \(dirs.joined(separator: ", ")); ask an admin to install this policy there, or use a name (default, strict)")
             }
-        }
-        let bytes: [UInt8]
-        do { bytes = try SecurePath.read(path, owners: [0], limit: PolicyLoader.maxFileBytes) } catch {
             throw Refusal(description: "policy \(path) is not trusted by a privileged helper: \(error)")
         }
         return try PolicyLoader.parse(bytes, path: path)
