@@ -176,7 +176,6 @@ enum HelperBench {
             die("mkdtemp: \(SystemError.current("mkdtemp", "/tmp"))")
         }
         let scratch = String(cString: made)
-        defer { rmdir(scratch) }
         for name in ["strict", "default"] {
             let dir = Files.directory(of: policy.sourcePath)
             guard let profile = try? SeccompProfile.load(path: "\(dir)/seccomp/\(name).json") else {
@@ -210,6 +209,8 @@ enum HelperBench {
             print("seccomp_\(name)_cached_load_us \(median(load)) us")
             print("seccomp_\(name)_instructions \(bpf.count / 8) count")
         }
+
+        rmdir(scratch)
 
         if getuid() != 0 {
             print("cgroup_skipped 0 reason:needs-root")
