@@ -70,6 +70,8 @@ install: static
 	install -D -s -m 0755 $(STATIC)/envyro-supervisor $(DESTDIR)$(PREFIX)/bin/envyro-supervisor
 	install -D -s -m 0755 $(STATIC)/envyro-nshelper $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-nshelper
 	install -D -s -m 0755 $(STATIC)/envyro-ioworker $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-ioworker
+	@# The helper's bench and fuzz drivers: unprivileged, never given capabilities.
+	install -D -s -m 0755 $(STATIC)/envyro-helper-bench $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-helper-bench
 	install -D -m 0644 contrib/systemd/envyro-supervisor.service $(DESTDIR)$(PREFIX)/lib/systemd/user/envyro-supervisor.service
 	install -D -m 0644 contrib/systemd/envyro-supervisor.socket $(DESTDIR)$(PREFIX)/lib/systemd/user/envyro-supervisor.socket
 	sed -i 's|/usr/local/bin/envyro-supervisor|$(PREFIX)/bin/envyro-supervisor|' $(DESTDIR)$(PREFIX)/lib/systemd/user/envyro-supervisor.service

@@ -20,6 +20,7 @@ let package = Package(
         .executable(name: "envyro-nshelper", targets: ["envyro-nshelper"]),
         .executable(name: "envyro-supervisor", targets: ["envyro-supervisor"]),
         .executable(name: "envyro-ioworker", targets: ["envyro-ioworker"]),
+        .executable(name: "envyro-helper-bench", targets: ["envyro-helper-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -104,6 +105,15 @@ let package = Package(
             path: "helpers/nshelper",
             swiftSettings: strictSwift
         ),
+        // The helper's benchmark and fuzz drivers: an unprivileged program that drives a real
+        // envyro-nshelper over its socket. Never in the privileged binary, never given
+        // capabilities (it refuses to run with them) (issue 13, item 9).
+        .executableTarget(
+            name: "envyro-helper-bench",
+            dependencies: ["CEnvyro", "EnvyroSystem", "EnvyroProtocol", "EnvyroPolicy", "EnvyroSeccomp", "EnvyroCgroup"],
+            path: "Benchmarks/helper-bench",
+            swiftSettings: strictSwift
+        ),
         // The I/O worker (io_uring, in its own process) and the supervisor's client for it.
         // `ENVYRO_NO_URING=1 swift build` compiles io_uring out: every I/O operation then fails
         // with an error naming the switch, and liburing is not linked.
@@ -131,6 +141,7 @@ let package = Package(
         .testTarget(name: "EnvyroSupervisorTests", dependencies: ["EnvyroSupervisor", "EnvyroEngine"]),
         .testTarget(name: "EnvyroSeccompTests", dependencies: ["EnvyroSeccomp", "EnvyroJSON", "CEnvyro"]),
         .testTarget(name: "EnvyroCgroupTests", dependencies: ["EnvyroCgroup", "EnvyroSystem", "CEnvyro"]),
+        .testTarget(name: "EnvyroSystemTests", dependencies: ["EnvyroSystem"]),
         .testTarget(
             name: "EnvyroIntegrationTests",
             dependencies: ["EnvyroSystem", "EnvyroJSON", "EnvyroAudit", "EnvyroProtocol", "CEnvyro"]

@@ -101,7 +101,47 @@ public enum ClientProtocol {
         return "/tmp/envyro-\(getuid())/supervisor.sock"
     }
 
-    /// Connects to a supervisor's socket; nil when none is listening there.
+    /// What a careful connection attempt found.
+    public enum Connection {
+        /// A supervisor of ours (or root's) listens there.
+        case connected(SeqPacketSocket)
+        /// Nothing listens there (no socket, or no directory).
+        case absent
+        /// Something is there that isn't safe to talk to; nothing was sent. The reason names
+        /// the path, its owner and what to do.
+        case refused(String)
+    }
+
+    /// Connects to the supervisor at `path` only when it is safe to send it anything (issue 13,
+    /// item 4): the socket's directory must be a real directory of this user's with mode 0700
+    /// (by `lstat`: in `/tmp` another user could have made `/tmp/envyro-UID` first and planted
+    /// a socket), and the process listening must run as this user or as root (`SO_PEERCRED`).
+    /// Otherwise nothing is sent: not the argv, not the environment, not our stdio.
+    public static func connectSafely(_ path: String) -> Connection {
+        let dir = Files.directory(of: path)
+        if Files.kind(dir) == .missing { return .absent }
+        if let why = RuntimeDirectory.refusal(dir, uid: getuid()) {
+            // An unsafe directory with nothing in it has nothing to hijack with.
+            if Files.kind(path) == .missing { return .absent }
+            return .refused("not using the supervisor socket \(path): \(why)")
+        }
+        guard let socket = connect(path) else { return .absent }
+        var pid: pid_t = 0, uid: uid_t = 0, gid: gid_t = 0
+        guard envyro_peer_credentials(socket.fd, &pid, &uid, &gid) == 0 else {
+            let e = SystemError.current("getsockopt", "SO_PEERCRED")
+            socket.close()
+            return .refused("not using the supervisor socket \(path): cannot tell who listens there (\(e))")
+        }
+        if uid != getuid() && uid != 0 {
+            socket.close()
+            let name = Environment.userName(uid: uid).map { " (\($0))" } ?? ""
+            return .refused("not using the supervisor socket \(path): the process listening there (pid \(pid)) runs as uid \(uid)\(name), not as you or root")
+        }
+        return .connected(socket)
+    }
+
+    /// Connects to a supervisor's socket; nil when none is listening there. Checks nothing:
+    /// clients use `connectSafely`.
     public static func connect(_ path: String) -> SeqPacketSocket? {
         let fd = socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return nil }

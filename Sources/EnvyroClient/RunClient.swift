@@ -165,7 +165,8 @@ public enum FastRun {
         guard arguments.count > 2, arguments[1] == "run",
               let (flags, argv) = RunFlags.parse(arguments[2...]), flags.supervisor != "never" else { return }
         let path = flags.supervisor == "auto" ? ClientProtocol.defaultSocketPath() : flags.supervisor
-        guard let socket = ClientProtocol.connect(path) else { return }
+        // A refused socket is the full command line's to report (it warns, then embeds).
+        guard case .connected(let socket) = ClientProtocol.connectSafely(path) else { return }
         let signalFD = envyro_signalfd_for_forwarding()
         DaemonClient.run(socket, argv: argv, stdio: RunFlags.stdio(), signalFD: signalFD, flags: flags)
     }

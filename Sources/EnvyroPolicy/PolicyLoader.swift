@@ -25,15 +25,19 @@ public enum PolicyLoader {
     /// `<dir>/<name>.json` in `searchDirectories` is loaded.
     /// - Throws: `PolicyError`; `.notFound` lists the directories searched.
     public static func load(_ nameOrPath: String, searchDirectories: [String]) throws(PolicyError) -> Policy {
-        if isPath(nameOrPath) {
-            return try parse(readFile(nameOrPath), path: nameOrPath)
-        }
+        let path = try locate(nameOrPath, searchDirectories: searchDirectories)
+        return try parse(readFile(path), path: path)
+    }
+
+    /// The file `load` would read for `nameOrPath`: a path as is, or the first
+    /// `<dir>/<name>.json` in `searchDirectories`. A privileged reader opens it itself, checking
+    /// every component (envyro-nshelper's PolicyTrust), and passes the bytes to `parse`.
+    public static func locate(_ nameOrPath: String, searchDirectories: [String]) throws(PolicyError) -> String {
+        if isPath(nameOrPath) { return nameOrPath }
         guard isValidName(nameOrPath) else { throw .invalidName(nameOrPath) }
         for directory in searchDirectories {
             let candidate = join(directory, "\(nameOrPath).json")
-            if exists(candidate) {
-                return try parse(readFile(candidate), path: candidate)
-            }
+            if exists(candidate) { return candidate }
         }
         throw .notFound(name: nameOrPath, searched: searchDirectories)
     }

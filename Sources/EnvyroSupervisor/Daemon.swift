@@ -103,11 +103,12 @@ public final class SupervisorDaemon: @unchecked Sendable {
             _ = fcntl(3, F_SETFD, FD_CLOEXEC)
             return 3
         }
+        // The directory must be ours, private and not a symlink (lstat): in /tmp another user
+        // may have made /tmp/envyro-UID first, to read what clients send or plant files.
         let dir = Files.directory(of: socketPath)
         try Files.makeDirectories(dir, mode: 0o700)
-        var st = stat()
-        if lstat(dir, &st) != 0 || st.st_uid != getuid() || st.st_mode & 0o077 != 0 {
-            throw SystemError("listen", "\(socketPath): its directory \(dir) must belong to you and be private (mode 0700)", errno: EPERM)
+        if let why = RuntimeDirectory.refusal(dir, uid: getuid()) {
+            throw SystemError("listen", "\(socketPath): refusing its directory: \(why)", errno: EPERM)
         }
         if Files.kind(socketPath) != .missing {
             if let other = ClientProtocol.connect(socketPath) {
@@ -371,6 +372,8 @@ public final class SupervisorDaemon: @unchecked Sendable {
     /// nothing answers on it, and the policy snapshots of dead supervisors. Returns the paths
     /// removed (`envyro gc`).
     public static func removeLeftovers(socketPath: String) -> [String] {
+        // Only in a private directory of ours: never follow or clean another user's.
+        guard RuntimeDirectory.refusal(Files.directory(of: socketPath), uid: getuid()) == nil else { return [] }
         var removed: [String] = []
         if Files.kind(socketPath) == .other, ClientProtocol.connect(socketPath) == nil {
             var st = stat()

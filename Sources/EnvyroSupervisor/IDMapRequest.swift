@@ -25,7 +25,9 @@ public enum IDMapRequest {
         guard let u = firstRange(subuid, name: name, id: uid) else {
             throw .invalidRequest("--userns auto: no subordinate uids for \(name ?? String(uid)) in \(subuid); ask an admin to add a line like '\(name ?? String(uid)):100000:65536' (usermod --add-subuids)")
         }
-        guard let g = firstRange(subgid, name: name, id: gid) else {
+        // A numeric /etc/subgid entry names the user's uid, not a gid, exactly as newgidmap
+        // reads it (shadow's find_range matches the owner's name, then the owner's uid).
+        guard let g = firstRange(subgid, name: name, id: uid) else {
             throw .invalidRequest("--userns auto: no subordinate gids for \(name ?? String(uid)) in \(subgid); ask an admin to add a line like '\(name ?? String(uid)):100000:65536' (usermod --add-subgids)")
         }
         let un = UInt32(min(u.count, 65536)), gn = UInt32(min(g.count, 65536))

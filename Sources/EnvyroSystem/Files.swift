@@ -175,11 +175,18 @@ public enum Environment {
     }
 
     /// `user`'s (or `id`'s) ranges in a subordinate-id file (`/etc/subuid`, `/etc/subgid`:
-    /// lines `name:start:count` or `id:start:count`), in file order.
+    /// lines `name:start:count` or `id:start:count`), in file order. In both files a numeric
+    /// owner is a uid (shadow's newuidmap and newgidmap both match the user's name, then the
+    /// user's uid): pass the caller's uid as `id` for /etc/subgid too.
     public static func subordinateRanges(_ path: String, user: String?, id: UInt32) -> [(start: UInt64, count: UInt64)] {
         guard let bytes = try? Files.read(path, limit: 1 << 20) else { return [] }
+        return subordinateRanges(text: String(decoding: bytes, as: UTF8.self), user: user, id: id)
+    }
+
+    /// The matching alone, on a file's text (pure, for unit tests).
+    public static func subordinateRanges(text: String, user: String?, id: UInt32) -> [(start: UInt64, count: UInt64)] {
         var out: [(start: UInt64, count: UInt64)] = []
-        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+        for line in text.split(separator: "\n") {
             let f = line.split(separator: ":", omittingEmptySubsequences: false)
             guard f.count == 3, let start = UInt64(f[1]), let count = UInt64(f[2]), count > 0 else { continue }
             if f[0] == String(id) || (user != nil && f[0] == user!) { out.append((start, count)) }

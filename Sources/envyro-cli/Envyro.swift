@@ -172,11 +172,20 @@ struct Run: AsyncParsableCommand {
         // same output, statuses and errors as the embedded one.
         if supervisor != "never" {
             let path = supervisor == "auto" ? ClientProtocol.defaultSocketPath() : supervisor
-            if let socket = ClientProtocol.connect(path) {
+            switch ClientProtocol.connectSafely(path) {
+            case .connected(let socket):
                 DaemonClient.run(socket, argv: argv, stdio: stdio, signalFD: signalFD, flags: flags)
-            } else if supervisor != "auto" {
+            case .refused(let why) where supervisor == "auto":
+                // The default socket is only a shortcut: run without it, as with no daemon.
+                complain("warning: \(why); running without a supervisor")
+            case .refused(let why):
+                complain("\(why); use --supervisor never to run without one")
+                throw ExitCode(125)
+            case .absent where supervisor != "auto":
                 complain("no envyro-supervisor is listening at \(path); start one (envyro-supervisor --policy strict) or use --supervisor never")
                 throw ExitCode(125)
+            case .absent:
+                break
             }
         }
 
@@ -253,9 +262,14 @@ struct GC: AsyncParsableCommand {
     func run() async throws {
         envyro_cli_unblock_signals()
         let embedded = EmbeddedSupervisor(policy: policy)
+        let socketPath = supervisor ?? ClientProtocol.defaultSocketPath()
+        // Never clean another user's directory: a /tmp/envyro-UID someone else made is left alone.
+        let dir = Files.directory(of: socketPath)
+        let safe = Files.kind(dir) == .missing || RuntimeDirectory.refusal(dir, uid: getuid()) == nil
+        if !safe, let why = RuntimeDirectory.refusal(dir, uid: getuid()) { complain("warning: not cleaning \(dir): \(why)") }
         do {
             let removed = try embedded.collectGarbage()
-                + SupervisorDaemon.removeLeftovers(socketPath: supervisor ?? ClientProtocol.defaultSocketPath())
+                + (safe ? SupervisorDaemon.removeLeftovers(socketPath: socketPath) : [])
             print(removed.isEmpty ? "nothing to remove" : removed.map { "removed \($0)" }.joined(separator: "\n"))
         } catch {
             complain(error.description)
@@ -268,11 +282,16 @@ struct GC: AsyncParsableCommand {
 func connectDaemon(_ path: String?) throws -> SeqPacketSocket {
     envyro_cli_unblock_signals()
     let p = path ?? ClientProtocol.defaultSocketPath()
-    guard let s = ClientProtocol.connect(p) else {
+    switch ClientProtocol.connectSafely(p) {
+    case .connected(let s):
+        return s
+    case .refused(let why):
+        complain(why)
+        throw ExitCode(125)
+    case .absent:
         complain("no envyro-supervisor is listening at \(p); start one with: envyro-supervisor --policy strict")
         throw ExitCode(125)
     }
-    return s
 }
 
 func ask(_ socket: SeqPacketSocket, _ m: ClientMessage) throws -> ClientMessage {
@@ -392,7 +411,7 @@ struct Bench: ParsableCommand {
             print("{\n\(lines.joined(separator: ",\n"))\n}")
         } else {
             print(EngineBenchmarks.formatted(figures))
-            print("\nhelper (privileged side), medians of \(min(iterations, 200)):")
+            print("\nhelper (envyro-helper-bench), medians of \(min(iterations, 200)):")
             for f in helperFigures { print("  \(f.key.padding(32)) \(f.value)") }
         }
     }
@@ -400,8 +419,8 @@ struct Bench: ParsableCommand {
     /// Back-to-back starts of /bin/true through a supervisor on one open connection, as a
     /// client of the socket API would do them.
     func throughput(_ path: String) throws {
-        guard let socket = ClientProtocol.connect(path) else {
-            complain("no envyro-supervisor is listening at \(path)")
+        guard case .connected(let socket) = ClientProtocol.connectSafely(path) else {
+            complain("no envyro-supervisor of yours is listening at \(path)")
             throw ExitCode(125)
         }
         defer { socket.close() }
@@ -438,9 +457,13 @@ struct Bench: ParsableCommand {
         }
     }
 
-    /// Runs `envyro-nshelper --bench` and reads its `key value unit` lines.
+    /// Runs `envyro-helper-bench --bench` (the unprivileged driver that measures a real
+    /// envyro-nshelper; the privileged binary holds no benchmark code) and reads its
+    /// `key value unit` lines.
     static func helperFigures(iterations: Int) -> [(key: String, value: String)] {
-        let helper = EmbeddedSupervisor.locateHelper(executablePath: Files.executablePath())
+        let dir = Files.directory(of: Files.executablePath())
+        let installed = Files.directory(of: dir) + "/libexec/envyro/envyro-helper-bench"
+        let helper = access(dir + "/envyro-helper-bench", X_OK) == 0 || access(installed, X_OK) != 0 ? dir + "/envyro-helper-bench" : installed
         var fds: [Int32] = [-1, -1]
         guard envyro_pipe_cloexec(&fds) == 0 else { return [] }
         var actions = posix_spawn_file_actions_t()

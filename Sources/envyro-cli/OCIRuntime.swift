@@ -56,6 +56,9 @@ final class OCIRuntime {
     }
 
     func dispatch(_ command: String, _ args: [String]) throws(OCIFailure) -> Int32 {
+        if !["spec", "features", "events", "checkpoint", "restore"].contains(command) {
+            try checkStateRoot(creating: command == "create" || command == "run")
+        }
         switch command {
         case "create": return try create(args)
         case "start": return try start(args)
@@ -78,6 +81,37 @@ final class OCIRuntime {
     }
 
     // MARK: - helpers
+
+    /// The state root holds `state.json` files whose hooks `start` and `delete` run: it is used
+    /// only when it is a real directory of ours that nobody else can write (lstat), and the
+    /// `/tmp/envyro-UID` fallback only when it is ours with mode 0700. In `/tmp` another user
+    /// can make that directory first and plant a container whose hooks we would run (issue 13,
+    /// item 4). `creating`: make what is missing (`/tmp/envyro-UID` 0700, the root 0711).
+    func checkStateRoot(creating: Bool) throws(OCIFailure) {
+        let uid = geteuid()
+        let shared = "/tmp/envyro-\(uid)"
+        if root == shared || root.hasPrefix(shared + "/") {
+            if creating {
+                do { try RuntimeDirectory.prepare(shared) } catch { throw OCIFailure("refusing the state directory \(root): \(error)") }
+            } else if Files.kind(shared) != .missing, let why = RuntimeDirectory.refusal(shared, uid: uid) {
+                throw OCIFailure("refusing the state directory \(root): \(why)")
+            }
+        }
+        if creating {
+            do { try Files.makeDirectories(root, mode: 0o711) } catch { throw OCIFailure("cannot create the state directory \(root): \(error)") }
+        }
+        var st = stat()
+        guard lstat(root, &st) == 0 else { return }   // nothing there: every container "does not exist"
+        let problem: String?
+        if st.st_mode & S_IFMT == S_IFLNK { problem = "it is a symlink" }
+        else if st.st_mode & S_IFMT != S_IFDIR { problem = "it is not a directory" }
+        else if st.st_uid != uid { problem = "it belongs to uid \(st.st_uid)\(Environment.userName(uid: st.st_uid).map { " (\($0))" } ?? ""), not to you (uid \(uid)), who could plant containers and hooks there" }
+        else if st.st_mode & 0o022 != 0 { problem = "it is writable by group or others (mode \(String(st.st_mode & 0o7777, radix: 8)))" }
+        else { problem = nil }
+        if let problem {
+            throw OCIFailure("refusing the state directory \(root): \(problem); use a directory of your own that only you can write (--root DIR, or set XDG_RUNTIME_DIR)")
+        }
+    }
 
     /// The helper's answer to `message`, or the failure as runc-style text.
     func call(_ message: Message, fds: [Int32] = []) throws(OCIFailure) -> Message {
@@ -186,7 +220,6 @@ final class OCIRuntime {
 
         // The state directory: its existence is the id's reservation.
         let dir = OCIContainerDir(root: root, id: id)
-        do { try Files.makeDirectories(root, mode: 0o711) } catch { throw OCIFailure("cannot create the state directory \(root): \(error)") }
         if mkdir(dir.path, 0o711) != 0 {
             if errno == EEXIST { throw OCIFailure("container with id exists: \(id)") }
             throw OCIFailure("cannot create \(dir.path): \(Errno.describe(errno))")

@@ -359,11 +359,29 @@ int main(int argc, char **argv) {
         else if (stat(run, &st) == 0 && S_ISDIR(st.st_mode)) snprintf(path, sizeof path, "%s/envyro/supervisor.sock", run);
         else snprintf(path, sizeof path, "/tmp/envyro-%u/supervisor.sock", getuid());
     }
+    /* Nothing is sent unless the socket's directory is ours and private (lstat: not a
+     * symlink, our uid, mode 0700) and the process listening runs as us or root (SO_PEERCRED):
+     * in /tmp another user can make /tmp/envyro-UID first and plant a socket that would get our
+     * argv, environment and stdio (issue 13, item 4). Anything else goes to envyro-cli, which
+     * checks the same, says why, and runs without the daemon (or refuses an explicit one). */
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash) exec_cli(argc, argv);
+    if (slash == dir) slash[1] = 0; else *slash = 0;
+    struct stat ds;
+    if (lstat(dir, &ds) != 0 || !S_ISDIR(ds.st_mode) || ds.st_uid != getuid() || (ds.st_mode & 077) != 0) exec_cli(argc, argv);
     int sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
     if (sock < 0 || strlen(path) >= sizeof addr.sun_path) exec_cli(argc, argv);
     strcpy(addr.sun_path, path);
     if (connect(sock, (struct sockaddr *)&addr, sizeof addr) != 0) { close(sock); exec_cli(argc, argv); }
+    struct ucred peer;
+    socklen_t plen = sizeof peer;
+    if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &peer, &plen) != 0 || (peer.uid != getuid() && peer.uid != 0)) {
+        close(sock);
+        exec_cli(argc, argv);
+    }
 
     struct buf body = { 0 };
     if (spec(&body, &f, argc, argv, cmd) < 0) { close(sock); exec_cli(argc, argv); }

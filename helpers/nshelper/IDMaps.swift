@@ -13,7 +13,7 @@ struct SubordinateRange: Equatable {
 ///
 /// Why this is safe: every host range must be the caller's own id (x1) or lie inside one of the
 /// caller's subordinate ranges (read from root-owned /etc/subuid and /etc/subgid, matched by
-/// user name or uid); counts can't overflow (the protocol decoder refuses); host ranges and
+/// user name or uid, in both files); counts can't overflow (the protocol decoder refuses); host ranges and
 /// container ranges don't overlap; the number of extents is bounded by the policy. The target
 /// is always this helper's own child, named by the pidfd clone3 returned, never by a pid a
 /// caller supplies. `setgroups` is set to `deny` unless a subgid range authorises the gid map.
@@ -35,7 +35,11 @@ struct IDMapPlan {
         }
         let name = userName(uid: caller.uid)
         let subuids = readRanges(subuidFile, user: name, id: caller.uid)
-        let subgids = readRanges(subgidFile, user: name, id: caller.gid)
+        // Both files are keyed by the user: a numeric /etc/subgid entry is a uid, as newgidmap
+        // reads it (shadow's find_range: the owner's name, else the owner's uid). Matching it
+        // against the caller's gid let a user whose gid equals another user's uid take that
+        // user's subordinate gids (issue 13, item 8).
+        let subgids = readRanges(subgidFile, user: name, id: caller.uid)
         if let why = check(uids, kind: "uid", own: caller.uid, ranges: subuids, policy: policy) { return .failure(why) }
         if let why = check(gids, kind: "gid", own: caller.gid, ranges: subgids, policy: policy) { return .failure(why) }
         let gidUsesSubordinate = gids.contains { !($0.hostID == caller.gid && $0.count == 1) }

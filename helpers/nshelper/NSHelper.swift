@@ -57,18 +57,67 @@ func setupUser(_ who: String) -> Never {
     }
 }
 
-/// Whether a privileged helper may trust a policy file.
+/// How much more privilege this helper has than whoever started it.
+enum HelperPrivilege: Equatable {
+    /// An ordinary user's helper without capabilities: it may read whatever its user can.
+    case none
+    /// Started by root (in the host's user namespace): root chooses its own policy files, but
+    /// they must be root's in a place only root can change.
+    case root
+    /// Started by an ordinary user with more privilege than that user (file capabilities:
+    /// the loader reports AT_SECURE; or any effective capability without being root). Its
+    /// caller is not trusted at all: policies only by name from the fixed directories.
+    case elevated
+
+    /// This process's privilege, read before anything else (before any capability is dropped).
+    static func current() -> HelperPrivilege {
+        guard UserNamespace.isInitial else { return .none }   // root of another user namespace has no host privilege
+        if envyro_at_secure() != 0 || (getuid() != 0 && envyro_effective_capabilities() != 0) { return .elevated }
+        return geteuid() == 0 ? .root : .none
+    }
+}
+
+/// Which policy (and seccomp profile) files a privileged helper trusts (issue 13, item 6).
+///
+/// - Every privileged helper opens the file through `SecurePath`: `O_NOFOLLOW` descriptors
+///   from `/` down, each judged by `fstat`/`fstatfs` (owned by root, not writable by group or
+///   others unless a sticky directory, nothing on FUSE), and reads the very descriptor it
+///   judged. Nothing is looked up again by path after the check.
+/// - An elevated helper (file capabilities) takes a policy only from the fixed directories:
+///   the system ones (`/etc/envyro/policy`, ...) and the installation's own (`policy/` or
+///   `share/envyro/policy/` beside the binary the kernel ran, found from `/proc/self/exe`, not
+///   from anything its caller says); a path elsewhere is refused. `$ENVYRO_POLICY_DIR` is
+///   ignored (as for root).
+/// - Root may name any path (the integration tests keep policies in a root-owned directory
+///   under `/tmp`), but the whole chain must be root's.
 enum PolicyTrust {
-    /// Why `path` is refused: a privileged helper only reads policy files (and their
-    /// directory) that are owned by root and not writable by group or others.
-    static func refusal(_ path: String) -> String? {
-        for p in [path, Files.directory(of: path)] {
-            var st = stat()
-            guard stat(p, &st) == 0 else { return "cannot stat \(p)" }
-            if st.st_uid != 0 { return "\(p) is not owned by root; an installed (privileged) helper only trusts root-owned policy files" }
-            if st.st_mode & (S_IWGRP | S_IWOTH) != 0 { return "\(p) is writable by group or others; an installed helper refuses it" }
+    struct Refusal: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// The policy `nameOrPath`, read as `privilege` allows.
+    static func load(_ nameOrPath: String, privilege: HelperPrivilege) throws -> Policy {
+        let dirs = PolicyLoader.searchDirectories(executablePath: Files.executablePath(), allowEnvironment: privilege == .none)
+        if privilege == .none { return try PolicyLoader.load(nameOrPath, searchDirectories: dirs) }
+        let path = try PolicyLoader.locate(nameOrPath, searchDirectories: dirs)
+        // The fixed-directory rule is checked on the same resolution the read uses (SecurePath),
+        // so a symlink swapped in between can't point the read elsewhere.
+        let fixed = privilege == .elevated ? dirs.compactMap { try? Files.realPath($0) } : nil
+        let bytes: [UInt8]
+        do { bytes = try SecurePath.read(path, owners: [0], within: fixed, limit: PolicyLoader.maxFileBytes) } catch {
+            if fixed != nil, error.reason.contains(" is not in ") {
+                throw Refusal(description: "policy \(path): an installed (privileged) envyro-nshelper reads policies only by name from \(dirs.joined(separator: ", ")); ask an admin to install this policy there, or use a name (default, strict)")
+            }
+            throw Refusal(description: "policy \(path) is not trusted by a privileged helper: \(error)")
         }
-        return nil
+        return try PolicyLoader.parse(bytes, path: path)
+    }
+
+    /// The policy's seccomp profile, read the same way (a privileged helper only).
+    static func profileBytes(_ path: String) throws(Refusal) -> [UInt8] {
+        do { return try SecurePath.read(path, owners: [0], limit: 4 << 20) } catch {
+            throw Refusal(description: "seccomp profile \(path) is not trusted by a privileged helper: \(error)")
+        }
     }
 }
 
@@ -85,9 +134,6 @@ struct NSHelperMain {
 
         var policyName = "default"
         var socketFD: Int32 = 3
-        var fuzzFrames = 0
-        var benchIterations = 0
-        var fuzzSeed: UInt64 = 1
         var args = CommandLine.arguments.dropFirst()
         while let arg = args.popFirst() {
             switch arg {
@@ -97,15 +143,10 @@ struct NSHelperMain {
             case "--setup-user":
                 guard let v = args.popFirst() else { die("--setup-user needs a user name or uid") }
                 setupUser(v)
-            case "--bench":
-                guard let v = args.popFirst(), let n = Int(v), n > 0 else { die("--bench needs an iteration count") }
-                benchIterations = n
-            case "--fuzz":
-                guard let v = args.popFirst(), let n = Int(v), n > 0 else { die("--fuzz needs a frame count") }
-                fuzzFrames = n
-            case "--seed":
-                guard let v = args.popFirst(), let n = UInt64(v) else { die("--seed needs a number") }
-                fuzzSeed = n
+            case "--bench", "--fuzz":
+                // The drivers are not in this binary (issue 13, item 9): a helper that may hold
+                // privileges runs no test code and writes no files of its choosing.
+                die("\(arg) is not part of envyro-nshelper, which may run with privileges; use envyro-helper-bench \(arg) N (an unprivileged program that drives this helper over its socket)", code: 64)
             case "--fd":
                 guard let v = args.popFirst(), let n = Int32(v), n >= 3 else { die("--fd needs a descriptor number >= 3") }
                 socketFD = n
@@ -120,7 +161,8 @@ struct NSHelperMain {
         // this process. A helper with file capabilities, or run by root, is "privileged": it
         // then ignores its environment entirely.
         // Root of another user namespace (rootless podman runs its runtime in one) is not.
-        let privileged = UserNamespace.isInitial && (geteuid() == 0 || envyro_effective_capabilities() != 0)
+        let privilege = HelperPrivilege.current()
+        let privileged = privilege != .none
         // Root's single-id map puts host uid 0 in the container, which the kernel allows only
         // with CAP_SETFCAP (verify_root_map); no other caller can map host root.
         let setidCaps: UInt64 = (1 << 6) | (1 << 7) | (geteuid() == 0 ? (1 << 31) : 0)   // SETGID, SETUID, SETFCAP
@@ -130,23 +172,6 @@ struct NSHelperMain {
             die("cannot drop capabilities: \(SystemError.current("capset"))")
         }
         _ = envyro_prctl(4 /* PR_SET_DUMPABLE */, 0, 0)
-
-        if benchIterations > 0 {
-            let dirs = PolicyLoader.searchDirectories(executablePath: Files.executablePath(), allowEnvironment: true)
-            guard let policy = try? PolicyLoader.load(policyName, searchDirectories: dirs) else { die("--bench: policy \(policyName) not found") }
-            HelperBench.run(iterations: benchIterations, policy: policy)
-        }
-        if fuzzFrames > 0 {
-            // The fuzz target: this helper's own decoder and dispatcher, fed through a socket
-            // pair it holds both ends of, with creates checked but not carried out.
-            var pair: [Int32] = [-1, -1]
-            guard envyro_seqpacket_pair(&pair) == 0, dup2(pair[0], 3) == 3 else { die("cannot make the fuzz socket pair") }
-            if pair[0] != 3 { close(pair[0]) }
-            socketFD = 3
-            FuzzDriver.peer = pair[1]
-            FuzzDriver.frames = fuzzFrames
-            FuzzDriver.seed = fuzzSeed
-        }
 
         // The socket must be a SEQPACKET socket: refuse to run on anything else.
         var type: Int32 = 0
@@ -159,11 +184,7 @@ struct NSHelperMain {
         let socket = SeqPacketSocket(fd: socketFD)
         let policy: Policy
         do {
-            let dirs = PolicyLoader.searchDirectories(executablePath: Files.executablePath(), allowEnvironment: !privileged)
-            policy = try PolicyLoader.load(policyName, searchDirectories: dirs)
-            if privileged, let why = PolicyTrust.refusal(policy.sourcePath) {
-                throw PolicyError.invalidValue(path: policy.sourcePath, key: "", reason: why)
-            }
+            policy = try PolicyTrust.load(policyName, privilege: privilege)
         } catch {
             refuseFirstRequest(socket, step: "policy", message: "\(error)", code: 78)
         }
@@ -208,10 +229,6 @@ struct NSHelperMain {
             die("caller uid \(uid) is not this helper's uid \(getuid())", code: 77)
         }
 
-        if FuzzDriver.frames > 0 {
-            let server = HelperServer(socket: socket, policy: policy, audit: audit, caller: Caller(uid: getuid(), gid: getgid(), pid: getpid()), seccomp: seccomp)
-            exit(FuzzDriver.run(server))
-        }
         let server = HelperServer(
             socket: socket, policy: policy, audit: audit,
             caller: Caller(uid: uid, gid: gid, pid: pid), seccomp: seccomp)

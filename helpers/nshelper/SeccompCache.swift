@@ -27,6 +27,8 @@ final class SeccompCache {
     let profilePath: String?
     let profileDigest: String
     private var parsed: SeccompProfile?
+    /// A privileged helper's profile bytes, read once through PolicyTrust (never by path again).
+    private var trustedBytes: [UInt8]?
     let directory: String?
     private var memory: [UInt64: SeccompProgram] = [:]
     private(set) var compiles = 0
@@ -44,6 +46,18 @@ final class SeccompCache {
         }
         profilePath = policy.seccomp.profile
         guard let path = profilePath else { profileDigest = ""; return }
+        if privileged {
+            // The profile a policy names is read like the policy (PolicyTrust): one checked
+            // descriptor, root's whole chain, never the path again.
+            let bytes: [UInt8]
+            do { bytes = try PolicyTrust.profileBytes(path) } catch {
+                throw SeccompError(path: path, entry: nil, reason: error.description)
+            }
+            profileDigest = Digest.hex(Digest.sha256(bytes))
+            trustedBytes = bytes
+            if !hasCachedProgram() { parsed = try SeccompProfile.parse(bytes: bytes, path: path) }
+            return
+        }
         guard let bytes = try? Files.read(path, limit: 4 << 20) else {
             // Let the parser produce the error message naming the file.
             profileDigest = ""
@@ -82,7 +96,9 @@ final class SeccompCache {
             return f
         }
         let profile: SeccompProfile
-        if let p = parsed { profile = p } else { profile = try SeccompProfile.load(path: path) }
+        if let p = parsed { profile = p }
+        else if let b = trustedBytes { profile = try SeccompProfile.parse(bytes: b, path: path) }
+        else { profile = try SeccompProfile.load(path: path) }
         parsed = profile
         let compiled = try SeccompCompiler.compile(profile, capabilities: names)
         compiles += 1

@@ -146,8 +146,6 @@ final class HelperServer {
         return handle(packet)
     }
 
-    /// Set by `--fuzz`: a create that passes every check is not carried out.
-    var dryRun = false
     /// Frames refused (each closes the connection) since start.
     private(set) var rejections = 0
 
@@ -223,10 +221,6 @@ final class HelperServer {
             outcome = Outcome(
                 reply: .helloReply(HelloReply(helperPID: getpid(), policyName: policy.name, privileged: geteuid() == 0)),
                 decision: .allowed, result: "ok", detail: "client \(hello.client)")
-        case .create(let request) where dryRun:
-            for fd in packet.fds { close(fd) }
-            let why = policyViolation(request, stdio: packet.fds) ?? "dry run: not carried out"
-            outcome = Outcome(reply: .failed(Failure(errno: EPERM, step: "fuzz", message: why)), decision: .denied(reason: why), result: "EPERM")
         case .create(let request):
             outcome = create(request, stdio: packet.fds)
         case .signal(let request):
@@ -234,12 +228,6 @@ final class HelperServer {
         case .collect(let request):
             outcome = collect(request)
         case .ociCreate, .ociExec, .ociControl:
-            if dryRun {
-                for fd in packet.fds { close(fd) }
-                outcome = Outcome(reply: .failed(Failure(errno: EPERM, step: "fuzz", message: "dry run: not carried out")),
-                                  decision: .denied(reason: "dry run: not carried out"), result: "EPERM")
-                break
-            }
             switch frame.message {
             case .ociCreate(let request): outcome = ociCreate(request, fds: packet.fds)
             case .ociControl(let request): outcome = ociControl(request)
@@ -273,7 +261,7 @@ final class HelperServer {
         }
         do { try socket.send(Codec.encode(reply, requestID: frame.requestID)) } catch { return false }
         // The reply is out. The next container of this shape is prepared when the helper is idle.
-        if !prewarming || dryRun { wanted = nil }
+        if !prewarming { wanted = nil }
         return true
     }
 

@@ -290,5 +290,16 @@ struct envyro_exec_config {
 /// errno set and `*step_out` naming the step that failed (the process is gone then).
 int envyro_container_exec(const struct envyro_exec_config *cfg, pid_t *pid_out, int *step_out);
 
+/// openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC [| O_DIRECTORY]): one path component,
+/// never following a symlink (trust.c).
+int envyro_openat_component(int dirfd, const char *name, int directory);
+
+/// fstatfs(fd).f_type (the file system's magic number), or -1.
+long long envyro_fs_magic(int fd);
+
+/// getauxval(AT_SECURE): 1 when this process was started with more privilege than its caller
+/// (file capabilities, setuid or setgid bits).
+int envyro_at_secure(void);
+
 #pragma clang assume_nonnull end
 #endif
