@@ -19,7 +19,8 @@ struct TargetProcess {
     /// The container cgroup (`oci-…`) beneath the caller's subtree that the process is in (or
     /// in a descendant of), or nil when it is in none.
     var containerCgroup: String?
-    /// Whether its user namespace is this helper's own (the host's, for an unnested helper).
+    /// Whether its user namespace is this helper's own (the host's, for an unnested helper);
+    /// false when not read (root callers).
     var inHelperUserNamespace: Bool
 }
 
@@ -29,15 +30,26 @@ struct TargetRefusal: Error {
 }
 
 extension HelperServer {
-    /// Reads the cgroup membership and user namespace of the process behind `pidfd`; nil when
-    /// the process went away (or its pid changed hands) during the reads.
-    func inspectTarget(pidfd: Int32, pid: Int32, startTime: UInt64) -> TargetProcess? {
+    /// Reads the cgroup membership and, for a non-root caller, the user namespace of the process
+    /// behind `pidfd`; a refusal when the process went away (or its pid changed hands) during
+    /// the reads. (/proc/<pid>/ns needs ptrace access, which a root helper that dropped
+    /// CAP_SYS_PTRACE lacks for a process with more capabilities: root's exec may be into a
+    /// container without a user namespace anyway, so it is not read for root.)
+    func inspectTarget(pidfd: Int32, pid: Int32, startTime: UInt64) -> Result<TargetProcess, TargetRefusal> {
         let cgroupText = try? Files.read("/proc/\(pid)/cgroup", limit: 1 << 16)
         var theirs = stat(), mine = stat()
-        let nsRead = stat("/proc/\(pid)/ns/user", &theirs) == 0 && stat("/proc/self/ns/user", &mine) == 0
+        var nsError: Int32 = 0
+        if caller.uid != 0 {
+            if stat("/proc/\(pid)/ns/user", &theirs) != 0 { nsError = errno }
+            else if stat("/proc/self/ns/user", &mine) != 0 { nsError = errno }
+        }
         // After the reads: the pidfd's process is still alive, so the pid still named it.
-        guard envyro_pidfd_send_signal(pidfd, 0) == 0, ContainerCgroup.processStartTime(pid) == startTime,
-              let cgroupText, nsRead else { return nil }
+        guard envyro_pidfd_send_signal(pidfd, 0) == 0, ContainerCgroup.processStartTime(pid) == startTime, let cgroupText else {
+            return .failure(TargetRefusal(reason: "process \(pid) went away while it was checked"))
+        }
+        if nsError != 0 {
+            return .failure(TargetRefusal(reason: "cannot read process \(pid)'s user namespace (\(Errno.describe(nsError))): it is not a container of yours"))
+        }
         // The subtree's path is known once the caller's subtree was opened (systemd's on v2).
         let prefix = "/" + cgroups.subtreePath + "/"
         var found: String? = nil
@@ -48,8 +60,8 @@ extension HelperServer {
             let name = fields[2].dropFirst(prefix.count).split(separator: "/", maxSplits: 1).first.map(String.init) ?? ""
             if isValidOCICgroupName(name) { found = name; break }
         }
-        return TargetProcess(containerCgroup: found,
-                             inHelperUserNamespace: theirs.st_dev == mine.st_dev && theirs.st_ino == mine.st_ino)
+        return .success(TargetProcess(containerCgroup: found,
+                                      inHelperUserNamespace: caller.uid != 0 && theirs.st_dev == mine.st_dev && theirs.st_ino == mine.st_ino))
     }
 
     /// Whether the caller has a cgroup subtree at all (root's is made on first use). Without one
@@ -65,8 +77,10 @@ extension HelperServer {
     func callersContainer(pidfd: Int32, pid: Int32, startTime: UInt64, cgroup: String) -> Result<TargetProcess, TargetRefusal> {
         // First: opening the subtree settles its path (systemd's delegated one on cgroup v2).
         let hasSubtree = callerHasSubtree
-        guard let target = inspectTarget(pidfd: pidfd, pid: pid, startTime: startTime) else {
-            return .failure(TargetRefusal(reason: "process \(pid) went away while it was checked"))
+        let target: TargetProcess
+        switch inspectTarget(pidfd: pidfd, pid: pid, startTime: startTime) {
+        case .failure(let refusal): return .failure(refusal)
+        case .success(let t): target = t
         }
         let subtree = cgroups.subtreePath
         if let found = target.containerCgroup {
