@@ -56,6 +56,22 @@ struct OCIExecTests {
         #expect(RawHelper.isAlive(helper.sleepPID), "the target is untouched")
     }
 
+    @Test("exec into the caller's own container still works, and kill still stops it", arguments: Hostile.identities)
+    func ownContainer(who: Harness.Identity) throws {
+        guard OCIBundle.busyboxAvailable else { throw Harness.SkipInfo("no /bin/busybox") }
+        let b = try OCIBundle("own-exec", as: who, rootless: who == .ordinary)
+        defer { b.cleanup() }
+        let id = b.newID()
+        #expect(try b.envyro(["create", "--bundle", b.bundle.path, id]).status == 0)
+        #expect(try b.envyro(["start", id]).status == 0)
+        let r = try b.envyro(["exec", id, "sh", "-c", "echo inside $$"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.hasPrefix("inside "), "\(r.stdout)")
+        #expect(try b.envyro(["kill", id, "KILL"]).status == 0)
+        for _ in 0..<100 where try b.status(id) != "stopped" { usleep(20_000) }
+        #expect(try b.status(id) == "stopped")
+    }
+
     @Test("root's raw oci_exec into a root process that is no container is refused", .enabled(if: Harness.isRoot, "needs root"))
     func rootIntoHostProcess() throws {
         let helper = try RawHelper(as: .root)
