@@ -71,9 +71,10 @@ extension HelperServer {
     }
 
     /// The process behind `pidfd` when it is the caller's container `cgroup` ("" = the request
-    /// names none), or why it is not. A container without a cgroup is accepted only for a
-    /// rootless caller that has no subtree (then none of its containers has one) and only when
-    /// the process is in a user namespace other than the helper's.
+    /// names none), or why it is not. A container without a cgroup is accepted only for a caller
+    /// that has no subtree (then none of its containers has one) when the process is in a user
+    /// namespace other than the helper's; and for root of a non-initial user namespace, whose
+    /// containers can't have one (it may read `envyro/root` but not write it).
     func callersContainer(pidfd: Int32, pid: Int32, startTime: UInt64, cgroup: String) -> Result<TargetProcess, TargetRefusal> {
         // First: opening the subtree settles its path (systemd's delegated one on cgroup v2).
         let hasSubtree = callerHasSubtree
@@ -87,8 +88,12 @@ extension HelperServer {
             if cgroup.isEmpty || found == cgroup { return .success(target) }
             return .failure(TargetRefusal(reason: "process \(pid) is in container cgroup \(subtree)/\(found), not in \(subtree)/\(cgroup) as the request says"))
         }
-        if cgroup.isEmpty && caller.uid != 0 && !target.inHelperUserNamespace && !hasSubtree {
-            return .success(target)
+        // No cgroup at all: a rootless caller's container when it is in a user namespace of its
+        // own; and root of another user namespace (rootless podman runs its runtime in one), whose
+        // containers never get a cgroup and whose privileges end at that namespace anyway.
+        if cgroup.isEmpty {
+            if caller.uid != 0 && !target.inHelperUserNamespace && !hasSubtree { return .success(target) }
+            if caller.uid == 0 && !UserNamespace.isInitial { return .success(target) }
         }
         let want = cgroup.isEmpty ? "\(subtree)/oci-*" : "\(subtree)/\(cgroup)"
         return .failure(TargetRefusal(reason: "process \(pid) is not in your container cgroup \(want): envyro acts only on its own containers' processes"))
