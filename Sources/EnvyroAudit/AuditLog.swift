@@ -77,6 +77,10 @@ public enum Digest {
 /// An append-only audit log: one JSON line per helper call, each carrying the SHA-256 of the
 /// line before it, so `AuditVerifier` finds edited, deleted or reordered lines.
 ///
+/// With a key (`AuditKey`; the helper always has one), each line also ends in `"mac"`: an
+/// HMAC-SHA256 under the key of the line as it reads without that field. A SHA-256 chain alone
+/// can be extended by anyone who can append (the hash is public); a MAC needs the key.
+///
 /// Several helpers (one per supervisor) may append to the same file. Each append takes an
 /// exclusive `flock`, reads where the chain stands (cached when the file did not grow behind
 /// our back), and writes the line with one `write`; a short write is rolled back with
@@ -90,14 +94,17 @@ public final class AuditLog {
     public let keep: Int
     /// `fdatasync` after every line.
     public let sync: Bool
+    /// The key each line is MACed with, or nil for an unkeyed (SHA-256 only) log.
+    public let key: AuditKey?
     private var fd: Int32
     private var cachedEnd: Int64 = -1
     private var lastSeq: UInt64 = 0
     private var lastHash: String = Digest.genesis
 
     /// Opens (creating it and its directory, mode 0700/0600) the log at `path`.
-    public init(path: String, maxBytes: Int = 16 << 20, keep: Int = 5, sync: Bool = false) throws(SystemError) {
+    public init(path: String, maxBytes: Int = 16 << 20, keep: Int = 5, sync: Bool = false, key: AuditKey? = nil) throws(SystemError) {
         self.path = path
+        self.key = key
         self.maxBytes = Int64(maxBytes)
         self.keep = max(1, keep)
         self.sync = sync
@@ -155,7 +162,7 @@ public final class AuditLog {
         var size = Int64(st.st_size)
         if size != cachedEnd { try readChainState(size: size) }
 
-        let line = Self.format(record, seq: lastSeq + 1, prev: lastHash)
+        let line = Self.format(record, seq: lastSeq + 1, prev: lastHash, key: key)
         var bytes = Array(line.utf8)
         bytes.append(0x0A)
         if size > 0 && size + Int64(bytes.count) > maxBytes {
@@ -215,7 +222,18 @@ public final class AuditLog {
         lastHash = Digest.hex(Digest.sha256(last))
     }
 
-    /// The JSON line for `record` (keys in a fixed order).
+    /// The JSON line for `record` (keys in a fixed order); with `key`, `"mac"` comes last and
+    /// is the HMAC of the line without it (`{…,"prev":"…"}`).
+    public static func format(_ r: AuditRecord, seq: UInt64, prev: String, key: AuditKey?) -> String {
+        let body = format(r, seq: seq, prev: prev)
+        guard let key else { return body }
+        return String(body.dropLast()) + Self.macField + key.mac(Array(body.utf8)) + "\"}"
+    }
+
+    /// What precedes the MAC's hex digits at the end of a keyed line.
+    public static let macField = ",\"mac\":\""
+
+    /// The JSON line for `record` (keys in a fixed order), unkeyed.
     public static func format(_ r: AuditRecord, seq: UInt64, prev: String) -> String {
         var s = "{\"seq\":\(seq),\"time\":\"\(utcTimestamp())\",\"uid\":\(r.callerUID),\"pid\":\(r.callerPID)"
         s += ",\"helper_pid\":\(getpid()),\"verb\":" + JSONText.quoted(r.verb)

@@ -254,3 +254,21 @@ public struct CgroupFileWrite: Sendable, Equatable, Hashable, CustomStringConver
 
     public var description: String { "\(file)=\(value)" }
 }
+
+extension CgroupLimits {
+    /// Files of the controllers a policy governs (and the runtime's own `cgroup.*` files):
+    /// OCI `linux.resources.unified` may not set them, or it would bypass the policy's maxima;
+    /// `linux.resources.memory`, `pids`, `cpu` and `blockIO` say the same, checked.
+    public static let policedUnifiedPrefixes = ["memory.", "pids.", "cpu.", "cpuset.", "io.", "hugetlb.", "cgroup."]
+
+    /// `cgroup.*` files that only limit the cgroup's own nesting: harmless to let a bundle set.
+    public static let harmlessUnifiedKeys: Set<String> = ["cgroup.max.depth", "cgroup.max.descendants"]
+
+    /// The governed prefix a `unified` key falls under (`"memory."` for `memory.max`), or nil
+    /// when a bundle may set it. Both the CLI and the helper refuse such keys: the helper must
+    /// not rely on its caller (a raw-protocol client skips the CLI's checks).
+    public static func policedUnifiedPrefix(_ key: String) -> String? {
+        if harmlessUnifiedKeys.contains(key) { return nil }
+        return policedUnifiedPrefixes.first { key.hasPrefix($0) }
+    }
+}

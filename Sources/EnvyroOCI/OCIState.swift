@@ -116,6 +116,9 @@ public struct PersistedContainer: Sendable, Equatable {
     public var configDigest: String
     /// The uid that created it.
     public var uid: UInt32
+    /// Hooks `start` runs before the process execs, saved at `create`: the bundle may have
+    /// changed since (runc keeps its config in its own state too).
+    public var startContainer: [OCIConfig.Hook]
     /// Hooks to run after `start`.
     public var poststart: [OCIConfig.Hook]
     /// Hooks to run after `delete`.
@@ -124,7 +127,8 @@ public struct PersistedContainer: Sendable, Equatable {
     /// Creates a record.
     public init(id: String, bundle: String, rootfs: String, pid: Int32, pidStartTime: UInt64, created: String,
                 annotations: [OCIKeyValue] = [], cgroupPath: String, namespaceFlags: UInt32, configDigest: String,
-                uid: UInt32, poststart: [OCIConfig.Hook] = [], poststop: [OCIConfig.Hook] = []) {
+                uid: UInt32, startContainer: [OCIConfig.Hook] = [], poststart: [OCIConfig.Hook] = [],
+                poststop: [OCIConfig.Hook] = []) {
         self.id = id
         self.bundle = bundle
         self.rootfs = rootfs
@@ -136,6 +140,7 @@ public struct PersistedContainer: Sendable, Equatable {
         self.namespaceFlags = namespaceFlags
         self.configDigest = configDigest
         self.uid = uid
+        self.startContainer = startContainer
         self.poststart = poststart
         self.poststop = poststop
     }
@@ -156,6 +161,7 @@ public struct PersistedContainer: Sendable, Equatable {
         o.set("namespaceFlags", .int(Int64(namespaceFlags)))
         o.set("configDigest", .string(configDigest))
         o.set("uid", .int(Int64(uid)))
+        o.set("startContainer", .array(startContainer.map(\.jsonValue)))
         o.set("poststart", .array(poststart.map(\.jsonValue)))
         o.set("poststop", .array(poststop.map(\.jsonValue)))
         return JSONValue.object(o).serialized(pretty: true)
@@ -170,7 +176,9 @@ public struct PersistedContainer: Sendable, Equatable {
             throw r.error("version", "\(version) is not \(formatVersion): written by another envyro version")
         }
         try r.keys(["version", "id", "bundle", "rootfs", "pid", "pidStartTime", "created", "annotations",
-                    "cgroupPath", "namespaceFlags", "configDigest", "uid", "poststart", "poststop"])
+                    "cgroupPath", "namespaceFlags", "configDigest", "uid", "startContainer", "poststart", "poststop"])
+        var startContainer: [OCIConfig.Hook] = []
+        for h in try r.objects("startContainer") { startContainer.append(try ConfigSchema.hook(h)) }
         var poststart: [OCIConfig.Hook] = []
         for h in try r.objects("poststart") { poststart.append(try ConfigSchema.hook(h)) }
         var poststop: [OCIConfig.Hook] = []
@@ -180,7 +188,7 @@ public struct PersistedContainer: Sendable, Equatable {
             pid: try r.integer("pid"), pidStartTime: try r.integer("pidStartTime"), created: try r.string("created"),
             annotations: try r.stringMap("annotations"), cgroupPath: try r.string("cgroupPath"),
             namespaceFlags: try r.integer("namespaceFlags"), configDigest: try r.string("configDigest"),
-            uid: try r.integer("uid"), poststart: poststart, poststop: poststop)
+            uid: try r.integer("uid"), startContainer: startContainer, poststart: poststart, poststop: poststop)
     }
 
     /// The OCI state document for this container in `status`.

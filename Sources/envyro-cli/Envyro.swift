@@ -493,19 +493,57 @@ struct Audit: ParsableCommand {
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check an audit log's hash chain; print OK or the first broken line.")
+            abstract: "Check an audit log's hash chain and, for a keyed log, each line's HMAC; print OK or the first broken line.",
+            discussion: """
+                A keyed log (written by envyro-nshelper) ends each line in an HMAC-SHA256 under the key \
+                in the log's directory (audit.key, readable only by its owner): only then can a line \
+                appended by someone without the key be told from the helper's. An unkeyed log is a \
+                SHA-256 chain only, which anyone who can append to the file can extend. \
+                Exit status: 0 verified, 1 broken, 2 keyed but the key can't be read.
+                """)
+
+        @Option(help: "The audit key (default: audit.key beside the newest file).")
+        var key: String?
 
         @Argument(help: "Audit log files, oldest first.")
         var files: [String]
 
         func run() throws {
             envyro_cli_unblock_signals()
-            switch AuditVerifier.verify(files: files) {
-            case .ok(let lines):
-                print("OK: \(lines) lines, chain intact")
+            guard let newest = files.last else {
+                print("envyro audit verify: name at least one audit log file (oldest first), e.g. ~/.local/state/envyro/audit.jsonl")
+                throw ExitCode(64)
+            }
+            let keyPath = key ?? AuditKey.defaultPath(forLog: newest)
+            var keyError: AuditKeyError? = nil
+            var loaded: AuditKey? = nil
+            if key != nil || Files.kind(keyPath) != .missing {
+                do { loaded = try AuditKey.load(path: keyPath, owner: nil) } catch { keyError = error }
+            }
+            let r = AuditVerifier.verify(files: files, key: loaded)
+            switch r.outcome {
             case .broken(let file, let line, let reason):
                 print("BROKEN: \(file):\(line): \(reason)")
                 throw ExitCode(1)
+            case .ok(let lines):
+                let unkeyed = "unkeyed (SHA-256 chain only): anyone who can append can forge"
+                if r.keyedLines == 0 {
+                    print("OK: \(lines) lines, chain intact; \(unkeyed)")
+                    if loaded != nil || keyError != nil {
+                        print("warning: a key exists at \(keyPath) but no line is keyed: this log was not written with it, or its MACs were stripped")
+                    }
+                    return
+                }
+                guard let loaded else {
+                    let why = keyError.map { $0.reason } ?? "it does not exist"
+                    print("UNVERIFIED: \(lines) lines, chain intact, but \(r.keyedLines) lines are keyed (HMAC-SHA256) and the key \(keyPath) can't be used: \(why). Run as the key's owner (or root), or pass --key FILE.")
+                    throw ExitCode(2)
+                }
+                if r.unkeyedLines > 0 {
+                    print("OK: \(lines) lines, chain intact; the first \(r.unkeyedLines) are \(unkeyed); the \(r.keyedLines) after them are keyed (HMAC-SHA256, key \(loaded.path)): verified")
+                } else {
+                    print("OK: \(lines) lines, chain intact; keyed (HMAC-SHA256, key \(loaded.path)): verified")
+                }
             }
         }
     }

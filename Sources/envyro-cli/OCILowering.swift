@@ -161,10 +161,6 @@ enum OCILowering {
         return l
     }
 
-    /// Files of the controllers the policy governs: `unified` may not set them (they'd bypass
-    /// its maxima); linux.resources.memory, pids, cpu and blockIO say the same, checked.
-    static let policedPrefixes = ["memory.", "pids.", "cpu.", "cpuset.", "io.", "hugetlb.", "cgroup."]
-
     /// `linux.resources.hugepageLimits` and `unified`, for the wire.
     static func extraCgroupFiles(_ r: OCIConfig.Resources?) throws(OCIUnsupported) -> (huge: [String], unified: [String]) {
         guard let r else { return ([], []) }
@@ -179,8 +175,7 @@ enum OCILowering {
         var unified: [String] = []
         for (i, kv) in r.unified.enumerated() {
             // cgroup.procs, .kill, .freeze, .subtree_control are the runtime's own business.
-            let harmless = ["cgroup.max.depth", "cgroup.max.descendants"].contains(kv.key)
-            if !harmless, let p = policedPrefixes.first(where: { kv.key.hasPrefix($0) }) {
+            if let p = CgroupLimits.policedUnifiedPrefix(kv.key) {
                 throw OCIUnsupported(path: "linux.resources.unified[\(i)]", reason: "'\(kv.key)': \(p)* files are set through linux.resources, where the policy checks them")
             }
             guard !kv.key.contains("/"), !kv.key.hasPrefix(".") else {

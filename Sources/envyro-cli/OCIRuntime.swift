@@ -252,7 +252,8 @@ final class OCIRuntime {
         var rec = OCIRecord(id: id, bundle: bundle, rootfs: lowered.request.base.rootfs, pid: c.pid, pidStartTime: startTime,
                             created: OCITime.now(), annotations: config.annotations,
                             cgroupPath: lowered.request.cgroup, namespaceFlags: lowered.request.base.namespaces.rawValue,
-                            configDigest: "", uid: geteuid(), poststart: lowered.hooks.poststart, poststop: lowered.hooks.poststop)
+                            configDigest: "", uid: geteuid(), startContainer: lowered.hooks.startContainer,
+                            poststart: lowered.hooks.poststart, poststop: lowered.hooks.poststop)
         if !ProcessInfo.inCgroup(c.pid, named: lowered.request.cgroup) { rec.cgroupPath = "" }
         try writeAtomically(dir.stateFile, rec.json(), mode: 0o600)
         let state = stateDocument(dir, rec)
@@ -275,7 +276,8 @@ final class OCIRuntime {
         case .creating: throw OCIFailure("cannot start a container that is still being created")
         }
         let state = stateDocument(dir, rec, status: .created)
-        try runHooks((try? OCIConfig.load(bundle: rec.bundle))?.hooks?[.startContainer] ?? [], kind: "startContainer", state: state)
+        // The hooks saved at create: the bundle is not read again (it may have been rewritten since).
+        try runHooks(rec.startContainer, kind: "startContainer", state: state)
         do { try UnixSocket.sendStart(dir.startSocket) } catch {
             throw OCIFailure("cannot start container \(rec.id): \(error.message)")
         }

@@ -39,6 +39,7 @@ struct StateTests {
         id: "web", bundle: "/srv/web", rootfs: "/srv/web/rootfs", pid: 31337, pidStartTime: 123_456_789,
         created: "2026-01-02T03:04:05.5Z", annotations: [OCIKeyValue("io.container.manager", "libpod")],
         cgroupPath: "/envyro/web", namespaceFlags: 0x7C02_0000, configDigest: "sha256:0123abcd", uid: 1000,
+        startContainer: [OCIConfig.Hook(path: "/usr/bin/hook", args: ["hook", "start"])],
         poststart: [OCIConfig.Hook(path: "/usr/bin/notify", args: ["notify", "up"], env: ["X=1"], timeout: 3)],
         poststop: [OCIConfig.Hook(path: "/usr/bin/cleanup")])
 

@@ -47,7 +47,9 @@ func setupUser(_ who: String) -> Never {
         let hierarchy = try CgroupHierarchy.detect()
         let paths = try CgroupDelegation.delegate(hierarchy: hierarchy, uid: uid, gid: gid)
         for p in paths { print("delegated \(p) to uid \(uid)") }
-        if let audit = try? AuditLog(path: AuditLog.defaultPath(uid: 0, allowEnvironment: false)) {
+        let rootLog = AuditLog.defaultPath(uid: 0, allowEnvironment: false)
+        if let key = try? AuditKey.loadOrCreate(path: AuditKey.defaultPath(forLog: rootLog)),
+           let audit = try? AuditLog(path: rootLog, key: key) {
             _ = try? audit.append(AuditRecord(verb: "setup", callerUID: 0, callerPID: getpid(), argumentDigest: Digest.sha256(Array(who.utf8)),
                                               decision: .allowed, result: "ok", durationMicros: 0, detail: "delegated cgroup subtree to uid \(uid)"))
         }
@@ -210,7 +212,18 @@ struct NSHelperMain {
         let auditPath = policy.audit.path ?? AuditLog.defaultPath(uid: getuid(), allowEnvironment: !privileged)
         let audit: AuditLog
         do {
-            audit = try AuditLog(path: auditPath, maxBytes: policy.audit.maxBytes, keep: policy.audit.keep, sync: policy.audit.fsync)
+            try Files.makeDirectories(Files.directory(of: auditPath), mode: 0o700)
+        } catch {
+            refuseFirstRequest(socket, step: "audit", message: "cannot open the audit log: \(error)", code: 74)
+        }
+        // Every line is MACed with a key only this uid can read (made on first use, beside the
+        // log): a process that can append to the log but can't read the key can't forge lines.
+        let key: AuditKey
+        do { key = try AuditKey.loadOrCreate(path: AuditKey.defaultPath(forLog: auditPath)) } catch {
+            refuseFirstRequest(socket, step: "audit", message: "\(error)", code: 74)
+        }
+        do {
+            audit = try AuditLog(path: auditPath, maxBytes: policy.audit.maxBytes, keep: policy.audit.keep, sync: policy.audit.fsync, key: key)
         } catch {
             refuseFirstRequest(socket, step: "audit", message: "cannot open the audit log: \(error)", code: 74)
         }

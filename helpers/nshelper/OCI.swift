@@ -175,6 +175,17 @@ extension HelperServer {
         }
         if let why = policyViolation(checked, stdio: stdio) { return deny(why) }
         if let why = CgroupManager.violation(r.base.limits, policy: policy) { return deny(why) }
+        // The CLI refuses these too, but a raw-protocol client skips the CLI: a governed file
+        // written through `unified` (memory.max, pids.max, ...) would bypass the maxima above.
+        for (i, entry) in r.unified.enumerated() {
+            let key = String(entry.prefix { $0 != "=" })
+            if let prefix = CgroupLimits.policedUnifiedPrefix(key) {
+                return deny("linux.resources.unified[\(i)] '\(key)': \(prefix)* files are governed by policy \(policy.name) and are set through linux.resources (memory, pids, cpu, blockIO), where its maxima are checked")
+            }
+            if key.contains("/") || key.hasPrefix(".") {
+                return deny("linux.resources.unified[\(i)] '\(key)' is not a cgroup file name", step: "cgroup", errno: EINVAL)
+            }
+        }
         if r.base.rootfs.isEmpty { return deny("an OCI container needs a rootfs", step: "rootfs", errno: EINVAL) }
         var idMaps: IDMapPlan? = nil
         if r.base.namespaces.contains(.user) {
@@ -258,6 +269,10 @@ extension HelperServer {
             case .failure(let o): return o
             case .success(let fd):
                 defer { close(fd) }
+                // Only a process of the caller's container is signalled (checked through the pidfd).
+                if case .failure(let refusal) = callersContainer(pidfd: fd, pid: r.pid, startTime: r.startTime, cgroup: r.cgroup) {
+                    return refuseTarget(refusal.reason, id: r.id, what: "signal")
+                }
                 if envyro_pidfd_send_signal(fd, r.signal) != 0 {
                     let e = errno
                     return failure(e, step: "signal", "pidfd_send_signal: \(Errno.describe(e))")
@@ -270,12 +285,25 @@ extension HelperServer {
                     return failure(ESRCH, step: "signal", "the container is not running")
                 }
                 defer { close(fd) }
+                if case .failure(let refusal) = callersContainer(pidfd: fd, pid: r.pid, startTime: r.startTime, cgroup: r.cgroup) {
+                    return refuseTarget(refusal.reason, id: r.id, what: "signal_all")
+                }
                 _ = envyro_pidfd_send_signal(fd, r.signal)
                 return done(1, " \(r.signal)")
             }
-            let pids = (try? cg.processes()) ?? []
-            for pid in pids { _ = Glibc.kill(pid, r.signal) }
-            return done(pids.count, " \(r.signal)")
+            // A pid read from cgroup.procs may exit and be reused by a process outside before the
+            // signal: each is signalled through a pidfd opened first and checked to be in this
+            // container's cgroup while it is held.
+            var signalled = 0
+            for pid in (try? cg.processes()) ?? [] {
+                let fd = envyro_pidfd_open(pid)
+                guard fd >= 0 else { continue }
+                defer { close(fd) }
+                guard let start = ContainerCgroup.processStartTime(pid),
+                      case .success = callersContainer(pidfd: fd, pid: pid, startTime: start, cgroup: r.cgroup) else { continue }
+                if envyro_pidfd_send_signal(fd, r.signal) == 0 { signalled += 1 }
+            }
+            return done(signalled, " \(r.signal)")
         case .freeze, .thaw:
             guard let cg = cgroup else { return failure(ENOENT, step: "cgroup", "the container has no cgroup") }
             do { try cg.setFrozen(r.op == .freeze) } catch {
@@ -300,8 +328,11 @@ extension HelperServer {
                     return failure(EBUSY, step: "cgroup", "cannot remove the container's cgroup: \(error)")
                 }
             } else if r.pid > 0, case .success(let fd) = verifiedPidfd(r.pid, startTime: r.startTime) {
+                defer { close(fd) }
+                if case .failure(let refusal) = callersContainer(pidfd: fd, pid: r.pid, startTime: r.startTime, cgroup: r.cgroup) {
+                    return refuseTarget(refusal.reason, id: r.id, what: "destroy")
+                }
                 _ = envyro_pidfd_send_signal(fd, SIGKILL)
-                close(fd)
                 n = 1
             }
             return done(n, "")
@@ -318,12 +349,27 @@ extension HelperServer {
             return Outcome(reply: .failed(Failure(errno: EPERM, step: "policy", message: why)), decision: .denied(reason: why),
                            result: "EPERM", detail: "oci \(r.id) exec")
         }
+        // Without the container's user namespace an exec runs with the host's ids, and the
+        // helper's CAP_SETUID/CAP_SETGID would apply to the host's: a non-root caller must join it.
+        if caller.uid != 0 && !r.namespaces.contains(.user) {
+            return refuseTarget("an exec by a non-root caller must join the container's user namespace (namespaces must include user); without it the process would run with the host's ids",
+                                id: r.id, what: "exec")
+        }
         let pidfd: Int32
         switch verifiedPidfd(r.pid, startTime: r.startTime) {
         case .failure(let o): return o
         case .success(let fd): pidfd = fd
         }
         defer { close(pidfd) }
+        // The target must be one of the caller's containers, not any process the caller owns.
+        switch callersContainer(pidfd: pidfd, pid: r.pid, startTime: r.startTime, cgroup: r.cgroup) {
+        case .failure(let refusal): return refuseTarget(refusal.reason, id: r.id, what: "exec")
+        case .success(let target):
+            if caller.uid != 0 && target.inHelperUserNamespace {
+                return refuseTarget("process \(r.pid) is in the host's user namespace: a non-root caller may exec only into a container with a user namespace of its own",
+                                    id: r.id, what: "exec")
+            }
+        }
         var procs: [Int32] = []
         defer { for p in procs { close(p) } }
         if !r.cgroup.isEmpty, let cg = try? cgroups.open(name: r.cgroup) {
