@@ -77,27 +77,43 @@ public final class HelperProcess: @unchecked Sendable {
     public var hasPendingEvents: Bool { !pendingEvents.isEmpty }
 
     /// Reads and decodes one frame from the socket (blocking), straight into a pool slab.
+    ///
+    /// The pool is a cache, never a cap on concurrency: a daemon's connection thread holds a slab
+    /// while it waits for its helper's reply, so with more runs in flight than slabs the frame is
+    /// received into memory of its own (counted as `exhausted` in the pool's stats) instead of
+    /// failing the run.
     private func receiveFrame() throws(SupervisorError) -> Frame {
         let pool: BufferPool
         do { pool = try buffers.get() } catch { throw .system(SystemError("memfd_create", "buffer pool", errno: ENOMEM)) }
-        let slab: ZeroCopyBuffer
-        do { slab = try pool.acquire() } catch { throw .system(SystemError("acquire", "buffer pool: \(error)", errno: ENOBUFS)) }
-        defer { pool.release(slab) }
-        var got: (count: Int, truncated: Bool)? = nil
-        var failure: SystemError? = nil
-        _ = try? slab.withUnsafeWritableTail { memory -> Int in
-            do { got = try socket.receive(into: memory) } catch let e as SystemError { failure = e } catch {}
-            return got?.count ?? 0
+        if let slab = pool.tryAcquire() {
+            defer { pool.release(slab) }
+            var got: (count: Int, truncated: Bool)? = nil
+            var failure: SystemError? = nil
+            _ = try? slab.withUnsafeWritableTail { memory -> Int in
+                do { got = try socket.receive(into: memory) } catch let e as SystemError { failure = e } catch {}
+                return got?.count ?? 0
+            }
+            if let failure { throw .helperGone(detail: "\(failure)") }
+            guard let got else { throw .helperGone(detail: helperExitDetail()) }
+            if got.truncated { throw .protocolViolation(detail: "a frame larger than \(pool.slabSize) bytes, or with descriptors") }
+            let frame: Result<Frame, SupervisorError>
+            do { frame = try slab.withUnsafeReadableBytes { raw in Self.decode(raw) } } catch { throw .protocolViolation(detail: "\(error)") }
+            return try frame.get()
         }
-        if let failure { throw .helperGone(detail: "\(failure)") }
+        var heap = [UInt8](repeating: 0, count: pool.slabSize)
+        let got: (count: Int, truncated: Bool)?
+        do { got = try socket.receive(into: &heap) } catch { throw .helperGone(detail: "\(error)") }
         guard let got else { throw .helperGone(detail: helperExitDetail()) }
         if got.truncated { throw .protocolViolation(detail: "a frame larger than \(pool.slabSize) bytes, or with descriptors") }
+        return try heap.withUnsafeBytes { raw in Self.decode(UnsafeRawBufferPointer(rebasing: raw[0..<got.count])) }.get()
+    }
+
+    /// Decodes one frame from the helper.
+    private static func decode(_ raw: UnsafeRawBufferPointer) -> Result<Frame, SupervisorError> {
         do {
-            return try slab.withUnsafeReadableBytes { raw in
-                try Codec.decode(raw, fileDescriptorCount: 0, maxFrameBytes: ProtocolLimits.defaultMaxFrameBytes, expecting: .replyOrEvent)
-            }
+            return .success(try Codec.decode(raw, fileDescriptorCount: 0, maxFrameBytes: ProtocolLimits.defaultMaxFrameBytes, expecting: .replyOrEvent))
         } catch {
-            throw .protocolViolation(detail: "\(error)")
+            return .failure(.protocolViolation(detail: "\(error)"))
         }
     }
 
