@@ -528,7 +528,7 @@ public final class IOWorkerClient: Sendable {
             defer { s.connection = nil; s.slabs.removeAll() }
             return (s.connection, s.slabs)
         }
-        c?.close()
+        c?.closeAndReap()
         for l in slabs { pool.release(l.buffer) }
     }
 }

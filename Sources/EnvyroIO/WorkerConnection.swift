@@ -193,6 +193,13 @@ final class WorkerConnection: @unchecked Sendable {
         shutdown(socket.fd, Int32(SHUT_RDWR))
     }
 
+    /// Closes, then waits (at most `timeoutMs`) until the reader has reaped the worker: a process
+    /// about to exit must not leave it a zombie under a parent that never reaps.
+    func closeAndReap(timeoutMs: Int = 2000) {
+        close()
+        for _ in 0..<timeoutMs where state.withLock({ $0.exit }) == nil { usleep(1000) }
+    }
+
     /// Kills the worker now (tests, and a worker that broke the protocol).
     func kill() {
         _ = Glibc.kill(pid, SIGKILL)

@@ -184,6 +184,13 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
         helper.reset()?.close()
     }
 
+    /// Before the process exits: closes the helper and the I/O worker and reaps both, so neither
+    /// is left a zombie under a parent that never reaps (a container's or a service's pid 1).
+    public func finish() {
+        stopHelper()
+        engine.ioWorker.valueIfCreated?.shutdown()
+    }
+
     /// Drops the loaded policy; the next run loads it again (SIGHUP in the daemon).
     public func reloadPolicy() {
         _ = engine.policies.reset(policyReference)

@@ -196,6 +196,7 @@ struct Run: AsyncParsableCommand {
         } catch {
             complain(error.description)
             if stats { writeStderr(embedded.engine.stats.formatted() + "\n") }
+            embedded.finish()
             throw ExitCode(error.exitCode)
         }
         if timings { writeStderr("timings:\n" + report.formattedTimings() + "\n") }
@@ -206,6 +207,7 @@ struct Run: AsyncParsableCommand {
             }
         }
         if json { writeStderr(report.outcome.json() + "\n") }
+        embedded.finish()
         let outcome = report.outcome
         finishRun(exitCode: outcome.exitCode, timedOut: outcome.timedOut, oomKilled: outcome.killedByOOM,
                   memoryLimit: outcome.limits.memoryMax, oomKills: outcome.usage.oomKills, timeout: timeout)

@@ -191,6 +191,16 @@ struct NSHelperMain {
             refuseFirstRequest(socket, step: "policy", message: "\(error)", code: 78)
         }
 
+        if geteuid() == 0, UserNamespace.isInitial {
+            // A fresh host has no `envyro` cgroup yet, and cgroup roots are mode 0555: making one
+            // takes CAP_DAC_OVERRIDE, which root's helper gives up next. So `envyro/root` is made
+            // now, in every hierarchy, while root still holds it (after the first run this finds
+            // it made). Ordinary users get theirs from `sudo envyro setup --user NAME`.
+            if let h = try? CgroupHierarchy.detect() {
+                _ = try? CgroupDelegation.createSubtree(hierarchy: h, name: "root", uid: 0, gid: 0)
+            }
+        }
+
         if geteuid() == 0 {
             // A container without a user namespace is built with the host's root: creating
             // namespaces and mounts (SYS_ADMIN), device nodes (MKNOD), lo (NET_ADMIN), dropping
