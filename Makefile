@@ -78,6 +78,8 @@ install: static
 	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/envyro/policy/seccomp
 	install -m 0644 policy/*.json $(DESTDIR)$(PREFIX)/share/envyro/policy/
 	install -m 0644 policy/seccomp/*.json $(DESTDIR)$(PREFIX)/share/envyro/policy/seccomp/
+	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/envyro/policy/executors
+	install -m 0644 policy/executors/*.json $(DESTDIR)$(PREFIX)/share/envyro/policy/executors/
 	setcap cap_setuid,cap_setgid+ep $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-nshelper
 	@getcap $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-nshelper
 

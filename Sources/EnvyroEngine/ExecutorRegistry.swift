@@ -8,12 +8,17 @@ public struct ExecutorSpec: Sendable, Hashable {
     public var env: [String]
     /// The working directory inside the container; empty means `/`.
     public var cwd: String
+    /// The container's root on the host (`--rootfs`), or nil for the built-in default root,
+    /// which binds the host's `/usr`, `/bin`, `/sbin`, `/lib*` and `/etc` read-only. Plugins
+    /// look for their runtime there.
+    public var rootfs: String?
 
     /// Creates a spec.
-    public init(argv: [String], env: [String] = [], cwd: String = "/") {
+    public init(argv: [String], env: [String] = [], cwd: String = "/", rootfs: String? = nil) {
         self.argv = argv
         self.env = env
         self.cwd = cwd
+        self.rootfs = rootfs
     }
 }
 

@@ -76,6 +76,8 @@ public struct Policy: Sendable, Equatable {
     public var idmap: IDMapRules
     /// Warm pool sizes.
     public var pools: PoolRules
+    /// Executor plugins: where their descriptors are and which types may run.
+    public var executors: ExecutorRules
 
     /// Creates a policy from its parts. No validation is done; use `PolicyLoader` to read
     /// and validate a file.
@@ -95,9 +97,11 @@ public struct Policy: Sendable, Equatable {
         seccomp: SeccompRules = SeccompRules(profile: nil),
         mounts: MountRules = .standard,
         idmap: IDMapRules = IDMapRules(),
-        pools: PoolRules = PoolRules()
+        pools: PoolRules = PoolRules(),
+        executors: ExecutorRules = ExecutorRules()
     ) {
         self.pools = pools
+        self.executors = executors
         self.limits = limits
         self.capabilities = capabilities
         self.seccomp = seccomp

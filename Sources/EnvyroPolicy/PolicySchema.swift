@@ -6,7 +6,7 @@ enum PolicySchema {
     static let topLevelKeys: Set<String> = [
         "schemaVersion", "name", "description",
         "namespaces", "network", "rootfs", "process", "audit", "helper",
-        "limits", "capabilities", "seccomp", "mounts", "idmap", "pools",
+        "limits", "capabilities", "seccomp", "mounts", "idmap", "pools", "executors",
     ]
 
     /// Every policy requires these. A user namespace is required by the shipped `default` and
@@ -48,7 +48,8 @@ enum PolicySchema {
             seccomp: try seccomp(top, policyPath: path),
             mounts: try mounts(top),
             idmap: try idmap(top),
-            pools: try pools(top)
+            pools: try pools(top),
+            executors: try executors(top, policyPath: path)
         )
     }
 

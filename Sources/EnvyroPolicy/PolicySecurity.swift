@@ -249,3 +249,49 @@ extension PolicySchema {
                          networkNamespaces: try s.int("networkNamespaces", in: 0...64, default: 4))
     }
 }
+
+/// Executor plugins (the `"executors"` section): a directory of descriptor files (relative to
+/// the policy file) whose executors the supervisor registers, and the executor types a run may
+/// use. Without the section: no plugins, and every registered type is allowed.
+public struct ExecutorRules: Sendable, Equatable {
+    /// The descriptor directory (absolute), or nil for none.
+    public var directory: String?
+    /// The executor types a run may use (`--executor`), or nil for all registered ones.
+    public var allowed: [String]?
+
+    /// Rules.
+    public init(directory: String? = nil, allowed: [String]? = nil) {
+        self.directory = directory
+        self.allowed = allowed
+    }
+
+    /// Whether a run may use executor `type`.
+    public func allows(_ type: String) -> Bool { allowed?.contains(type) ?? true }
+}
+
+extension PolicySchema {
+    static func executors(_ top: SectionReader, policyPath: String) throws(PolicyError) -> ExecutorRules {
+        guard top.has("executors") else { return ExecutorRules() }
+        let s = try top.section("executors")
+        try s.allowOnly(["directory", "allowed"])
+        var directory: String? = nil
+        if let raw = try s.optionalString("directory") {
+            guard !raw.isEmpty, !raw.utf8.contains(0), !raw.split(separator: "/").contains("..") else {
+                throw s.invalid("directory", "must be a path without '..'")
+            }
+            if raw.hasPrefix("/") { directory = raw } else {
+                let dir = policyPath.lastIndex(of: "/").map { String(policyPath[..<$0]) } ?? "."
+                directory = dir + "/" + raw
+            }
+        }
+        var allowed: [String]? = nil
+        if s.has("allowed") {
+            let list = try s.strings("allowed")
+            for (i, name) in list.enumerated() where !PolicyLoader.isValidName(name) {
+                throw s.invalid("allowed[\(i)]", "'\(name)' is not an executor type (a-z, 0-9, '_' and '-')")
+            }
+            allowed = list
+        }
+        return ExecutorRules(directory: directory, allowed: allowed)
+    }
+}

@@ -32,8 +32,11 @@ public final class Engine: Sendable {
         ioWorker = LazyResource(name: "ioworker") { try IOWorkerClient(pool: try buffers.get()) }
         let generation = Atomic<Int>(0)
         let shared = self.shared
+        let executors = self.executors
         policies = LazyResourcePool { reference in
             let policy = try PolicyLoader.load(reference, searchDirectories: searchDirectories)
+            // Its executor plugins join the registry (replacing an earlier load's).
+            try ExecutorPlugins.register(policy, in: executors)
             let (_, g) = generation.add(1, ordering: .relaxed)
             let loaded = LoadedPolicy(policy: policy, key: "\(policy.sourcePath)#\(g)")
             shared.publish(loaded.environmentResource, policy.process.env)

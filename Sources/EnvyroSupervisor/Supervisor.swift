@@ -403,7 +403,11 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
         }
         env.modify { list in list = RunPlanner.environment(base: list, hostname: request.hostname, extra: request.env) }
 
-        let spec = ExecutorSpec(argv: request.argv, env: env.value, cwd: request.cwd)
+        guard loaded.policy.executors.allows(request.executor) else {
+            let allowed = (loaded.policy.executors.allowed ?? []).joined(separator: ", ")
+            throw .notAllowed("--executor \(request.executor) is not allowed by policy \(loaded.policy.name) (allowed: \(allowed))")
+        }
+        let spec = ExecutorSpec(argv: request.argv, env: env.value, cwd: request.cwd, rootfs: request.rootfs)
         let execPlan: ExecPlan
         do { execPlan = try engine.executors.prepare(type: request.executor, spec) } catch {
             throw .invalidRequest(Self.describe(error))

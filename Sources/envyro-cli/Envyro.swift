@@ -360,12 +360,23 @@ struct Kill: ParsableCommand {
 }
 
 struct Executors: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List the executor types `envyro run --executor` accepts.")
+    static let configuration = CommandConfiguration(
+        abstract: "List the executor types `envyro run --executor` accepts: the built-in ones and the policy's plugins.")
+
+    @Option(name: .long, help: "The policy (name or file) whose plugins and allowed types to list.")
+    var policy: String = "default"
 
     func run() throws {
         envyro_cli_unblock_signals()
-        for info in ConcurrentExecutorRegistry().list() {
-            print("\(info.type)\t\(info.summary)")
+        let embedded = EmbeddedSupervisor(policy: policy)
+        let loaded: LoadedPolicy
+        do { loaded = try embedded.engine.policies.get(policy) } catch {
+            complain("\(error)")
+            throw ExitCode(125)
+        }
+        for info in embedded.engine.executors.list() {
+            let refused = loaded.policy.executors.allows(info.type) ? "" : " (not allowed by policy \(loaded.policy.name))"
+            print("\(info.type)\t\(info.summary)\(refused)")
         }
     }
 }
