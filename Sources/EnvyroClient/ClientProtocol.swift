@@ -101,6 +101,16 @@ public enum ClientProtocol {
         return "/tmp/envyro-\(getuid())/supervisor.sock"
     }
 
+    /// The socket of the supervisor `envyro run` starts on first use for policy `name`:
+    /// `auto-NAME.sock` beside the default socket. Nil for a policy given as a file (only
+    /// shipped or installed names get one) or when auto-starting is switched off in the
+    /// environment (`ENVYRO_AUTO_SUPERVISOR=0`).
+    public static func autoSocketPath(policy name: String) -> String? {
+        if Environment.get("ENVYRO_AUTO_SUPERVISOR") == "0" { return nil }
+        guard (1...64).contains(name.utf8.count), name.utf8.allSatisfy({ (0x61...0x7a).contains($0) || (0x30...0x39).contains($0) || $0 == 0x5f || $0 == 0x2d }) else { return nil }
+        return Files.directory(of: defaultSocketPath()) + "/auto-\(name).sock"
+    }
+
     /// What a careful connection attempt found.
     public enum Connection {
         /// A supervisor of ours (or root's) listens there.

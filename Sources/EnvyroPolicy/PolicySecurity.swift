@@ -228,13 +228,18 @@ public struct PoolRules: Sendable, Equatable {
     /// Idle network namespaces a daemon helper keeps for reuse, per kind (0: each container
     /// makes its own). Only a helper running as root can keep them.
     public var networkNamespaces: Int
+    /// `envyro run` with no supervisor listening starts one for this policy, which exits after
+    /// this many seconds without a client (0: never start one).
+    public var autoSupervisorIdleSeconds: Int
 
     /// Pool sizes.
-    public init(helpers: Int = 2, prewarmedPerShape: Int = 1, prewarmedTotal: Int = 4, networkNamespaces: Int = 4) {
+    public init(helpers: Int = 2, prewarmedPerShape: Int = 1, prewarmedTotal: Int = 4, networkNamespaces: Int = 4,
+                autoSupervisorIdleSeconds: Int = 60) {
         self.helpers = helpers
         self.prewarmedPerShape = prewarmedPerShape
         self.prewarmedTotal = prewarmedTotal
         self.networkNamespaces = networkNamespaces
+        self.autoSupervisorIdleSeconds = autoSupervisorIdleSeconds
     }
 }
 
@@ -242,11 +247,12 @@ extension PolicySchema {
     static func pools(_ top: SectionReader) throws(PolicyError) -> PoolRules {
         guard top.has("pools") else { return PoolRules() }
         let s = try top.section("pools")
-        try s.allowOnly(["helpers", "prewarmedPerShape", "prewarmedTotal", "networkNamespaces"])
+        try s.allowOnly(["helpers", "prewarmedPerShape", "prewarmedTotal", "networkNamespaces", "autoSupervisorIdleSeconds"])
         return PoolRules(helpers: try s.int("helpers", in: 0...64, default: 2),
                          prewarmedPerShape: try s.int("prewarmedPerShape", in: 0...16, default: 1),
                          prewarmedTotal: try s.int("prewarmedTotal", in: 0...64, default: 4),
-                         networkNamespaces: try s.int("networkNamespaces", in: 0...64, default: 4))
+                         networkNamespaces: try s.int("networkNamespaces", in: 0...64, default: 4),
+                         autoSupervisorIdleSeconds: try s.int("autoSupervisorIdleSeconds", in: 0...86_400, default: 60))
     }
 }
 

@@ -33,15 +33,24 @@ public final class SupervisorDaemon: @unchecked Sendable {
     }
 
     /// A daemon for `policy` listening at `socketPath`, keeping `poolSize` helpers warm (nil:
-    /// the policy's `pools.helpers`).
-    public init(policy: String, socketPath: String, helperPath: String? = nil, poolSize: Int? = nil) {
+    /// the policy's `pools.helpers`). `idleExitSeconds`: exit after that long with no client
+    /// connected (nil: never). `auto`: started by `envyro run` on first use (see `serve`).
+    public init(policy: String, socketPath: String, helperPath: String? = nil, poolSize: Int? = nil,
+                idleExitSeconds: Int? = nil, auto: Bool = false) {
         supervisor = EmbeddedSupervisor(policy: policy, helperPath: helperPath)
         self.socketPath = socketPath
         self.poolSize = poolSize
+        self.idleExitSeconds = idleExitSeconds
+        self.auto = auto
         pool = HelperPool(path: supervisor.helperPath, policy: supervisor.policyReference,
                           buffers: supervisor.engine.buffers, target: poolSize ?? 0)
     }
     private let poolSize: Int?
+    private let idleExitSeconds: Int?
+    private let auto: Bool
+    /// Clients connected now, and when the last one left (for the idle exit).
+    private let clients = Atomic<Int>(0)
+    private let lastClientNs = Atomic<UInt64>(Clock.monotonicNanoseconds())
     private let prewarmHits = Atomic<Int>(0)
     private let prewarmMisses = Atomic<Int>(0)
     private let prewarmDiscards = Atomic<Int>(0)
@@ -56,10 +65,20 @@ public final class SupervisorDaemon: @unchecked Sendable {
         let signals = envyro_daemon_signalfd()
         guard signals >= 0 else { return fail("cannot set up signal handling: \(SystemError.current("signalfd"))") }
         // The policy must load before anything is served (a broken one is an error at start).
+        var idleExit = idleExitSeconds
         do {
             let loaded = try supervisor.policy()
             pool.setTarget(poolSize ?? loaded.policy.pools.helpers)
+            if auto {
+                // Started by `envyro run`: only where the policy wants it, for its idle time.
+                let idle = loaded.policy.pools.autoSupervisorIdleSeconds
+                if idle == 0 { return fail("policy \(loaded.policy.name) has pools.autoSupervisorIdleSeconds 0: no supervisor is started on first use") }
+                idleExit = idleExit ?? idle
+            }
         } catch { return fail("\(error)") }
+        // One auto-started supervisor per socket: two first runs at once start two, and the one
+        // that doesn't get the lock beside the socket exits before touching the socket.
+        if auto, !takeAutoLock() { return 0 }
         // Listening first checks that the socket's directory is ours and private: only then is
         // anything written there.
         let listener: Int32
@@ -78,7 +97,17 @@ public final class SupervisorDaemon: @unchecked Sendable {
 
         while !draining.load(ordering: .relaxed) {
             let ready: [Int]
-            do { ready = try Poll.readable([listener, signals], timeoutMs: -1) } catch { continue }
+            do { ready = try Poll.readable([listener, signals], timeoutMs: idleExit == nil ? -1 : 1000) } catch { continue }
+            if let idle = idleExit, ready.isEmpty, clients.load(ordering: .relaxed) == 0,
+               Clock.monotonicNanoseconds() - lastClientNs.load(ordering: .relaxed) > UInt64(idle) * 1_000_000_000 {
+                // Idle: the socket goes first, so a new client finds none (and runs without a
+                // supervisor, or starts another); one already in the backlog is still served.
+                log("idle for \(idle) s; exiting")
+                unlink(socketPath)
+                while (try? Poll.readable([listener], timeoutMs: 0))?.isEmpty == false { accept(listener) }
+                draining.store(true, ordering: .relaxed)
+                break
+            }
             if ready.contains(1) {
                 while case let sig = envyro_signalfd_read(signals), sig > 0 {
                     switch sig {
@@ -92,6 +121,7 @@ public final class SupervisorDaemon: @unchecked Sendable {
         close(listener)
         unlink(socketPath)
         drain()
+        if auto { unlink(socketPath + ".lock") }   // still held: nobody else got it meanwhile
         return 0
     }
 
@@ -147,7 +177,23 @@ public final class SupervisorDaemon: @unchecked Sendable {
             close(fd)
             return
         }
-        Threads.detach { [self] in serveClient(SeqPacketSocket(fd: fd)) }
+        clients.add(1, ordering: .relaxed)
+        Threads.detach { [self] in
+            serveClient(SeqPacketSocket(fd: fd))
+            lastClientNs.store(Clock.monotonicNanoseconds(), ordering: .relaxed)
+            clients.subtract(1, ordering: .relaxed)
+        }
+    }
+
+    /// The lock an auto-started supervisor holds for its lifetime (`flock` on `NAME.lock` beside
+    /// the socket, in the directory `listen` checked is ours and private).
+    private func takeAutoLock() -> Bool {
+        let dir = Files.directory(of: socketPath)
+        guard (try? Files.makeDirectories(dir, mode: 0o700)) != nil, RuntimeDirectory.refusal(dir, uid: getuid()) == nil else { return false }
+        let fd = open(socketPath + ".lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { return false }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 { close(fd); return false }
+        return true   // held (fd open) until the process exits
     }
 
     // MARK: one client

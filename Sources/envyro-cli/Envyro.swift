@@ -170,22 +170,30 @@ struct Run: AsyncParsableCommand {
 
         // A running supervisor serves the run when there is one (--supervisor auto), with the
         // same output, statuses and errors as the embedded one.
+        // With --supervisor auto: a supervisor the user started (the default socket), else the
+        // one an earlier run started for this policy (auto-NAME.sock); with neither, this run
+        // is embedded and then starts that one for the runs after it.
+        var autoStart: String? = nil
         if supervisor != "never" {
-            let path = supervisor == "auto" ? ClientProtocol.defaultSocketPath() : supervisor
-            switch ClientProtocol.connectSafely(path) {
-            case .connected(let socket):
-                DaemonClient.run(socket, argv: argv, stdio: stdio, signalFD: signalFD, flags: flags)
-            case .refused(let why) where supervisor == "auto":
-                // The default socket is only a shortcut: run without it, as with no daemon.
-                complain("warning: \(why); running without a supervisor")
-            case .refused(let why):
-                complain("\(why); use --supervisor never to run without one")
-                throw ExitCode(125)
-            case .absent where supervisor != "auto":
-                complain("no envyro-supervisor is listening at \(path); start one (envyro-supervisor --policy strict) or use --supervisor never")
-                throw ExitCode(125)
-            case .absent:
-                break
+            let auto = supervisor == "auto"
+            let candidates = auto ? [ClientProtocol.defaultSocketPath()] + [ClientProtocol.autoSocketPath(policy: policy ?? "default")].compactMap { $0 }
+                                  : [supervisor]
+            for path in candidates {
+                switch ClientProtocol.connectSafely(path) {
+                case .connected(let socket):
+                    DaemonClient.run(socket, argv: argv, stdio: stdio, signalFD: signalFD, flags: flags)
+                case .refused(let why) where auto:
+                    // A socket is only a shortcut: run without it, as with no daemon.
+                    complain("warning: \(why); running without a supervisor")
+                case .refused(let why):
+                    complain("\(why); use --supervisor never to run without one")
+                    throw ExitCode(125)
+                case .absent where !auto:
+                    complain("no envyro-supervisor is listening at \(path); start one (envyro-supervisor --policy strict) or use --supervisor never")
+                    throw ExitCode(125)
+                case .absent:
+                    if path != candidates.first { autoStart = path }
+                }
             }
         }
 
@@ -208,6 +216,7 @@ struct Run: AsyncParsableCommand {
         }
         if json { writeStderr(report.outcome.json() + "\n") }
         embedded.finish()
+        if let socketPath = autoStart { AutoSupervisor.start(embedded, socketPath: socketPath) }
         let outcome = report.outcome
         finishRun(exitCode: outcome.exitCode, timedOut: outcome.timedOut, oomKilled: outcome.killedByOOM,
                   memoryLimit: outcome.limits.memoryMax, oomKills: outcome.usage.oomKills, timeout: timeout)
@@ -559,5 +568,26 @@ struct Audit: ParsableCommand {
                 }
             }
         }
+    }
+}
+
+/// The supervisor `envyro run` starts on first use (`--supervisor auto`, the default), so the
+/// runs after it are fast with nothing to set up. It is the same `envyro-supervisor`, with the
+/// same checks, policy and audit, started in a session of its own with `--auto`: it serves
+/// `auto-NAME.sock` for this run's policy and exits after the policy's
+/// `pools.autoSupervisorIdleSeconds` without a client. Off with `--supervisor never`,
+/// `ENVYRO_AUTO_SUPERVISOR=0`, or `pools.autoSupervisorIdleSeconds: 0` in the policy.
+enum AutoSupervisor {
+    static func start(_ embedded: EmbeddedSupervisor, socketPath: String) {
+        guard let loaded = try? embedded.engine.policies.get(embedded.policyReference),
+              loaded.policy.pools.autoSupervisorIdleSeconds > 0 else { return }
+        let dir = Files.directory(of: Files.executablePath())
+        let candidates = [dir + "/envyro-supervisor", Files.directory(of: Files.directory(of: dir)) + "/bin/envyro-supervisor"]
+        guard let path = candidates.first(where: { access($0, X_OK) == 0 }) else { return }
+        let words: [String] = [path, "--policy", embedded.policyReference, "--socket", socketPath, "--auto"]
+        var argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) }
+        argv.append(nil)
+        defer { for p in argv { free(p) } }
+        _ = envyro_spawn_detached(path, &argv, envyro_environ())
     }
 }

@@ -337,6 +337,41 @@ static uint16_t receive_message(int sock, char *json, size_t cap) {
     return (uint16_t)(frame[6] | frame[7] << 8);
 }
 
+/* Nothing is sent unless the socket's directory is ours and private (lstat: not a symlink, our
+ * uid, mode 0700) and the process listening runs as us or root (SO_PEERCRED): in /tmp another
+ * user can make /tmp/envyro-UID first and plant a socket that would get our argv, environment
+ * and stdio (issue 13, item 4). Returns the connected socket, or -1: then envyro-cli, which
+ * checks the same, says why and runs without the daemon (or refuses an explicit one). */
+static int connect_checked(const char *path) {
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash) return -1;
+    if (slash == dir) slash[1] = 0; else *slash = 0;
+    struct stat ds;
+    if (lstat(dir, &ds) != 0 || !S_ISDIR(ds.st_mode) || ds.st_uid != getuid() || (ds.st_mode & 077) != 0) return -1;
+    int sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    if (sock < 0 || strlen(path) >= sizeof addr.sun_path) { if (sock >= 0) close(sock); return -1; }
+    strcpy(addr.sun_path, path);
+    if (connect(sock, (struct sockaddr *)&addr, sizeof addr) != 0) { close(sock); return -1; }
+    struct ucred peer;
+    socklen_t plen = sizeof peer;
+    if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &peer, &plen) != 0 || (peer.uid != getuid() && peer.uid != 0)) {
+        close(sock);
+        return -1;
+    }
+    return sock;
+}
+
+/* A policy name (not a file): the only kind an auto-started supervisor serves. */
+static int plain_name(const char *s) {
+    size_t n = 0;
+    for (; s[n]; n++)
+        if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '_' || s[n] == '-')) return 0;
+    return n >= 1 && n <= 64;
+}
+
 int main(int argc, char **argv) {
     if (argc < 3 || strcmp(argv[1], "run") != 0) exec_cli(argc, argv);
     struct flags f = { 0 };
@@ -359,29 +394,20 @@ int main(int argc, char **argv) {
         else if (stat(run, &st) == 0 && S_ISDIR(st.st_mode)) snprintf(path, sizeof path, "%s/envyro/supervisor.sock", run);
         else snprintf(path, sizeof path, "/tmp/envyro-%u/supervisor.sock", getuid());
     }
-    /* Nothing is sent unless the socket's directory is ours and private (lstat: not a
-     * symlink, our uid, mode 0700) and the process listening runs as us or root (SO_PEERCRED):
-     * in /tmp another user can make /tmp/envyro-UID first and plant a socket that would get our
-     * argv, environment and stdio (issue 13, item 4). Anything else goes to envyro-cli, which
-     * checks the same, says why, and runs without the daemon (or refuses an explicit one). */
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash) exec_cli(argc, argv);
-    if (slash == dir) slash[1] = 0; else *slash = 0;
-    struct stat ds;
-    if (lstat(dir, &ds) != 0 || !S_ISDIR(ds.st_mode) || ds.st_uid != getuid() || (ds.st_mode & 077) != 0) exec_cli(argc, argv);
-    int sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
-    if (sock < 0 || strlen(path) >= sizeof addr.sun_path) exec_cli(argc, argv);
-    strcpy(addr.sun_path, path);
-    if (connect(sock, (struct sockaddr *)&addr, sizeof addr) != 0) { close(sock); exec_cli(argc, argv); }
-    struct ucred peer;
-    socklen_t plen = sizeof peer;
-    if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &peer, &plen) != 0 || (peer.uid != getuid() && peer.uid != 0)) {
-        close(sock);
-        exec_cli(argc, argv);
+    int sock = connect_checked(path);
+    /* With --supervisor auto and none started by the user: the one an earlier run started for
+     * this policy (auto-NAME.sock beside the default socket; envyro-cli starts it). */
+    int automatic = !f.supervisor || !strcmp(f.supervisor, "auto");
+    const char *off = getenv("ENVYRO_AUTO_SUPERVISOR");
+    const char *name = f.policy ? f.policy : "default";
+    if (sock < 0 && automatic && !(off && !strcmp(off, "0")) && plain_name(name)) {
+        char *slash = strrchr(path, '/');
+        if (slash && (size_t)(slash - path) + strlen(name) + 16 < sizeof path) {
+            snprintf(slash + 1, sizeof path - (size_t)(slash + 1 - path), "auto-%s.sock", name);
+            sock = connect_checked(path);
+        }
     }
+    if (sock < 0) exec_cli(argc, argv);
 
     struct buf body = { 0 };
     if (spec(&body, &f, argc, argv, cmd) < 0) { close(sock); exec_cli(argc, argv); }

@@ -7,7 +7,7 @@ enum HostileSupport {
     /// Runs `argv` as `user` with a clean environment (plus `env`).
     @discardableResult
     static func run(as user: String, _ argv: [String], env: [String: String] = [:], timeout: TimeInterval = 60) throws -> Harness.Result {
-        let exports = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"] + env.map { "\($0.key)=\($0.value)" }
+        let exports = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", "ENVYRO_AUTO_SUPERVISOR=0"] + env.map { "\($0.key)=\($0.value)" }
         return try Harness.run(["/usr/sbin/runuser", "-u", user, "--", "/usr/bin/env", "-i"] + exports + argv, timeout: timeout)
     }
 
@@ -15,7 +15,7 @@ enum HostileSupport {
     static func start(as user: String, _ argv: [String]) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
-        p.arguments = ["-u", user, "--", "/usr/bin/env", "-i", "PATH=/usr/bin:/bin"] + argv
+        p.arguments = ["-u", user, "--", "/usr/bin/env", "-i", "PATH=/usr/bin:/bin", "ENVYRO_AUTO_SUPERVISOR=0"] + argv
         p.standardInput = FileHandle.nullDevice
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice

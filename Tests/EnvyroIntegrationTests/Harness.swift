@@ -21,6 +21,8 @@ enum Harness {
 
     /// A private copy: <tmp>/bin/{envyro,envyro-nshelper} and <tmp>/policy/*.json, mode 0755.
     static let installRoot: URL = {
+        // Tests that run the binaries with this process's environment start no supervisor either.
+        setenv("ENVYRO_AUTO_SUPERVISOR", "0", 1)
         let root = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("envyro-it-\(getpid())")
         let fm = FileManager.default
         try? fm.removeItem(at: root)
@@ -107,7 +109,9 @@ enum Harness {
     /// Runs `envyro ARGS` as `who`.
     @discardableResult
     static func envyro(_ args: [String], as who: Identity = .root, stdin: String? = nil, extraEnv: [String: String] = [:]) throws -> Result {
-        var env = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"]
+        // No supervisor started on first use (the README's default): each test says which
+        // supervisor it runs through, and a daemon left behind would count as a leak.
+        var env = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C", "ENVYRO_AUTO_SUPERVISOR": "0"]
         for (k, v) in extraEnv { env[k] = v }
         if who == .ordinary, isRoot, let user = ordinaryUser {
             let exports = env.map { "\($0.key)=\($0.value)" }

@@ -37,7 +37,7 @@ struct IDMapTests {
     }
 
     static func run(_ user: String, _ args: [String]) throws -> Harness.Result {
-        try Harness.run(["/usr/sbin/runuser", "-u", user, "--", "/usr/bin/env", "-i", "PATH=/usr/bin:/bin", cappedEnvyro!] + args)
+        try Harness.run(["/usr/sbin/runuser", "-u", user, "--", "/usr/bin/env", "-i", "PATH=/usr/bin:/bin", "ENVYRO_AUTO_SUPERVISOR=0", cappedEnvyro!] + args)
     }
 
     /// The last `create` record in `user`'s audit log.
@@ -67,7 +67,7 @@ struct IDMapTests {
         let marker = "envyro-pdeath-\(getpid())"
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
-        p.arguments = ["-u", "envyrotest", "--", "/usr/bin/env", "-i", "PATH=/usr/bin:/bin", Self.cappedEnvyro!, "run",
+        p.arguments = ["-u", "envyrotest", "--", "/usr/bin/env", "-i", "PATH=/usr/bin:/bin", "ENVYRO_AUTO_SUPERVISOR=0", Self.cappedEnvyro!, "run",
                        "--uidmap", "0:\(sub.start):1000", "--gidmap", "0:\(subg.start):1000", "--", "sh", "-c", "sleep 300", marker]
         p.standardInput = FileHandle.nullDevice
         p.standardOutput = FileHandle.nullDevice

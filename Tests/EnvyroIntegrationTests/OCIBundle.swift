@@ -105,7 +105,7 @@ enum OCIRunner {
     /// its socket has gone, and a created container holds what `create` inherited until start.
     static func run(_ args: [String], as who: Harness.Identity, scratch: URL, stdout: Int32? = nil,
                     timeout: TimeInterval = 60) throws -> Harness.Result {
-        let env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"]
+        let env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", "ENVYRO_AUTO_SUPERVISOR=0"]
         var argv: [String]
         if who == .ordinary {
             guard let user = Harness.ordinaryUser else { throw Harness.SkipInfo("no ordinary user available") }

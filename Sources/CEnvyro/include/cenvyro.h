@@ -92,6 +92,10 @@ pid_t envyro_spawn_helper(const char *path, char *const _Nullable argv[_Nonnull]
 pid_t envyro_spawn_sealed_helper(const char *path, char *const _Nullable argv[_Nonnull],
                                  char *const _Nullable envp[_Nonnull], int keep_fd, int *how);
 
+/// Spawns a daemon of the caller's (`envyro run` starting a supervisor on first use): a new
+/// session, stdio on /dev/null, default signals. Returns its pid or -1 (errno set).
+pid_t envyro_spawn_detached(const char *path, char *const _Nullable argv[_Nonnull], char *const _Nullable envp[_Nonnull]);
+
 /// The process environment (`environ`), for passing it on to a helper unchanged.
 char *_Nullable *_Nonnull envyro_environ(void);
 
