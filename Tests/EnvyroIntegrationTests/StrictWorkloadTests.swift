@@ -240,6 +240,22 @@ struct StrictWorkloadTests {
         #expect(u.status == 128 + 31, "\(u.stderr)")
     }
 
+    @Test("a --seccomp FILE stacks under strict and the workload runs with both filters", arguments: identities)
+    func stackedFilter(who: Harness.Identity) throws {
+        // Strict once killed its own init here: installing the second filter is a seccomp() call
+        // that strict's filter judges.
+        let dir = Harness.scratchDirectory("strict-stack")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let profile = dir.appendingPathComponent("deny-mkdir.json").path
+        try #"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}"#
+            .write(toFile: profile, atomically: false, encoding: .utf8)
+        _ = try Harness.run(["/bin/chmod", "a+r", profile])
+        let r = try Harness.envyro(["run", "--policy", "strict", "--seccomp", profile, "--",
+                                    "sh", "-c", "mkdir /tmp/x 2>/dev/null || echo denied; grep Seccomp_filters /proc/self/status"], as: who)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout == "denied\nSeccomp_filters:\t2\n", "\(r.stderr)")
+    }
+
     @Test("an unknown prctl option and a socket get EPERM and PR_SET_NAME works, with no kill", arguments: identities)
     func prctlRefusedNotKilled(who: Harness.Identity) throws {
         let script = """
@@ -252,10 +268,10 @@ struct StrictWorkloadTests {
             print("set_name", call(15, ctypes.c_char_p(b"envyro-named")), open("/proc/self/comm").read().strip())
             print("unknown", call(1000))
             print("set_mm", call(35))
-            print("set_seccomp", call(22))
+            print("capbset_drop", call(24))
             """
         let r = try runStrict(["/usr/bin/python3", "-c", script], as: who)
-        #expect(r.stdout == "set_name 0 0 envyro-named\nunknown -1 1\nset_mm -1 1\nset_seccomp -1 1\n", "\(r.stderr)")
+        #expect(r.stdout == "set_name 0 0 envyro-named\nunknown -1 1\nset_mm -1 1\ncapbset_drop -1 1\n", "\(r.stderr)")
         let s = try runStrict(["/usr/bin/python3", "-c", "import socket\ntry: socket.socket()\nexcept OSError as e: print('socket', e.errno)"], as: who)
         #expect(s.stdout == "socket 1\n", "\(s.stderr)")
     }

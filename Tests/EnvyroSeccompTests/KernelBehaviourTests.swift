@@ -118,6 +118,13 @@ int main(int argc, char **argv) {
     else if (!strcmp(what, "eventfd2")) r = syscall(SYS_eventfd2, 0, 0) < 0 ? -1 : 0;
     else if (!strcmp(what, "timerfd_create")) r = syscall(SYS_timerfd_create, 1 /* CLOCK_MONOTONIC */, 0) < 0 ? -1 : 0;
     else if (!strcmp(what, "setuid-self")) r = syscall(SYS_setuid, getuid());
+    else if (!strcmp(what, "seccomp-stack") || !strcmp(what, "seccomp-listener")) {
+        struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+        struct sock_fprog one = { .len = 1, .filter = &allow };
+        unsigned long flags = !strcmp(what, "seccomp-listener") ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0;
+        r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &one);
+        if (r > 0) { close((int)r); r = 0; }
+    }
     /* prctl: option in argv[3] (decimal or 0x hex), arg2 in argv[4] */
     else if (!strcmp(what, "prctl") && argc > 3) {
         unsigned long option = strtoul(argv[3], 0, 0);
@@ -272,6 +279,8 @@ struct KernelBehaviourTests {
         ("eventfd2", .ok),
         ("timerfd_create", .ok),
         ("setuid-self", .ok),
+        ("seccomp-stack", .ok),      // a filter of its own can only restrict further
+        ("seccomp-listener", EPERM_), // but no user-notification listener
         // Refused in a way a program recovers from: ENOSYS for what the profile doesn't name.
         ("clone3", ENOSYS_),
         ("syscall-999", ENOSYS_),
@@ -351,7 +360,7 @@ struct KernelBehaviourTests {
         ("41", "1", .ok),                  // PR_SET_THP_DISABLE
         ("47", "1", .ok),                  // PR_CAP_AMBIENT_IS_SET
         ("47", "2", EPERM_),               // PR_CAP_AMBIENT_RAISE
-        ("22", "0", EPERM_),               // PR_SET_SECCOMP
+        ("22", "0", .errno(22)),           // PR_SET_SECCOMP: allowed through, mode 0 is EINVAL
         ("24", "0", EPERM_),               // PR_CAPBSET_DROP
         ("35", "0", EPERM_),               // PR_SET_MM
         ("8", "1", EPERM_),                // PR_SET_KEEPCAPS
