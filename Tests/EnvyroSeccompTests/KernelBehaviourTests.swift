@@ -81,6 +81,60 @@ int main(int argc, char **argv) {
     else if (!strcmp(what, "kexec_load")) r = syscall(SYS_kexec_load, 0, 0, 0, 0);
     else if (!strcmp(what, "init_module")) r = syscall(SYS_init_module, 0, 0, "");
     else if (!strcmp(what, "syscall-999")) r = syscall(999);
+    else if (!strcmp(what, "clone-newpid")) r = child_and_wait(syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, 0, 0, 0, 0));
+    else if (!strcmp(what, "clone-newns")) r = child_and_wait(syscall(SYS_clone, CLONE_NEWNS | SIGCHLD, 0, 0, 0, 0));
+    else if (!strcmp(what, "clone-thread")) r = child_and_wait(syscall(SYS_clone, CLONE_VM | CLONE_VFORK | SIGCHLD, 0, 0, 0, 0));
+    else if (!strcmp(what, "open_tree")) r = syscall(SYS_open_tree, -1, "", 0);
+    else if (!strcmp(what, "move_mount")) r = syscall(SYS_move_mount, -1, "", -1, "", 0);
+    else if (!strcmp(what, "fsopen")) r = syscall(SYS_fsopen, "envyro-no-such-fs", 0);
+    else if (!strcmp(what, "mount_setattr")) r = syscall(SYS_mount_setattr, -1, "", 0, 0, 0);
+    else if (!strcmp(what, "request_key")) r = syscall(SYS_request_key, "user", "envyro-none", 0, 0);
+    else if (!strcmp(what, "io_uring_enter")) r = syscall(SYS_io_uring_enter, -1, 0, 0, 0, 0, 0);
+    else if (!strcmp(what, "kexec_file_load")) r = syscall(SYS_kexec_file_load, -1, -1, 0, 0, 0);
+    else if (!strcmp(what, "finit_module")) r = syscall(SYS_finit_module, -1, "", 0);
+    else if (!strcmp(what, "delete_module")) r = syscall(SYS_delete_module, "envyro-no-such-module", 0);
+    else if (!strcmp(what, "open_by_handle_at")) r = syscall(SYS_open_by_handle_at, -1, 0, 0);
+    else if (!strcmp(what, "name_to_handle_at")) r = syscall(SYS_name_to_handle_at, -1, "", 0, 0, 0);
+    else if (!strcmp(what, "reboot")) r = syscall(SYS_reboot, 0, 0, 0, 0);  /* bad magic: EINVAL if it ever got through */
+    else if (!strcmp(what, "swapon")) r = syscall(SYS_swapon, 0, 0);
+    else if (!strcmp(what, "syslog")) r = syscall(SYS_syslog, 10 /* SYSLOG_ACTION_SIZE_BUFFER */, 0, 0);
+    else if (!strcmp(what, "acct")) r = syscall(SYS_acct, (char *)1);   /* EFAULT, never "switch accounting off" */
+    else if (!strcmp(what, "settimeofday")) r = syscall(SYS_settimeofday, 0, 0);
+    else if (!strcmp(what, "clock_settime")) r = syscall(SYS_clock_settime, -1, 0);
+    else if (!strcmp(what, "adjtimex")) r = syscall(SYS_adjtimex, 0);
+    else if (!strcmp(what, "iopl")) r = syscall(SYS_iopl, 0);
+    else if (!strcmp(what, "quotactl")) r = syscall(SYS_quotactl, 0, 0, 0, 0);
+    else if (!strcmp(what, "pidfd_getfd")) r = syscall(SYS_pidfd_getfd, -1, 0, 0);
+    else if (!strcmp(what, "kcmp")) r = syscall(SYS_kcmp, getpid(), getpid(), 0 /* KCMP_FILE */, 0, 0);
+    else if (!strcmp(what, "socket")) r = syscall(SYS_socket, 2 /* AF_INET */, 1 /* SOCK_STREAM */, 0);
+    else if (!strcmp(what, "socketpair")) { int sv[2]; r = syscall(SYS_socketpair, 1 /* AF_UNIX */, 1, 0, sv); }
+    else if (!strcmp(what, "connect")) r = syscall(SYS_connect, 0, 0, 0);
+    else if (!strcmp(what, "getpeername")) r = syscall(SYS_getpeername, 0, params, params + 64);
+    else if (!strcmp(what, "chroot")) r = syscall(SYS_chroot, "/");
+    else if (!strcmp(what, "set_mempolicy")) r = syscall(SYS_set_mempolicy, 0, 0, 0);
+    else if (!strcmp(what, "sched_getparam")) r = syscall(SYS_sched_getparam, 0, params);
+    else if (!strcmp(what, "mincore")) r = syscall(SYS_mincore, (void *)((unsigned long)buf & ~4095UL), 4096, params);
+    else if (!strcmp(what, "membarrier")) r = syscall(SYS_membarrier, 0 /* MEMBARRIER_CMD_QUERY */, 0, 0) < 0 ? -1 : 0;
+    else if (!strcmp(what, "eventfd2")) r = syscall(SYS_eventfd2, 0, 0) < 0 ? -1 : 0;
+    else if (!strcmp(what, "timerfd_create")) r = syscall(SYS_timerfd_create, 1 /* CLOCK_MONOTONIC */, 0) < 0 ? -1 : 0;
+    else if (!strcmp(what, "setuid-self")) r = syscall(SYS_setuid, getuid());
+    else if (!strcmp(what, "seccomp-stack") || !strcmp(what, "seccomp-listener")) {
+        struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+        struct sock_fprog one = { .len = 1, .filter = &allow };
+        unsigned long flags = !strcmp(what, "seccomp-listener") ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0;
+        r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &one);
+        if (r > 0) { close((int)r); r = 0; }
+    }
+    /* prctl: option in argv[3] (decimal or 0x hex), arg2 in argv[4] */
+    else if (!strcmp(what, "prctl") && argc > 3) {
+        unsigned long option = strtoul(argv[3], 0, 0);
+        unsigned long arg2 = argc > 4 ? strtoul(argv[4], 0, 0) : 0;
+        char name[16] = "envyro-test";
+        if (option == PR_SET_NAME || option == PR_GET_NAME) arg2 = (unsigned long)name;
+        if (option == PR_GET_PDEATHSIG || option == PR_GET_TID_ADDRESS) arg2 = (unsigned long)params;
+        r = syscall(SYS_prctl, option, arg2, 0, 0, 0);
+        if (r > 0) r = 0;
+    }
     else { fprintf(stderr, "unknown action %s\n", what); return 2; }
     printf("result=%ld errno=%d\n", r, r < 0 ? errno : 0);
     fflush(stdout);
@@ -215,37 +269,115 @@ struct KernelBehaviourTests {
         ("getpid", Outcome.ok),
         ("open", .ok),
         ("fork", .ok),
+        ("clone-thread", .ok),
         ("personality-query", .ok),
         ("tcgets", .errno(25)), // allowed through to the kernel: stdin is not a terminal
+        ("getpeername", .errno(88)), // allowed through: stdin is not a socket (ENOTSOCK); bash asks
+        ("sched_getparam", .ok),
+        ("mincore", .ok),
+        ("membarrier", .ok),
+        ("eventfd2", .ok),
+        ("timerfd_create", .ok),
+        ("setuid-self", .ok),
+        ("seccomp-stack", .ok),      // a filter of its own can only restrict further
+        ("seccomp-listener", EPERM_), // but no user-notification listener
+        // Refused in a way a program recovers from: ENOSYS for what the profile doesn't name.
         ("clone3", ENOSYS_),
+        ("syscall-999", ENOSYS_),
+        ("personality", ENOSYS_),
+        ("chroot", ENOSYS_),
+        ("set_mempolicy", ENOSYS_),
+        // EPERM: no sockets, no terminal injection.
+        ("socket", EPERM_),
+        ("socketpair", EPERM_),
+        ("connect", EPERM_),
+        ("tiocsti", EPERM_),
+        ("tiocsti-high-bits", EPERM_),
+        ("tioclinux", EPERM_),
+        // The dangerous set kills.
         ("clone-newuser", .killed),
+        ("clone-newpid", .killed),
+        ("clone-newns", .killed),
         ("unshare", .killed),
         ("unshare-files", .killed),
         ("setns", .killed),
         ("ptrace", .killed),
         ("process_vm_readv", .killed),
-        ("personality", .killed),
-        ("tiocsti", EPERM_),             // refused, not killed: a program can recover
-        ("tiocsti-high-bits", EPERM_),
-        ("tioclinux", EPERM_),
+        ("kcmp", .killed),
+        ("pidfd_getfd", .killed),
         ("mount", .killed),
         ("umount2", .killed),
         ("pivot_root", .killed),
+        ("open_tree", .killed),
+        ("move_mount", .killed),
+        ("fsopen", .killed),
+        ("mount_setattr", .killed),
         ("keyctl", .killed),
         ("add_key", .killed),
+        ("request_key", .killed),
         ("bpf", .killed),
         ("perf_event_open", .killed),
         ("userfaultfd", .killed),
         ("io_uring_setup", .killed),
+        ("io_uring_enter", .killed),
         ("kexec_load", .killed),
+        ("kexec_file_load", .killed),
         ("init_module", .killed),
-        ("syscall-999", .killed),
+        ("finit_module", .killed),
+        ("delete_module", .killed),
+        ("open_by_handle_at", .killed),
+        ("name_to_handle_at", .killed),
+        ("reboot", .killed),
+        ("swapon", .killed),
+        ("syslog", .killed),
+        ("acct", .killed),
+        ("settimeofday", .killed),
+        ("clock_settime", .killed),
+        ("adjtimex", .killed),
+        ("iopl", .killed),
+        ("quotactl", .killed),
     ])
     func strict(call: String, expected: Outcome) throws {
         if mustSkip() { return }
         let bpf = try #require(compiledPaths["strict"])
         let (outcome, output) = try KernelHarness.shared.run(bpf: bpf, [call])
         #expect(outcome == expected, "\(call): \(output)")
+    }
+
+    @Test("Under the strict profile, prctl runs its harmless options and refuses every other with EPERM", arguments: [
+        ("15", "0", Outcome.ok),           // PR_SET_NAME: busybox names every applet
+        ("16", "0", .ok),                  // PR_GET_NAME
+        ("1", "0", .ok),                   // PR_SET_PDEATHSIG
+        ("2", "0", .ok),                   // PR_GET_PDEATHSIG
+        ("3", "0", .ok),                   // PR_GET_DUMPABLE
+        ("4", "0", .ok),                   // PR_SET_DUMPABLE to 0
+        ("4", "1", EPERM_),                // PR_SET_DUMPABLE back to 1
+        ("21", "0", .ok),                  // PR_GET_SECCOMP
+        ("23", "0", .ok),                  // PR_CAPBSET_READ
+        ("36", "1", .ok),                  // PR_SET_CHILD_SUBREAPER (tini, dumb-init)
+        ("38", "1", .ok),                  // PR_SET_NO_NEW_PRIVS
+        ("39", "0", .ok),                  // PR_GET_NO_NEW_PRIVS
+        ("41", "1", .ok),                  // PR_SET_THP_DISABLE
+        ("47", "1", .ok),                  // PR_CAP_AMBIENT_IS_SET
+        ("47", "2", EPERM_),               // PR_CAP_AMBIENT_RAISE
+        ("22", "0", .errno(22)),           // PR_SET_SECCOMP: allowed through, mode 0 is EINVAL
+        ("24", "0", EPERM_),               // PR_CAPBSET_DROP
+        ("35", "0", EPERM_),               // PR_SET_MM
+        ("8", "1", EPERM_),                // PR_SET_KEEPCAPS
+        ("0", "0", EPERM_),
+        ("79", "0", EPERM_),               // the largest value refused one by one
+        ("80", "0", EPERM_),               // above it: unknown and future options
+        ("1000", "0", EPERM_),
+        ("0x53564d41", "0", EPERM_),       // PR_SET_VMA
+        ("0x59616d61", "0", EPERM_),       // PR_SET_PTRACER
+        ("0x10000000f", "0", EPERM_),      // PR_SET_NAME with a high bit the kernel would drop
+        ("0xffffffffffffffff", "0", EPERM_), // a negative option
+    ])
+    func strictPrctl(option: String, argument: String, expected: Outcome) throws {
+        if mustSkip() { return }
+        let bpf = try #require(compiledPaths["strict"])
+        let (outcome, output) = try KernelHarness.shared.run(bpf: bpf, ["prctl", option, argument])
+        #expect(outcome == expected, "prctl(\(option), \(argument)): \(output)")
     }
 
     @Test("Under the default profile, unknown calls get ENOSYS and dangerous ones EPERM", arguments: [
@@ -281,9 +413,11 @@ struct KernelBehaviourTests {
         #expect(outcome == expected, "\(call): \(output)")
     }
 
-    @Test("The strict profile runs a shell, coreutils and python3", arguments: [
+    @Test("The strict profile runs a shell, coreutils, python3, bash and busybox", arguments: [
         ["/bin/sh", "-c", "ls -l / >/dev/null && id -u >/dev/null && cat /etc/passwd | wc -l >/dev/null && date >/dev/null && sort /etc/passwd | head -1 >/dev/null && echo shell-ok"],
         ["/usr/bin/python3", "-c", "import threading, subprocess, json, hashlib; t = threading.Thread(target=lambda: None); t.start(); t.join(); subprocess.run(['true'], check=True); print('python-ok')"],
+        ["/bin/bash", "-c", "x=$( (echo sub) | tr a-z A-Z ); [ \"$x\" = SUB ] && echo bash-ok"],
+        ["/bin/busybox", "sh", "-c", "busybox ls / >/dev/null && echo b a | busybox wc -w >/dev/null && echo busybox-ok"],
     ])
     func strictRunsPrograms(command: [String]) throws {
         if mustSkip() { return }
