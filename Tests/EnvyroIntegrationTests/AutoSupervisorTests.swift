@@ -11,7 +11,11 @@ struct AutoSupervisor {
     /// A private runtime directory for `who` and a copy of the shipped policies whose default
     /// policy's idle time is `idle` seconds.
     static func setUp(_ who: Harness.Identity, idle: Int) throws -> (runtime: URL, policies: URL, cleanup: () -> Void) {
-        let scratch = Harness.scratchDirectory("auto")
+        // Not a scratch directory (mode 0777): root's daemon hands its helpers a policy snapshot
+        // from beside the socket, and a privileged helper trusts no policy below a directory
+        // others can write. A runtime directory is private, as /run/user/UID is.
+        let scratch = Harness.installRoot.appendingPathComponent("auto-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         let runtime = scratch.appendingPathComponent("run")
         let policies = scratch.appendingPathComponent("policy")
         try FileManager.default.createDirectory(at: runtime, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
