@@ -102,6 +102,11 @@ public enum Files {
         return exe
     }
 
+    /// The last component of `path` ("envyro-runc" for "/usr/local/bin/envyro-runc").
+    public static func baseName(_ path: String) -> String {
+        path.split(separator: "/", omittingEmptySubsequences: true).last.map(String.init) ?? path
+    }
+
     /// The directory part of `path`.
     public static func directory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }

@@ -11,6 +11,7 @@
 import CEnvyro
 import EnvyroJSON
 import EnvyroOCI
+import EnvyroSeccomp
 import EnvyroSystem
 import Glibc
 
@@ -184,8 +185,17 @@ enum OCIMain {
         close(fd)
     }
 
+    /// The name under which this binary speaks only runc's command line (`make install` links
+    /// it to envyro-cli; point engines at it).
+    static let runcName = "envyro-runc"
+
+    /// runc's format: `NAME version V`, then `key: value` lines (podman shows them in `info`).
     static func printVersion() {
-        print("envyro version \(envyroVersion)\nspec: 1.0.2")
+        print("""
+            envyro version \(envyroVersion)
+            spec: 1.0.2
+            libseccomp: \(SeccompCompiler.libseccompVersion)
+            """)
     }
 
     static func printUsage() {

@@ -3,8 +3,12 @@
 import EnvyroClient
 import EnvyroSystem
 
-// runc's command line (podman, containerd): `envyro create|start|state|… ID`.
-if OCIMain.isOCIInvocation(Array(CommandLine.arguments.dropFirst())) {
+// runc's command line (podman, containerd). Invoked as `envyro-runc` (a link to this binary,
+// the name engines are given), every argument is runc's, with no guessing: `envyro-runc kill ID
+// KILL` is always the OCI kill. As `envyro`, runc's commands are told apart from envyro's own by
+// `isOCIInvocation` (kept for engines configured with `envyro` itself).
+if Files.baseName(CommandLine.arguments.first ?? "") == OCIMain.runcName
+    || OCIMain.isOCIInvocation(Array(CommandLine.arguments.dropFirst())) {
     OCIMain.main(Array(CommandLine.arguments.dropFirst()))
 }
 FastRun.attempt(CommandLine.arguments)

@@ -12,7 +12,7 @@ struct EngineTests {
     enum Runtime: String, CaseIterable, CustomStringConvertible, Sendable {
         case envyro, crun
         var description: String { rawValue }
-        var path: String { self == .envyro ? Harness.envyro : "/usr/bin/crun" }
+        var path: String { self == .envyro ? Harness.installRoot.appendingPathComponent("bin/envyro-runc").path : "/usr/bin/crun" }
         var available: Bool { FileManager.default.isExecutableFile(atPath: path) || self == .envyro }
     }
 
