@@ -55,6 +55,13 @@ public final class SupervisorDaemon: @unchecked Sendable {
     public func serve() -> Int32 {
         let signals = envyro_daemon_signalfd()
         guard signals >= 0 else { return fail("cannot set up signal handling: \(SystemError.current("signalfd"))") }
+        // Several descriptors per run in flight: a login's soft limit (often 1024) would cap
+        // concurrency long before memory does. What is left is checked per run (`run`).
+        let files = OpenFileLimit.raiseToHard()
+        if files.after < 4096 {
+            log("the open-file limit is \(files.after) (hard); about \(files.after / UInt64(Self.descriptorsPerRun)) runs can be in flight at once")
+        }
+        reserveFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
         // The policy must load before anything is served (a broken one is an error at start).
         do {
             let loaded = try supervisor.policy()
@@ -138,8 +145,30 @@ public final class SupervisorDaemon: @unchecked Sendable {
         return fd
     }
 
+    /// Descriptors a run holds in this process at most: the client's connection and the three
+    /// stdio fds it sent, the helper's socket, two capture pipes' write ends, and a spare for
+    /// the helper's start-up (the socketpair's other end until posix_spawn has passed it on).
+    static let descriptorsPerRun = 8
+    /// Held open so that, out of descriptors, a connection can still be accepted and told why
+    /// it is refused (instead of poll reporting the listener readable forever).
+    private var reserveFD: Int32 = -1
+
     private func accept(_ listener: Int32) {
-        let fd = envyro_accept_cloexec(listener)
+        var fd = envyro_accept_cloexec(listener)
+        if fd < 0 && (errno == EMFILE || errno == ENFILE) && reserveFD >= 0 {
+            close(reserveFD)
+            fd = envyro_accept_cloexec(listener)
+            if fd >= 0 {
+                let text = OpenFileLimit.refusal(needed: Self.descriptorsPerRun)
+                    ?? "the supervisor is out of file descriptors (\(Errno.describe(EMFILE)))"
+                let reply = ClientMessage(verb: .error, requestID: 0, body: ["exitCode": .int(125), "message": .string(text)])
+                _ = try? SeqPacketSocket(fd: fd).send(reply.encode())
+                close(fd)
+            }
+            reserveFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            if fd >= 0 { usleep(1000) }   // the refused client reads its reply; don't spin
+            return
+        }
         guard fd >= 0 else { return }
         var pid: pid_t = 0, uid: uid_t = 0, gid: gid_t = 0
         // Only clients of our own uid: the socket's mode says so too, this makes sure.
@@ -147,7 +176,8 @@ public final class SupervisorDaemon: @unchecked Sendable {
             close(fd)
             return
         }
-        Threads.detach { [self] in serveClient(SeqPacketSocket(fd: fd)) }
+        let client = SeqPacketSocket(fd: fd)
+        Threads.detach { [self] in serveClient(client) }
     }
 
     // MARK: one client
@@ -196,6 +226,8 @@ public final class SupervisorDaemon: @unchecked Sendable {
         if let asked = m.body["policy"]?.stringValue, !Self.samePolicy(asked, supervisor.policyReference) {
             return failure(m, 125, "this supervisor runs policy \(supervisor.policyReference), not \(asked); use --supervisor never, or a supervisor started with --policy \(asked)")
         }
+        // Out of descriptors is a refusal with its reason, before anything is half made.
+        if let why = OpenFileLimit.refusal(needed: Self.descriptorsPerRun) { return failure(m, 125, why) }
         let helper: HelperProcess
         do { helper = try pool.acquire() } catch { return failure(m, error.exitCode, error.description) }
         let id = nextRun.add(1, ordering: .relaxed).oldValue
