@@ -195,7 +195,10 @@ public final class SupervisorDaemon: @unchecked Sendable {
             case .run:
                 guard packet.fds.count == 3 else {
                     for fd in packet.fds { close(fd) }
-                    reply = failure(message, 125, "run needs the container's stdin, stdout and stderr (3 descriptors)")
+                    // Descriptors dropped by the kernel (MSG_CTRUNC): we are out of them.
+                    reply = failure(message, 125, packet.controlTruncated
+                        ? (OpenFileLimit.refusal(needed: Self.descriptorsPerRun) ?? "the supervisor is out of file descriptors: the run's stdin, stdout and stderr could not be received")
+                        : "run needs the container's stdin, stdout and stderr (3 descriptors)")
                     break
                 }
                 reply = run(message, stdio: packet.fds, socket: socket)
