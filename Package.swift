@@ -21,6 +21,7 @@ let package = Package(
         .executable(name: "envyro-supervisor", targets: ["envyro-supervisor"]),
         .executable(name: "envyro-ioworker", targets: ["envyro-ioworker"]),
         .executable(name: "envyro-helper-bench", targets: ["envyro-helper-bench"]),
+        .executable(name: "envyro-load", targets: ["envyro-load"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -112,6 +113,15 @@ let package = Package(
             name: "envyro-helper-bench",
             dependencies: ["CEnvyro", "EnvyroSystem", "EnvyroProtocol", "EnvyroPolicy", "EnvyroSeccomp", "EnvyroCgroup"],
             path: "Benchmarks/helper-bench",
+            swiftSettings: strictSwift
+        ),
+        // The load and fault driver (issue 14): an ordinary client of one supervisor that keeps N
+        // runs in flight, kills a helper, the I/O worker and the supervisor, and checks for leaks.
+        // Unprivileged; it starts the supervisor it drives as its own child.
+        .executableTarget(
+            name: "envyro-load",
+            dependencies: ["CEnvyro", "EnvyroSystem", "EnvyroJSON", "EnvyroClient"],
+            path: "Benchmarks/load",
             swiftSettings: strictSwift
         ),
         // The I/O worker (io_uring, in its own process) and the supervisor's client for it.

@@ -1314,12 +1314,14 @@ static __attribute__((noreturn)) void child_main(const struct envyro_container_c
     pivot_into(rootfd);
 
     /* A prewarmed child is complete up to here: namespaces, id maps, cgroup, hostname, root.
-     * It also gives up its privileges and installs its seccomp filter now, so the run pays only
-     * for receiving its details (recvmsg, allowed by the filters) and exec. */
+     * It also gives up its privileges now, so the run pays only for receiving its details,
+     * the working directory, the filter and exec. The filter waits until after the working
+     * directory: that is resolved with openat2 (RESOLVE_IN_ROOT), which a strict profile
+     * kills (with the filter installed first, every prewarmed run under `strict` died of
+     * SIGSYS: the load test found it). */
     if (cfg->prewarm) {
         if (cfg->no_new_privs) CHECK(ENVYRO_STEP_NNP, prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
         drop_capabilities(cfg);
-        if (!cfg->use_init) install_filters(cfg);
         receive_go(cfg, go_fd);
     }
     envyro__enter_cwd(cfg->cwd);
@@ -1334,7 +1336,7 @@ static __attribute__((noreturn)) void child_main(const struct envyro_container_c
     }
 
     if (cfg->use_init) run_init(cfg, (char *const *)cfg->argv, (char *const *)cfg->envp, cfg->search_path);
-    if (!cfg->prewarm) install_filters(cfg);
+    install_filters(cfg);
     fail(ENVYRO_STEP_EXEC, exec_search(cfg->argv[0], (char *const *)cfg->argv, (char *const *)cfg->envp, cfg->search_path));
 }
 

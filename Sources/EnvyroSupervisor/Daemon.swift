@@ -64,6 +64,13 @@ public final class SupervisorDaemon: @unchecked Sendable {
     public func serve() -> Int32 {
         let signals = envyro_daemon_signalfd()
         guard signals >= 0 else { return fail("cannot set up signal handling: \(SystemError.current("signalfd"))") }
+        // Several descriptors per run in flight: a login's soft limit (often 1024) would cap
+        // concurrency long before memory does. What is left is checked per run (`run`).
+        let files = OpenFileLimit.raiseToHard()
+        if files.after < 4096 {
+            log("the open-file limit is \(files.after) (hard); about \(files.after / UInt64(Self.descriptorsPerRun)) runs can be in flight at once")
+        }
+        reserveFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
         // The policy must load before anything is served (a broken one is an error at start).
         var idleExit = idleExitSeconds
         do {
@@ -168,8 +175,30 @@ public final class SupervisorDaemon: @unchecked Sendable {
         return fd
     }
 
+    /// Descriptors a run holds in this process at most: the client's connection and the three
+    /// stdio fds it sent, the helper's socket, two capture pipes' write ends, and a spare for
+    /// the helper's start-up (the socketpair's other end until posix_spawn has passed it on).
+    static let descriptorsPerRun = 8
+    /// Held open so that, out of descriptors, a connection can still be accepted and told why
+    /// it is refused (instead of poll reporting the listener readable forever).
+    private var reserveFD: Int32 = -1
+
     private func accept(_ listener: Int32) {
-        let fd = envyro_accept_cloexec(listener)
+        var fd = envyro_accept_cloexec(listener)
+        if fd < 0 && (errno == EMFILE || errno == ENFILE) && reserveFD >= 0 {
+            close(reserveFD)
+            fd = envyro_accept_cloexec(listener)
+            if fd >= 0 {
+                let text = OpenFileLimit.refusal(needed: Self.descriptorsPerRun)
+                    ?? "the supervisor is out of file descriptors (\(Errno.describe(EMFILE)))"
+                let reply = ClientMessage(verb: .error, requestID: 0, body: ["exitCode": .int(125), "message": .string(text)])
+                _ = try? SeqPacketSocket(fd: fd).send(reply.encode())
+                close(fd)
+            }
+            reserveFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            if fd >= 0 { usleep(1000) }   // the refused client reads its reply; don't spin
+            return
+        }
         guard fd >= 0 else { return }
         var pid: pid_t = 0, uid: uid_t = 0, gid: gid_t = 0
         // Only clients of our own uid: the socket's mode says so too, this makes sure.
@@ -178,8 +207,9 @@ public final class SupervisorDaemon: @unchecked Sendable {
             return
         }
         clients.add(1, ordering: .relaxed)
+        let client = SeqPacketSocket(fd: fd)
         Threads.detach { [self] in
-            serveClient(SeqPacketSocket(fd: fd))
+            serveClient(client)
             lastClientNs.store(Clock.monotonicNanoseconds(), ordering: .relaxed)
             clients.subtract(1, ordering: .relaxed)
         }
@@ -211,7 +241,10 @@ public final class SupervisorDaemon: @unchecked Sendable {
             case .run:
                 guard packet.fds.count == 3 else {
                     for fd in packet.fds { close(fd) }
-                    reply = failure(message, 125, "run needs the container's stdin, stdout and stderr (3 descriptors)")
+                    // Descriptors dropped by the kernel (MSG_CTRUNC): we are out of them.
+                    reply = failure(message, 125, packet.controlTruncated
+                        ? (OpenFileLimit.refusal(needed: Self.descriptorsPerRun) ?? "the supervisor is out of file descriptors: the run's stdin, stdout and stderr could not be received")
+                        : "run needs the container's stdin, stdout and stderr (3 descriptors)")
                     break
                 }
                 reply = run(message, stdio: packet.fds, socket: socket)
@@ -242,6 +275,8 @@ public final class SupervisorDaemon: @unchecked Sendable {
         if let asked = m.body["policy"]?.stringValue, !Self.samePolicy(asked, supervisor.policyReference) {
             return failure(m, 125, "this supervisor runs policy \(supervisor.policyReference), not \(asked); use --supervisor never, or a supervisor started with --policy \(asked)")
         }
+        // Out of descriptors is a refusal with its reason, before anything is half made.
+        if let why = OpenFileLimit.refusal(needed: Self.descriptorsPerRun) { return failure(m, 125, why) }
         let helper: HelperProcess
         do { helper = try pool.acquire() } catch { return failure(m, error.exitCode, error.description) }
         let id = nextRun.add(1, ordering: .relaxed).oldValue

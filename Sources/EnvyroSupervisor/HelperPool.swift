@@ -12,13 +12,21 @@ public final class HelperPool: Sendable {
     private let path: String
     private let policy: Mutex<String>
     private let buffers: LazyResource<BufferPool>
-    private let state = Mutex<State>(State())
+    private let state: Mutex<State>
 
     private struct State {
         var ready: [HelperProcess] = []
         var hits = 0, misses = 0, started = 0, discarded = 0
         var closed = false
+        /// Helpers handed out and not yet given back.
+        var inUse = 0
+        var retention: IdleRetention
     }
+
+    /// Idle helpers kept at most, however many runs were in flight: each idle helper is a
+    /// process of a few MiB (VmHWM 6-14 MiB measured under load). More runs than this in flight
+    /// still each get a helper (started on demand); only what is kept idle afterwards is capped.
+    public static let idleBudget = 128
 
     /// Statistics for `envyro stats`.
     public struct Stats: Sendable {
@@ -40,10 +48,14 @@ public final class HelperPool: Sendable {
         self.policy = Mutex(policy)
         self.buffers = buffers
         self.targetValue = Mutex(target)
+        state = Mutex(State(retention: IdleRetention(floor: max(2 * target, 1), budget: Self.idleBudget)))
     }
 
     /// Changes how many idle helpers are kept (the policy's `pools.helpers`).
-    public func setTarget(_ n: Int) { targetValue.withLock { $0 = max(0, n) } }
+    public func setTarget(_ n: Int) {
+        targetValue.withLock { $0 = max(0, n) }
+        state.withLock { $0.retention = IdleRetention(floor: max(2 * max(0, n), 1), budget: Self.idleBudget) }
+    }
 
     private func start() throws(SupervisorError) -> HelperProcess {
         let h = try HelperProcess(path: path, policy: policy.withLock { $0 }, buffers: buffers)
@@ -54,7 +66,13 @@ public final class HelperPool: Sendable {
     }
 
     /// A ready helper (warm when one is idle, else started now).
+    /// Never a cap: with no idle helper one is started for this run.
     public func acquire() throws(SupervisorError) -> HelperProcess {
+        let now = Clock.monotonicNanoseconds()
+        state.withLock { s in
+            s.inUse += 1
+            s.retention.noteInUse(s.inUse, now: now)
+        }
         while let h = state.withLock({ s -> HelperProcess? in s.ready.popLast() }) {
             if h.isAlive {
                 state.withLock { $0.hits += 1 }
@@ -64,15 +82,22 @@ public final class HelperPool: Sendable {
             state.withLock { $0.discarded += 1 }
         }
         state.withLock { $0.misses += 1 }
-        return try start()
+        do { return try start() } catch {
+            state.withLock { $0.inUse -= 1 }
+            throw error
+        }
     }
 
-    /// Gives a helper back after its run; a dead or surplus one is closed. (Up to twice the
-    /// target are kept: closing a warm helper only for the refill thread to start another costs
-    /// a helper start on every run.)
+    /// Gives a helper back after its run; a dead or surplus one is closed. As many are kept
+    /// idle as were in use at the recent peak (`IdleRetention`, within `idleBudget`), at least
+    /// twice the target: closing a warm helper only for the next run to start another costs a
+    /// helper start on every run (measured with 100 runs in flight: see `make test-load`).
     public func release(_ h: HelperProcess) {
-        let keep = h.isAlive && state.withLock { s -> Bool in
-            guard !s.closed, s.ready.count < max(2 * target, 1) else { return false }
+        let now = Clock.monotonicNanoseconds()
+        let alive = h.isAlive
+        let keep = state.withLock { s -> Bool in
+            s.inUse -= 1
+            guard alive, !s.closed, s.ready.count < s.retention.keep(now: now) else { return false }
             s.ready.append(h)
             return true
         }
@@ -83,6 +108,16 @@ public final class HelperPool: Sendable {
     /// to the bottom of the stack: `acquire` takes the most recently used one first, whose
     /// prewarmed containers and caches are warm.
     public func refill() {
+        // Idle helpers beyond what recent demand justifies are closed (oldest first).
+        let now = Clock.monotonicNanoseconds()
+        let surplus = state.withLock { s -> [HelperProcess] in
+            let keep = s.retention.keep(now: now)
+            guard s.ready.count > keep else { return [] }
+            let extra = Array(s.ready.prefix(s.ready.count - keep))
+            s.ready.removeFirst(extra.count)
+            return extra
+        }
+        for h in surplus { h.close() }
         while state.withLock({ !$0.closed && $0.ready.count < target }) {
             guard let h = try? start() else { return }
             let kept = state.withLock { s -> Bool in

@@ -27,7 +27,7 @@ enum Harness {
         let fm = FileManager.default
         try? fm.removeItem(at: root)
         try? fm.createDirectory(at: root.appendingPathComponent("bin"), withIntermediateDirectories: true)
-        for name in ["envyro", "envyro-cli", "envyro-nshelper", "envyro-supervisor", "envyro-ioworker", "envyro-helper-bench"] {
+        for name in ["envyro", "envyro-cli", "envyro-nshelper", "envyro-supervisor", "envyro-ioworker", "envyro-helper-bench", "envyro-load"] {
             try? fm.copyItem(at: buildDirectory.appendingPathComponent(name), to: root.appendingPathComponent("bin/\(name)"))
         }
         // As `make install` does: the name engines are given, runc's command line only.

@@ -126,6 +126,9 @@ enum PolicyTrust {
 @main
 struct NSHelperMain {
     static func main() {
+        // A helper holds a few descriptors per container (pidfd, pipes, pooled namespaces and
+        // prewarmed members): no soft limit a login gave the supervisor should cap it.
+        OpenFileLimit.raiseToHard()
         // Terminal signals are the supervisor's business: it forwards what the workload needs.
         signal(SIGINT, SIG_IGN)
         signal(SIGQUIT, SIG_IGN)
