@@ -4,9 +4,10 @@
  *  1. One-line wrappers for calls Swift can't see or call: variadic functions (syscall, prctl),
  *     functions hidden behind _GNU_SOURCE (the Glibc module is built without it), function-like
  *     macros (CMSG_*), and unions (siginfo_t).
- *  2. The container trampoline (container_init.c): the code that runs between clone and execve.
- *     Swift must never run in a child of a multi-threaded process, so this path is flat C that
- *     only makes raw, async-signal-safe syscalls: no malloc, no stdio, no locks.
+ *  2. The container trampoline: the code that runs between clone and execve, split by concern
+ *     (the private trampoline.h maps its files). Swift must never run in a child of a
+ *     multi-threaded process, so this path is flat C that only makes raw, async-signal-safe
+ *     syscalls: no malloc, no stdio, no locks.
  *
  * No policy logic lives in C: Swift decides, C carries it out.
  */
@@ -108,7 +109,7 @@ void envyro_sha256(const void *_Nullable data, size_t len, uint8_t out[_Nonnull 
 /// errno names like "ENOENT" for audit lines; returns "E?" for unknown values.
 const char *envyro_errno_name(int err);
 
-/* ---- the container trampoline (container_init.c) ------------------------------------- */
+/* ---- the container trampoline (run_child.c, oci_child.c; trampoline.h) --------------- */
 
 /// One seccomp BPF program (struct sock_filter array).
 struct envyro_bpf {
@@ -173,7 +174,7 @@ struct envyro_oci_config {
 };
 
 /// Everything the child needs, prepared by Swift in the helper before clone. All pointers must
-/// stay valid until envyro_container_start returns in the parent (the child has a copy).
+/// stay valid until envyro_container_clone returns in the parent (the child has a copy).
 struct envyro_container_config {
     uint64_t clone_flags;               /* CLONE_NEW* flags */
     int stdio[3];                       /* fds to become 0, 1, 2 */
