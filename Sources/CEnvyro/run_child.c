@@ -159,9 +159,9 @@ static __attribute__((noreturn)) void child_main(const struct envyro_container_c
     /* Nothing we mount may propagate back to the host. */
     CHECK(ENVYRO_STEP_MOUNT_PRIVATE, mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
 
-    /* The root, then everything in it by fd (see bind_rootfs): a user's rootfs bound onto
-     * itself, or the default one, a tmpfs of our own over kBase with the host's directories
-     * bound read-only. */
+    /* The root, then everything in it by fd (see envyro__bind_rootfs in rootfs.c): a user's
+     * rootfs bound onto itself, or the default one, a tmpfs of our own over kBase with the
+     * host's directories bound read-only. */
     int rootfd;
     if (cfg->rootfs) {
         rootfd = envyro__bind_rootfs(cfg->rootfs);

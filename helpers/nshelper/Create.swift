@@ -176,7 +176,7 @@ extension HelperServer {
             clone_flags: flags,
             stdio: (io[0], io[1], io[2]),
             hostname: r.hostname.isEmpty ? nil : strings.string(r.hostname),
-            // As given: the child opens it with no symlink allowed on the way (bind_rootfs), so
+            // As given: the child opens it with no symlink allowed on the way (rootfs.c), so
             // a component swapped for a symlink after the checks fails instead of leading
             // elsewhere (CVE-2021-30465 class). Canonicalizing it here would follow the swap.
             rootfs: r.rootfs.isEmpty ? nil : strings.string(r.rootfs),
