@@ -53,7 +53,7 @@ let package = Package(
         // The one wire protocol module both sides import.
         .target(name: "EnvyroProtocol", swiftSettings: strictSwift),
         // Policy files: schema, loading, validation.
-        .target(name: "EnvyroPolicy", dependencies: ["EnvyroJSON"], swiftSettings: strictSwift),
+        .target(name: "EnvyroPolicy", dependencies: ["EnvyroJSON", "EnvyroSystem"], swiftSettings: strictSwift),
         // Audit log: one JSON line per helper call, SHA-256 chained.
         .target(name: "EnvyroAudit", dependencies: ["CEnvyro", "EnvyroJSON", "EnvyroSystem"], swiftSettings: strictSwift),
         // The engine: pools, caches, lazy resources, limit batches, executor registry.
@@ -67,7 +67,7 @@ let package = Package(
         ),
         // OCI runtime-spec documents: config.json (strict reader), state, features, `spec`.
         // Pure Swift, no Foundation, unprivileged (issue 8).
-        .target(name: "EnvyroOCI", dependencies: ["EnvyroJSON"], swiftSettings: strictSwift),
+        .target(name: "EnvyroOCI", dependencies: ["EnvyroJSON", "EnvyroSystem", "CEnvyro"], swiftSettings: strictSwift),
         // The unprivileged supervisor, embedded by the CLI.
         .target(
             name: "EnvyroSupervisor",
@@ -149,7 +149,7 @@ let package = Package(
         .testTarget(name: "EnvyroPolicyTests", dependencies: ["EnvyroPolicy", "EnvyroJSON"]),
         .testTarget(name: "EnvyroEngineTests", dependencies: ["EnvyroEngine"]),
         .testTarget(name: "EnvyroSupervisorTests", dependencies: ["EnvyroSupervisor", "EnvyroEngine", "EnvyroJSON"]),
-        .testTarget(name: "EnvyroSeccompTests", dependencies: ["EnvyroSeccomp", "EnvyroJSON", "CEnvyro"]),
+        .testTarget(name: "EnvyroSeccompTests", dependencies: ["EnvyroSeccomp", "EnvyroJSON", "EnvyroSystem", "CEnvyro"]),
         .testTarget(name: "EnvyroCgroupTests", dependencies: ["EnvyroCgroup", "EnvyroSystem", "CEnvyro"]),
         .testTarget(name: "EnvyroSystemTests", dependencies: ["EnvyroSystem"]),
         .testTarget(

@@ -1,7 +1,8 @@
 /*
  * exec into a running container (OCI `exec`): the code between clone and execve for a process
- * that joins an existing container. Same rules as container_init.c: after clone only raw,
- * async-signal-safe syscalls, no malloc, failures as {step, errno} on a close-on-exec pipe.
+ * that joins an existing container. Same rules as the rest of the trampoline (trampoline.h): after
+ * clone only raw, async-signal-safe syscalls, no malloc, failures as {step, errno} on a
+ * close-on-exec pipe.
  *
  *   helper ──clone──▶ intermediate: join the cgroup, setns(pidfd, ns_flags)
  *                          │ clone (now inside the container's pid namespace)
@@ -29,34 +30,16 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-#define CHECK(step, expr) do { if ((expr) < 0) envyro__fail((step), errno); } while (0)
-
 static __attribute__((noreturn)) void exec_process(const struct envyro_exec_config *cfg) {
     if (!cfg->detached) {
         CHECK(ENVYRO_STEP_PDEATHSIG, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
         /* The helper may have died between clone and prctl: then nobody would kill us. */
         if (getppid() == 1) envyro__fail(ENVYRO_STEP_PDEATHSIG, ESRCH);
     }
-    int stdio[3] = { cfg->stdio[0], cfg->stdio[1], cfg->stdio[2] };
     /* The mount namespace was joined: /dev/ptmx is the container's. */
-    if (cfg->console_fd >= 0) envyro__setup_console(cfg->console_fd, cfg->console_rows, cfg->console_cols, stdio);
-    /* No controlling terminal without a console of its own (TIOCSTI, CVE-2017-5226 class). */
-    else CHECK(ENVYRO_STEP_SESSION, setsid());
-    envyro__apply_rlimits(cfg->rlimits, cfg->rlimit_count);
-    /* Without no_new_privs a filter needs CAP_SYS_ADMIN, which the next steps drop: install it
-     * first then (as runc does), else last. */
-    int filters_early = !cfg->no_new_privs && cfg->filter_count > 0;
-    if (filters_early) envyro__install_bpf(cfg->filters, cfg->filter_count);
-    envyro__drop_bounding(cfg->cap_bounding);
-    envyro__apply_user(cfg->uid, cfg->gid, cfg->additional_gids, cfg->additional_gid_count);
-    if (cfg->umask >= 0) umask((mode_t)cfg->umask);
-    envyro__set_caps(cfg->cap_effective, cfg->cap_permitted, cfg->cap_inheritable, cfg->cap_ambient);
-    /* The user and capability changes cleared the parent-death signal (commit_creds). */
-    if (!cfg->detached) CHECK(ENVYRO_STEP_PDEATHSIG, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
-    if (cfg->no_new_privs) CHECK(ENVYRO_STEP_NNP, prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
-    envyro__enter_cwd(cfg->cwd);
-    envyro__stdio_and_signals(stdio);
-    if (!filters_early) envyro__install_bpf(cfg->filters, cfg->filter_count);
+    int stdio[3] = { cfg->stdio[0], cfg->stdio[1], cfg->stdio[2] };
+    struct envyro__process p = ENVYRO__PROCESS(cfg, cfg);
+    if (envyro__become_process(&p, stdio)) envyro__install_bpf(cfg->filters, cfg->filter_count);
     envyro__fail(ENVYRO_STEP_EXEC, envyro__exec_search(cfg->argv[0], (char *const *)cfg->argv,
                                                        (char *const *)cfg->envp, cfg->search_path));
 }

@@ -23,6 +23,7 @@
  * blocked in the parent meanwhile, dispositions reset in the child.
  */
 #include "cenvyro.h"
+#include "trampoline.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,8 +37,6 @@
 #include <sys/mount.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
-#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -75,16 +74,7 @@ static int spawn_child(void *p) {
     if (a->bind) {
         if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) goto fail;
         if (mount(a->path, a->path, NULL, MS_BIND, NULL) < 0) goto fail;
-        struct statfs st;
-        if (statfs(a->path, &st) < 0) goto fail;
-        unsigned long keep = 0;
-        if (st.f_flags & ST_NOSUID) keep |= MS_NOSUID;
-        if (st.f_flags & ST_NODEV) keep |= MS_NODEV;
-        if (st.f_flags & ST_NOEXEC) keep |= MS_NOEXEC;
-        if (st.f_flags & ST_NOATIME) keep |= MS_NOATIME;
-        if (st.f_flags & ST_NODIRATIME) keep |= MS_NODIRATIME;
-        if (st.f_flags & ST_RELATIME) keep |= MS_RELATIME;
-        if (mount(NULL, a->path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | keep, NULL) < 0) goto fail;
+        if (envyro__remount_readonly(a->path) < 0) goto fail;
     }
     if (a->memfd >= 0) syscall(SYS_execveat, a->memfd, "", a->argv, a->envp, AT_EMPTY_PATH);
     else execve(a->path, a->argv, a->envp);

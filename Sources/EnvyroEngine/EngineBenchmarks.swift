@@ -1,3 +1,5 @@
+import CEnvyro
+
 /// One benchmark result for `envyro bench`.
 public struct BenchmarkFigure: Sendable, Hashable {
     /// The figure's name including its unit, e.g. `namespace_cache_hit_ns` (the JSON key).
@@ -78,7 +80,8 @@ public enum EngineBenchmarks {
 
         // Namespace cache: hit and miss.
         let template = NamespaceTemplate(
-            cloneFlags: 0x7C02_0000, uidMap: ["0 1000 1"], gidMap: ["0 1000 1"],
+            cloneFlags: ENVYRO_CLONE_NEWUSER | ENVYRO_CLONE_NEWPID | ENVYRO_CLONE_NEWNS | ENVYRO_CLONE_NEWUTS
+                | ENVYRO_CLONE_NEWIPC | ENVYRO_CLONE_NEWNET, uidMap: ["0 1000 1"], gidMap: ["0 1000 1"],
             mounts: [.bind("/srv/rootfs", to: "/"), .proc(), .dev(), .tmpfs("/tmp")],
             hostname: "envyro", networkMode: "none")
         let hitCache = NamespaceCache(capacity: 64)

@@ -1,4 +1,5 @@
 import EnvyroJSON
+import EnvyroSystem
 
 /// Cgroup limits a policy imposes: defaults applied when a request sets none, maxima no
 /// request may exceed, and limits a request must end up with (`strict` makes memory and pids
@@ -55,6 +56,9 @@ public struct CapabilityRules: Sendable, Equatable {
         self.keep = keep
         self.ambient = ambient
     }
+
+    /// `keep` as a set.
+    public var keepSet: CapabilitySet { CapabilitySet(names: keep) }
 }
 
 /// The policy's seccomp profile (the `"seccomp"` section; absent means no filter).
@@ -146,7 +150,7 @@ extension PolicySchema {
         let keep = try s.strings("keep")
         var seen = Set<String>()
         for (i, name) in keep.enumerated() {
-            guard CapabilityNames.number(of: name) != nil else {
+            guard CapabilitySet.number(of: name) != nil else {
                 throw s.invalid("keep[\(i)]", "'\(name)' is not a capability name (like CAP_CHOWN)")
             }
             guard seen.insert(name).inserted else { throw s.invalid("keep[\(i)]", "'\(name)' is listed twice") }
@@ -191,29 +195,6 @@ extension PolicySchema {
         try s.allowOnly(["allowSubordinate", "maxExtents"])
         return IDMapRules(allowSubordinate: try s.bool("allowSubordinate"),
                           maxExtents: try s.int("maxExtents", in: 1...340, default: 5))
-    }
-}
-
-/// Linux capability names and numbers (linux/capability.h, up to CAP_CHECKPOINT_RESTORE).
-public enum CapabilityNames {
-    /// Names by number.
-    public static let all: [String] = [
-        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
-        "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
-        "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE",
-        "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT",
-        "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-        "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN",
-        "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
-        "CAP_CHECKPOINT_RESTORE",
-    ]
-
-    /// The number of `name`, or nil.
-    public static func number(of name: String) -> Int? { all.firstIndex(of: name) }
-
-    /// A bit mask of `names` (bit n = capability n); unknown names are ignored.
-    public static func mask(_ names: [String]) -> UInt64 {
-        names.reduce(0) { m, n in number(of: n).map { m | (1 << UInt64($0)) } ?? m }
     }
 }
 

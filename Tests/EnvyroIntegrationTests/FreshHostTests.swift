@@ -6,12 +6,15 @@ extension Integration {
 /// are mode 0555, so the subtree must be made while root's helper still holds CAP_DAC_OVERRIDE.
 @Suite("a fresh host")
 struct FreshHost {
-    /// Every hierarchy's mount point (v1 controllers and the v2 one), from /proc/self/mountinfo.
+    /// Every hierarchy envyro uses: the v1 controllers' and the v2 one, from
+    /// /proc/self/mountinfo (not a named v1 hierarchy such as name=systemd, which has no
+    /// controller and where envyro makes nothing).
     static var cgroupMounts: [String] {
         let info = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
         return info.split(separator: "\n").compactMap { line -> String? in
             let parts = line.components(separatedBy: " - ")
-            guard parts.count == 2, let type = parts[1].split(separator: " ").first, type == "cgroup" || type == "cgroup2" else { return nil }
+            guard parts.count == 2, let type = parts[1].split(separator: " ").first, type == "cgroup" || type == "cgroup2",
+                  !parts[1].contains("name=") else { return nil }
             let fields = parts[0].split(separator: " ")
             return fields.count > 4 ? String(fields[4]) : nil
         }

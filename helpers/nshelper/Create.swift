@@ -7,15 +7,6 @@ import EnvyroSeccomp
 import EnvyroSystem
 import Glibc
 
-// clone(2) namespace flags; the Glibc module is built without _GNU_SOURCE.
-let CLONE_NEWNS: UInt64 = 0x0002_0000
-let CLONE_NEWCGROUP: UInt64 = 0x0200_0000
-let CLONE_NEWUTS: UInt64 = 0x0400_0000
-let CLONE_NEWIPC: UInt64 = 0x0800_0000
-let CLONE_NEWUSER: UInt64 = 0x1000_0000
-let CLONE_NEWPID: UInt64 = 0x2000_0000
-let CLONE_NEWNET: UInt64 = 0x4000_0000
-
 /// Host directories the built-in default rootfs binds read-only (missing ones are skipped).
 let defaultHostBinds = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"]
 
@@ -185,7 +176,7 @@ extension HelperServer {
             clone_flags: flags,
             stdio: (io[0], io[1], io[2]),
             hostname: r.hostname.isEmpty ? nil : strings.string(r.hostname),
-            // As given: the child opens it with no symlink allowed on the way (bind_rootfs), so
+            // As given: the child opens it with no symlink allowed on the way (rootfs.c), so
             // a component swapped for a symlink after the checks fails instead of leading
             // elsewhere (CVE-2021-30465 class). Canonicalizing it here would follow the swap.
             rootfs: r.rootfs.isEmpty ? nil : strings.string(r.rootfs),
@@ -204,7 +195,7 @@ extension HelperServer {
 
         // Capabilities: what the policy keeps, narrowed by what the request asks for. (An OCI
         // bundle's sets were checked against the policy already: see ociCreate.)
-        let capKeep = CapabilityNames.mask(policy.capabilities.keep) & (oci.map { $0.request.process.allCapabilities } ?? r.capabilities)
+        let capKeep = policy.capabilities.keepSet.rawValue & (oci.map { $0.request.process.allCapabilities } ?? r.capabilities)
         cfg.cap_keep = capKeep
         cfg.cap_ambient = policy.capabilities.ambient ? 1 : 0
         // Seccomp: the policy's own filter (compiled by this helper), then the request's extra
@@ -331,12 +322,12 @@ extension HelperServer {
         // (NetnsPool), unless it keeps a capability whose meaning depends on who owns the
         // namespace it is in: it then makes its own, as does any container when there is no pool.
         var pooled: (fd: Int32, flavor: NetnsPool.Flavor, reused: Bool)? = nil
-        let ownerCaps: UInt64 = (1 << 12) | (1 << 13)   // CAP_NET_ADMIN, CAP_NET_RAW
-        if oci == nil, prewarming, flags & CLONE_NEWNET != 0, r.network == .none, capKeep & ownerCaps == 0 {
-            let flavor: NetnsPool.Flavor = capKeep & (1 << 10) != 0 ? .lowPorts : .plain   // CAP_NET_BIND_SERVICE
+        let kept = CapabilitySet(rawValue: capKeep)
+        if oci == nil, prewarming, flags & ENVYRO_CLONE_NEWNET != 0, r.network == .none, kept.isDisjoint(with: [.netAdmin, .netRaw]) {
+            let flavor: NetnsPool.Flavor = kept.contains(.netBindService) ? .lowPorts : .plain
             if let got = netns.take(flavor) {
                 pooled = (got.fd, flavor, got.reused)
-                flags &= ~CLONE_NEWNET
+                flags &= ~ENVYRO_CLONE_NEWNET
                 cfg.clone_flags = flags
                 cfg.loopback_up = 0
                 cfg.netns_fd = got.fd
@@ -360,7 +351,7 @@ extension HelperServer {
             live.netnsFlavor = p.flavor
             live.netnsUse = p.reused ? .pooledReused : .pooledNew
         }
-        let maps = flags & CLONE_NEWUSER != 0 ? idMaps : nil
+        let maps = flags & ENVYRO_CLONE_NEWUSER != 0 ? idMaps : nil
         if prewarm {
             // The rest happens in the background, so the helper's loop is never held up by it:
             // the loop reads its READY record and does the handshake, then it builds its root

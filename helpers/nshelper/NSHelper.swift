@@ -170,10 +170,10 @@ struct NSHelperMain {
         let privileged = privilege != .none
         // Root's single-id map puts host uid 0 in the container, which the kernel allows only
         // with CAP_SETFCAP (verify_root_map); no other caller can map host root.
-        let setidCaps: UInt64 = (1 << 6) | (1 << 7) | (geteuid() == 0 ? (1 << 31) : 0)   // SETGID, SETUID, SETFCAP
+        let setidCaps: CapabilitySet = geteuid() == 0 ? [.setgid, .setuid, .setfcap] : [.setgid, .setuid]
         // Root keeps its set until the policy is read (below): a policy that lets root run
         // containers without a user namespace (runc's behaviour, the `oci` policy) needs more.
-        if geteuid() != 0, envyro_keep_capabilities(setidCaps) != 0 {
+        if geteuid() != 0, envyro_keep_capabilities(setidCaps.rawValue) != 0 {
             die("cannot drop capabilities: \(SystemError.current("capset"))")
         }
         _ = envyro_prctl(4 /* PR_SET_DUMPABLE */, 0, 0)
@@ -214,10 +214,10 @@ struct NSHelperMain {
             // them takes (SYS_ADMIN, NET_ADMIN). A root helper compromised would hold root's
             // files either way: the capability set is defence in depth, not the boundary.
             let rootContainers = !policy.namespaces.contains(.user)
-            let rootSet: UInt64 = (1 << 21) | (1 << 27) | (1 << 12) | (1 << 8) | (1 << 24) | (1 << 0) | (1 << 1) | (1 << 3)
-                | CapabilityNames.mask(policy.capabilities.keep)
-            let poolSet: UInt64 = policy.pools.networkNamespaces > 0 && policy.namespaces.contains(.network) ? (1 << 21) | (1 << 12) : 0
-            if envyro_keep_capabilities(setidCaps | (rootContainers ? rootSet : poolSet)) != 0 {
+            let rootSet: CapabilitySet = [.sysAdmin, .mknod, .netAdmin, .setpcap, .sysResource, .chown, .dacOverride, .fowner]
+            let poolSet: CapabilitySet = policy.pools.networkNamespaces > 0 && policy.namespaces.contains(.network) ? [.sysAdmin, .netAdmin] : []
+            let kept = setidCaps.union(rootContainers ? rootSet.union(policy.capabilities.keepSet) : poolSet)
+            if envyro_keep_capabilities(kept.rawValue) != 0 {
                 die("cannot drop capabilities: \(SystemError.current("capset"))")
             }
         }

@@ -20,13 +20,13 @@ extension NamespaceSet {
     /// The CLONE_NEW* flags of these namespaces.
     var cloneFlags: UInt64 {
         var f: UInt64 = 0
-        if contains(.user) { f |= CLONE_NEWUSER }
-        if contains(.pid) { f |= CLONE_NEWPID }
-        if contains(.mount) { f |= CLONE_NEWNS }
-        if contains(.uts) { f |= CLONE_NEWUTS }
-        if contains(.ipc) { f |= CLONE_NEWIPC }
-        if contains(.cgroup) { f |= CLONE_NEWCGROUP }
-        if contains(.network) { f |= CLONE_NEWNET }
+        if contains(.user) { f |= ENVYRO_CLONE_NEWUSER }
+        if contains(.pid) { f |= ENVYRO_CLONE_NEWPID }
+        if contains(.mount) { f |= ENVYRO_CLONE_NEWNS }
+        if contains(.uts) { f |= ENVYRO_CLONE_NEWUTS }
+        if contains(.ipc) { f |= ENVYRO_CLONE_NEWIPC }
+        if contains(.cgroup) { f |= ENVYRO_CLONE_NEWCGROUP }
+        if contains(.network) { f |= ENVYRO_CLONE_NEWNET }
         return f
     }
 }
@@ -137,8 +137,7 @@ struct OCIStorage {
 extension HelperServer {
     /// The capabilities of `mask` the policy does not keep, by name; empty when all are kept.
     func capabilitiesBeyondPolicy(_ mask: UInt64) -> [String] {
-        let beyond = mask & ~CapabilityNames.mask(policy.capabilities.keep)
-        return CapabilityNames.all.enumerated().filter { beyond & (1 << UInt64($0.offset)) != 0 }.map(\.element)
+        CapabilitySet(rawValue: mask).subtracting(policy.capabilities.keepSet).names
     }
 
     /// `oci_create`: an OCI bundle's container, built and held before exec until `start`.
@@ -378,7 +377,7 @@ extension HelperServer {
                 if fd >= 0 { procs.append(fd) }
             }
         }
-        let capKeep = CapabilityNames.mask(policy.capabilities.keep) & r.process.allCapabilities
+        let capKeep = policy.capabilities.keepSet.rawValue & r.process.allCapabilities
         let policyFilter: SeccompProgram?
         do { policyFilter = try seccomp.filter(capabilities: capKeep) } catch {
             return failure(EINVAL, step: "seccomp", "policy \(policy.name)'s seccomp profile: \(error)")

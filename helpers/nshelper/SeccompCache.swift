@@ -87,7 +87,7 @@ final class SeccompCache {
         guard let path = profilePath else { return nil }
         _ = path
         if let f = memory[capabilities] { return f }
-        let names = Set(CapabilityNames.all.enumerated().filter { capabilities & (1 << UInt64($0.offset)) != 0 }.map(\.element))
+        let names = Set(CapabilitySet(rawValue: capabilities).names)
         let key = key(capabilities)
         if let bpf = load(key) {
             diskHits += 1

@@ -4,9 +4,10 @@
  *  1. One-line wrappers for calls Swift can't see or call: variadic functions (syscall, prctl),
  *     functions hidden behind _GNU_SOURCE (the Glibc module is built without it), function-like
  *     macros (CMSG_*), and unions (siginfo_t).
- *  2. The container trampoline (container_init.c): the code that runs between clone and execve.
- *     Swift must never run in a child of a multi-threaded process, so this path is flat C that
- *     only makes raw, async-signal-safe syscalls: no malloc, no stdio, no locks.
+ *  2. The container trampoline: the code that runs between clone and execve, split by concern
+ *     (the private trampoline.h maps its files). Swift must never run in a child of a
+ *     multi-threaded process, so this path is flat C that only makes raw, async-signal-safe
+ *     syscalls: no malloc, no stdio, no locks.
  *
  * No policy logic lives in C: Swift decides, C carries it out.
  */
@@ -18,6 +19,66 @@
 #include <sys/types.h>
 
 #pragma clang assume_nonnull begin
+
+/* ---- kernel constants Swift can't see --------------------------------------------------- */
+/* The Glibc module is built without _GNU_SOURCE (no CLONE_NEW*) and doesn't import
+ * linux/capability.h: these are the kernel's values under names Swift imports (the clone flags
+ * as UInt64, capability numbers as Int32). trampoline_util.c checks each against the kernel's
+ * headers at compile time. */
+
+/* clone(2)/setns(2) namespace flags (linux/sched.h). */
+#define ENVYRO_CLONE_NEWNS     0x00020000ULL
+#define ENVYRO_CLONE_NEWCGROUP 0x02000000ULL
+#define ENVYRO_CLONE_NEWUTS    0x04000000ULL
+#define ENVYRO_CLONE_NEWIPC    0x08000000ULL
+#define ENVYRO_CLONE_NEWUSER   0x10000000ULL
+#define ENVYRO_CLONE_NEWPID    0x20000000ULL
+#define ENVYRO_CLONE_NEWNET    0x40000000ULL
+
+/* Capability numbers (linux/capability.h): bit n of a capability mask is capability n. */
+#define ENVYRO_CAP_CHOWN 0
+#define ENVYRO_CAP_DAC_OVERRIDE 1
+#define ENVYRO_CAP_DAC_READ_SEARCH 2
+#define ENVYRO_CAP_FOWNER 3
+#define ENVYRO_CAP_FSETID 4
+#define ENVYRO_CAP_KILL 5
+#define ENVYRO_CAP_SETGID 6
+#define ENVYRO_CAP_SETUID 7
+#define ENVYRO_CAP_SETPCAP 8
+#define ENVYRO_CAP_LINUX_IMMUTABLE 9
+#define ENVYRO_CAP_NET_BIND_SERVICE 10
+#define ENVYRO_CAP_NET_BROADCAST 11
+#define ENVYRO_CAP_NET_ADMIN 12
+#define ENVYRO_CAP_NET_RAW 13
+#define ENVYRO_CAP_IPC_LOCK 14
+#define ENVYRO_CAP_IPC_OWNER 15
+#define ENVYRO_CAP_SYS_MODULE 16
+#define ENVYRO_CAP_SYS_RAWIO 17
+#define ENVYRO_CAP_SYS_CHROOT 18
+#define ENVYRO_CAP_SYS_PTRACE 19
+#define ENVYRO_CAP_SYS_PACCT 20
+#define ENVYRO_CAP_SYS_ADMIN 21
+#define ENVYRO_CAP_SYS_BOOT 22
+#define ENVYRO_CAP_SYS_NICE 23
+#define ENVYRO_CAP_SYS_RESOURCE 24
+#define ENVYRO_CAP_SYS_TIME 25
+#define ENVYRO_CAP_SYS_TTY_CONFIG 26
+#define ENVYRO_CAP_MKNOD 27
+#define ENVYRO_CAP_LEASE 28
+#define ENVYRO_CAP_AUDIT_WRITE 29
+#define ENVYRO_CAP_AUDIT_CONTROL 30
+#define ENVYRO_CAP_SETFCAP 31
+#define ENVYRO_CAP_MAC_OVERRIDE 32
+#define ENVYRO_CAP_MAC_ADMIN 33
+#define ENVYRO_CAP_SYSLOG 34
+#define ENVYRO_CAP_WAKE_ALARM 35
+#define ENVYRO_CAP_BLOCK_SUSPEND 36
+#define ENVYRO_CAP_AUDIT_READ 37
+#define ENVYRO_CAP_PERFMON 38
+#define ENVYRO_CAP_BPF 39
+#define ENVYRO_CAP_CHECKPOINT_RESTORE 40
+/* The highest capability number defined here (CAP_LAST_CAP of Linux 5.9 and later). */
+#define ENVYRO_CAP_LAST_CAP 40
 
 /* ---- process and fd wrappers (shim.c) ------------------------------------------------ */
 
@@ -112,7 +173,7 @@ void envyro_sha256(const void *_Nullable data, size_t len, uint8_t out[_Nonnull 
 /// errno names like "ENOENT" for audit lines; returns "E?" for unknown values.
 const char *envyro_errno_name(int err);
 
-/* ---- the container trampoline (container_init.c) ------------------------------------- */
+/* ---- the container trampoline (run_child.c, oci_child.c; trampoline.h) --------------- */
 
 /// One seccomp BPF program (struct sock_filter array).
 struct envyro_bpf {
@@ -177,7 +238,7 @@ struct envyro_oci_config {
 };
 
 /// Everything the child needs, prepared by Swift in the helper before clone. All pointers must
-/// stay valid until envyro_container_start returns in the parent (the child has a copy).
+/// stay valid until envyro_container_clone returns in the parent (the child has a copy).
 struct envyro_container_config {
     uint64_t clone_flags;               /* CLONE_NEW* flags */
     int stdio[3];                       /* fds to become 0, 1, 2 */
