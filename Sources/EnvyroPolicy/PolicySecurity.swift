@@ -212,10 +212,14 @@ public struct PoolRules: Sendable, Equatable {
     /// `envyro run` with no supervisor listening starts one for this policy, which exits after
     /// this many seconds without a client (0: never start one).
     public var autoSupervisorIdleSeconds: Int
+    /// A supervisor daemon whose resident memory is over this refuses new runs, with the
+    /// figures, until it is back under (runs in flight go on).
+    public var supervisorMemoryBytes: Int64
 
     /// Pool sizes.
     public init(helpers: Int = 2, prewarmedPerShape: Int = 1, prewarmedTotal: Int = 4, networkNamespaces: Int = 4,
-                autoSupervisorIdleSeconds: Int = 60) {
+                autoSupervisorIdleSeconds: Int = 60, supervisorMemoryBytes: Int64 = 512 << 20) {
+        self.supervisorMemoryBytes = supervisorMemoryBytes
         self.helpers = helpers
         self.prewarmedPerShape = prewarmedPerShape
         self.prewarmedTotal = prewarmedTotal
@@ -228,12 +232,14 @@ extension PolicySchema {
     static func pools(_ top: SectionReader) throws(PolicyError) -> PoolRules {
         guard top.has("pools") else { return PoolRules() }
         let s = try top.section("pools")
-        try s.allowOnly(["helpers", "prewarmedPerShape", "prewarmedTotal", "networkNamespaces", "autoSupervisorIdleSeconds"])
+        try s.allowOnly(["helpers", "prewarmedPerShape", "prewarmedTotal", "networkNamespaces", "autoSupervisorIdleSeconds",
+                         "supervisorMemoryBytes"])
         return PoolRules(helpers: try s.int("helpers", in: 0...64, default: 2),
                          prewarmedPerShape: try s.int("prewarmedPerShape", in: 0...16, default: 1),
                          prewarmedTotal: try s.int("prewarmedTotal", in: 0...64, default: 4),
                          networkNamespaces: try s.int("networkNamespaces", in: 0...64, default: 4),
-                         autoSupervisorIdleSeconds: try s.int("autoSupervisorIdleSeconds", in: 0...86_400, default: 60))
+                         autoSupervisorIdleSeconds: try s.int("autoSupervisorIdleSeconds", in: 0...86_400, default: 60),
+                         supervisorMemoryBytes: Int64(try s.int("supervisorMemoryBytes", in: (1 << 20)...(1 << 40), default: 512 << 20)))
     }
 }
 

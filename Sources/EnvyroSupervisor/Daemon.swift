@@ -215,6 +215,23 @@ public final class SupervisorDaemon: @unchecked Sendable {
         }
     }
 
+    /// Why a run is refused for memory: the daemon's resident size (/proc/self/statm) is over
+    /// the policy's `pools.supervisorMemoryBytes`. Nil when within it (or unknown).
+    private func memoryRefusal() -> String? {
+        guard let loaded = try? supervisor.policy(), let rss = Self.residentBytes() else { return nil }
+        let budget = loaded.policy.pools.supervisorMemoryBytes
+        guard rss > budget else { return nil }
+        return "the supervisor uses \(rss >> 20) MiB, over its budget of \(budget >> 20) MiB (policy \(loaded.policy.name), pools.supervisorMemoryBytes); runs in flight: \(runs.withLock { $0.count }); retry when they end, or raise the budget"
+    }
+
+    /// This process's resident size in bytes, from /proc/self/statm (pages).
+    static func residentBytes() -> Int64? {
+        guard let bytes = try? Files.read("/proc/self/statm", limit: 256) else { return nil }
+        let fields = String(decoding: bytes, as: UTF8.self).split(separator: " ")
+        guard fields.count > 1, let pages = Int64(fields[1]) else { return nil }
+        return pages * Int64(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
     /// The lock an auto-started supervisor holds for its lifetime (`flock` on `NAME.lock` beside
     /// the socket, in the directory `listen` checked is ours and private).
     private func takeAutoLock() -> Bool {
@@ -275,8 +292,11 @@ public final class SupervisorDaemon: @unchecked Sendable {
         if let asked = m.body["policy"]?.stringValue, !Self.samePolicy(asked, supervisor.policyReference) {
             return failure(m, 125, "this supervisor runs policy \(supervisor.policyReference), not \(asked); use --supervisor never, or a supervisor started with --policy \(asked)")
         }
-        // Out of descriptors is a refusal with its reason, before anything is half made.
+        // Out of descriptors, or over its memory budget, is a refusal with its reason, before
+        // anything is half made (Swift can't recover from a failed allocation: the budget keeps
+        // the daemon from getting there).
         if let why = OpenFileLimit.refusal(needed: Self.descriptorsPerRun) { return failure(m, 125, why) }
+        if let why = memoryRefusal() { return failure(m, 125, why) }
         let helper: HelperProcess
         do { helper = try pool.acquire() } catch { return failure(m, error.exitCode, error.description) }
         let id = nextRun.add(1, ordering: .relaxed).oldValue

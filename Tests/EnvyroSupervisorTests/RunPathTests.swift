@@ -84,11 +84,12 @@ struct RunPathTests {
     func unknownExecutor() async throws {
         let supervisor = EmbeddedSupervisor(policy: "default", helperPath: Self.helperPath)
         var request = RunRequest(argv: ["true"])
-        request.executor = "wasm"
+        request.executor = "cobol"
         await #expect {
             _ = try await supervisor.run(request, stdio: Self.devNull, signalFD: nil)
         } throws: { error in
-            "\(error)".contains("--executor wasm: unknown executor type (known: native, shell)")
+            // The built-in types and the default policy's plugins.
+            "\(error)".contains("--executor cobol: unknown executor type (known: native, python, shell, wasm)")
         }
     }
 
