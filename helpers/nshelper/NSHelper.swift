@@ -22,7 +22,7 @@ func die(_ message: String, code: Int32 = 2) -> Never {
 /// Without a usable policy or audit log the helper can serve nothing: it answers the first
 /// request with the reason (the supervisor shows it) and exits with `code`. Nothing is printed
 /// here, so a supervisor that already reported the same problem is not echoed.
-func refuseFirstRequest(_ socket: SeqPacketSocket, step: String, message: String, code: Int32) -> Never {
+func refuseFirstRequest(_ socket: SeqPacketSocket, step: FailureStep, message: String, code: Int32) -> Never {
     if let packet = try? socket.receive(capacity: ProtocolLimits.defaultMaxFrameBytes + 1, maxFDs: 5) {
         for fd in packet.fds { close(fd) }
         let id = (try? FrameHeader.decode(packet.bytes))?.requestID ?? 0
@@ -188,7 +188,7 @@ struct NSHelperMain {
         do {
             policy = try PolicyTrust.load(policyName, privilege: privilege)
         } catch {
-            refuseFirstRequest(socket, step: "policy", message: "\(error)", code: 78)
+            refuseFirstRequest(socket, step: .policy, message: "\(error)", code: 78)
         }
 
         if geteuid() == 0, UserNamespace.isInitial {
@@ -224,23 +224,23 @@ struct NSHelperMain {
         do {
             try Files.makeDirectories(Files.directory(of: auditPath), mode: 0o700)
         } catch {
-            refuseFirstRequest(socket, step: "audit", message: "cannot open the audit log: \(error)", code: 74)
+            refuseFirstRequest(socket, step: .audit, message: "cannot open the audit log: \(error)", code: 74)
         }
         // Every line is MACed with a key only this uid can read (made on first use, beside the
         // log): a process that can append to the log but can't read the key can't forge lines.
         let key: AuditKey
         do { key = try AuditKey.loadOrCreate(path: AuditKey.defaultPath(forLog: auditPath)) } catch {
-            refuseFirstRequest(socket, step: "audit", message: "\(error)", code: 74)
+            refuseFirstRequest(socket, step: .audit, message: "\(error)", code: 74)
         }
         do {
             audit = try AuditLog(path: auditPath, maxBytes: policy.audit.maxBytes, keep: policy.audit.keep, sync: policy.audit.fsync, key: key)
         } catch {
-            refuseFirstRequest(socket, step: "audit", message: "cannot open the audit log: \(error)", code: 74)
+            refuseFirstRequest(socket, step: .audit, message: "cannot open the audit log: \(error)", code: 74)
         }
 
         let seccomp: SeccompCache
         do { seccomp = try SeccompCache(policy: policy, privileged: privileged) } catch {
-            refuseFirstRequest(socket, step: "policy", message: "policy \(policy.name): \(error)", code: 78)
+            refuseFirstRequest(socket, step: .policy, message: "policy \(policy.name): \(error)", code: 78)
         }
 
         var pid: pid_t = 0, uid: uid_t = 0, gid: gid_t = 0

@@ -39,10 +39,10 @@ struct Outcome: Error {
 /// The helper's event loop: one socket, plus one pidfd per live container.
 ///
 /// Phases, as in OpenSSH's monitor: `greeting` permits only `hello`; `ready` permits the
-/// policy's verbs except `hello`. Anything unknown, unpermitted or malformed is audited and
-/// closes the connection (which kills everything this helper created).
+/// policy's verbs except `hello`; the rules are the rows of `VerbTable`. Anything unknown,
+/// unpermitted or malformed is audited and closes the connection (which kills everything this
+/// helper created).
 final class HelperServer {
-    enum Phase { case greeting, ready }
 
     let socket: SeqPacketSocket
     let policy: Policy
@@ -51,7 +51,11 @@ final class HelperServer {
     let seccomp: SeccompCache
     let cgroups: CgroupManager
     let maxFrame: Int
-    var phase = Phase.greeting
+    /// The verbs the policy lists (`helper.verbs`), by name.
+    let policyVerbs: [String]
+    var phase = HelperPhases.greeting
+    /// The once-only verbs served on this connection (MON_ONCE).
+    var served: Set<Verb> = []
     var containers: [UInt32: LiveContainer] = [:]
     /// Prewarmed containers waiting for a run (WarmPool.swift), and the shape to prepare next.
     var warm: [WarmMember] = []
@@ -96,6 +100,7 @@ final class HelperServer {
         self.audit = audit
         self.caller = caller
         self.maxFrame = min(policy.helper.maxFrameBytes, ProtocolLimits.absoluteMaxFrameBytes)
+        self.policyVerbs = policy.helper.verbs.map(\.rawValue)
         self.netns = NetnsPool(limit: policy.pools.networkNamespaces)
     }
 
@@ -182,16 +187,10 @@ final class HelperServer {
         }
         let verb = frame.verb
         // The permit table for this phase.
-        switch phase {
-        case .greeting where verb != .hello:
-            return reject(verb.name, "not permitted before hello")
-        case .ready where verb == .hello:
-            return reject(verb.name, "hello is permitted once")
-        case .ready where !policy.helper.verbs.contains(where: { $0.rawValue == verb.name }):
-            return reject(verb.name, "verb not permitted by policy \(policy.name)")
-        default:
-            break
+        if let why = VerbTable.refusal(verb, phase: phase, served: served, policyVerbs: policyVerbs, policyName: policy.name) {
+            return reject(verb.name, why)
         }
+        if verb.row.once { served.insert(verb) }
 
         // A fail-closed policy records a state-changing call, synced to disk, before carrying it
         // out; if that record can't be written, the call is refused.
@@ -202,7 +201,7 @@ final class HelperServer {
             defer { step("audit intent (synced)") }
             do { try audit.append(intent, sync: true) } catch {
                 for fd in packet.fds { close(fd) }
-                let refusal = Failure(errno: error.errno, step: "audit",
+                let refusal = Failure(errno: error.errno, step: .audit,
                                       message: "the audit log could not be written (\(error)); policy \(policy.name) fails closed, so nothing was done")
                 do { try socket.send(Codec.encode(.failed(refusal), requestID: frame.requestID)) } catch { return false }
                 return true
@@ -214,10 +213,10 @@ final class HelperServer {
         case .hello(let hello):
             phase = .ready
             // Only a long-running supervisor reuses a helper, so only it gets prewarmed containers.
-            prewarming = hello.client == "envyro-supervisor"
+            prewarming = hello.modes.contains(.prewarm)
             // The OCI commands' helpers live for one command, on an engine's hot path: they
             // leave collecting dead helpers' cgroups to the others (and `envyro gc`).
-            if hello.client == "envyro-oci" { cgroups.skipCollection() }
+            if hello.modes.contains(.oci) { cgroups.skipCollection() }
             outcome = Outcome(
                 reply: .helloReply(HelloReply(helperPID: getpid(), policyName: policy.name, privileged: geteuid() == 0)),
                 decision: .allowed, result: "ok", detail: "client \(hello.client)")
@@ -253,7 +252,7 @@ final class HelperServer {
                 if case .created(let c) = reply, let live = containers.removeValue(forKey: c.containerID) {
                     kill(live)
                 }
-                reply = .failed(Failure(errno: error.errno, step: "audit", message: "the audit log could not be written (\(error)); policy \(policy.name) fails closed"))
+                reply = .failed(Failure(errno: error.errno, step: .audit, message: "the audit log could not be written (\(error)); policy \(policy.name) fails closed"))
             } else {
                 let warn = "envyro-nshelper: warning: audit log not written: \(error)\n"
                 _ = warn.withCString { write(2, $0, strlen($0)) }
@@ -320,7 +319,7 @@ final class HelperServer {
             return Outcome(reply: .collected(Collected(removed: removed)), decision: .allowed, result: "ok",
                            detail: removed.isEmpty ? "nothing to remove" : "removed \(removed.count): \(removed.joined(separator: " "))")
         } catch {
-            return failure(EIO, step: "cgroup", "\(error)")
+            return failure(EIO, step: .cgroup, "\(error)")
         }
     }
 
