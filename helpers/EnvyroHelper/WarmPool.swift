@@ -124,7 +124,7 @@ extension HelperServer {
         }
         if !r.limits.isEmpty && pendingCgroup?.key != key {
             retirePendingCgroup()
-            do { pendingCgroup = (key, try cgroups.create(limits: CgroupManager.limits(r.limits))) } catch {
+            do { pendingCgroup = (key, try system.createCgroup(cgroups, name: nil, limits: CgroupManager.limits(r.limits))) } catch {
                 wanted = nil
             }
             return

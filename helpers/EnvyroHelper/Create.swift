@@ -271,7 +271,7 @@ extension HelperServer {
                 return CgroupLimits.UnifiedEntry(key: String(p[0]), value: p.count > 1 ? String(p[1]) : "")
             }
             if !unified.isEmpty { limits.unified = unified }
-            do { cgroup = try cgroups.create(name: o.request.cgroup, limits: limits) } catch {
+            do { cgroup = try system.createCgroup(cgroups, name: o.request.cgroup, limits: limits) } catch {
                 // Without limits a container can do without (rootless without a delegated
                 // subtree, or root of another user namespace: rootless podman's).
                 if !limits.isEmpty { return .failure(failure(EPERM, step: .cgroup, cgroupAdvice(error))) }
@@ -279,7 +279,7 @@ extension HelperServer {
         } else if let pre = precreated {
             cgroup = pre
         } else if !r.limits.isEmpty {
-            do { cgroup = try cgroups.create(limits: CgroupManager.limits(r.limits)) } catch {
+            do { cgroup = try system.createCgroup(cgroups, name: nil, limits: CgroupManager.limits(r.limits)) } catch {
                 return .failure(failure(EPERM, step: .cgroup, cgroupAdvice(error)))
             }
         }
@@ -346,8 +346,8 @@ extension HelperServer {
 
         var h = envyro_container_handles()
         h.go_fd = -1
-        if envyro_container_clone(&cfg, &h) != 0 {
-            let e = errno
+        let e = system.cloneContainer(&cfg, &h)
+        if e != 0 {
             if let p = pooled { netns.giveBack(p.fd, p.flavor) }
             try? cgroup?.remove()
             return .failure(failure(e, step: .clone, "cannot create the container's namespaces: \(Errno.describe(e))"))
@@ -423,14 +423,14 @@ extension HelperServer {
             return failure(EPIPE, step: .handshake, "the container's first process exited before its id maps were written")
         }
         if let maps = idMaps {
-            do { try maps.write(to: pid) } catch {
+            do { try system.writeIDMaps(maps, pid: pid) } catch {
                 let hint = maps.multiRange && error.errno == EPERM
                     ? " (multi-range maps need the installed envyro-nshelper with cap_setuid,cap_setgid: sudo make install)" : ""
                 return failure(error.errno, step: .idMap, "cannot write the id maps: \(error)\(hint)")
             }
         }
         if let adj = oomScoreAdj {
-            do { try Files.writeOnce("/proc/\(pid)/oom_score_adj", String(adj)) } catch {
+            do { try system.writeOOMScore(adj, pid: pid) } catch {
                 let e = error.errno
                 return failure(e, step: .oomScore, "cannot set process.oomScoreAdj to \(adj): \(Errno.describe(e)) (lowering it needs CAP_SYS_RESOURCE)")
             }
@@ -461,8 +461,8 @@ extension HelperServer {
         guard let c = containers[r.containerID] else {
             return failure(ESRCH, step: .signal, "no container \(r.containerID) on this connection")
         }
-        if envyro_pidfd_send_signal(c.pidfd, r.signal) != 0 {
-            let e = errno
+        let e = system.signal(pidfd: c.pidfd, r.signal)
+        if e != 0 {
             return failure(e, step: .signal, "pidfd_send_signal: \(Errno.describe(e))")
         }
         return Outcome(reply: .signalled(Signalled(containerID: r.containerID)), decision: .allowed,
