@@ -3,8 +3,10 @@
 // Envyro: a rootless-first, privilege-separated container runtime.
 //
 // The package graph enforces the privilege boundary (see shared/DESIGN.md):
-//   helpers/nshelper   may depend on CEnvyro, EnvyroSystem, EnvyroJSON, EnvyroProtocol,
-//                      EnvyroPolicy, EnvyroAudit -- never on the supervisor or Foundation.
+//   helpers/           EnvyroHelper (the helper's logic) and envyro-nshelper (its main) may
+//                      depend on CEnvyro, EnvyroSystem, EnvyroJSON, EnvyroProtocol, EnvyroPolicy,
+//                      EnvyroAudit, EnvyroSeccomp, EnvyroCgroup -- never on the supervisor or
+//                      Foundation.
 //   EnvyroSupervisor   the unprivileged engine; the CLI embeds it.
 import PackageDescription
 
@@ -98,11 +100,19 @@ let package = Package(
             path: "Sources/envyro-supervisor",
             swiftSettings: strictSwift
         ),
-        // Everything that holds a privilege lives under helpers/.
-        .executableTarget(
-            name: "envyro-nshelper",
+        // Everything that holds a privilege lives under helpers/. The helper's logic (verb
+        // handlers, policy checks, the create sequence, pools) is a library with a syscall seam,
+        // unit-tested without root (Tests/EnvyroHelperTests); envyro-nshelper is its thin main.
+        .target(
+            name: "EnvyroHelper",
             dependencies: ["CEnvyro", "EnvyroSystem", "EnvyroJSON", "EnvyroProtocol", "EnvyroPolicy", "EnvyroAudit",
                            "EnvyroSeccomp", "EnvyroCgroup"],
+            path: "helpers/EnvyroHelper",
+            swiftSettings: strictSwift
+        ),
+        .executableTarget(
+            name: "envyro-nshelper",
+            dependencies: ["CEnvyro", "EnvyroSystem", "EnvyroProtocol", "EnvyroPolicy", "EnvyroAudit", "EnvyroCgroup", "EnvyroHelper"],
             path: "helpers/nshelper",
             swiftSettings: strictSwift
         ),
@@ -152,6 +162,8 @@ let package = Package(
         .testTarget(name: "EnvyroSeccompTests", dependencies: ["EnvyroSeccomp", "EnvyroJSON", "EnvyroSystem", "CEnvyro"]),
         .testTarget(name: "EnvyroCgroupTests", dependencies: ["EnvyroCgroup", "EnvyroSystem", "CEnvyro"]),
         .testTarget(name: "EnvyroSystemTests", dependencies: ["EnvyroSystem"]),
+        .testTarget(name: "EnvyroHelperTests",
+                    dependencies: ["EnvyroHelper", "EnvyroProtocol", "EnvyroPolicy", "EnvyroAudit", "EnvyroSystem", "EnvyroCgroup", "CEnvyro"]),
         .testTarget(
             name: "EnvyroIntegrationTests",
             dependencies: ["EnvyroSystem", "EnvyroJSON", "EnvyroAudit", "EnvyroProtocol", "CEnvyro"]

@@ -39,32 +39,57 @@ protocol WirePayload: Sendable {
 }
 
 // Hello (verb 0x0001), payload:
-//   protocolVersion u16 | client string (u32 len + UTF-8)
+//   protocolVersion u16 | client string (u32 len + UTF-8) | modes u8 (bits within HelloModes.all)
+/// How the connecting supervisor will use the helper, said explicitly (the helper never reads
+/// meaning into the client's name).
+public struct HelloModes: OptionSet, Sendable, Hashable {
+    /// The raw bits.
+    public var rawValue: UInt8
+    /// From raw bits.
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    /// A long-running supervisor that reuses this helper: it prepares containers ahead of runs
+    /// (prewarmed members, pooled network namespaces).
+    public static let prewarm = HelloModes(rawValue: 1 << 0)
+    /// An OCI command's helper, living for one command on an engine's hot path: it leaves
+    /// collecting dead helpers' cgroups to the others (and `envyro gc`).
+    public static let oci = HelloModes(rawValue: 1 << 1)
+    /// Every defined bit.
+    public static let all: HelloModes = [.prewarm, .oci]
+}
+
 /// Handshake request from the supervisor.
 public struct Hello: Sendable, Equatable, WirePayload {
     /// Protocol version the client speaks.
     public var protocolVersion: UInt16
-    /// Free-form client identification (e.g. "envyro 0.1").
+    /// Free-form client identification (e.g. "envyro 0.1"), for the audit line only.
     public var client: String
+    /// How the client will use the helper.
+    public var modes: HelloModes
 
     /// Memberwise initialiser.
-    public init(protocolVersion: UInt16 = ProtocolLimits.version, client: String) {
+    public init(protocolVersion: UInt16 = ProtocolLimits.version, client: String, modes: HelloModes = []) {
         self.protocolVersion = protocolVersion
         self.client = client
+        self.modes = modes
     }
 
     func encode(into w: inout WireWriter) {
         w.u16(protocolVersion)
         w.string(client)
+        w.u8(modes.rawValue)
     }
 
     static func decode(from r: inout WireReader) throws(ProtocolError) -> Hello {
-        Hello(protocolVersion: try r.u16("protocolVersion"), client: try r.string("client"))
+        Hello(protocolVersion: try r.u16("protocolVersion"), client: try r.string("client"),
+              modes: HelloModes(rawValue: try r.u8("modes")))
     }
 
-    /// Semantic checks (none beyond string rules).
+    /// Semantic checks: string rules, and no mode bit this protocol does not define.
     public func validate() throws(ProtocolError) {
         try checkString(client, "client")
+        if !HelloModes.all.isSuperset(of: modes) {
+            throw .invalidValue(field: "modes", reason: "unknown bits 0x\(String(modes.subtracting(.all).rawValue, radix: 16))")
+        }
     }
 }
 
@@ -391,18 +416,18 @@ public struct Signalled: Sendable, Equatable, WirePayload {
 }
 
 // Failure (verb 0x80FF), payload:
-//   errno i32 | step string (u32 len + UTF-8) | message string (u32 len + UTF-8)
+//   errno i32 | step u16 (a FailureStep) | message string (u32 len + UTF-8)
 /// Failure answer to any request.
 public struct Failure: Sendable, Equatable, WirePayload {
     /// errno of the failing call (0 if not a syscall failure).
     public var errno: Int32
-    /// Short name of the step that failed (e.g. "clone", "policy").
-    public var step: String
+    /// The step that failed.
+    public var step: FailureStep
     /// Human-readable detail.
     public var message: String
 
     /// Memberwise initialiser.
-    public init(errno: Int32, step: String, message: String) {
+    public init(errno: Int32, step: FailureStep, message: String) {
         self.errno = errno
         self.step = step
         self.message = message
@@ -410,17 +435,21 @@ public struct Failure: Sendable, Equatable, WirePayload {
 
     func encode(into w: inout WireWriter) {
         w.i32(errno)
-        w.string(step)
+        w.u16(step.rawValue)
         w.string(message)
     }
 
     static func decode(from r: inout WireReader) throws(ProtocolError) -> Failure {
-        Failure(errno: try r.i32("errno"), step: try r.string("step"), message: try r.string("message"))
+        let errno = try r.i32("errno")
+        let raw = try r.u16("step")
+        guard let step = FailureStep(rawValue: raw) else {
+            throw .invalidValue(field: "step", reason: "unknown step 0x\(String(raw, radix: 16))")
+        }
+        return Failure(errno: errno, step: step, message: try r.string("message"))
     }
 
     /// Semantic checks (none beyond string rules).
     public func validate() throws(ProtocolError) {
-        try checkString(step, "step")
         try checkString(message, "message")
     }
 }

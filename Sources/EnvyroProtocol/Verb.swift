@@ -1,20 +1,22 @@
-/// Message kinds. Requests flow supervisor -> helper; replies flow back carrying the
-/// request's `requestID`; events flow helper -> supervisor with `requestID` 0.
+/// Message kinds: the wire codes. Requests flow supervisor -> helper; replies flow back carrying
+/// the request's `requestID`; events flow helper -> supervisor with `requestID` 0. Everything
+/// else the protocol knows about a verb (name, direction, fds, phases, once-only) is its row in
+/// `VerbTable` (VerbTable.swift).
 public enum Verb: UInt16, Sendable, CaseIterable {
     // requests (supervisor -> helper)
     /// Handshake request (`Hello`).
     case hello = 0x0001
-    /// Create and start a container (`CreateRequest`); carries 3 fds.
+    /// Create and start a container (`CreateRequest`).
     case create = 0x0002
     /// Signal a container's init process (`SignalRequest`).
     case signal = 0x0003
     /// Remove leftover container cgroups of dead supervisors (`CollectRequest`).
     case collect = 0x0004
-    /// Create an OCI bundle's container, held until `start` (`OCICreateRequest`); carries 5 fds.
+    /// Create an OCI bundle's container, held until `start` (`OCICreateRequest`).
     case ociCreate = 0x0005
     /// Act on an OCI container: signal, freeze, thaw, destroy, update (`OCIControlRequest`).
     case ociControl = 0x0006
-    /// Run a process inside an OCI container (`OCIExecRequest`); carries 4 fds.
+    /// Run a process inside an OCI container (`OCIExecRequest`).
     case ociExec = 0x0007
     // replies (helper -> supervisor)
     /// Answer to `hello` (`HelloReply`).
@@ -34,42 +36,17 @@ public enum Verb: UInt16, Sendable, CaseIterable {
     case exited = 0x9001
 
     /// True for supervisor -> helper requests.
-    public var isRequest: Bool { rawValue & 0x8000 == 0 }
+    public var isRequest: Bool { row.flow == .request }
     /// True for helper -> supervisor replies.
-    public var isReply: Bool { rawValue & 0xF000 == 0x8000 }
+    public var isReply: Bool { row.flow == .reply }
     /// True for unsolicited helper -> supervisor events.
-    public var isEvent: Bool { rawValue & 0xF000 == 0x9000 }
+    public var isEvent: Bool { row.flow == .event }
 
-    /// Stable lowercase name, used in audit lines.
-    public var name: String {
-        switch self {
-        case .hello: "hello"
-        case .create: "create"
-        case .signal: "signal"
-        case .collect: "collect"
-        case .ociCreate: "oci_create"
-        case .ociControl: "oci_control"
-        case .ociExec: "oci_exec"
-        case .ociDone: "oci_done"
-        case .helloReply: "hello_reply"
-        case .created: "created"
-        case .signalled: "signalled"
-        case .collected: "collected"
-        case .failed: "failed"
-        case .exited: "exited"
-        }
-    }
+    /// Stable lowercase name, used in audit lines and policies' `helper.verbs`.
+    public var name: String { row.name }
 
     /// Number of file descriptors that must travel with this verb via SCM_RIGHTS.
-    /// `create` carries stdin, stdout, stderr (in that order); all other verbs carry none.
-    public var fileDescriptorCount: Int {
-        switch self {
-        case .create: 3
-        case .ociCreate: 5
-        case .ociExec: 4
-        default: 0
-        }
-    }
+    public var fileDescriptorCount: Int { row.fileDescriptors }
 }
 
 /// Which side of the conversation a decoder is on.

@@ -59,8 +59,8 @@ public final class HelperPool: Sendable {
 
     private func start() throws(SupervisorError) -> HelperProcess {
         let h = try HelperProcess(path: path, policy: policy.withLock { $0 }, buffers: buffers)
-        // "envyro-supervisor": the helper prepares containers ahead of runs for this client.
-        try h.greet(client: "envyro-supervisor")
+        // A daemon reuses its helpers: they prepare containers ahead of runs.
+        try h.greet(client: "envyro-supervisor", modes: .prewarm)
         state.withLock { $0.started += 1 }
         return h
     }

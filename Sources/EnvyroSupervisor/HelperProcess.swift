@@ -64,8 +64,8 @@ public final class HelperProcess: @unchecked Sendable {
     }
 
     /// Sends `hello` and checks the reply: the helper is ready, or says why not.
-    func greet(client: String = "envyro") throws(SupervisorError) {
-        let reply = try call(.hello(Hello(client: client)))
+    func greet(client: String = "envyro", modes: HelloModes = []) throws(SupervisorError) {
+        let reply = try call(.hello(Hello(client: client, modes: modes)))
         switch reply {
         case .helloReply: return
         case .failed(let f): throw .helperFailure(step: f.step, errno: f.errno, message: f.message)

@@ -129,9 +129,10 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
 
     /// Prepares a supervisor for `policy` (a name or a path). Nothing is loaded or started
     /// until the first run.
-    /// `client` is how the helper's `hello` names this supervisor (`envyro-oci` for the OCI
-    /// commands, whose short-lived helpers skip garbage collection).
-    public init(policy reference: String, helperPath: String? = nil, client: String = "envyro") {
+    /// `client` is how the helper's `hello` names this supervisor (for its audit line); `modes`
+    /// what the helper is told about its use (`.oci` for the OCI commands, whose short-lived
+    /// helpers skip garbage collection).
+    public init(policy reference: String, helperPath: String? = nil, client: String = "envyro", modes: HelloModes = []) {
         let exe = Files.executablePath()
         let reference = PolicyLoader.isPath(reference) ? ((try? Files.realPath(reference)) ?? reference) : reference
         let engine = Engine(searchDirectories: PolicyLoader.searchDirectories(executablePath: exe, allowEnvironment: true))
@@ -141,7 +142,7 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
         self.policyReference = reference
         helper = LazyResource(name: "nshelper") {
             let h = try HelperProcess(path: path, policy: reference, buffers: engine.buffers)
-            try h.greet(client: client)
+            try h.greet(client: client, modes: modes)
             return h
         }
     }
@@ -496,19 +497,19 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
     /// Maps a helper failure to what a user should read.
     static func translate(_ f: Failure, argv0: String) -> SupervisorError {
         switch f.step {
-        case "exec":
+        case .exec:
             if f.errno == ENOENT || f.errno == ENOTDIR { return .commandNotFound(argv0) }
             return .commandNotExecutable(argv0, errno: f.errno)
-        case "clone" where f.errno == EPERM || f.errno == ENOSPC || f.errno == EUSERS:
+        case .clone where f.errno == EPERM || f.errno == ENOSPC || f.errno == EUSERS:
             return .userNamespacesDisabled(detail: userNamespaceAdvice(errno: f.errno))
-        case "bind the rootfs" where f.errno == ELOOP:
+        case .rootfsBind where f.errno == ELOOP:
             return .invalidRequest("--rootfs: a component of the path is a symlink (or was just swapped for one); give the directory's real path")
-        case "bind the rootfs" where f.errno == EBUSY:
+        case .rootfsBind where f.errno == EBUSY:
             return .invalidRequest("--rootfs: the host's root can't be a container's rootfs; omit --rootfs for the read-only default")
-        case "chdir to the working directory" where f.errno == ELOOP || f.errno == EXDEV:
+        case .cwd where f.errno == ELOOP || f.errno == EXDEV:
             // RESOLVE_NO_MAGICLINKS (ELOOP) or a directory the root can't reach (EXDEV).
             return .invalidRequest("the working directory is not a directory inside the container: \(Errno.describe(f.errno)) (a /proc/self/fd or /proc/PID/cwd link leads outside it; use --cwd with a path inside the rootfs)")
-        case "chdir to the working directory":
+        case .cwd:
             return .invalidRequest("the working directory does not exist in the container: \(Errno.describe(f.errno)) (use --cwd with a directory inside the rootfs)")
         default:
             return .helperFailure(step: f.step, errno: f.errno, message: f.message)

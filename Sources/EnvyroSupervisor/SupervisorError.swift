@@ -1,4 +1,5 @@
 import EnvyroPolicy
+import EnvyroProtocol
 import EnvyroSystem
 
 /// Everything that can go wrong in a run, each with the message a user sees and the exit
@@ -18,7 +19,7 @@ public enum SupervisorError: Error, Sendable, CustomStringConvertible {
     /// The helper sent something that is not a valid reply.
     case protocolViolation(detail: String)
     /// The helper refused or failed a step.
-    case helperFailure(step: String, errno: Int32, message: String)
+    case helperFailure(step: FailureStep, errno: Int32, message: String)
     /// The command could not be found in the container (exit 127).
     case commandNotFound(String)
     /// The command could not be executed (exit 126).
@@ -47,7 +48,7 @@ public enum SupervisorError: Error, Sendable, CustomStringConvertible {
         case .helperGone(let d): return "the helper exited unexpectedly: \(d)"
         case .protocolViolation(let d): return "the helper sent an invalid frame: \(d)"
         case .helperFailure(let step, _, let m):
-            return step == "policy" ? "refused by the helper: \(m)" : m
+            return step == .policy ? "refused by the helper: \(m)" : m
         case .commandNotFound(let c): return "\(c): command not found"
         case .commandNotExecutable(let c, let e): return "\(c): \(Errno.describe(e))"
         case .userNamespacesDisabled(let d): return d

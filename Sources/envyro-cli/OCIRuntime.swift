@@ -48,7 +48,7 @@ final class OCIRuntime {
     var policyName: String { globals.policy ?? Environment.get("ENVYRO_OCI_POLICY") ?? "oci" }
 
     /// The embedded supervisor, whose helper carries out the privileged steps.
-    lazy var supervisor = EmbeddedSupervisor(policy: policyName, client: "envyro-oci")
+    lazy var supervisor = EmbeddedSupervisor(policy: policyName, client: "envyro-oci", modes: .oci)
 
     func debug(_ message: String) {
         guard globals.debug else { return }

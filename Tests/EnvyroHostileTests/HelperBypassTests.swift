@@ -53,7 +53,7 @@ struct HelperBypassTests {
                 continue
             }
             guard case .failed(let f) = reply else { Issue.record("unexpected \(reply)"); continue }
-            #expect(f.step == "policy", "\(entry): \(f)")
+            #expect(f.step == .policy, "\(entry): \(f)")
             #expect(f.message.contains("unified") && f.message.contains(String(entry.prefix { $0 != "=" })), "\(f.message)")
             let last = try #require(try helper.records().last)
             #expect(last["verb"] as? String == "oci_create" && last["decision"] as? String == "denied")

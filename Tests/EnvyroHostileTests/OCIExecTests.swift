@@ -31,7 +31,7 @@ struct OCIExecTests {
             Issue.record("the exec was carried out: \(reply)", sourceLocation: sourceLocation)
             return
         }
-        #expect(f.step == "target", "\(f)", sourceLocation: sourceLocation)
+        #expect(f.step == .target, "\(f)", sourceLocation: sourceLocation)
         #expect(words.contains { f.message.contains($0) }, "\(f.message)", sourceLocation: sourceLocation)
         let last = try #require(try helper.records().last, sourceLocation: sourceLocation)
         #expect(last["verb"] as? String == "oci_exec", sourceLocation: sourceLocation)

@@ -125,7 +125,7 @@ struct HelperProtocolTests {
         let reply = try #require(try helper.socket.receive(capacity: 70000, maxFDs: 0))
         let frame = try Codec.decode(reply.bytes, fileDescriptorCount: 0)
         guard case .failed(let f) = frame.message else { Issue.record("expected failed, got \(frame.message)"); return }
-        #expect(f.step == "policy")
+        #expect(f.step == .policy)
         #expect(f.message.contains("network host is not allowed by policy strict"))
         #expect(helper.finish() == 0)
         let last = try #require(try helper.records().last)

@@ -25,7 +25,7 @@ struct Rejection: Sendable, CustomTestStringConvertible {
     }
 }
 
-let hello1 = payload { $0.u16(1).str("cli") }
+let hello1 = payload { $0.u16(1).str("cli").u8(0) }
 
 let rejections: [Rejection] = [
     Rejection(label: "empty packet", bytes: [], error: .tooShort(0)),
@@ -44,8 +44,8 @@ let rejections: [Rejection] = [
     Rejection(label: "version 0", bytes: frame(version: 0, verb: 1, payload: hello1), error: .unsupportedVersion(0)),
     Rejection(label: "unknown verb", bytes: frame(verb: 0x0044), error: .unknownVerb(0x44)),
     Rejection(label: "unknown reply verb", bytes: frame(verb: 0x8044), error: .unknownVerb(0x8044)),
-    Rejection(label: "declared length larger than received", bytes: frame(verb: 1, declared: 10, payload: hello1),
-              error: .lengthMismatch(declared: 10, actual: hello1.count)),
+    Rejection(label: "declared length larger than received", bytes: frame(verb: 1, declared: 20, payload: hello1),
+              error: .lengthMismatch(declared: 20, actual: hello1.count)),
     Rejection(label: "declared length smaller than received", bytes: frame(verb: 1, declared: 2, payload: hello1),
               error: .lengthMismatch(declared: 2, actual: hello1.count)),
     Rejection(label: "payload shorter than a fixed field", bytes: frame(verb: 0x8003, payload: [1, 2, 3]),
@@ -88,6 +88,16 @@ let rejections: [Rejection] = [
               bytes: frame(verb: 1, payload: payload { $0.u16(1).rawStr([0x61, 0x00, 0x62]) }), error: .invalidString(field: "client")),
     Rejection(label: "NUL inside cwd", fds: 3, bytes: frame(verb: 2, payload: createPayload(cwd: "/a\0b")),
               error: .invalidString(field: "cwd")),
+    Rejection(label: "a hello mode bit the protocol does not define",
+              bytes: frame(verb: 1, payload: payload { $0.u16(1).str("c").u8(0x04) }),
+              error: .invalidValue(field: "modes", reason: "")),
+    Rejection(label: "a hello without its modes byte",
+              bytes: frame(verb: 1, payload: payload { $0.u16(1).str("c") }), error: .truncated(field: "modes")),
+    Rejection(label: "a failure step the protocol does not define",
+              bytes: frame(verb: 0x80FF, payload: payload { $0.i32(1).u16(0x1FF).str("m") }),
+              error: .invalidValue(field: "step", reason: "")),
+    Rejection(label: "a failure whose step is cut short",
+              bytes: frame(verb: 0x80FF, payload: payload { $0.i32(1).u8(5) }), error: .truncated(field: "step")),
     Rejection(label: "bool byte 2",
               bytes: frame(verb: 0x8001, payload: payload { $0.i32(1).str("p").u8(2) }),
               error: .invalidValue(field: "privileged", reason: "")),
@@ -186,8 +196,9 @@ struct RejectionTests {
         (3, frame(verb: 2, payload: createPayload(hostname: String(repeating: "h", count: 64), env: ["=", "A="], cwd: "/"))),
         (0, frame(verb: 3, payload: payload { $0.u32(1).i32(64) })),
         (0, frame(verb: 3, payload: payload { $0.u32(1).i32(1) })),
-        (0, frame(verb: 1, payload: payload { $0.u16(1).str("") })),
-        (0, frame(verb: 1, payload: payload { $0.u16(1).rawStr([UInt8](repeating: 0x61, count: 65535)) })),
+        (0, frame(verb: 1, payload: payload { $0.u16(1).str("").u8(0) })),
+        (0, frame(verb: 1, payload: payload { $0.u16(1).rawStr([UInt8](repeating: 0x61, count: 65535)).u8(0) })),
+        (0, frame(verb: 1, payload: payload { $0.u16(1).str("d").u8(3) })),
         (3, frame(verb: 2, payload: createPayload(namespaces: 0))),
     ] as [(Int, [UInt8])])
     func accepts(_ fds: Int, _ bytes: [UInt8]) throws {
@@ -197,7 +208,7 @@ struct RejectionTests {
 
     @Test("the exact-cap frame is accepted and one byte more is oversized")
     func exactCap() throws {
-        let client = String(repeating: "c", count: 100 - 16 - 2 - 4)
+        let client = String(repeating: "c", count: 100 - 16 - 2 - 4 - 1)
         let bytes = Codec.encode(.hello(Hello(client: client)), requestID: 1)
         #expect(bytes.count == 100)
         _ = try Codec.decode(bytes, fileDescriptorCount: 0, maxFrameBytes: 100)

@@ -35,9 +35,9 @@ struct RoundTripTests {
         #expect(header.bytes == Array(bytes.prefix(16)))
         #expect(throws: ProtocolError.tooShort(15)) { try FrameHeader.decode(bytes.prefix(15)) }
 
-        let hello = Codec.encode(.hello(Hello(protocolVersion: 1, client: "ab")), requestID: 1)
-        #expect(Array(hello.dropFirst(16)) == [0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x61, 0x62])
-        #expect(hello == frame(verb: 1, requestID: 1, payload: payload { $0.u16(1).str("ab") }))
+        let hello = Codec.encode(.hello(Hello(protocolVersion: 1, client: "ab", modes: .oci)), requestID: 1)
+        #expect(Array(hello.dropFirst(16)) == [0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x61, 0x62, 0x02])
+        #expect(hello == frame(verb: 1, requestID: 1, payload: payload { $0.u16(1).str("ab").u8(2) }))
         #expect(Codec.encode(.create(sampleCreate), requestID: 1) == frame(verb: 2, payload: createPayload()))
     }
 

@@ -67,6 +67,7 @@ let sampleCreate = CreateRequest(
 /// One valid example of every message, used for round trips and as fuzz seeds.
 let sampleFrames: [Frame] = [
     Frame(requestID: 1, message: .hello(Hello(protocolVersion: 1, client: "envyro 0.1"))),
+    Frame(requestID: 2, message: .hello(Hello(protocolVersion: 1, client: "envyro-supervisor", modes: .prewarm))),
     Frame(requestID: 2, message: .create(sampleCreate)),
     Frame(requestID: 3, message: .create(CreateRequest(
         namespaces: [.user, .pid, .network], network: .host, hostname: "", rootfs: "/var/lib/envyro/rootfs",
@@ -90,7 +91,8 @@ let sampleFrames: [Frame] = [
                                                   networkNamespace: .pooledReused, networkNamespacesDiscarded: 1,
                                                   steps: [HelperStep(name: "checks", micros: 12), HelperStep(name: "run sent, exec", micros: 230)]))),
     Frame(requestID: 4, message: .signalled(Signalled(containerID: 7))),
-    Frame(requestID: 9, message: .failed(Failure(errno: 1, step: "clone", message: "Operation not permitted"))),
+    Frame(requestID: 9, message: .failed(Failure(errno: 1, step: .clone, message: "Operation not permitted"))),
+    Frame(requestID: 10, message: .failed(Failure(errno: 2, step: .exec, message: "exec: No such file or directory"))),
     Frame(requestID: 0, message: .exited(Exited(containerID: 7, exitCode: 0, signal: 9, coreDumped: true))),
     Frame(requestID: 0, message: .exited(Exited(containerID: 8, exitCode: 137, signal: 9, coreDumped: false, usage: {
         var u = ResourceUsage()

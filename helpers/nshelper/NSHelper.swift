@@ -1,12 +1,15 @@
 // envyro-nshelper: the only Envyro process that may hold privileges.
 //
 // It serves one supervisor over the SOCK_SEQPACKET socket it inherits as fd 3, answers a closed
-// set of verbs (see Dispatcher.swift), re-validates every request against the policy it loads
-// itself, writes one audit line per call before replying, and exits when the supervisor goes
-// away, killing whatever it created. It does not import Foundation.
+// set of verbs (EnvyroProtocol's VerbTable; handlers in EnvyroHelper's HelperVerbs.swift),
+// re-validates every request against the policy it loads itself, writes one audit line per call
+// before replying, and exits when the supervisor goes away, killing whatever it created. It does
+// not import Foundation. This file is the thin main: arguments, privilege, policy, audit log;
+// the logic is the EnvyroHelper library, unit-tested without root through its syscall seam.
 import CEnvyro
 import EnvyroAudit
 import EnvyroCgroup
+import EnvyroHelper
 import EnvyroPolicy
 import EnvyroProtocol
 import EnvyroSystem
@@ -22,7 +25,7 @@ func die(_ message: String, code: Int32 = 2) -> Never {
 /// Without a usable policy or audit log the helper can serve nothing: it answers the first
 /// request with the reason (the supervisor shows it) and exits with `code`. Nothing is printed
 /// here, so a supervisor that already reported the same problem is not echoed.
-func refuseFirstRequest(_ socket: SeqPacketSocket, step: String, message: String, code: Int32) -> Never {
+func refuseFirstRequest(_ socket: SeqPacketSocket, step: FailureStep, message: String, code: Int32) -> Never {
     if let packet = try? socket.receive(capacity: ProtocolLimits.defaultMaxFrameBytes + 1, maxFDs: 5) {
         for fd in packet.fds { close(fd) }
         let id = (try? FrameHeader.decode(packet.bytes))?.requestID ?? 0
@@ -56,70 +59,6 @@ func setupUser(_ who: String) -> Never {
         exit(0)
     } catch {
         die("cannot delegate a cgroup subtree to \(who): \(error)", code: 1)
-    }
-}
-
-/// How much more privilege this helper has than whoever started it.
-enum HelperPrivilege: Equatable {
-    /// An ordinary user's helper without capabilities: it may read whatever its user can.
-    case none
-    /// Started by root (in the host's user namespace): root chooses its own policy files, but
-    /// they must be root's in a place only root can change.
-    case root
-    /// Started by an ordinary user with more privilege than that user (file capabilities:
-    /// the loader reports AT_SECURE; or any effective capability without being root). Its
-    /// caller is not trusted at all: policies only by name from the fixed directories.
-    case elevated
-
-    /// This process's privilege, read before anything else (before any capability is dropped).
-    static func current() -> HelperPrivilege {
-        guard UserNamespace.isInitial else { return .none }   // root of another user namespace has no host privilege
-        if envyro_at_secure() != 0 || (getuid() != 0 && envyro_effective_capabilities() != 0) { return .elevated }
-        return geteuid() == 0 ? .root : .none
-    }
-}
-
-/// Which policy (and seccomp profile) files a privileged helper trusts (issue 13, item 6).
-///
-/// - Every privileged helper opens the file through `SecurePath`: `O_NOFOLLOW` descriptors
-///   from `/` down, each judged by `fstat`/`fstatfs` (owned by root, not writable by group or
-///   others unless a sticky directory, nothing on FUSE), and reads the very descriptor it
-///   judged. Nothing is looked up again by path after the check.
-/// - An elevated helper (file capabilities) takes a policy only from the fixed directories:
-///   the system ones (`/etc/envyro/policy`, ...) and the installation's own (`policy/` or
-///   `share/envyro/policy/` beside the binary the kernel ran, found from `/proc/self/exe`, not
-///   from anything its caller says); a path elsewhere is refused. `$ENVYRO_POLICY_DIR` is
-///   ignored (as for root).
-/// - Root may name any path (the integration tests keep policies in a root-owned directory
-///   under `/tmp`), but the whole chain must be root's.
-enum PolicyTrust {
-    struct Refusal: Error, CustomStringConvertible {
-        var description: String
-    }
-
-    /// The policy `nameOrPath`, read as `privilege` allows.
-    static func load(_ nameOrPath: String, privilege: HelperPrivilege) throws -> Policy {
-        let dirs = PolicyLoader.searchDirectories(executablePath: Files.executablePath(), allowEnvironment: privilege == .none)
-        if privilege == .none { return try PolicyLoader.load(nameOrPath, searchDirectories: dirs) }
-        let path = try PolicyLoader.locate(nameOrPath, searchDirectories: dirs)
-        // The fixed-directory rule is checked on the same resolution the read uses (SecurePath),
-        // so a symlink swapped in between can't point the read elsewhere.
-        let fixed = privilege == .elevated ? dirs.compactMap { try? Files.realPath($0) } : nil
-        let bytes: [UInt8]
-        do { bytes = try SecurePath.read(path, owners: [0], within: fixed, limit: PolicyLoader.maxFileBytes) } catch {
-            if fixed != nil, error.reason.contains(" is not in ") {
-                throw Refusal(description: "policy \(path): an installed (privileged) envyro-nshelper reads policies only by name from \(dirs.joined(separator: ", ")); ask an admin to install this policy there, or use a name (default, strict)")
-            }
-            throw Refusal(description: "policy \(path) is not trusted by a privileged helper: \(error)")
-        }
-        return try PolicyLoader.parse(bytes, path: path)
-    }
-
-    /// The policy's seccomp profile, read the same way (a privileged helper only).
-    static func profileBytes(_ path: String) throws(Refusal) -> [UInt8] {
-        do { return try SecurePath.read(path, owners: [0], limit: 4 << 20) } catch {
-            throw Refusal(description: "seccomp profile \(path) is not trusted by a privileged helper: \(error)")
-        }
     }
 }
 
@@ -191,7 +130,7 @@ struct NSHelperMain {
         do {
             policy = try PolicyTrust.load(policyName, privilege: privilege)
         } catch {
-            refuseFirstRequest(socket, step: "policy", message: "\(error)", code: 78)
+            refuseFirstRequest(socket, step: .policy, message: "\(error)", code: 78)
         }
 
         if geteuid() == 0, UserNamespace.isInitial {
@@ -227,23 +166,23 @@ struct NSHelperMain {
         do {
             try Files.makeDirectories(Files.directory(of: auditPath), mode: 0o700)
         } catch {
-            refuseFirstRequest(socket, step: "audit", message: "cannot open the audit log: \(error)", code: 74)
+            refuseFirstRequest(socket, step: .audit, message: "cannot open the audit log: \(error)", code: 74)
         }
         // Every line is MACed with a key only this uid can read (made on first use, beside the
         // log): a process that can append to the log but can't read the key can't forge lines.
         let key: AuditKey
         do { key = try AuditKey.loadOrCreate(path: AuditKey.defaultPath(forLog: auditPath)) } catch {
-            refuseFirstRequest(socket, step: "audit", message: "\(error)", code: 74)
+            refuseFirstRequest(socket, step: .audit, message: "\(error)", code: 74)
         }
         do {
             audit = try AuditLog(path: auditPath, maxBytes: policy.audit.maxBytes, keep: policy.audit.keep, sync: policy.audit.fsync, key: key)
         } catch {
-            refuseFirstRequest(socket, step: "audit", message: "cannot open the audit log: \(error)", code: 74)
+            refuseFirstRequest(socket, step: .audit, message: "cannot open the audit log: \(error)", code: 74)
         }
 
         let seccomp: SeccompCache
         do { seccomp = try SeccompCache(policy: policy, privileged: privileged) } catch {
-            refuseFirstRequest(socket, step: "policy", message: "policy \(policy.name): \(error)", code: 78)
+            refuseFirstRequest(socket, step: .policy, message: "policy \(policy.name): \(error)", code: 78)
         }
 
         var pid: pid_t = 0, uid: uid_t = 0, gid: gid_t = 0

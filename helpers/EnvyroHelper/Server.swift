@@ -7,10 +7,20 @@ import EnvyroSystem
 import Glibc
 
 /// The supervisor at the other end of the socket, by kernel credentials.
-struct Caller {
-    var uid: uid_t
-    var gid: gid_t
-    var pid: pid_t
+package struct Caller {
+    /// Its uid (SO_PEERCRED).
+    package var uid: uid_t
+    /// Its gid.
+    package var gid: gid_t
+    /// Its pid.
+    package var pid: pid_t
+
+    /// Memberwise initialiser.
+    package init(uid: uid_t, gid: gid_t, pid: pid_t) {
+        self.uid = uid
+        self.gid = gid
+        self.pid = pid
+    }
 }
 
 /// A container this helper created and has not reaped yet.
@@ -39,10 +49,10 @@ struct Outcome: Error {
 /// The helper's event loop: one socket, plus one pidfd per live container.
 ///
 /// Phases, as in OpenSSH's monitor: `greeting` permits only `hello`; `ready` permits the
-/// policy's verbs except `hello`. Anything unknown, unpermitted or malformed is audited and
-/// closes the connection (which kills everything this helper created).
-final class HelperServer {
-    enum Phase { case greeting, ready }
+/// policy's verbs except `hello`; the rules are the rows of `VerbTable`. Anything unknown,
+/// unpermitted or malformed is audited and closes the connection (which kills everything this
+/// helper created).
+package final class HelperServer {
 
     let socket: SeqPacketSocket
     let policy: Policy
@@ -51,7 +61,13 @@ final class HelperServer {
     let seccomp: SeccompCache
     let cgroups: CgroupManager
     let maxFrame: Int
-    var phase = Phase.greeting
+    /// The kernel, or a test's recording fake (Syscalls.swift).
+    let system: any HelperSyscalls
+    /// The verbs the policy lists (`helper.verbs`), by name.
+    let policyVerbs: [String]
+    var phase = HelperPhases.greeting
+    /// The once-only verbs served on this connection (MON_ONCE).
+    var served: Set<Verb> = []
     var containers: [UInt32: LiveContainer] = [:]
     /// Prewarmed containers waiting for a run (WarmPool.swift), and the shape to prepare next.
     var warm: [WarmMember] = []
@@ -88,7 +104,10 @@ final class HelperServer {
     }
     var nextContainerID: UInt32 = 1
 
-    init(socket: SeqPacketSocket, policy: Policy, audit: AuditLog, caller: Caller, seccomp: SeccompCache) {
+    /// A server for one supervisor on `socket`, under `policy`.
+    package init(socket: SeqPacketSocket, policy: Policy, audit: AuditLog, caller: Caller, seccomp: SeccompCache,
+                 system: any HelperSyscalls = LinuxSyscalls.shared) {
+        self.system = system
         self.seccomp = seccomp
         self.cgroups = CgroupManager(caller: caller)
         self.socket = socket
@@ -96,11 +115,12 @@ final class HelperServer {
         self.audit = audit
         self.caller = caller
         self.maxFrame = min(policy.helper.maxFrameBytes, ProtocolLimits.absoluteMaxFrameBytes)
+        self.policyVerbs = policy.helper.verbs.map(\.rawValue)
         self.netns = NetnsPool(limit: policy.pools.networkNamespaces)
     }
 
     /// Runs until the supervisor goes away; returns the exit status.
-    func serve() -> Int32 {
+    package func serve() -> Int32 {
         while true {
             let live = containers.values.sorted { $0.id < $1.id }
             let preparing = warm.indices.filter { !warm[$0].prepared }
@@ -182,16 +202,10 @@ final class HelperServer {
         }
         let verb = frame.verb
         // The permit table for this phase.
-        switch phase {
-        case .greeting where verb != .hello:
-            return reject(verb.name, "not permitted before hello")
-        case .ready where verb == .hello:
-            return reject(verb.name, "hello is permitted once")
-        case .ready where !policy.helper.verbs.contains(where: { $0.rawValue == verb.name }):
-            return reject(verb.name, "verb not permitted by policy \(policy.name)")
-        default:
-            break
+        if let why = VerbTable.refusal(verb, phase: phase, served: served, policyVerbs: policyVerbs, policyName: policy.name) {
+            return reject(verb.name, why)
         }
+        if verb.row.once { served.insert(verb) }
 
         // A fail-closed policy records a state-changing call, synced to disk, before carrying it
         // out; if that record can't be written, the call is refused.
@@ -202,41 +216,16 @@ final class HelperServer {
             defer { step("audit intent (synced)") }
             do { try audit.append(intent, sync: true) } catch {
                 for fd in packet.fds { close(fd) }
-                let refusal = Failure(errno: error.errno, step: "audit",
+                let refusal = Failure(errno: error.errno, step: .audit,
                                       message: "the audit log could not be written (\(error)); policy \(policy.name) fails closed, so nothing was done")
                 do { try socket.send(Codec.encode(.failed(refusal), requestID: frame.requestID)) } catch { return false }
                 return true
             }
         }
 
-        let outcome: Outcome
-        switch frame.message {
-        case .hello(let hello):
-            phase = .ready
-            // Only a long-running supervisor reuses a helper, so only it gets prewarmed containers.
-            prewarming = hello.client == "envyro-supervisor"
-            // The OCI commands' helpers live for one command, on an engine's hot path: they
-            // leave collecting dead helpers' cgroups to the others (and `envyro gc`).
-            if hello.client == "envyro-oci" { cgroups.skipCollection() }
-            outcome = Outcome(
-                reply: .helloReply(HelloReply(helperPID: getpid(), policyName: policy.name, privileged: geteuid() == 0)),
-                decision: .allowed, result: "ok", detail: "client \(hello.client)")
-        case .create(let request):
-            outcome = create(request, stdio: packet.fds)
-        case .signal(let request):
-            outcome = signalContainer(request)
-        case .collect(let request):
-            outcome = collect(request)
-        case .ociCreate, .ociExec, .ociControl:
-            switch frame.message {
-            case .ociCreate(let request): outcome = ociCreate(request, fds: packet.fds)
-            case .ociControl(let request): outcome = ociControl(request)
-            case .ociExec(let request): outcome = ociExec(request, fds: packet.fds)
-            default: return reject(verb.name, "not a request")
-            }
-        case .helloReply, .created, .signalled, .failed, .exited, .collected, .ociDone:
+        // The handler is the helper's column of the verb table (HelperVerbs.swift).
+        guard let outcome = verb.handler?(self, frame.message, packet.fds) else {
             return reject(verb.name, "not a request")
-
         }
 
         // The audit line is written before the reply; under a fail-closed policy a lost line
@@ -253,7 +242,7 @@ final class HelperServer {
                 if case .created(let c) = reply, let live = containers.removeValue(forKey: c.containerID) {
                     kill(live)
                 }
-                reply = .failed(Failure(errno: error.errno, step: "audit", message: "the audit log could not be written (\(error)); policy \(policy.name) fails closed"))
+                reply = .failed(Failure(errno: error.errno, step: .audit, message: "the audit log could not be written (\(error)); policy \(policy.name) fails closed"))
             } else {
                 let warn = "envyro-nshelper: warning: audit log not written: \(error)\n"
                 _ = warn.withCString { write(2, $0, strlen($0)) }
@@ -268,16 +257,15 @@ final class HelperServer {
     /// Sends the `exited` event for a container whose pidfd became readable, with what it used;
     /// its cgroup is emptied and removed first.
     func reap(_ c: LiveContainer) {
-        var code: Int32 = 0, status: Int32 = 0, pid: pid_t = 0
-        var user: Int64 = -1, system: Int64 = -1, rss: Int64 = -1
         let start = Clock.monotonicNanoseconds()
-        if envyro_waitid_pidfd_rusage(c.pidfd, WNOHANG, &code, &status, &pid, &user, &system, &rss) != 0 || pid == 0 { return }
-        close(c.pidfd)
+        guard let exit = system.reap(pidfd: c.pidfd) else { return }
+        let code = exit.code, status = exit.status
+        system.close(c.pidfd)
         containers.removeValue(forKey: c.id)
         var usage = ResourceUsage()
-        usage.userCPUMicros = user
-        usage.systemCPUMicros = system
-        usage.maxRSSKiB = rss
+        usage.userCPUMicros = exit.userMicros
+        usage.systemCPUMicros = exit.systemMicros
+        usage.maxRSSKiB = exit.maxRSSKiB
         if let cg = c.cgroup {
             let st = cg.stats()
             usage.memoryPeakBytes = st.memoryPeakBytes ?? -1
@@ -305,10 +293,9 @@ final class HelperServer {
 
     /// SIGKILLs and reaps a container, and removes its cgroup.
     func kill(_ c: LiveContainer) {
-        _ = envyro_pidfd_send_signal(c.pidfd, SIGKILL)
-        var code: Int32 = 0, status: Int32 = 0, pid: pid_t = 0
-        _ = envyro_waitid_pidfd(c.pidfd, 0, &code, &status, &pid)
-        close(c.pidfd)
+        _ = system.signal(pidfd: c.pidfd, SIGKILL)
+        system.wait(pidfd: c.pidfd)
+        system.close(c.pidfd)
         netns.giveBack(c.netns, c.netnsFlavor)
         if let cg = c.cgroup { try? cg.remove() }
     }
@@ -320,7 +307,7 @@ final class HelperServer {
             return Outcome(reply: .collected(Collected(removed: removed)), decision: .allowed, result: "ok",
                            detail: removed.isEmpty ? "nothing to remove" : "removed \(removed.count): \(removed.joined(separator: " "))")
         } catch {
-            return failure(EIO, step: "cgroup", "\(error)")
+            return failure(EIO, step: .cgroup, "\(error)")
         }
     }
 

@@ -96,12 +96,12 @@ extension HelperServer {
         if sent != 0 {
             warmDiscarded &+= 1
             kill(live)
-            return .failure(failure(errno, step: "go", "a prewarmed container was gone"))
+            return .failure(failure(errno, step: .go, "a prewarmed container was gone"))
         }
         var report = envyro_child_error()
         if readRecord(m.spawned.errorFD, &report) == MemoryLayout<envyro_child_error>.size {
             kill(live)
-            let step = String(cString: envyro_step_name(report.step))
+            let step = FailureStep(childStep: report.step)
             // A failure of the run itself (exec, cwd) is the run's error, not a stale member's.
             return .failure(failure(report.err, step: step, "\(step): \(Errno.describe(report.err))"))
         }
@@ -124,7 +124,7 @@ extension HelperServer {
         }
         if !r.limits.isEmpty && pendingCgroup?.key != key {
             retirePendingCgroup()
-            do { pendingCgroup = (key, try cgroups.create(limits: CgroupManager.limits(r.limits))) } catch {
+            do { pendingCgroup = (key, try system.createCgroup(cgroups, name: nil, limits: CgroupManager.limits(r.limits))) } catch {
                 wanted = nil
             }
             return

@@ -21,7 +21,7 @@ struct SeccompProgram {
     var installFlags: UInt32
 }
 
-final class SeccompCache {
+package final class SeccompCache {
     /// The profile's path, and its bytes' SHA-256 (the cache key; the JSON is parsed only when
     /// a program has to be compiled).
     let profilePath: String?
@@ -34,7 +34,8 @@ final class SeccompCache {
     private(set) var compiles = 0
     private(set) var diskHits = 0
 
-    init(policy: Policy, privileged: Bool) throws(SeccompError) {
+    /// The policy's filters, compiled on first use (cached on disk where that is safe).
+    package init(policy: Policy, privileged: Bool) throws(SeccompError) {
         if UserNamespace.isHostRoot {
             directory = "/var/cache/envyro/seccomp"
         } else if privileged || geteuid() == 0 {

@@ -146,7 +146,7 @@ extension HelperServer {
         let startFD = fds.count > 3 ? fds[3] : -1
         let consoleFD = fds.count > 4 && r.hasConsole ? fds[4] : -1
         defer { for fd in fds.dropFirst(3) { close(fd) } }
-        func deny(_ why: String, step: String = "policy", errno: Int32 = EPERM) -> Outcome {
+        func deny(_ why: String, step: FailureStep = .policy, errno: Int32 = EPERM) -> Outcome {
             for fd in stdio { close(fd) }
             return Outcome(reply: .failed(Failure(errno: errno, step: step, message: why)), decision: .denied(reason: why),
                            result: String(cString: envyro_errno_name(errno)), detail: "oci \(r.id)")
@@ -182,18 +182,18 @@ extension HelperServer {
                 return deny("linux.resources.unified[\(i)] '\(key)': \(prefix)* files are governed by policy \(policy.name) and are set through linux.resources (memory, pids, cpu, blockIO), where its maxima are checked")
             }
             if key.contains("/") || key.hasPrefix(".") {
-                return deny("linux.resources.unified[\(i)] '\(key)' is not a cgroup file name", step: "cgroup", errno: EINVAL)
+                return deny("linux.resources.unified[\(i)] '\(key)' is not a cgroup file name", step: .cgroup, errno: EINVAL)
             }
         }
-        if r.base.rootfs.isEmpty { return deny("an OCI container needs a rootfs", step: "rootfs", errno: EINVAL) }
+        if r.base.rootfs.isEmpty { return deny("an OCI container needs a rootfs", step: .rootfs, errno: EINVAL) }
         var idMaps: IDMapPlan? = nil
         if r.base.namespaces.contains(.user) {
             switch IDMapPlan.make(uids: r.base.uidMappings, gids: r.base.gidMappings, caller: caller, policy: policy) {
             case .success(let plan): idMaps = plan
-            case .failure(let refusal): return deny(refusal.reason, step: "id map")
+            case .failure(let refusal): return deny(refusal.reason, step: .idMap)
             }
         } else if !r.base.uidMappings.isEmpty || !r.base.gidMappings.isEmpty {
-            return deny("id maps need a user namespace", step: "id map", errno: EINVAL)
+            return deny("id maps need a user namespace", step: .idMap, errno: EINVAL)
         } else if caller.uid != 0 && !r.joinNamespaces.contains(where: { $0.0 == .user }) {
             return deny("a container without a user namespace runs as the host's root; only root may ask for that (add a user namespace to linux.namespaces)")
         }
@@ -236,12 +236,12 @@ extension HelperServer {
     func verifiedPidfd(_ pid: Int32, startTime: UInt64) -> Result<Int32, Outcome> {
         let fd = envyro_pidfd_open(pid)
         if fd < 0 {
-            return .failure(failure(ESRCH, step: "find", "the container's process \(pid) is gone"))
+            return .failure(failure(ESRCH, step: .find, "the container's process \(pid) is gone"))
         }
         // Read after the pidfd exists: if the start time still matches, the pidfd names it.
         guard ContainerCgroup.processStartTime(pid) == startTime else {
             close(fd)
-            return .failure(failure(ESRCH, step: "find", "the container's process \(pid) is gone (the pid now names another process)"))
+            return .failure(failure(ESRCH, step: .find, "the container's process \(pid) is gone (the pid now names another process)"))
         }
         return .success(fd)
     }
@@ -258,7 +258,7 @@ extension HelperServer {
                 if r.op == .destroy || r.op == .signal {
                     cgroup = nil   // already gone, or never made: nothing to clean in it
                 } else {
-                    return failure(ENOENT, step: "cgroup", "the container's cgroup \(r.cgroup): \(error)")
+                    return failure(ENOENT, step: .cgroup, "the container's cgroup \(r.cgroup): \(error)")
                 }
             }
         }
@@ -274,14 +274,14 @@ extension HelperServer {
                 }
                 if envyro_pidfd_send_signal(fd, r.signal) != 0 {
                     let e = errno
-                    return failure(e, step: "signal", "pidfd_send_signal: \(Errno.describe(e))")
+                    return failure(e, step: .signal, "pidfd_send_signal: \(Errno.describe(e))")
                 }
                 return done(1, " \(r.signal) pid \(r.pid)")
             }
         case .signalAll:
             guard let cg = cgroup else {
                 guard case .success(let fd) = verifiedPidfd(r.pid, startTime: r.startTime) else {
-                    return failure(ESRCH, step: "signal", "the container is not running")
+                    return failure(ESRCH, step: .signal, "the container is not running")
                 }
                 defer { close(fd) }
                 if case .failure(let refusal) = callersContainer(pidfd: fd, pid: r.pid, startTime: r.startTime, cgroup: r.cgroup) {
@@ -304,19 +304,19 @@ extension HelperServer {
             }
             return done(signalled, " \(r.signal)")
         case .freeze, .thaw:
-            guard let cg = cgroup else { return failure(ENOENT, step: "cgroup", "the container has no cgroup") }
+            guard let cg = cgroup else { return failure(ENOENT, step: .cgroup, "the container has no cgroup") }
             do { try cg.setFrozen(r.op == .freeze) } catch {
-                return failure(EIO, step: "freezer", "\(error)")
+                return failure(EIO, step: .freezer, "\(error)")
             }
             return done((try? cg.processes().count) ?? 0, "")
         case .update:
-            guard let cg = cgroup else { return failure(ENOENT, step: "cgroup", "the container has no cgroup") }
+            guard let cg = cgroup else { return failure(ENOENT, step: .cgroup, "the container has no cgroup") }
             if let why = CgroupManager.violation(r.limits, policy: policy) {
-                return Outcome(reply: .failed(Failure(errno: EPERM, step: "policy", message: why)), decision: .denied(reason: why),
+                return Outcome(reply: .failed(Failure(errno: EPERM, step: .policy, message: why)), decision: .denied(reason: why),
                                result: "EPERM", detail: "oci \(r.id) update")
             }
             do { try cg.update(CgroupManager.limits(r.limits)) } catch {
-                return failure(EINVAL, step: "cgroup", "cannot update the limits: \(error)")
+                return failure(EINVAL, step: .cgroup, "cannot update the limits: \(error)")
             }
             return done(0, "")
         case .destroy:
@@ -324,7 +324,7 @@ extension HelperServer {
             if let cg = cgroup {
                 n = (try? cg.processes().count) ?? 0
                 do { try cg.remove() } catch {
-                    return failure(EBUSY, step: "cgroup", "cannot remove the container's cgroup: \(error)")
+                    return failure(EBUSY, step: .cgroup, "cannot remove the container's cgroup: \(error)")
                 }
             } else if r.pid > 0, case .success(let fd) = verifiedPidfd(r.pid, startTime: r.startTime) {
                 defer { close(fd) }
@@ -345,7 +345,7 @@ extension HelperServer {
         let beyond = capabilitiesBeyondPolicy(r.process.allCapabilities)
         if !beyond.isEmpty {
             let why = "the process asks for \(beyond.joined(separator: ", ")), which policy \(policy.name) does not allow"
-            return Outcome(reply: .failed(Failure(errno: EPERM, step: "policy", message: why)), decision: .denied(reason: why),
+            return Outcome(reply: .failed(Failure(errno: EPERM, step: .policy, message: why)), decision: .denied(reason: why),
                            result: "EPERM", detail: "oci \(r.id) exec")
         }
         // Without the container's user namespace an exec runs with the host's ids, and the
@@ -380,7 +380,7 @@ extension HelperServer {
         let capKeep = policy.capabilities.keepSet.rawValue & r.process.allCapabilities
         let policyFilter: SeccompProgram?
         do { policyFilter = try seccomp.filter(capabilities: capKeep) } catch {
-            return failure(EINVAL, step: "seccomp", "policy \(policy.name)'s seccomp profile: \(error)")
+            return failure(EINVAL, step: .seccomp, "policy \(policy.name)'s seccomp profile: \(error)")
         }
         var programs: [([UInt8], UInt32)] = []
         if let f = policyFilter { programs.append((f.bpf, f.installFlags)) }
@@ -431,7 +431,7 @@ extension HelperServer {
         var step: Int32 = 0
         if envyro_container_exec(&cfg, &pid, &step) != 0 {
             let e = errno
-            let name = String(cString: envyro_step_name(step))
+            let name = FailureStep(childStep: step)
             return failure(e, step: name, "\(name): \(Errno.describe(e))")
         }
         return Outcome(reply: .created(Created(containerID: 0, pid: pid)), decision: .allowed, result: "ok",

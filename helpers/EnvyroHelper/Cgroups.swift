@@ -11,7 +11,7 @@ import Glibc
 /// openat2(RESOLVE_BENEATH | NO_SYMLINKS | NO_MAGICLINKS | NO_XDEV); the subtree must be
 /// `envyro/u<caller uid>` (or `envyro/root` for root) and owned by the caller; container names
 /// are generated here, never taken from a request. Nothing outside `envyro/` is touched.
-final class CgroupManager {
+package final class CgroupManager {
     let caller: Caller
     private var hierarchy: CgroupHierarchy?
     private var subtrees: [Set<CgroupController>: CgroupSubtree] = [:]

@@ -86,11 +86,11 @@ extension HelperServer {
     func create(_ r: CreateRequest, stdio: [Int32]) -> Outcome {
         defer { for fd in stdio { close(fd) } }
         if let why = policyViolation(r, stdio: stdio) {
-            return Outcome(reply: .failed(Failure(errno: EPERM, step: "policy", message: why)),
+            return Outcome(reply: .failed(Failure(errno: EPERM, step: .policy, message: why)),
                            decision: .denied(reason: why), result: "EPERM")
         }
         if let why = CgroupManager.violation(r.limits, policy: policy) {
-            return Outcome(reply: .failed(Failure(errno: EPERM, step: "policy", message: why)),
+            return Outcome(reply: .failed(Failure(errno: EPERM, step: .policy, message: why)),
                            decision: .denied(reason: why), result: "EPERM")
         }
         var idMaps: IDMapPlan? = nil
@@ -98,12 +98,12 @@ extension HelperServer {
             switch IDMapPlan.make(uids: r.uidMappings, gids: r.gidMappings, caller: caller, policy: policy) {
             case .success(let plan): idMaps = plan
             case .failure(let refusal):
-                return Outcome(reply: .failed(Failure(errno: EPERM, step: "id map", message: refusal.reason)),
+                return Outcome(reply: .failed(Failure(errno: EPERM, step: .idMap, message: refusal.reason)),
                                decision: .denied(reason: refusal.reason), result: "EPERM")
             }
         } else if !r.uidMappings.isEmpty || !r.gidMappings.isEmpty {
             let why = "id maps need a user namespace"
-            return Outcome(reply: .failed(Failure(errno: EINVAL, step: "id map", message: why)),
+            return Outcome(reply: .failed(Failure(errno: EINVAL, step: .idMap, message: why)),
                            decision: .denied(reason: why), result: "EINVAL")
         }
 
@@ -120,7 +120,7 @@ extension HelperServer {
                 return created(live, prewarmed: true)
             case .failure(let outcome):
                 // The run's own failure (exec, cwd) is its answer; a stale member means a cold start.
-                if outcome.detail != "go" { return outcome }
+                guard case .failed(let f) = outcome.reply, f.step == .go else { return outcome }
             }
         }
         switch spawn(r, stdio: stdio, idMaps: idMaps, prewarm: false) {
@@ -202,7 +202,7 @@ extension HelperServer {
         // program stacked on it. Stacked filters can only restrict further.
         let policyFilter: SeccompProgram?
         do { policyFilter = try seccomp.filter(capabilities: capKeep) } catch {
-            return .failure(failure(EINVAL, step: "seccomp", "policy \(policy.name)'s seccomp profile: \(error)"))
+            return .failure(failure(EINVAL, step: .seccomp, "policy \(policy.name)'s seccomp profile: \(error)"))
         }
         var programs: [[UInt8]] = []
         var installFlags: [UInt32] = []
@@ -262,16 +262,16 @@ extension HelperServer {
                 return CgroupLimits.UnifiedEntry(key: String(p[0]), value: p.count > 1 ? String(p[1]) : "")
             }
             if !unified.isEmpty { limits.unified = unified }
-            do { cgroup = try cgroups.create(name: o.request.cgroup, limits: limits) } catch {
+            do { cgroup = try system.createCgroup(cgroups, name: o.request.cgroup, limits: limits) } catch {
                 // Without limits a container can do without (rootless without a delegated
                 // subtree, or root of another user namespace: rootless podman's).
-                if !limits.isEmpty { return .failure(failure(EPERM, step: "cgroup", cgroupAdvice(error))) }
+                if !limits.isEmpty { return .failure(failure(EPERM, step: .cgroup, cgroupAdvice(error))) }
             }
         } else if let pre = precreated {
             cgroup = pre
         } else if !r.limits.isEmpty {
-            do { cgroup = try cgroups.create(limits: CgroupManager.limits(r.limits)) } catch {
-                return .failure(failure(EPERM, step: "cgroup", cgroupAdvice(error)))
+            do { cgroup = try system.createCgroup(cgroups, name: nil, limits: CgroupManager.limits(r.limits)) } catch {
+                return .failure(failure(EPERM, step: .cgroup, cgroupAdvice(error)))
             }
         }
 
@@ -288,7 +288,7 @@ extension HelperServer {
                     let e = SystemError.current("open", dir.path + "/cgroup.procs")
                     for p in procs { close(p) }
                     try? cg.remove()
-                    return .failure(failure(e.errno, step: "cgroup", "cannot place the container in its cgroup: \(e)"))
+                    return .failure(failure(e.errno, step: .cgroup, "cannot place the container in its cgroup: \(e)"))
                 }
                 procs.append(fd)
             }
@@ -309,7 +309,7 @@ extension HelperServer {
             case .success(let b): built = b
             case .failure(let e):
                 try? cgroup?.remove()
-                return .failure(failure(e.errno, step: "join namespace", "cannot open linux.namespaces path: \(e)"))
+                return .failure(failure(e.errno, step: .openNamespace, "cannot open linux.namespaces path: \(e)"))
             }
             ociStorage = built
             cfg.oci = UnsafePointer(built.config)
@@ -337,11 +337,11 @@ extension HelperServer {
 
         var h = envyro_container_handles()
         h.go_fd = -1
-        if envyro_container_clone(&cfg, &h) != 0 {
-            let e = errno
+        let e = system.cloneContainer(&cfg, &h)
+        if e != 0 {
             if let p = pooled { netns.giveBack(p.fd, p.flavor) }
             try? cgroup?.remove()
-            return .failure(failure(e, step: "clone", "cannot create the container's namespaces: \(Errno.describe(e))"))
+            return .failure(failure(e, step: .clone, "cannot create the container's namespaces: \(Errno.describe(e))"))
         }
 
         if timed { step("clone") }
@@ -375,7 +375,7 @@ extension HelperServer {
             }
             kill(live)
             if got == MemoryLayout<envyro_child_error>.size {
-                let step = String(cString: envyro_step_name(report.step))
+                let step = FailureStep(childStep: report.step)
                 if report.step == Int32(ENVYRO_STEP_EXEC.rawValue), let o = oci, let program = o.request.process.argv.first {
                     // runc's wording, which engines show: name the program.
                     let why = report.err == ENOENT
@@ -385,7 +385,7 @@ extension HelperServer {
                 }
                 return .failure(failure(report.err, step: step, "\(step): \(Errno.describe(report.err))"))
             }
-            return .failure(failure(EPIPE, step: "prepare", "the container's first process exited before it was ready"))
+            return .failure(failure(EPIPE, step: .prepare, "the container's first process exited before it was ready"))
         }
 
         var report = envyro_child_error()
@@ -394,7 +394,7 @@ extension HelperServer {
         close(h.error_fd)
         if got == MemoryLayout<envyro_child_error>.size {
             kill(live)
-            let step = String(cString: envyro_step_name(report.step))
+            let step = FailureStep(childStep: report.step)
             return .failure(failure(report.err, step: step, "\(step): \(Errno.describe(report.err))"))
         }
         return .success(Spawned(live: live, errorFD: -1, goFD: -1))
@@ -408,22 +408,22 @@ extension HelperServer {
         var ready = envyro_child_error()
         if readRecord(errorFD, &ready) != MemoryLayout<envyro_child_error>.size || ready.step != Int32(ENVYRO_STEP_READY.rawValue) {
             if ready.step != Int32(ENVYRO_STEP_READY.rawValue) && ready.step != 0 {
-                let step = String(cString: envyro_step_name(ready.step))
+                let step = FailureStep(childStep: ready.step)
                 return failure(ready.err, step: step, "\(step): \(Errno.describe(ready.err))")
             }
-            return failure(EPIPE, step: "sync", "the container's first process exited before its id maps were written")
+            return failure(EPIPE, step: .handshake, "the container's first process exited before its id maps were written")
         }
         if let maps = idMaps {
-            do { try maps.write(to: pid) } catch {
+            do { try system.writeIDMaps(maps, pid: pid) } catch {
                 let hint = maps.multiRange && error.errno == EPERM
                     ? " (multi-range maps need the installed envyro-nshelper with cap_setuid,cap_setgid: sudo make install)" : ""
-                return failure(error.errno, step: "id map", "cannot write the id maps: \(error)\(hint)")
+                return failure(error.errno, step: .idMap, "cannot write the id maps: \(error)\(hint)")
             }
         }
         if let adj = oomScoreAdj {
-            do { try Files.writeOnce("/proc/\(pid)/oom_score_adj", String(adj)) } catch {
+            do { try system.writeOOMScore(adj, pid: pid) } catch {
                 let e = error.errno
-                return failure(e, step: "oom score", "cannot set process.oomScoreAdj to \(adj): \(Errno.describe(e)) (lowering it needs CAP_SYS_RESOURCE)")
+                return failure(e, step: .oomScore, "cannot set process.oomScoreAdj to \(adj): \(Errno.describe(e)) (lowering it needs CAP_SYS_RESOURCE)")
             }
         }
         var go: UInt8 = 1
@@ -450,11 +450,11 @@ extension HelperServer {
     /// `signal`: delivers a signal to one of this connection's containers, by pidfd.
     func signalContainer(_ r: SignalRequest) -> Outcome {
         guard let c = containers[r.containerID] else {
-            return failure(ESRCH, step: "signal", "no container \(r.containerID) on this connection")
+            return failure(ESRCH, step: .signal, "no container \(r.containerID) on this connection")
         }
-        if envyro_pidfd_send_signal(c.pidfd, r.signal) != 0 {
-            let e = errno
-            return failure(e, step: "signal", "pidfd_send_signal: \(Errno.describe(e))")
+        let e = system.signal(pidfd: c.pidfd, r.signal)
+        if e != 0 {
+            return failure(e, step: .signal, "pidfd_send_signal: \(Errno.describe(e))")
         }
         return Outcome(reply: .signalled(Signalled(containerID: r.containerID)), decision: .allowed,
                        result: "ok", detail: "container \(r.containerID) signal \(r.signal)")
@@ -472,8 +472,8 @@ extension HelperServer {
         return got
     }
 
-    func failure(_ e: Int32, step: String, _ message: String) -> Outcome {
+    func failure(_ e: Int32, step: FailureStep, _ message: String) -> Outcome {
         Outcome(reply: .failed(Failure(errno: e, step: step, message: message)), decision: .allowed,
-                result: String(cString: envyro_errno_name(e)), detail: step)
+                result: String(cString: envyro_errno_name(e)), detail: step.name)
     }
 }

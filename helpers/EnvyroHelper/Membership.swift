@@ -101,7 +101,7 @@ extension HelperServer {
 
     /// An audited refusal of an OCI request on a process that is not the caller's container.
     func refuseTarget(_ why: String, id: String, what: String) -> Outcome {
-        Outcome(reply: .failed(Failure(errno: EPERM, step: "target", message: why)), decision: .denied(reason: why),
+        Outcome(reply: .failed(Failure(errno: EPERM, step: .target, message: why)), decision: .denied(reason: why),
                 result: "EPERM", detail: "oci \(id) \(what)")
     }
 }

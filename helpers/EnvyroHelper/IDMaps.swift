@@ -17,11 +17,15 @@ struct SubordinateRange: Equatable {
 /// container ranges don't overlap; the number of extents is bounded by the policy. The target
 /// is always this helper's own child, named by the pidfd clone3 returned, never by a pid a
 /// caller supplies. `setgroups` is set to `deny` unless a subgid range authorises the gid map.
-struct IDMapPlan {
-    var uidLines: String
-    var gidLines: String
-    var denySetgroups: Bool
-    var multiRange: Bool
+package struct IDMapPlan {
+    /// uid_map's lines.
+    package var uidLines: String
+    /// gid_map's lines.
+    package var gidLines: String
+    /// Whether setgroups is denied (no subgid range authorises the gid map).
+    package var denySetgroups: Bool
+    /// More than the single-id map (needs CAP_SETUID/CAP_SETGID).
+    package var multiRange: Bool
 
     /// Validates `uids`/`gids` (empty: the single-id map of the caller) for `caller`.
     static func make(uids: [IDMapping], gids: [IDMapping], caller: Caller, policy: Policy,
@@ -91,12 +95,6 @@ struct IDMapPlan {
 
     static func userName(uid: uid_t) -> String? { Environment.userName(uid: uid) }
 
-    /// Writes the maps of `pid` (this helper's child, just cloned).
-    func write(to pid: pid_t) throws(SystemError) {
-        try Files.writeOnce("/proc/\(pid)/setgroups", denySetgroups ? "deny" : "allow")
-        try Files.writeOnce("/proc/\(pid)/uid_map", uidLines)
-        try Files.writeOnce("/proc/\(pid)/gid_map", gidLines)
-    }
 }
 
 /// Why an id map is refused.
