@@ -70,6 +70,15 @@ let package = Package(
         // OCI runtime-spec documents: config.json (strict reader), state, features, `spec`.
         // Pure Swift, no Foundation, unprivileged (issue 8).
         .target(name: "EnvyroOCI", dependencies: ["EnvyroJSON", "EnvyroSystem", "CEnvyro"], swiftSettings: strictSwift),
+        // envyro as an OCI runtime: runc's command line (OCIMain), the commands (OCIRuntime),
+        // config.json lowered to the helper's oci_create request (OCILowering). Unprivileged: every
+        // privileged step is a helper verb. envyro-cli's main calls it (also as `envyro-runc`).
+        .target(
+            name: "EnvyroOCIRuntime",
+            dependencies: ["CEnvyro", "EnvyroSystem", "EnvyroJSON", "EnvyroOCI", "EnvyroProtocol", "EnvyroPolicy",
+                           "EnvyroSeccomp", "EnvyroCgroup", "EnvyroEngine", "EnvyroSupervisor"],
+            swiftSettings: strictSwift
+        ),
         // The unprivileged supervisor, embedded by the CLI.
         .target(
             name: "EnvyroSupervisor",
@@ -87,7 +96,7 @@ let package = Package(
             name: "envyro-cli",
             dependencies: [
                 "EnvyroSupervisor", "EnvyroPolicy", "EnvyroJSON", "EnvyroSystem", "EnvyroAudit", "CEnvyro", "CEnvyroCLI", "EnvyroEngine", "EnvyroIO", "EnvyroClient",
-                "EnvyroOCI", "EnvyroProtocol", "EnvyroSeccomp", "EnvyroCgroup",
+                "EnvyroOCI", "EnvyroOCIRuntime", "EnvyroProtocol", "EnvyroSeccomp", "EnvyroCgroup",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/envyro-cli",
@@ -154,6 +163,7 @@ let package = Package(
         .testTarget(name: "EnvyroIOTests", dependencies: ["EnvyroIO", "EnvyroProtocol", "EnvyroEngine", "EnvyroSystem", "CEnvyro"]),
         .testTarget(name: "EnvyroJSONTests", dependencies: ["EnvyroJSON"]),
         .testTarget(name: "EnvyroOCITests", dependencies: ["EnvyroOCI", "EnvyroJSON"]),
+        .testTarget(name: "EnvyroOCIRuntimeTests", dependencies: ["EnvyroOCIRuntime", "EnvyroOCI", "EnvyroProtocol", "EnvyroSystem"]),
         .testTarget(name: "EnvyroAuditTests", dependencies: ["EnvyroAudit"]),
         .testTarget(name: "EnvyroProtocolTests", dependencies: ["EnvyroProtocol"]),
         .testTarget(name: "EnvyroPolicyTests", dependencies: ["EnvyroPolicy", "EnvyroJSON"]),
