@@ -96,7 +96,7 @@ let package = Package(
             name: "envyro-cli",
             dependencies: [
                 "EnvyroSupervisor", "EnvyroPolicy", "EnvyroJSON", "EnvyroSystem", "EnvyroAudit", "CEnvyro", "CEnvyroCLI", "EnvyroEngine", "EnvyroIO", "EnvyroClient",
-                "EnvyroOCI", "EnvyroOCIRuntime", "EnvyroProtocol", "EnvyroSeccomp", "EnvyroCgroup",
+                "EnvyroOCI", "EnvyroOCIRuntime", "EnvyroProtocol", "EnvyroSeccomp", "EnvyroCgroup", "EnvyroBenchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/envyro-cli",
@@ -125,12 +125,20 @@ let package = Package(
             path: "helpers/nshelper",
             swiftSettings: strictSwift
         ),
+        // The benchmarks of the engine, the I/O worker, seccomp compilation and cgroups, for
+        // `envyro bench` (make bench), envyro-helper-bench and their tests. Never on a run path.
+        .target(
+            name: "EnvyroBenchmarks",
+            dependencies: ["CEnvyro", "EnvyroSystem", "EnvyroEngine", "EnvyroIO", "EnvyroProtocol", "EnvyroSeccomp", "EnvyroCgroup"],
+            path: "Benchmarks/EnvyroBenchmarks",
+            swiftSettings: strictSwift
+        ),
         // The helper's benchmark and fuzz drivers: an unprivileged program that drives a real
         // envyro-nshelper over its socket. Never in the privileged binary, never given
         // capabilities (it refuses to run with them) (issue 13, item 9).
         .executableTarget(
             name: "envyro-helper-bench",
-            dependencies: ["CEnvyro", "EnvyroSystem", "EnvyroProtocol", "EnvyroPolicy", "EnvyroSeccomp", "EnvyroCgroup"],
+            dependencies: ["CEnvyro", "EnvyroSystem", "EnvyroProtocol", "EnvyroPolicy", "EnvyroSeccomp", "EnvyroCgroup", "EnvyroBenchmarks"],
             path: "Benchmarks/helper-bench",
             swiftSettings: strictSwift
         ),
@@ -170,7 +178,8 @@ let package = Package(
         .testTarget(name: "EnvyroEngineTests", dependencies: ["EnvyroEngine"]),
         .testTarget(name: "EnvyroSupervisorTests", dependencies: ["EnvyroSupervisor", "EnvyroEngine", "EnvyroJSON"]),
         .testTarget(name: "EnvyroSeccompTests", dependencies: ["EnvyroSeccomp", "EnvyroJSON", "EnvyroSystem", "CEnvyro"]),
-        .testTarget(name: "EnvyroCgroupTests", dependencies: ["EnvyroCgroup", "EnvyroSystem", "CEnvyro"]),
+        .testTarget(name: "EnvyroCgroupTests", dependencies: ["EnvyroCgroup", "EnvyroSystem", "CEnvyro", "EnvyroBenchmarks"]),
+        .testTarget(name: "EnvyroBenchmarksTests", dependencies: ["EnvyroBenchmarks", "EnvyroIO", "EnvyroSeccomp", "EnvyroSystem"]),
         .testTarget(name: "EnvyroSystemTests", dependencies: ["EnvyroSystem"]),
         .testTarget(name: "EnvyroHelperTests",
                     dependencies: ["EnvyroHelper", "EnvyroProtocol", "EnvyroPolicy", "EnvyroAudit", "EnvyroSystem", "EnvyroCgroup", "CEnvyro"]),

@@ -1,5 +1,6 @@
 import CEnvyro
 import EnvyroEngine
+import EnvyroIO
 import EnvyroProtocol
 import EnvyroSystem
 import Glibc

@@ -1,4 +1,4 @@
-import EnvyroIO
+import EnvyroBenchmarks
 import Foundation
 import Testing
 
