@@ -8,6 +8,9 @@
 //                      EnvyroAudit, EnvyroSeccomp, EnvyroCgroup -- never on the supervisor or
 //                      Foundation.
 //   EnvyroSupervisor   the unprivileged engine; the CLI embeds it.
+//   EnvyroOCIRuntime   envyro as an OCI runtime (runc's command line); envyro-cli's main calls it.
+//   Benchmarks/        EnvyroBenchmarks (envyro bench), envyro-helper-bench, envyro-load: never
+//                      on a run path, never given capabilities.
 import PackageDescription
 
 let strictSwift: [SwiftSetting] = [
