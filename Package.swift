@@ -8,6 +8,9 @@
 //                      EnvyroAudit, EnvyroSeccomp, EnvyroCgroup -- never on the supervisor or
 //                      Foundation.
 //   EnvyroSupervisor   the unprivileged engine; the CLI embeds it.
+//   EnvyroOCIRuntime   envyro as an OCI runtime (runc's command line); envyro-cli's main calls it.
+//   Benchmarks/        EnvyroBenchmarks (envyro bench), envyro-helper-bench, envyro-load: never
+//                      on a run path, never given capabilities.
 import PackageDescription
 
 let strictSwift: [SwiftSetting] = [
@@ -70,6 +73,15 @@ let package = Package(
         // OCI runtime-spec documents: config.json (strict reader), state, features, `spec`.
         // Pure Swift, no Foundation, unprivileged (issue 8).
         .target(name: "EnvyroOCI", dependencies: ["EnvyroJSON", "EnvyroSystem", "CEnvyro"], swiftSettings: strictSwift),
+        // envyro as an OCI runtime: runc's command line (OCIMain), the commands (OCIRuntime),
+        // config.json lowered to the helper's oci_create request (OCILowering). Unprivileged: every
+        // privileged step is a helper verb. envyro-cli's main calls it (also as `envyro-runc`).
+        .target(
+            name: "EnvyroOCIRuntime",
+            dependencies: ["CEnvyro", "EnvyroSystem", "EnvyroJSON", "EnvyroOCI", "EnvyroProtocol", "EnvyroPolicy",
+                           "EnvyroSeccomp", "EnvyroCgroup", "EnvyroEngine", "EnvyroSupervisor"],
+            swiftSettings: strictSwift
+        ),
         // The unprivileged supervisor, embedded by the CLI.
         .target(
             name: "EnvyroSupervisor",
@@ -87,7 +99,7 @@ let package = Package(
             name: "envyro-cli",
             dependencies: [
                 "EnvyroSupervisor", "EnvyroPolicy", "EnvyroJSON", "EnvyroSystem", "EnvyroAudit", "CEnvyro", "CEnvyroCLI", "EnvyroEngine", "EnvyroIO", "EnvyroClient",
-                "EnvyroOCI", "EnvyroProtocol", "EnvyroSeccomp", "EnvyroCgroup",
+                "EnvyroOCI", "EnvyroOCIRuntime", "EnvyroProtocol", "EnvyroSeccomp", "EnvyroCgroup", "EnvyroBenchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/envyro-cli",
@@ -116,12 +128,20 @@ let package = Package(
             path: "helpers/nshelper",
             swiftSettings: strictSwift
         ),
+        // The benchmarks of the engine, the I/O worker, seccomp compilation and cgroups, for
+        // `envyro bench` (make bench), envyro-helper-bench and their tests. Never on a run path.
+        .target(
+            name: "EnvyroBenchmarks",
+            dependencies: ["CEnvyro", "EnvyroSystem", "EnvyroEngine", "EnvyroIO", "EnvyroProtocol", "EnvyroSeccomp", "EnvyroCgroup"],
+            path: "Benchmarks/EnvyroBenchmarks",
+            swiftSettings: strictSwift
+        ),
         // The helper's benchmark and fuzz drivers: an unprivileged program that drives a real
         // envyro-nshelper over its socket. Never in the privileged binary, never given
         // capabilities (it refuses to run with them) (issue 13, item 9).
         .executableTarget(
             name: "envyro-helper-bench",
-            dependencies: ["CEnvyro", "EnvyroSystem", "EnvyroProtocol", "EnvyroPolicy", "EnvyroSeccomp", "EnvyroCgroup"],
+            dependencies: ["CEnvyro", "EnvyroSystem", "EnvyroProtocol", "EnvyroPolicy", "EnvyroSeccomp", "EnvyroCgroup", "EnvyroBenchmarks"],
             path: "Benchmarks/helper-bench",
             swiftSettings: strictSwift
         ),
@@ -154,13 +174,15 @@ let package = Package(
         .testTarget(name: "EnvyroIOTests", dependencies: ["EnvyroIO", "EnvyroProtocol", "EnvyroEngine", "EnvyroSystem", "CEnvyro"]),
         .testTarget(name: "EnvyroJSONTests", dependencies: ["EnvyroJSON"]),
         .testTarget(name: "EnvyroOCITests", dependencies: ["EnvyroOCI", "EnvyroJSON"]),
+        .testTarget(name: "EnvyroOCIRuntimeTests", dependencies: ["EnvyroOCIRuntime", "EnvyroOCI", "EnvyroProtocol", "EnvyroSystem"]),
         .testTarget(name: "EnvyroAuditTests", dependencies: ["EnvyroAudit"]),
         .testTarget(name: "EnvyroProtocolTests", dependencies: ["EnvyroProtocol"]),
         .testTarget(name: "EnvyroPolicyTests", dependencies: ["EnvyroPolicy", "EnvyroJSON"]),
         .testTarget(name: "EnvyroEngineTests", dependencies: ["EnvyroEngine"]),
         .testTarget(name: "EnvyroSupervisorTests", dependencies: ["EnvyroSupervisor", "EnvyroEngine", "EnvyroJSON"]),
         .testTarget(name: "EnvyroSeccompTests", dependencies: ["EnvyroSeccomp", "EnvyroJSON", "EnvyroSystem", "CEnvyro"]),
-        .testTarget(name: "EnvyroCgroupTests", dependencies: ["EnvyroCgroup", "EnvyroSystem", "CEnvyro"]),
+        .testTarget(name: "EnvyroCgroupTests", dependencies: ["EnvyroCgroup", "EnvyroSystem", "CEnvyro", "EnvyroBenchmarks"]),
+        .testTarget(name: "EnvyroBenchmarksTests", dependencies: ["EnvyroBenchmarks", "EnvyroIO", "EnvyroSeccomp", "EnvyroSystem"]),
         .testTarget(name: "EnvyroSystemTests", dependencies: ["EnvyroSystem"]),
         .testTarget(name: "EnvyroHelperTests",
                     dependencies: ["EnvyroHelper", "EnvyroProtocol", "EnvyroPolicy", "EnvyroAudit", "EnvyroSystem", "EnvyroCgroup", "CEnvyro"]),

@@ -9,6 +9,7 @@
 // Temporary files go into a private directory made with mkdtemp (mode 0700), each created
 // O_EXCL | O_NOFOLLOW, and the directory is removed afterwards.
 import CEnvyro
+import EnvyroBenchmarks
 import EnvyroCgroup
 import EnvyroPolicy
 import EnvyroProtocol

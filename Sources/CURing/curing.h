@@ -38,11 +38,6 @@ static inline long envyro_io_splice(int fd_in, int fd_out, size_t len, unsigned 
     return syscall(SYS_splice, fd_in, NULL, fd_out, NULL, len, flags);
 }
 
-/// getdents64(2) (hidden behind _GNU_SOURCE).
-static inline long envyro_io_getdents64(int fd, void *buf, size_t len) {
-    return syscall(SYS_getdents64, fd, buf, len);
-}
-
 /// fcntl(fd, cmd, arg) with an int argument (fcntl is variadic).
 static inline int envyro_io_fcntl_int(int fd, int cmd, int arg) { return fcntl(fd, cmd, arg); }
 

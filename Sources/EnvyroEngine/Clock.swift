@@ -12,7 +12,7 @@ public func monotonicNanoseconds() -> UInt64 {
 }
 
 /// Formats `value / 10^decimals` with exactly `decimals` fraction digits, without Foundation.
-func formatFixed(_ value: UInt64, scaleDigits: Int, decimals: Int) -> String {
+package func formatFixed(_ value: UInt64, scaleDigits: Int, decimals: Int) -> String {
     var divisor: UInt64 = 1
     for _ in 0..<scaleDigits { divisor &*= 10 }
     var shownScale: UInt64 = 1
@@ -33,7 +33,7 @@ func formatFixed(_ value: UInt64, scaleDigits: Int, decimals: Int) -> String {
 }
 
 /// Formats a non-negative or negative `Double` with `decimals` fraction digits, without Foundation.
-func formatDouble(_ value: Double, decimals: Int) -> String {
+package func formatDouble(_ value: Double, decimals: Int) -> String {
     guard value.isFinite else { return String(describing: value) }
     var scale = 1.0
     for _ in 0..<decimals { scale *= 10 }
@@ -45,7 +45,7 @@ func formatDouble(_ value: Double, decimals: Int) -> String {
 }
 
 /// Pads `text` with spaces on the right (or left when `right` is false) to `width` characters.
-func pad(_ text: String, _ width: Int, alignRight: Bool = false) -> String {
+package func pad(_ text: String, _ width: Int, alignRight: Bool = false) -> String {
     let missing = width - text.count
     guard missing > 0 else { return text }
     let spaces = String(repeating: " ", count: missing)

@@ -18,8 +18,6 @@ public enum IOWorkerError: Error, Sendable, Equatable, CustomStringConvertible {
     case refused(operation: String, failure: IOFailure)
     /// The worker sent something the protocol does not allow.
     case protocolViolation(String)
-    /// No slab was free in the buffer pool.
-    case buffersExhausted(String)
     /// An argument can't be sent (relative path, bad size...).
     case invalidArgument(String)
     /// A system call in the supervisor failed.
@@ -39,8 +37,6 @@ public enum IOWorkerError: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(op) failed: \(f.message)"
         case .protocolViolation(let detail):
             return "the I/O worker broke the protocol: \(detail); it was stopped and the next request starts a new one"
-        case .buffersExhausted(let detail):
-            return "no I/O buffer is free (\(detail)); wait for running transfers or give the pool more slabs"
         case .invalidArgument(let detail):
             return detail
         case .system(let e):
@@ -86,25 +82,6 @@ public struct IOWorkerConfiguration: Sendable, Equatable {
         a.executablePath == b.executablePath && a.queueDepth == b.queueDepth && a.captureBufferSize == b.captureBufferSize
             && a.backend == b.backend && a.seccomp == b.seccomp && a.pipeSize == b.pipeSize
             && a.teeDescriptors.stdout == b.teeDescriptors.stdout && a.teeDescriptors.stderr == b.teeDescriptors.stderr
-    }
-}
-
-/// The kind of a directory entry (the DT_* value getdents reports).
-public enum DirectoryEntryType: UInt8, Sendable {
-    case unknown = 0, fifo = 1, characterDevice = 2, directory = 4, blockDevice = 6, regular = 8, symbolicLink = 10, socket = 12
-}
-
-/// One entry of ``IOWorkerClient/listDirectory(_:)``.
-public struct DirectoryEntry: Sendable, Hashable {
-    /// The name (not a path).
-    public var name: String
-    /// Its kind.
-    public var type: DirectoryEntryType
-
-    /// Memberwise initialiser.
-    public init(name: String, type: DirectoryEntryType) {
-        self.name = name
-        self.type = type
     }
 }
 
@@ -171,15 +148,13 @@ public struct IOWorkerStats: Sendable, Equatable {
     public var workerPID: pid_t?
 }
 
-/// The supervisor's side of `envyro-ioworker`: file reads and writes, directory listings and
-/// log capture, done by a separate process through the shared ``BufferPool`` (requests name a
-/// slab; file data is never copied through the socket).
+/// The supervisor's side of `envyro-ioworker`: log capture (a container's stdout and stderr
+/// copied into files), done by a separate process that maps the shared ``BufferPool``.
 ///
 /// Create it lazily (`LazyResource<IOWorkerClient>`); the initialiser starts the worker. Every
 /// call blocks the calling thread until the worker answers, so call it from a thread that may
-/// block, not from the cooperative pool. Calls from several threads run concurrently; each uses
-/// its own slab. When the worker dies, the calls waiting for it fail with
-/// ``IOWorkerError/workerExited(detail:operation:)`` and the next call starts a new worker.
+/// block, not from the cooperative pool. Calls from several threads run concurrently. When the
+/// worker dies, the calls waiting for it fail with ``IOWorkerError/workerExited(detail:operation:)`` and the next call starts a new worker.
 public final class IOWorkerClient: Sendable {
     private struct State {
         var connection: WorkerConnection?
@@ -187,14 +162,6 @@ public final class IOWorkerClient: Sendable {
         var requests = 0
         var workerFailures = 0
         var captures: [CaptureHandle: Waiter] = [:]
-        /// Slabs kept between calls: (buffer, start of its memory).
-        var slabs: [Lease] = []
-    }
-
-    struct Lease: @unchecked Sendable {
-        // @unchecked: a lease is used by one call at a time.
-        let buffer: ZeroCopyBuffer
-        let start: UnsafeMutableRawPointer
     }
 
     /// The pool whose memfd the worker maps.
@@ -264,142 +231,8 @@ public final class IOWorkerClient: Sendable {
         }
     }
 
-    private func lease() throws(IOWorkerError) -> Lease {
-        if let l = state.withLock({ $0.slabs.popLast() }) { return l }
-        let buffer: ZeroCopyBuffer
-        do { buffer = try pool.acquire() } catch { throw .buffersExhausted("\(error)") }
-        var start: UnsafeMutableRawPointer?
-        _ = try? buffer.withUnsafeWritableTail { raw in
-            start = raw.baseAddress
-            return 0
-        }
-        return Lease(buffer: buffer, start: start!)
-    }
-
-    /// Zeroes the bytes used and keeps the slab for the next call.
-    private func giveBack(_ lease: Lease, used: Int) {
-        if used > 0 { explicit_bzero(lease.start, min(used, pool.slabSize)) }
-        state.withLock { $0.slabs.append(lease) }
-    }
-
     private static func checkPath(_ path: String) throws(IOWorkerError) {
         guard path.hasPrefix("/") else { throw .invalidArgument("'\(path)' is not an absolute path; the I/O worker takes absolute paths only") }
-    }
-
-    // MARK: files
-
-    /// Reads the whole file at `path` (at most `limit` bytes).
-    public func readFile(_ path: String, limit: Int = 1 << 30) throws(IOWorkerError) -> [UInt8] {
-        var out: [UInt8] = []
-        _ = try readFile(path) { (chunk) throws(IOWorkerError) in
-            if out.count + chunk.count > limit {
-                throw IOWorkerError.invalidArgument("read_file \(path): the file is larger than the limit of \(limit) bytes")
-            }
-            out.append(contentsOf: chunk)
-        }
-        return out
-    }
-
-    /// Reads the file at `path` slab by slab, handing each chunk to `body` straight from the
-    /// shared memory (no copy). Returns the byte count.
-    @discardableResult
-    public func readFile(_ path: String, chunk body: (UnsafeRawBufferPointer) throws(IOWorkerError) -> Void) throws(IOWorkerError) -> Int {
-        try Self.checkPath(path)
-        let l = try lease()
-        var used = 0
-        defer { giveBack(l, used: used) }
-        var offset: UInt64 = 0
-        let region = SlabRegion(slab: UInt32(l.buffer.slabIndex), offset: 0, length: UInt32(pool.slabSize))
-        while true {
-            let reply = try call(.readFile(IOReadFile(path: path, fileOffset: offset, region: region)), operation: "read_file \(path)")
-            guard case .readDone(let done) = reply, Int(done.count) <= pool.slabSize else {
-                throw .protocolViolation("\(reply.verb.name) in answer to read_file")
-            }
-            used = max(used, Int(done.count))
-            try body(UnsafeRawBufferPointer(start: l.start, count: Int(done.count)))
-            offset += UInt64(done.count)
-            if done.endOfFile || done.count == 0 { return Int(offset) }
-        }
-    }
-
-    /// Reads up to `buffer.writableCount` bytes of `path` at `offset` into `buffer` (a slab of
-    /// this client's pool) and commits them; returns the count and whether the file ended.
-    public func read(_ path: String, offset: UInt64 = 0, into buffer: ZeroCopyBuffer) throws(IOWorkerError) -> (count: Int, endOfFile: Bool) {
-        try Self.checkPath(path)
-        guard buffer.pool === pool else { throw .invalidArgument("the buffer belongs to another pool than the I/O worker's") }
-        let region = SlabRegion(slab: UInt32(buffer.slabIndex), offset: UInt32(buffer.count), length: UInt32(buffer.writableCount))
-        let reply = try call(.readFile(IOReadFile(path: path, fileOffset: offset, region: region)), operation: "read_file \(path)")
-        guard case .readDone(let done) = reply, Int(done.count) <= region.length else {
-            throw .protocolViolation("\(reply.verb.name) in answer to read_file")
-        }
-        _ = try? buffer.withUnsafeWritableTail { _ in Int(done.count) }
-        return (Int(done.count), done.endOfFile)
-    }
-
-    /// Writes `bytes` to `path` (created with `mode`; truncated, or appended to with `append`).
-    public func writeFile(_ path: String, _ bytes: [UInt8], mode: UInt32 = 0o644, append: Bool = false) throws(IOWorkerError) {
-        try Self.checkPath(path)
-        let l = try lease()
-        var used = 0
-        defer { giveBack(l, used: used) }
-        var offset = 0
-        var flags: IOWriteFlags = append ? [.create, .append] : [.create, .truncate]
-        repeat {
-            let n = min(pool.slabSize, bytes.count - offset)
-            bytes.withUnsafeBytes { raw in l.start.copyMemory(from: raw.baseAddress! + offset, byteCount: n) }
-            used = max(used, n)
-            let region = SlabRegion(slab: UInt32(l.buffer.slabIndex), offset: 0, length: UInt32(n))
-            let reply = try call(.writeFile(IOWriteFile(path: path, flags: flags, mode: mode, region: region)), operation: "write_file \(path)")
-            guard case .writeDone(let done) = reply, Int(done.count) == n else {
-                throw .protocolViolation("\(reply.verb.name) in answer to write_file")
-            }
-            offset += n
-            flags = [.append]
-        } while offset < bytes.count
-    }
-
-    /// Writes the unread bytes of `buffer` (a slab of this client's pool) to `path` without
-    /// copying them, and consumes them.
-    public func write(_ path: String, from buffer: ZeroCopyBuffer, flags: IOWriteFlags = [.create, .truncate], mode: UInt32 = 0o644) throws(IOWorkerError) {
-        try Self.checkPath(path)
-        guard buffer.pool === pool else { throw .invalidArgument("the buffer belongs to another pool than the I/O worker's") }
-        let region = SlabRegion(slab: UInt32(buffer.slabIndex), offset: UInt32(buffer.readIndex), length: UInt32(buffer.readableCount))
-        let reply = try call(.writeFile(IOWriteFile(path: path, flags: flags, mode: mode, region: region)), operation: "write_file \(path)")
-        guard case .writeDone(let done) = reply, done.count == region.length else {
-            throw .protocolViolation("\(reply.verb.name) in answer to write_file")
-        }
-        _ = try? buffer.read(maxCount: Int(done.count))
-    }
-
-    /// The entries of the directory at `path` (without `.` and `..`), in the order the
-    /// filesystem returns them.
-    public func listDirectory(_ path: String) throws(IOWorkerError) -> [DirectoryEntry] {
-        try Self.checkPath(path)
-        let l = try lease()
-        var used = 0
-        defer { giveBack(l, used: used) }
-        var entries: [DirectoryEntry] = []
-        let region = SlabRegion(slab: UInt32(l.buffer.slabIndex), offset: 0, length: UInt32(pool.slabSize))
-        while true {
-            let request = IOListDirectory(path: path, startIndex: UInt32(entries.count), region: region)
-            let reply = try call(.listDirectory(request), operation: "list_directory \(path)")
-            guard case .listed(let listed) = reply, Int(listed.length) <= pool.slabSize else {
-                throw .protocolViolation("\(reply.verb.name) in answer to list_directory")
-            }
-            used = max(used, Int(listed.length))
-            let bytes = UnsafeRawBufferPointer(start: l.start, count: Int(listed.length))
-            var at = 0
-            for _ in 0..<listed.count {
-                guard at < bytes.count, let end = bytes[(at + 1)...].firstIndex(of: 0) else {
-                    throw .protocolViolation("a directory listing that does not parse")
-                }
-                let type = DirectoryEntryType(rawValue: bytes[at]) ?? .unknown
-                entries.append(DirectoryEntry(name: String(decoding: bytes[(at + 1)..<end], as: UTF8.self), type: type))
-                at = end + 1
-            }
-            if listed.complete { return entries }
-            if listed.count == 0 { throw .invalidArgument("list_directory \(path): an entry does not fit in a \(pool.slabSize)-byte slab") }
-        }
     }
 
     // MARK: capture
@@ -508,27 +341,18 @@ public final class IOWorkerClient: Sendable {
         }
     }
 
-    /// The worker's own counters and CPU time (getrusage in the worker).
-    public func workerStatistics() throws(IOWorkerError) -> IOStatsReply {
-        let reply = try call(.stats, operation: "stats")
-        guard case .statsReply(let s) = reply else { throw .protocolViolation("\(reply.verb.name) in answer to stats") }
-        return s
-    }
-
     /// SIGKILLs the running worker (for tests of the fault path); pending calls fail and the
     /// next call starts a new worker.
     public func killWorker() {
         state.withLock { $0.connection }?.kill()
     }
 
-    /// Stops the worker (it exits on EOF; running captures end with their pipes) and returns
-    /// the slabs to the pool.
+    /// Stops the worker (it exits on EOF; running captures end with their pipes).
     public func shutdown() {
-        let (c, slabs) = state.withLock { s -> (WorkerConnection?, [Lease]) in
-            defer { s.connection = nil; s.slabs.removeAll() }
-            return (s.connection, s.slabs)
+        let c = state.withLock { s -> WorkerConnection? in
+            defer { s.connection = nil }
+            return s.connection
         }
         c?.closeAndReap()
-        for l in slabs { pool.release(l.buffer) }
     }
 }

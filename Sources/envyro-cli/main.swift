@@ -1,12 +1,14 @@
 // envyro-cli: the full command line (ArgumentParser), run as a task while this thread waits.
 // `envyro` handles daemon runs itself and execs this for everything else.
 import EnvyroClient
+import EnvyroOCIRuntime
 import EnvyroSystem
 
 // runc's command line (podman, containerd). Invoked as `envyro-runc` (a link to this binary,
 // the name engines are given), every argument is runc's, with no guessing: `envyro-runc kill ID
 // KILL` is always the OCI kill. As `envyro`, runc's commands are told apart from envyro's own by
-// `isOCIInvocation` (kept for engines configured with `envyro` itself).
+// `isOCIInvocation` (kept for engines configured with `envyro` itself). The OCI runtime is the
+// EnvyroOCIRuntime library (Sources/EnvyroOCIRuntime).
 if Files.baseName(CommandLine.arguments.first ?? "") == OCIMain.runcName
     || OCIMain.isOCIInvocation(Array(CommandLine.arguments.dropFirst())) {
     OCIMain.main(Array(CommandLine.arguments.dropFirst()))

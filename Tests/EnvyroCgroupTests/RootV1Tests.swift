@@ -1,3 +1,4 @@
+import EnvyroBenchmarks
 import EnvyroSystem
 import Glibc
 import Testing

@@ -9,18 +9,10 @@ import Testing
 /// One valid instance of every I/O message.
 let everyMessage: [IOMessage] = [
     .hello(IOHello(slabSize: 65536, slabCount: 8)),
-    .readFile(IOReadFile(path: "/etc/hosts", fileOffset: 7, region: SlabRegion(slab: 1, offset: 2, length: 3))),
-    .writeFile(IOWriteFile(path: "/tmp/x", flags: [.create, .append], mode: 0o600, region: SlabRegion(slab: 0, offset: 0, length: 9))),
-    .listDirectory(IOListDirectory(path: "/", startIndex: 4, region: SlabRegion(slab: 2, offset: 0, length: 4096))),
     .captureStart(IOCaptureStart(stdoutPath: "/l/o", stderrPath: "/l/e", capBytes: 1 << 20, tee: true)),
-    .stats,
     .helloReply(IOHelloReply(workerPID: 42, backend: "io_uring", fixedBuffers: true, queueDepth: 64, seccomp: true, note: "")),
-    .readDone(IOReadDone(count: 5, endOfFile: true)),
-    .writeDone(IOWriteDone(count: 5)),
-    .listed(IOListed(count: 2, length: 10, complete: false)),
     .captureStarted(IOCaptureStarted(method: .splice)),
     .captureDone(IOCaptureDone(stream: .stderr, received: 10, written: 8, truncated: true)),
-    .statsReply(IOStatsReply(requests: 1, userMicros: 5)),
     .failed(IOFailure(errno: 2, operation: "open /x", message: "cannot open /x: No such file or directory")),
 ]
 
@@ -38,29 +30,30 @@ struct IOCodecTests {
 
     @Test("Malformed, misdirected and mis-sized frames are rejected")
     func rejections() throws {
-        let read = IOCodec.encode(.readFile(IOReadFile(path: "/x", region: SlabRegion(slab: 0, offset: 0, length: 1))), requestID: 1)
-        func rejects(_ bytes: [UInt8], fds: Int = 0, _ direction: Direction = .request, because reason: String) {
+        let start = IOCodec.encode(.captureStart(IOCaptureStart(stdoutPath: "/o", stderrPath: "/e")), requestID: 1)
+        func rejects(_ bytes: [UInt8], fds: Int = 2, _ direction: Direction = .request, because reason: String) {
             #expect(throws: ProtocolError.self, "\(reason)") { try IOCodec.decode(bytes, fileDescriptorCount: fds, expecting: direction) }
         }
-        rejects(Array(read.prefix(10)), because: "short header")
-        rejects(read + [0], because: "trailing byte (length mismatch)")
-        var trailing = read + [0]
+        rejects(Array(start.prefix(10)), because: "short header")
+        rejects(start + [0], because: "trailing byte (length mismatch)")
+        var trailing = start + [0]
         trailing[12] &+= 1
         rejects(trailing, because: "trailing byte inside the declared length")
-        var magic = read
+        var magic = start
         magic[0] ^= 0xFF
         rejects(magic, because: "bad magic")
-        var verb = read
+        var verb = start
         verb[6] = 0x02; verb[7] = 0x00     // the helper protocol's `create`
         rejects(verb, because: "a helper-protocol verb")
-        rejects(read, .replyOrEvent, because: "a request where a reply is expected")
-        rejects(read, fds: 1, because: "a descriptor on read_file")
+        for retired: UInt8 in [0x02, 0x03, 0x04, 0x06] {
+            var old = start
+            old[6] = retired; old[7] = 0x01     // read_file, write_file, list_directory, stats
+            rejects(old, fds: 0, because: "a retired verb 0x01\(String(retired, radix: 16))")
+        }
+        rejects(start, .replyOrEvent, because: "a request where a reply is expected")
+        rejects(start, fds: 1, because: "one descriptor on capture_start")
         rejects(IOCodec.encode(.captureStart(IOCaptureStart(stdoutPath: "/o", stderrPath: "/e", tee: true)), requestID: 1), fds: 2,
                 because: "capture_start with tee but only two descriptors")
-        rejects(IOCodec.encode(.readFile(IOReadFile(path: "relative", region: SlabRegion(slab: 0, offset: 0, length: 1))), requestID: 1),
-                because: "a relative path")
-        rejects(IOCodec.encode(.writeFile(IOWriteFile(path: "/x", flags: [.truncate, .append], region: SlabRegion(slab: 0, offset: 0, length: 1))), requestID: 1),
-                because: "truncate with append")
         rejects(IOCodec.encode(.captureStart(IOCaptureStart(stdoutPath: "/o", stderrPath: "/o")), requestID: 1), fds: 2,
                 because: "stdout and stderr into one file")
         rejects(IOCodec.encode(.captureStart(IOCaptureStart(stdoutPath: "/o", stderrPath: "/e", tee: true, method: .splice)), requestID: 1), fds: 4,
@@ -68,7 +61,7 @@ struct IOCodecTests {
         rejects(IOCodec.encode(.hello(IOHello(slabSize: 1000, slabCount: 1)), requestID: 1), fds: 1, because: "a slab size that is not page-aligned")
         rejects(IOCodec.encode(.hello(IOHello(slabSize: 4096, slabCount: 1, queueDepth: 0)), requestID: 1), fds: 1, because: "queue depth 0")
         rejects(IOCodec.encode(.captureDone(IOCaptureDone(stream: .stdout, received: 1, written: 2, truncated: false)), requestID: 1),
-                .replyOrEvent, because: "more written than received")
+                fds: 0, .replyOrEvent, because: "more written than received")
         rejects([UInt8](repeating: 0, count: IOCodec.maxFrameBytes + 1), because: "oversized")
     }
 
@@ -125,17 +118,20 @@ final class RawWorker {
 @Suite("The I/O worker rejects bad frames")
 struct WorkerRejectionTests {
     static let bad: [(String, [UInt8], Int)] = {
-        let read = IOCodec.encode(.readFile(IOReadFile(path: "/etc/hostname", region: SlabRegion(slab: 0, offset: 0, length: 10))), requestID: 2)
-        var magic = read
+        let start = IOCodec.encode(.captureStart(IOCaptureStart(stdoutPath: "/o", stderrPath: "/e")), requestID: 2)
+        var magic = start
         magic[1] ^= 0x55
+        var retired = start
+        retired[6] = 0x02; retired[7] = 0x01     // read_file, retired
         return [
             ("garbage", [1, 2, 3], 0),
-            ("bad magic", magic, 0),
-            ("a reply verb", IOCodec.encode(.readDone(IOReadDone(count: 1, endOfFile: true)), requestID: 2), 0),
+            ("bad magic", magic, 2),
+            ("a reply verb", IOCodec.encode(.captureStarted(IOCaptureStarted(method: .splice)), requestID: 2), 0),
             ("a second hello", IOCodec.encode(.hello(IOHello(slabSize: 4096, slabCount: 2)), requestID: 2), 1),
-            ("a trailing byte", read + [0], 0),
-            ("a descriptor on read_file", read, 1),
-            ("capture_start without its pipes", IOCodec.encode(.captureStart(IOCaptureStart(stdoutPath: "/o", stderrPath: "/e")), requestID: 2), 0),
+            ("a trailing byte", start + [0], 2),
+            ("one descriptor on capture_start", start, 1),
+            ("a retired verb", retired, 0),
+            ("capture_start without its pipes", start, 0),
         ]
     }()
 
@@ -150,17 +146,16 @@ struct WorkerRejectionTests {
         #expect(status & 0x7F == 0, "the worker crashed on \(name)")
     }
 
-    @Test("A region outside the pool is refused and the connection stays")
-    func outsideThePool() throws {
+    @Test("A capture_start the worker can't carry out is refused and the connection stays")
+    func refusedCapture() throws {
         let worker = try RawWorker()
-        let far = IOCodec.encode(.readFile(IOReadFile(path: "/etc/hostname", region: SlabRegion(slab: 2, offset: 0, length: 1))), requestID: 2)
-        guard case .failed(let f) = try #require(try worker.exchange(far)) else { Issue.record("not refused"); return }
-        #expect(f.errno == EINVAL && f.message.contains("outside the pool"))
-        let long = IOCodec.encode(.readFile(IOReadFile(path: "/etc/hostname", region: SlabRegion(slab: 1, offset: 4000, length: 200))), requestID: 3)
-        guard case .failed = try #require(try worker.exchange(long)) else { Issue.record("not refused"); return }
-        let ok = IOCodec.encode(.stats, requestID: 4)
-        guard case .statsReply(let s) = try #require(try worker.exchange(ok)) else { Issue.record("no stats"); return }
-        #expect(s.requests == 3)
+        for id: UInt32 in 2...3 {
+            let fds = (0..<2).map { _ in open("/dev/null", O_RDONLY | O_CLOEXEC) }
+            defer { for fd in fds { close(fd) } }
+            let bad = IOCodec.encode(.captureStart(IOCaptureStart(stdoutPath: "/nonexistent/o", stderrPath: "/nonexistent/e")), requestID: id)
+            guard case .failed(let f) = try #require(try worker.exchange(bad, fds: fds)) else { Issue.record("not refused"); return }
+            #expect(f.errno == ENOENT && f.message.contains("/nonexistent/o"))
+        }
         #expect(worker.reap() == 0)
     }
 }

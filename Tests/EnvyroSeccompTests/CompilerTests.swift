@@ -164,17 +164,4 @@ struct CompilerTests {
         let b = try SeccompCompiler.compile(withoutMap, capabilities: [])
         #expect(a.instructionCount > b.instructionCount)
     }
-
-    @Test("The benchmark reports compile times of the shipped profiles")
-    func benchmark() throws {
-        let result = try SeccompCompiler.benchmark(iterations: 30, profiles: [try Fixtures.shipped("strict"), try Fixtures.shipped("default")])
-        for entry in result.entries {
-            print("seccomp compile \(entry.path): median \(entry.medianMicros) µs, \(entry.instructionCount) instructions")
-            #expect(entry.medianMicros > 0)
-        }
-        let quick = SeccompCompiler.benchmark(iterations: 30)
-        print("seccomp compile, both shipped profiles: median \(quick.compileMicros) µs")
-        #expect(quick.compileMicros.isFinite)
-        #expect(quick.loadCachedMicros == nil)
-    }
 }

@@ -8,11 +8,11 @@ import Glibc
 ///
 /// - I/O on descriptors: `read`, `write`, `pread64`, `pwrite64`, `readv`, `writev`, `lseek`,
 ///   `splice`, `close`, `fcntl`, `poll`, `ppoll`
-/// - files: `openat`, `newfstatat`, `fstat`, `getdents64`
+/// - files: `openat` (the log files), `newfstatat`, `fstat`
 /// - the socket: `recvmsg`, `sendmsg`
 /// - io_uring: `io_uring_enter` only (no setup, no register: the ring is finished)
 /// - memory for the Swift runtime and malloc: `mmap`, `munmap`, `mremap`, `madvise`, `mprotect`, `brk`
-/// - threads and time: `futex`, `sched_yield`, `clock_gettime`, `getrusage`, `getrandom`
+/// - threads and time: `futex`, `sched_yield`, `clock_gettime`, `getrandom`
 /// - signals and exit: `rt_sigreturn`, `rt_sigprocmask`, `rt_sigaction`, `restart_syscall`,
 ///   `exit`, `exit_group`, and `getpid`, `gettid`, `tgkill` so a Swift runtime failure still
 ///   ends in a normal crash report
@@ -24,11 +24,11 @@ enum Sandbox {
     /// are skipped).
     static let allowed = [
         "read", "write", "pread64", "pwrite64", "readv", "writev", "lseek", "splice", "close", "fcntl", "poll", "ppoll",
-        "openat", "newfstatat", "fstat", "getdents64",
+        "openat", "newfstatat", "fstat",
         "recvmsg", "sendmsg",
         "io_uring_enter",
         "mmap", "munmap", "mremap", "madvise", "mprotect", "brk",
-        "futex", "sched_yield", "clock_gettime", "getrusage", "getrandom",
+        "futex", "sched_yield", "clock_gettime", "getrandom",
         "rt_sigreturn", "rt_sigprocmask", "rt_sigaction", "restart_syscall", "exit", "exit_group",
         "getpid", "gettid", "tgkill",
     ]

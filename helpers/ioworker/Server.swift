@@ -9,9 +9,8 @@ import CURing
 /// The worker's event loop and its operations.
 ///
 /// One thread. With io_uring, the loop waits on the ring alone: a POLL_ADD on the socket, and
-/// one operation in flight per captured stream (read, write, splice). A request runs its SQE
-/// chain to completion (`Ring.perform`) while capture completions that arrive meanwhile wait in
-/// `Ring.deferred`. With the syscall backend the loop is poll(2) over the socket and the pipes.
+/// one operation in flight per captured stream (read, write, splice). With the syscall backend
+/// the loop is poll(2) over the socket and the pipes.
 final class Server {
     let socket: SeqPacketSocket
     /// The BufferPool's memory, mapped MAP_SHARED from its memfd.
@@ -27,12 +26,10 @@ final class Server {
     var freeSlots = Array((0..<Server.captureSlots).reversed())
     var streams: [Int: Stream] = [:]
     var nextStreamID = 1
-    var counters = IOStatsReply()
     /// "io_uring", "syscalls" or "none".
     var backendName = "syscalls"
     var note = ""
     var fixedBuffers = false
-    var fixedFiles = false
     var seccompInstalled = false
     #if !ENVYRO_NO_URING
     var ring: Ring?
@@ -121,11 +118,11 @@ final class Server {
         fixedBuffers = r == 0
         var notes: [String] = []
         if r < 0 { notes.append("fixed buffers not registered (\(Errno.describe(-r)); raise RLIMIT_MEMLOCK)") }
-        fixedFiles = io_uring_register_files_sparse(ring.ring, 1) == 0
-        if !fixedFiles { notes.append("no direct descriptors") }
-        let ops: [UInt8] = [IORING_OP_READ_FIXED, IORING_OP_WRITE_FIXED, IORING_OP_READ, IORING_OP_WRITE, IORING_OP_OPENAT,
-                            IORING_OP_CLOSE, IORING_OP_SPLICE, IORING_OP_POLL_ADD].map { UInt8($0.rawValue) }
-        if ops.withUnsafeBufferPointer({ envyro_uring_restrict_and_enable(ring.ring, $0.baseAddress!, UInt32($0.count), UInt8(SQEFlag.fixedFile | SQEFlag.link)) }) != 0 {
+        // The opcodes capture uses: reads and writes of the pipes and files, splice, and the
+        // socket's poll. No SQE flags are needed.
+        let ops: [UInt8] = [IORING_OP_READ_FIXED, IORING_OP_WRITE_FIXED, IORING_OP_READ, IORING_OP_WRITE,
+                            IORING_OP_SPLICE, IORING_OP_POLL_ADD].map { UInt8($0.rawValue) }
+        if ops.withUnsafeBufferPointer({ envyro_uring_restrict_and_enable(ring.ring, $0.baseAddress!, UInt32($0.count), 0) }) != 0 {
             if envyro_uring_enable(ring.ring) != 0 {
                 note = "io_uring ring could not be enabled; using plain syscalls"
                 return
@@ -165,14 +162,9 @@ final class Server {
         do { frame = try IOCodec.decode(packet.bytes, fileDescriptorCount: packet.fds.count, expecting: .request) } catch {
             return reject("\(error)")
         }
-        counters.requests += 1
         let reply: IOMessage
         switch frame.message {
-        case .readFile(let r): reply = readFile(r)
-        case .writeFile(let w): reply = writeFile(w)
-        case .listDirectory(let l): reply = listDirectory(l)
         case .captureStart(let c): reply = startCapture(c, fds: packet.fds, requestID: frame.requestID)
-        case .stats: reply = .statsReply(statistics())
         default: return reject("\(frame.message.verb.name) is not permitted after io_hello")
         }
         do { try socket.send(IOCodec.encode(reply, requestID: frame.requestID)) } catch { return false }
@@ -188,250 +180,6 @@ final class Server {
         failure(0, verb.name, "envyro-ioworker was built with ENVYRO_NO_URING, which compiles its operations out; rebuild without ENVYRO_NO_URING in the environment to use \(verb.name)")
     }
     #endif
-
-    /// The slab memory of `region`, or nil when it lies outside the pool.
-    func memory(_ region: SlabRegion) -> UnsafeMutableRawPointer? {
-        guard region.fits(slabSize: slabSize, slabCount: slabCount) else { return nil }
-        return base + Int(region.slab) * slabSize + Int(region.offset)
-    }
-
-    func outside(_ region: SlabRegion, _ op: String) -> IOMessage {
-        failure(EINVAL, op, "slab \(region.slab) offset \(region.offset) length \(region.length) lies outside the pool of \(slabCount) slabs of \(slabSize) bytes")
-    }
-
-    func readFile(_ r: IOReadFile) -> IOMessage {
-        #if ENVYRO_NO_URING
-        return compiledOut(.readFile)
-        #else
-        guard let dst = memory(r.region) else { return outside(r.region, "read_file \(r.path)") }
-        let result: Result<IOReadDone, WorkerError>
-        if let ring, fixedFiles {
-            result = ringRead(ring, r, dst)
-        } else {
-            result = plainRead(r, dst)
-        }
-        switch result {
-        case .success(let done):
-            counters.bytesRead += UInt64(done.count)
-            return .readDone(done)
-        case .failure(let e):
-            return .failed(e.failure)
-        }
-        #endif
-    }
-
-    #if !ENVYRO_NO_URING
-    /// openat (direct descriptor) → read (fixed buffer), linked, one submit; further reads on
-    /// the same descriptor until the region is full or a read returns 0 (so /proc files, whose
-    /// size is 0, read whole). The close is queued and rides on the event loop's next submit.
-    /// (A linked statx to learn the size costs more: io_uring runs statx on a worker thread.)
-    private func ringRead(_ ring: Ring, _ r: IOReadFile, _ dst: UnsafeMutableRawPointer) -> Result<IOReadDone, WorkerError> {
-        let length = Int(r.region.length)
-        let fixed = fixedBuffers
-        let slab = Int32(r.region.slab)
-        func prepRead(_ sqe: UnsafeMutablePointer<io_uring_sqe>, _ count: Int) {
-            if fixed {
-                io_uring_prep_read_fixed(sqe, 0, dst + count, UInt32(length - count), r.fileOffset + UInt64(count), slab)
-            } else {
-                io_uring_prep_read(sqe, 0, dst + count, UInt32(length - count), r.fileOffset + UInt64(count))
-            }
-            io_uring_sqe_set_flags(sqe, SQEFlag.fixedFile)
-        }
-        let first = r.path.withCString { path in
-            ring.perform(2) { i, sqe in
-                if i == 0 {
-                    io_uring_prep_openat_direct(sqe, AT_FDCWD, path, O_RDONLY | O_NOCTTY, 0, 0)
-                    io_uring_sqe_set_flags(sqe, SQEFlag.link)
-                } else {
-                    prepRead(sqe, 0)
-                }
-            }
-        }
-        if first[0] < 0 {
-            return .failure(WorkerError(errno: -first[0], operation: "open \(r.path)", message: "cannot open \(r.path)"))
-        }
-        defer { ring.queueClose(slot: 0) }
-        var n = first[1]
-        var count = 0
-        while true {
-            if n < 0 {
-                return .failure(WorkerError(errno: -n, operation: "read \(r.path)", message: "cannot read \(r.path)"))
-            }
-            count += Int(n)
-            if n == 0 { return .success(IOReadDone(count: UInt32(count), endOfFile: true)) }
-            if count == length { return .success(IOReadDone(count: UInt32(count), endOfFile: false)) }
-            let done = count
-            n = ring.perform(1) { _, sqe in prepRead(sqe, done) }[0]
-        }
-    }
-    #endif
-
-    /// open → fstat → pread until the region is full or the file ends → close.
-    private func plainRead(_ r: IOReadFile, _ dst: UnsafeMutableRawPointer) -> Result<IOReadDone, WorkerError> {
-        let fd = open(r.path, O_RDONLY | O_CLOEXEC | O_NOCTTY)
-        if fd < 0 { return .failure(WorkerError(errno: errno, operation: "open \(r.path)", message: "cannot open \(r.path)")) }
-        defer { close(fd) }
-        var st = stat()
-        _ = fstat(fd, &st)
-        let regular = st.st_mode & S_IFMT == S_IFREG
-        let size = UInt64(max(st.st_size, 0))
-        let length = Int(r.region.length)
-        var count = 0
-        var endOfFile = false
-        while true {
-            let offset = r.fileOffset + UInt64(count)
-            let n = pread(fd, dst + count, length - count, off_t(offset))
-            if n < 0 {
-                if errno == EINTR { continue }
-                return .failure(WorkerError(errno: errno, operation: "read \(r.path)", message: "cannot read \(r.path)"))
-            }
-            count += n
-            if n == 0 || (regular && size > 0 && offset + UInt64(n) >= size) { endOfFile = true; break }
-            if count == length { break }
-        }
-        return .success(IOReadDone(count: UInt32(count), endOfFile: endOfFile))
-    }
-
-    func writeFile(_ w: IOWriteFile) -> IOMessage {
-        #if ENVYRO_NO_URING
-        return compiledOut(.writeFile)
-        #else
-        guard let src = memory(w.region) else { return outside(w.region, "write_file \(w.path)") }
-        var flags = O_WRONLY | O_NOCTTY
-        if w.flags.contains(.create) { flags |= O_CREAT }
-        if w.flags.contains(.truncate) { flags |= O_TRUNC }
-        if w.flags.contains(.append) { flags |= O_APPEND }
-        if w.flags.contains(.exclusive) { flags |= O_EXCL }
-        let result: Result<Int, WorkerError>
-        if let ring, fixedFiles {
-            result = ringWrite(ring, w, src, flags)
-        } else {
-            result = plainWrite(w, src, flags)
-        }
-        switch result {
-        case .success(let n):
-            counters.bytesWritten += UInt64(n)
-            return .writeDone(IOWriteDone(count: UInt32(n)))
-        case .failure(let e):
-            return .failed(e.failure)
-        }
-        #endif
-    }
-
-    #if !ENVYRO_NO_URING
-    /// openat (direct) → write (fixed buffer), linked (the close rides on the next submit); a short write goes on at the
-    /// next offset with the file reopened without O_CREAT/O_TRUNC/O_EXCL.
-    private func ringWrite(_ ring: Ring, _ w: IOWriteFile, _ src: UnsafeMutableRawPointer, _ openFlags: Int32) -> Result<Int, WorkerError> {
-        let length = Int(w.region.length)
-        let append = w.flags.contains(.append)
-        let fixed = fixedBuffers
-        var flags = openFlags
-        var count = 0
-        repeat {
-            let offset: UInt64 = append ? UInt64.max : UInt64(count)
-            let done = count
-            let results = w.path.withCString { path in
-                ring.perform(2) { i, sqe in
-                    switch i {
-                    case 0:
-                        io_uring_prep_openat_direct(sqe, AT_FDCWD, path, flags, w.mode, 0)
-                        io_uring_sqe_set_flags(sqe, SQEFlag.link)
-                    default:
-                        if fixed {
-                            io_uring_prep_write_fixed(sqe, 0, src + done, UInt32(length - done), offset, Int32(w.region.slab))
-                        } else {
-                            io_uring_prep_write(sqe, 0, src + done, UInt32(length - done), offset)
-                        }
-                        io_uring_sqe_set_flags(sqe, SQEFlag.fixedFile)
-                    }
-                }
-            }
-            if results[0] >= 0 { ring.queueClose(slot: 0) }
-            if results[0] < 0 {
-                return .failure(WorkerError(errno: -results[0], operation: "open \(w.path)", message: "cannot open \(w.path)"))
-            }
-            if results[1] < 0 {
-                return .failure(WorkerError(errno: -results[1], operation: "write \(w.path)", message: "cannot write \(w.path)"))
-            }
-            if results[1] == 0 && length > 0 {
-                return .failure(WorkerError(errno: EIO, operation: "write \(w.path)", message: "wrote nothing to \(w.path)"))
-            }
-            count += Int(results[1])
-            flags &= ~(O_CREAT | O_TRUNC | O_EXCL)
-        } while count < length
-        return .success(count)
-    }
-    #endif
-
-    private func plainWrite(_ w: IOWriteFile, _ src: UnsafeMutableRawPointer, _ flags: Int32) -> Result<Int, WorkerError> {
-        let fd = open(w.path, flags | O_CLOEXEC, mode_t(w.mode))
-        if fd < 0 { return .failure(WorkerError(errno: errno, operation: "open \(w.path)", message: "cannot open \(w.path)")) }
-        defer { close(fd) }
-        if !writeAll(fd, src, Int(w.region.length)) {
-            return .failure(WorkerError(errno: errno, operation: "write \(w.path)", message: "cannot write \(w.path)"))
-        }
-        return .success(Int(w.region.length))
-    }
-
-    /// getdents64 into the region as `type u8 | name | NUL` (io_uring has no getdents, so
-    /// both backends use the syscall).
-    func listDirectory(_ l: IOListDirectory) -> IOMessage {
-        #if ENVYRO_NO_URING
-        return compiledOut(.listDirectory)
-        #else
-        guard let dst = memory(l.region) else { return outside(l.region, "list_directory \(l.path)") }
-        let fd = open(l.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if fd < 0 { return failure(errno, "open \(l.path)", "cannot open \(l.path)") }
-        defer { close(fd) }
-        let capacity = Int(l.region.length)
-        let bufferSize = 32 * 1024
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: bufferSize, alignment: 8)
-        defer { buffer.deallocate() }
-        var used = 0, count = 0, index = 0
-        var complete = true
-        reading: while true {
-            let n = envyro_io_getdents64(fd, buffer, bufferSize)
-            if n < 0 {
-                if errno == EINTR { continue }
-                return failure(errno, "getdents64 \(l.path)", "cannot read \(l.path)")
-            }
-            if n == 0 { break }
-            var at = 0
-            while at < n {
-                let record = buffer + at
-                let reclen = Int(record.loadUnaligned(fromByteOffset: 16, as: UInt16.self))
-                let type = record.load(fromByteOffset: 18, as: UInt8.self)
-                let name = record + 19
-                let nameLength = strlen(name.assumingMemoryBound(to: CChar.self))
-                at += reclen
-                if (nameLength == 1 && name.load(as: UInt8.self) == 0x2E)
-                    || (nameLength == 2 && name.load(as: UInt8.self) == 0x2E && name.load(fromByteOffset: 1, as: UInt8.self) == 0x2E) {
-                    continue
-                }
-                defer { index += 1 }
-                if index < Int(l.startIndex) { continue }
-                let need = nameLength + 2
-                if used + need > capacity { complete = false; break reading }
-                (dst + used).storeBytes(of: type, as: UInt8.self)
-                (dst + used + 1).copyMemory(from: name, byteCount: nameLength)
-                (dst + used + 1 + nameLength).storeBytes(of: 0, as: UInt8.self)
-                used += need
-                count += 1
-            }
-        }
-        return .listed(IOListed(count: UInt32(count), length: UInt32(used), complete: complete))
-        #endif
-    }
-
-    func statistics() -> IOStatsReply {
-        var usage = rusage()
-        _ = getrusage(RUSAGE_SELF.rawValue, &usage)
-        var s = counters
-        s.activeCaptures = UInt32(streams.count)
-        s.userMicros = UInt64(usage.ru_utime.tv_sec) * 1_000_000 + UInt64(usage.ru_utime.tv_usec)
-        s.systemMicros = UInt64(usage.ru_stime.tv_sec) * 1_000_000 + UInt64(usage.ru_stime.tv_usec)
-        return s
-    }
 
     // MARK: capture
 
@@ -517,7 +265,6 @@ final class Server {
                 n = envyro_io_splice(s.pipe, devNull, 1 << 20, UInt32(ENVYRO_SPLICE_F_NONBLOCK))
                 if n > 0 {
                     s.received += UInt64(n)
-                    counters.capturedBytes += UInt64(n)
                     if s.cap > 0 { s.markTruncated() }
                     continue
                 }
@@ -526,7 +273,6 @@ final class Server {
                 if n > 0 {
                     s.received += UInt64(n)
                     s.written += UInt64(n)
-                    counters.capturedBytes += UInt64(n)
                     continue
                 }
                 if n < 0 && errno != EAGAIN && errno != EINTR {
@@ -537,7 +283,6 @@ final class Server {
                 n = read(s.pipe, s.buffer!, s.bufferSize)
                 if n > 0 {
                     s.received += UInt64(n)
-                    counters.capturedBytes += UInt64(n)
                     let k = Int(min(UInt64(n), s.remainingCap))
                     if k > 0 {
                         if writeAll(s.file, s.buffer!, k) { s.written += UInt64(k) } else { s.writeErrno = errno }
@@ -574,12 +319,8 @@ final class Server {
                 socketArmed = true
             }
             batch.removeAll(keepingCapacity: true)
-            if ring.deferred.isEmpty {
-                ring.submitAndWait()
-                ring.reap(into: &batch)
-            } else {
-                swap(&batch, &ring.deferred)
-            }
+            ring.submitAndWait()
+            ring.reap(into: &batch)
             for c in batch {
                 if c.tag == Server.socketTag {
                     socketArmed = false
@@ -634,7 +375,6 @@ final class Server {
             if retry { advance(s, ring); return }
             if res <= 0 { finish(s, errno: -min(res, 0)); return }
             s.received += UInt64(res)
-            counters.capturedBytes += UInt64(res)
             let k = Int(min(UInt64(res), s.remainingCap))
             if k < Int(res) { s.truncateAfterWrite = true }
             if k > 0 {
@@ -668,13 +408,11 @@ final class Server {
             } else {
                 s.received += UInt64(res)
                 s.written += UInt64(res)
-                counters.capturedBytes += UInt64(res)
             }
         case .discard:
             if retry { advance(s, ring); return }
             if res <= 0 { finish(s, errno: -min(res, 0)); return }
             s.received += UInt64(res)
-            counters.capturedBytes += UInt64(res)
             if s.cap > 0 { s.markTruncated() }
         }
         if s.inFlight == 0 {

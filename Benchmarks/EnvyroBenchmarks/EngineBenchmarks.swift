@@ -1,4 +1,6 @@
+// The engine's micro-benchmarks (`envyro bench`): the run path's pools, caches and limit batches.
 import CEnvyro
+import EnvyroEngine
 
 /// One benchmark result for `envyro bench`.
 public struct BenchmarkFigure: Sendable, Hashable {

@@ -35,10 +35,16 @@ struct OCIGlobals {
     /// Where container state lives: `--root`, else /run/envyro/oci for root, else
     /// $XDG_RUNTIME_DIR/envyro/oci (or /tmp/envyro-UID/oci).
     var stateRoot: String {
+        Self.stateRoot(root: root, isHostRoot: UserNamespace.isHostRoot,
+                       runtimeDirectory: Environment.get("XDG_RUNTIME_DIR"), uid: geteuid())
+    }
+
+    /// The rule of `stateRoot`, on its inputs.
+    static func stateRoot(root: String?, isHostRoot: Bool, runtimeDirectory: String?, uid: uid_t) -> String {
         if let r = root { return r }
-        if UserNamespace.isHostRoot { return "/run/envyro/oci" }
-        if let x = Environment.get("XDG_RUNTIME_DIR"), !x.isEmpty { return x + "/envyro/oci" }
-        return "/tmp/envyro-\(geteuid())/oci"
+        if isHostRoot { return "/run/envyro/oci" }
+        if let x = runtimeDirectory, !x.isEmpty { return x + "/envyro/oci" }
+        return "/tmp/envyro-\(uid)/oci"
     }
 }
 
@@ -94,8 +100,8 @@ struct OCIArguments {
     func flag(_ name: String) -> Bool { switches.contains(name) }
 }
 
-/// The OCI command dispatcher.
-enum OCIMain {
+/// The OCI command dispatcher: envyro-cli's main calls `isOCIInvocation` and `main`.
+public enum OCIMain {
     /// Commands only the OCI runtime has; `run`, `kill` and `ps` are shared with envyro's own and
     /// told apart in `isOCIInvocation`.
     static let ociOnly: Set<String> = ["create", "start", "state", "delete", "exec", "list", "pause", "resume", "update",
@@ -106,7 +112,7 @@ enum OCIMain {
     /// Whether `argv` (without argv[0]) is an OCI runtime invocation rather than envyro's own
     /// command line: global runtime flags first, an OCI-only command, `run` without `--`,
     /// `kill`/`ps` naming a container in the state directory, or `--version`.
-    static func isOCIInvocation(_ argv: [String]) -> Bool {
+    public static func isOCIInvocation(_ argv: [String]) -> Bool {
         guard let first = argv.first else { return false }
         if first == "--version" || first == "-v" { return true }
         if first.hasPrefix("-") {
@@ -133,7 +139,7 @@ enum OCIMain {
     }
 
     /// Runs the OCI command line `argv` (without argv[0]) and exits.
-    static func main(_ argv: [String]) -> Never {
+    public static func main(_ argv: [String]) -> Never {
         var globals = OCIGlobals()
         do throws(OCIFailure) {
             // Global flags, up to the command; everything after it is the command's.
@@ -187,15 +193,20 @@ enum OCIMain {
 
     /// The name under which this binary speaks only runc's command line (`make install` links
     /// it to envyro-cli; point engines at it).
-    static let runcName = "envyro-runc"
+    public static let runcName = "envyro-runc"
 
     /// runc's format: `NAME version V`, then `key: value` lines (podman shows them in `info`).
     static func printVersion() {
-        print("""
-            envyro version \(envyroVersion)
-            spec: 1.0.2
-            libseccomp: \(SeccompCompiler.libseccompVersion)
-            """)
+        print(versionText)
+    }
+
+    /// What `--version` prints.
+    static var versionText: String {
+        """
+        envyro version \(envyroVersion)
+        spec: 1.0.2
+        libseccomp: \(SeccompCompiler.libseccompVersion)
+        """
     }
 
     static func printUsage() {
@@ -223,4 +234,4 @@ enum OCIMain {
 }
 
 /// The version string `--version` prints.
-let envyroVersion = "0.8.0"
+public let envyroVersion = "0.8.0"

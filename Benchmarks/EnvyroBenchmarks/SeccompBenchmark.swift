@@ -1,6 +1,9 @@
+// Seccomp compile times of the shipped profiles (the cost a cached filter saves a run).
+import EnvyroSeccomp
 import EnvyroSystem
 import Glibc
 
+// Where the benchmark finds the shipped profiles (policy/seccomp/strict.json, default.json).
 extension SeccompProfile {
     /// Directories that may hold the shipped profiles (`strict.json`, `default.json`), in
     /// search order: `$ENVYRO_POLICY_DIR/seccomp` (only if `allowEnvironment`; privileged

@@ -257,3 +257,8 @@ enum SeccompFeatures {
             supportedFlags: SeccompFilterFlag.allCases.map(\.rawValue))
     }
 }
+
+extension String {
+    /// Padded with spaces to `width` characters (runc's `list` table).
+    func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+}

@@ -1,3 +1,5 @@
+// The per-run cgroup cost (envyro-helper-bench --cgroup, and a root test in EnvyroCgroupTests).
+import EnvyroCgroup
 import EnvyroSystem
 import Glibc
 
