@@ -222,3 +222,23 @@ struct SpawnServerTests {
         #expect(f.fake.calls.last == .close(RecordingSyscalls.pidfd(for: 88)))
     }
 }
+
+@Suite("Prewarmed members, without root")
+struct WarmPoolTests {
+    @Test("a prewarmed member that is gone when its run is sent (the go message fails) is killed, counted, and the run starts cold")
+    func goFails() throws {
+        let f = try HelperFixture()
+        try f.greet(.prewarm)
+        let r = HelperFixture.create()
+        let key = try #require(f.server.warmKey(r))
+        let member = HelperServer.Spawned(live: LiveContainer(id: 0, pid: 4500, pidfd: 950),
+                                          errorFD: open("/dev/null", O_RDONLY | O_CLOEXEC), goFD: open("/dev/null", O_RDONLY | O_CLOEXEC))
+        f.server.warm.append(WarmMember(spawned: member, key: key, prepared: true))
+        f.fake.cloneScript = .fail(EAGAIN)
+        let (_, reply) = try f.call(.create(r), fds: HelperFixture.stdio())
+        #expect(HelperFixture.failure(reply)?.step == .clone)
+        #expect(Array(f.fake.calls.prefix(4)) == [.sendGo(fd: member.goFD), .signal(pidfd: 950, SIGKILL), .wait(pidfd: 950), .close(950)])
+        #expect(f.server.warm.isEmpty)
+        #expect(f.server.warmDiscarded == 1)
+    }
+}
