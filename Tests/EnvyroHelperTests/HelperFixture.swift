@@ -4,6 +4,7 @@ import EnvyroPolicy
 import EnvyroProtocol
 import EnvyroSystem
 import Glibc
+import Testing
 
 /// A helper server on one end of a socketpair, with a real policy and audit log in a temporary
 /// directory, and the recording fake as its kernel. Runs unprivileged.
@@ -21,7 +22,8 @@ final class HelperFixture {
         return path + "/policy"
     }()
 
-    init(policy name: String = "default") throws {
+    /// `uid`: the caller's, as the kernel would report it (a non-root caller's rules differ).
+    init(policy name: String = "default", uid: uid_t = getuid()) throws {
         var template = Array("/tmp/envyro-helper-test.XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw SystemError.current("mkdtemp", "/tmp") }
         directory = String(cString: made)
@@ -32,7 +34,7 @@ final class HelperFixture {
         let (mine, theirs) = try SeqPacketSocket.pair()
         client = mine
         server = HelperServer(socket: theirs, policy: policy, audit: audit,
-                              caller: Caller(uid: getuid(), gid: getgid(), pid: getpid()), seccomp: seccomp, system: fake)
+                              caller: Caller(uid: uid, gid: uid == getuid() ? getgid() : uid, pid: getpid()), seccomp: seccomp, system: fake)
     }
 
     deinit {
@@ -58,6 +60,15 @@ final class HelperFixture {
     func greet(_ modes: HelloModes = []) throws {
         let (open, reply) = try call(.hello(Hello(client: "test", modes: modes)))
         guard open, case .helloReply = reply else { throw SystemError("hello", "test helper", errno: EPROTO) }
+    }
+
+    /// The reply's failure, or nil (recorded as an issue) when the reply is something else.
+    static func failure(_ reply: Message?) -> Failure? {
+        guard case .failed(let f) = reply else {
+            Issue.record("expected a failure, got \(String(describing: reply))")
+            return nil
+        }
+        return f
     }
 
     /// The audit log's text.

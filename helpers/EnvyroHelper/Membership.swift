@@ -36,15 +36,19 @@ extension HelperServer {
     /// CAP_SYS_PTRACE lacks for a process with more capabilities: root's exec may be into a
     /// container without a user namespace anyway, so it is not read for root.)
     func inspectTarget(pidfd: Int32, pid: Int32, startTime: UInt64) -> Result<TargetProcess, TargetRefusal> {
-        let cgroupText = try? Files.read("/proc/\(pid)/cgroup", limit: 1 << 16)
-        var theirs = stat(), mine = stat()
+        let cgroupText = system.processCgroups(pid)
+        var theirs: NamespaceIdentity? = nil, mine: NamespaceIdentity? = nil
         var nsError: Int32 = 0
         if caller.uid != 0 {
-            if stat("/proc/\(pid)/ns/user", &theirs) != 0 { nsError = errno }
-            else if stat("/proc/self/ns/user", &mine) != 0 { nsError = errno }
+            do {
+                theirs = try system.userNamespace(pid: pid)
+                mine = try system.userNamespace(pid: nil)
+            } catch {
+                nsError = error.errno
+            }
         }
         // After the reads: the pidfd's process is still alive, so the pid still named it.
-        guard envyro_pidfd_send_signal(pidfd, 0) == 0, ContainerCgroup.processStartTime(pid) == startTime, let cgroupText else {
+        guard system.signal(pidfd: pidfd, 0) == 0, system.processStartTime(pid) == startTime, let cgroupText else {
             return .failure(TargetRefusal(reason: "process \(pid) went away while it was checked"))
         }
         if nsError != 0 {
@@ -61,13 +65,13 @@ extension HelperServer {
             if isValidOCICgroupName(name) { found = name; break }
         }
         return .success(TargetProcess(containerCgroup: found,
-                                      inHelperUserNamespace: caller.uid != 0 && theirs.st_dev == mine.st_dev && theirs.st_ino == mine.st_ino))
+                                      inHelperUserNamespace: caller.uid != 0 && theirs != nil && theirs == mine))
     }
 
     /// Whether the caller has a cgroup subtree at all (root's is made on first use). Without one
     /// (a rootless user nobody ran `envyro setup` for) its OCI containers have no cgroup.
     var callerHasSubtree: Bool {
-        (try? cgroups.subtree(for: CgroupLimits())) != nil
+        system.hasCgroupSubtree(cgroups)
     }
 
     /// The process behind `pidfd` when it is the caller's container `cgroup` ("" = the request

@@ -16,124 +16,6 @@ import EnvyroProtocol
 import EnvyroSystem
 import Glibc
 
-extension NamespaceSet {
-    /// The CLONE_NEW* flags of these namespaces.
-    var cloneFlags: UInt64 {
-        var f: UInt64 = 0
-        if contains(.user) { f |= ENVYRO_CLONE_NEWUSER }
-        if contains(.pid) { f |= ENVYRO_CLONE_NEWPID }
-        if contains(.mount) { f |= ENVYRO_CLONE_NEWNS }
-        if contains(.uts) { f |= ENVYRO_CLONE_NEWUTS }
-        if contains(.ipc) { f |= ENVYRO_CLONE_NEWIPC }
-        if contains(.cgroup) { f |= ENVYRO_CLONE_NEWCGROUP }
-        if contains(.network) { f |= ENVYRO_CLONE_NEWNET }
-        return f
-    }
-}
-
-/// An OCI create on its way to clone: the request and the fds that came with it.
-struct OCIPlan {
-    var request: OCICreateRequest
-    /// The listening start socket (the container accepts on it).
-    var startFD: Int32
-    /// The console socket, or -1.
-    var consoleFD: Int32
-}
-
-/// The C side of an OCI plan: `envyro_oci_config` and the arrays it points to, alive until
-/// `free()` (after clone: the child has its own copy of the memory).
-struct OCIStorage {
-    var config: UnsafeMutablePointer<envyro_oci_config>
-    var mounts: UnsafeMutablePointer<envyro_mount>
-    var devices: UnsafeMutablePointer<envyro_device>
-    var rlimits: UnsafeMutablePointer<envyro_rlimit>
-    var sysctls: UnsafeMutablePointer<envyro_sysctl>
-    var groups: UnsafeMutablePointer<UInt32>
-    var joinFDs: UnsafeMutablePointer<Int32>
-    var joinTypes: UnsafeMutablePointer<UInt64>
-    var joinCount: Int
-
-    static func build(_ plan: OCIPlan, strings: inout CStrings) -> Result<OCIStorage, SystemError> {
-        let r = plan.request, p = r.process
-        let config = UnsafeMutablePointer<envyro_oci_config>.allocate(capacity: 1)
-        config.initialize(to: envyro_oci_config())
-        let mounts = UnsafeMutablePointer<envyro_mount>.allocate(capacity: max(r.mounts.count, 1))
-        for (i, m) in r.mounts.enumerated() {
-            mounts[i] = envyro_mount(
-                source: m.source.isEmpty ? nil : strings.string(m.source), destination: strings.string(m.destination),
-                fstype: m.fstype.isEmpty ? nil : strings.string(m.fstype), flags: UInt(m.flags),
-                propagation: UInt(m.propagation), data: m.data.isEmpty ? nil : strings.string(m.data))
-        }
-        let devices = UnsafeMutablePointer<envyro_device>.allocate(capacity: max(r.devices.count, 1))
-        for (i, d) in r.devices.enumerated() {
-            devices[i] = envyro_device(path: strings.string(d.path), mode: d.mode, major: d.major, minor: d.minor, uid: d.uid, gid: d.gid)
-        }
-        let rlimits = UnsafeMutablePointer<envyro_rlimit>.allocate(capacity: max(p.rlimits.count, 1))
-        for (i, l) in p.rlimits.enumerated() { rlimits[i] = envyro_rlimit(resource: l.resource, soft: l.soft, hard: l.hard) }
-        let sysctls = UnsafeMutablePointer<envyro_sysctl>.allocate(capacity: max(r.sysctl.count, 1))
-        for (i, kv) in r.sysctl.enumerated() {
-            let parts = kv.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            sysctls[i] = envyro_sysctl(key: strings.string(String(parts[0])), value: strings.string(parts.count > 1 ? String(parts[1]) : ""))
-        }
-        let groups = UnsafeMutablePointer<UInt32>.allocate(capacity: max(p.additionalGids.count, 1))
-        for (i, g) in p.additionalGids.enumerated() { groups[i] = g }
-        let joinFDs = UnsafeMutablePointer<Int32>.allocate(capacity: max(r.joinNamespaces.count, 1))
-        let joinTypes = UnsafeMutablePointer<UInt64>.allocate(capacity: max(r.joinNamespaces.count, 1))
-        var storage = OCIStorage(config: config, mounts: mounts, devices: devices, rlimits: rlimits, sysctls: sysctls,
-                                 groups: groups, joinFDs: joinFDs, joinTypes: joinTypes, joinCount: 0)
-        // The user namespace is joined first: the others are owned by it.
-        let ordered = r.joinNamespaces.sorted { a, _ in a.0 == .user }
-        for (kind, path) in ordered {
-            // Opened with the caller's own credentials (this helper runs as the caller), so a
-            // namespace the caller can't open can't be joined.
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
-            if fd < 0 {
-                let e = SystemError.current("open", path)
-                storage.free()
-                return .failure(e)
-            }
-            joinFDs[storage.joinCount] = fd
-            joinTypes[storage.joinCount] = kind.cloneFlags
-            storage.joinCount += 1
-        }
-        config.pointee.mounts = UnsafePointer(mounts)
-        config.pointee.mount_count = Int32(r.mounts.count)
-        config.pointee.devices = UnsafePointer(devices)
-        config.pointee.device_count = Int32(r.devices.count)
-        config.pointee.rlimits = UnsafePointer(rlimits)
-        config.pointee.rlimit_count = Int32(p.rlimits.count)
-        config.pointee.sysctls = UnsafePointer(sysctls)
-        config.pointee.sysctl_count = Int32(r.sysctl.count)
-        config.pointee.rootfs_propagation = UInt(r.rootfsPropagation)
-        config.pointee.domainname = r.domainname.isEmpty ? nil : strings.string(r.domainname)
-        config.pointee.uid = p.uid
-        config.pointee.gid = p.gid
-        config.pointee.additional_gids = UnsafePointer(groups)
-        config.pointee.additional_gid_count = Int32(p.additionalGids.count)
-        config.pointee.umask = p.umask
-        config.pointee.cap_bounding = p.capBounding
-        config.pointee.cap_effective = p.capEffective
-        config.pointee.cap_permitted = p.capPermitted
-        config.pointee.cap_inheritable = p.capInheritable
-        config.pointee.cap_ambient = p.capAmbient
-        config.pointee.join_fds = UnsafePointer(joinFDs)
-        config.pointee.join_types = UnsafePointer(joinTypes)
-        config.pointee.join_count = Int32(storage.joinCount)
-        config.pointee.detached = 1
-        config.pointee.start_fd = plan.startFD
-        config.pointee.console_fd = plan.consoleFD
-        config.pointee.console_rows = p.consoleRows
-        config.pointee.console_cols = p.consoleCols
-        return .success(storage)
-    }
-
-    func free() {
-        for i in 0..<joinCount { close(joinFDs[i]) }
-        config.deallocate(); mounts.deallocate(); devices.deallocate(); rlimits.deallocate()
-        sysctls.deallocate(); groups.deallocate(); joinFDs.deallocate(); joinTypes.deallocate()
-    }
-}
-
 extension HelperServer {
     /// The capabilities of `mask` the policy does not keep, by name; empty when all are kept.
     func capabilitiesBeyondPolicy(_ mask: UInt64) -> [String] {
@@ -199,14 +81,14 @@ extension HelperServer {
         }
         let plan = OCIPlan(request: r, startFD: startFD, consoleFD: consoleFD)
         defer { for fd in stdio { close(fd) } }
-        switch spawn(r.base, stdio: stdio, idMaps: idMaps, prewarm: false, oci: plan) {
+        switch spawnOCI(plan, stdio: stdio, idMaps: idMaps) {
         case .failure(let outcome):
             var o = outcome
             o.detail = "oci \(r.id): \(outcome.detail ?? "")"
             return o
         case .success(let spawned):
             // Detached: not tracked, not killed when the caller goes; its engine reaps it.
-            close(spawned.live.pidfd)
+            system.close(spawned.live.pidfd)
             let cg = spawned.live.cgroup.map { " cgroup \($0.name)" } ?? ""
             return Outcome(reply: .created(Created(containerID: 0, pid: spawned.live.pid)), decision: .allowed, result: "ok",
                            detail: "oci \(r.id) pid \(spawned.live.pid)\(cg) (held)")
@@ -234,13 +116,13 @@ extension HelperServer {
 
     /// A pidfd for `pid` when it is still the process that started at `startTime`.
     func verifiedPidfd(_ pid: Int32, startTime: UInt64) -> Result<Int32, Outcome> {
-        let fd = envyro_pidfd_open(pid)
+        let fd = system.pidfdOpen(pid)
         if fd < 0 {
             return .failure(failure(ESRCH, step: .find, "the container's process \(pid) is gone"))
         }
         // Read after the pidfd exists: if the start time still matches, the pidfd names it.
-        guard ContainerCgroup.processStartTime(pid) == startTime else {
-            close(fd)
+        guard system.processStartTime(pid) == startTime else {
+            system.close(fd)
             return .failure(failure(ESRCH, step: .find, "the container's process \(pid) is gone (the pid now names another process)"))
         }
         return .success(fd)
@@ -267,13 +149,13 @@ extension HelperServer {
             switch verifiedPidfd(r.pid, startTime: r.startTime) {
             case .failure(let o): return o
             case .success(let fd):
-                defer { close(fd) }
+                defer { system.close(fd) }
                 // Only a process of the caller's container is signalled (checked through the pidfd).
                 if case .failure(let refusal) = callersContainer(pidfd: fd, pid: r.pid, startTime: r.startTime, cgroup: r.cgroup) {
                     return refuseTarget(refusal.reason, id: r.id, what: "signal")
                 }
-                if envyro_pidfd_send_signal(fd, r.signal) != 0 {
-                    let e = errno
+                let e = system.signal(pidfd: fd, r.signal)
+                if e != 0 {
                     return failure(e, step: .signal, "pidfd_send_signal: \(Errno.describe(e))")
                 }
                 return done(1, " \(r.signal) pid \(r.pid)")
@@ -283,11 +165,11 @@ extension HelperServer {
                 guard case .success(let fd) = verifiedPidfd(r.pid, startTime: r.startTime) else {
                     return failure(ESRCH, step: .signal, "the container is not running")
                 }
-                defer { close(fd) }
+                defer { system.close(fd) }
                 if case .failure(let refusal) = callersContainer(pidfd: fd, pid: r.pid, startTime: r.startTime, cgroup: r.cgroup) {
                     return refuseTarget(refusal.reason, id: r.id, what: "signal_all")
                 }
-                _ = envyro_pidfd_send_signal(fd, r.signal)
+                _ = system.signal(pidfd: fd, r.signal)
                 return done(1, " \(r.signal)")
             }
             // A pid read from cgroup.procs may exit and be reused by a process outside before the
@@ -295,12 +177,12 @@ extension HelperServer {
             // container's cgroup while it is held.
             var signalled = 0
             for pid in (try? cg.processes()) ?? [] {
-                let fd = envyro_pidfd_open(pid)
+                let fd = system.pidfdOpen(pid)
                 guard fd >= 0 else { continue }
-                defer { close(fd) }
-                guard let start = ContainerCgroup.processStartTime(pid),
+                defer { system.close(fd) }
+                guard let start = system.processStartTime(pid),
                       case .success = callersContainer(pidfd: fd, pid: pid, startTime: start, cgroup: r.cgroup) else { continue }
-                if envyro_pidfd_send_signal(fd, r.signal) == 0 { signalled += 1 }
+                if system.signal(pidfd: fd, r.signal) == 0 { signalled += 1 }
             }
             return done(signalled, " \(r.signal)")
         case .freeze, .thaw:
@@ -327,11 +209,11 @@ extension HelperServer {
                     return failure(EBUSY, step: .cgroup, "cannot remove the container's cgroup: \(error)")
                 }
             } else if r.pid > 0, case .success(let fd) = verifiedPidfd(r.pid, startTime: r.startTime) {
-                defer { close(fd) }
+                defer { system.close(fd) }
                 if case .failure(let refusal) = callersContainer(pidfd: fd, pid: r.pid, startTime: r.startTime, cgroup: r.cgroup) {
                     return refuseTarget(refusal.reason, id: r.id, what: "destroy")
                 }
-                _ = envyro_pidfd_send_signal(fd, SIGKILL)
+                _ = system.signal(pidfd: fd, SIGKILL)
                 n = 1
             }
             return done(n, "")
@@ -359,7 +241,7 @@ extension HelperServer {
         case .failure(let o): return o
         case .success(let fd): pidfd = fd
         }
-        defer { close(pidfd) }
+        defer { system.close(pidfd) }
         // The target must be one of the caller's containers, not any process the caller owns.
         switch callersContainer(pidfd: pidfd, pid: r.pid, startTime: r.startTime, cgroup: r.cgroup) {
         case .failure(let refusal): return refuseTarget(refusal.reason, id: r.id, what: "exec")
@@ -369,12 +251,13 @@ extension HelperServer {
                                     id: r.id, what: "exec")
             }
         }
+        // The C memory (and the cgroup.procs descriptors) live until the trampoline returns.
+        let memory = ConfigMemory()
         var procs: [Int32] = []
-        defer { for p in procs { close(p) } }
         if !r.cgroup.isEmpty, let cg = try? cgroups.open(name: r.cgroup) {
             for dir in cg.directories {
                 let fd = envyro_openat2_beneath(dir.fd, "cgroup.procs", O_WRONLY, 0)
-                if fd >= 0 { procs.append(fd) }
+                if fd >= 0 { procs.append(fd); memory.adopt(fd) }
             }
         }
         let capKeep = policy.capabilities.keepSet.rawValue & r.process.allCapabilities
@@ -382,55 +265,34 @@ extension HelperServer {
         do { policyFilter = try seccomp.filter(capabilities: capKeep) } catch {
             return failure(EINVAL, step: .seccomp, "policy \(policy.name)'s seccomp profile: \(error)")
         }
-        var programs: [([UInt8], UInt32)] = []
+        var programs: [(bpf: [UInt8], flags: UInt32)] = []
         if let f = policyFilter { programs.append((f.bpf, f.installFlags)) }
         if !r.process.seccomp.isEmpty { programs.append((r.process.seccomp, 0)) }
-        let filterArray = UnsafeMutablePointer<envyro_bpf>.allocate(capacity: max(programs.count, 1))
-        defer { filterArray.deallocate() }
-        let storage = programs.map { p -> UnsafeMutableRawPointer in
-            let m = UnsafeMutableRawPointer.allocate(byteCount: max(p.0.count, 8), alignment: 8)
-            p.0.withUnsafeBytes { m.copyMemory(from: $0.baseAddress!, byteCount: p.0.count) }
-            return m
-        }
-        defer { for m in storage { m.deallocate() } }
-        for (i, p) in programs.enumerated() {
-            filterArray[i] = envyro_bpf(data: UnsafeRawPointer(storage[i]), length: UInt32(p.0.count), flags: p.1)
-        }
-
-        var strings = CStrings()
-        defer { strings.free() }
+        let (filters, filterCount) = memory.filters(programs)
         let p = r.process
-        let procsArray = UnsafeMutablePointer<Int32>.allocate(capacity: max(procs.count, 1))
-        defer { procsArray.deallocate() }
-        for (i, fd) in procs.enumerated() { procsArray[i] = fd }
-        let groups = UnsafeMutablePointer<UInt32>.allocate(capacity: max(p.additionalGids.count, 1))
-        defer { groups.deallocate() }
-        for (i, g) in p.additionalGids.enumerated() { groups[i] = g }
-        let rlimits = UnsafeMutablePointer<envyro_rlimit>.allocate(capacity: max(p.rlimits.count, 1))
-        defer { rlimits.deallocate() }
-        for (i, l) in p.rlimits.enumerated() { rlimits[i] = envyro_rlimit(resource: l.resource, soft: l.soft, hard: l.hard) }
-
         var cfg = envyro_exec_config(
             target_pidfd: pidfd, ns_flags: r.namespaces.cloneFlags,
-            cgroup_procs: UnsafePointer(procsArray), cgroup_procs_count: Int32(procs.count),
+            cgroup_procs: memory.values(procs), cgroup_procs_count: Int32(procs.count),
             stdio: (fds[0], fds[1], fds[2]),
             console_fd: r.hasConsole && fds.count > 3 ? fds[3] : -1,
             console_rows: p.consoleRows, console_cols: p.consoleCols,
-            cwd: strings.string(p.cwd), argv: strings.array(p.argv), envp: strings.array(p.env),
-            search_path: strings.string(Self.searchPath(p.env)),
-            uid: p.uid, gid: p.gid, additional_gids: UnsafePointer(groups), additional_gid_count: Int32(p.additionalGids.count),
-            umask: p.umask, rlimits: UnsafePointer(rlimits), rlimit_count: Int32(p.rlimits.count),
+            cwd: memory.string(p.cwd), argv: memory.strings(p.argv), envp: memory.strings(p.env),
+            search_path: memory.string(SpawnPlan.searchPath(p.env)),
+            uid: p.uid, gid: p.gid, additional_gids: memory.values(p.additionalGids), additional_gid_count: Int32(p.additionalGids.count),
+            umask: p.umask,
+            rlimits: memory.values(p.rlimits.map { envyro_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) }),
+            rlimit_count: Int32(p.rlimits.count),
             cap_bounding: p.capBounding & capKeep, cap_effective: p.capEffective & capKeep,
             cap_permitted: p.capPermitted & capKeep, cap_inheritable: p.capInheritable & capKeep,
             cap_ambient: p.capAmbient & capKeep,
             no_new_privs: (policy.process.noNewPrivileges || p.noNewPrivileges) ? 1 : 0,
-            filters: UnsafePointer(filterArray), filter_count: Int32(programs.count),
+            filters: filters, filter_count: filterCount,
             detached: r.detached ? 1 : 0)
 
         var pid: pid_t = 0
         var step: Int32 = 0
-        if envyro_container_exec(&cfg, &pid, &step) != 0 {
-            let e = errno
+        let e = withExtendedLifetime(memory) { system.execInContainer(&cfg, pid: &pid, step: &step) }
+        if e != 0 {
             let name = FailureStep(childStep: step)
             return failure(e, step: name, "\(name): \(Errno.describe(e))")
         }

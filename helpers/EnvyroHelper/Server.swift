@@ -29,7 +29,7 @@ struct LiveContainer {
     var pid: pid_t
     var pidfd: Int32
     /// Its cgroup, when it has limits.
-    var cgroup: ContainerCgroup? = nil
+    var cgroup: (any ContainerCgroupHandle)? = nil
     /// Its pooled network namespace (NetnsPool), given back when it has ended; -1: none.
     var netns: Int32 = -1
     var netnsFlavor = NetnsPool.Flavor.plain
@@ -75,11 +75,11 @@ package final class HelperServer {
     var warmDiscarded: UInt32 = 0
     var wanted: (String, CreateRequest, IDMapPlan?)? = nil
     /// The cgroup made for the next member of shape `key`, which the next idle step clones.
-    var pendingCgroup: (key: String, cgroup: ContainerCgroup)? = nil
+    var pendingCgroup: (key: String, cgroup: any ContainerCgroupHandle)? = nil
     /// Prepare containers ahead of runs (the daemon's helpers only).
     var prewarming = false
     /// Cgroups of reaped containers, removed when the helper is idle (or at shutdown).
-    var retiring: [(UInt32, ContainerCgroup)] = []
+    var retiring: [(UInt32, any ContainerCgroupHandle)] = []
     /// Network namespaces reused across containers (daemon helpers only).
     var netns: NetnsPool
     /// The current request's steps and their durations, for `Created` (`--timings`).

@@ -4,9 +4,12 @@
 // runs in unit tests without root against a recording fake (Tests/EnvyroHelperTests).
 //
 // What is behind it: clone3 of a container's first process, the id-map and oom_score_adj
-// writes, pidfd signals, waits and reaps, and container cgroup creation. What is not (yet):
-// the OCI verbs' pidfd_open/exec trampoline and cgroup inspection (OCI.swift, Membership.swift),
-// and the prewarmed members' go message (WarmPool.swift), which tests reach only as root.
+// writes, pidfd_open, pidfd signals, waits and reaps, container cgroup creation (a handle the
+// fake can make without cgroupfs), whether the caller has a cgroup subtree, the /proc reads of
+// a target process (start time, cgroups, user namespace), the prewarmed members' go message,
+// and the OCI exec trampoline. What is not: opening an OCI container's existing cgroup for
+// freeze/thaw/update/destroy (EnvyroCgroup, reached by tests as root), the pooled network
+// namespaces (NetnsPool, daemon helpers only) and the namespace paths an OCI bundle joins.
 import CEnvyro
 import EnvyroCgroup
 import EnvyroSystem
@@ -31,6 +34,52 @@ package struct ChildExit: Equatable, Sendable {
     }
 }
 
+/// A container's cgroup as the helper uses it: the real one is EnvyroCgroup's `ContainerCgroup`;
+/// a test's fake needs no cgroupfs.
+package protocol ContainerCgroupHandle: AnyObject {
+    /// Its name, one component (`c-…`, or an OCI container's `oci-…`).
+    var name: String { get }
+    /// Opens `cgroup.procs` (for writing) in each of its directories, for the child to join
+    /// it; on failure closes those opened and throws the open's error.
+    func openProcsFiles() throws(SystemError) -> [Int32]
+    /// What its processes used (read before it is removed).
+    func stats() -> CgroupStats
+    /// Removes it (killing what is left in it).
+    func remove() throws(CgroupError)
+}
+
+extension ContainerCgroup: ContainerCgroupHandle {
+    package func openProcsFiles() throws(SystemError) -> [Int32] {
+        var procs: [Int32] = []
+        for dir in directories {
+            let fd = envyro_openat2_beneath(dir.fd, "cgroup.procs", O_WRONLY, 0)
+            if fd < 0 {
+                let e = SystemError.current("open", dir.path + "/cgroup.procs")
+                for p in procs { Glibc.close(p) }
+                throw e
+            }
+            procs.append(fd)
+        }
+        return procs
+    }
+
+    package func remove() throws(CgroupError) { try remove(timeoutMillis: 2000) }
+}
+
+/// A namespace's identity (the device and inode of its /proc/…/ns file).
+package struct NamespaceIdentity: Equatable, Sendable {
+    /// st_dev.
+    package var device: UInt64
+    /// st_ino.
+    package var inode: UInt64
+
+    /// Memberwise initialiser.
+    package init(device: UInt64, inode: UInt64) {
+        self.device = device
+        self.inode = inode
+    }
+}
+
 /// The privileged and kernel operations of the helper's logic.
 package protocol HelperSyscalls: AnyObject {
     /// clone3 of a container's first process (`envyro_container_clone`): 0, or the errno.
@@ -48,7 +97,22 @@ package protocol HelperSyscalls: AnyObject {
     func reap(pidfd: Int32) -> ChildExit?
     /// Makes a container cgroup beneath the caller's subtree with `limits` written (`name`:
     /// an OCI container's; nil: a generated one).
-    func createCgroup(_ cgroups: CgroupManager, name: String?, limits: CgroupLimits) throws(CgroupError) -> ContainerCgroup
+    func createCgroup(_ cgroups: CgroupManager, name: String?, limits: CgroupLimits) throws(CgroupError) -> any ContainerCgroupHandle
+    /// Whether the caller has a cgroup subtree (root's is made on first use).
+    func hasCgroupSubtree(_ cgroups: CgroupManager) -> Bool
+    /// pidfd_open: the descriptor, or -1 (errno set).
+    func pidfdOpen(_ pid: pid_t) -> Int32
+    /// A process's start time (field 22 of /proc/<pid>/stat), or nil when it is gone.
+    func processStartTime(_ pid: pid_t) -> UInt64?
+    /// The text of /proc/<pid>/cgroup, or nil when it can't be read.
+    func processCgroups(_ pid: pid_t) -> [UInt8]?
+    /// The user namespace of `pid` (nil: this helper's own), from /proc/…/ns/user.
+    func userNamespace(pid: pid_t?) throws(SystemError) -> NamespaceIdentity
+    /// Sends a prewarmed member its run (`envyro_container_go`): 0, or the errno.
+    func sendGo(fd: Int32, packed: [UInt8], stdio: [Int32]) -> Int32
+    /// Starts a process inside a running container (`envyro_container_exec`): 0 and its pid,
+    /// or the errno with the step that failed.
+    func execInContainer(_ config: inout envyro_exec_config, pid: inout pid_t, step: inout Int32) -> Int32
     /// Closes a descriptor the helper owns.
     func close(_ fd: Int32)
 }
@@ -89,9 +153,37 @@ package final class LinuxSyscalls: HelperSyscalls, Sendable {
         return ChildExit(code: code, status: status, userMicros: user, systemMicros: system, maxRSSKiB: rss)
     }
 
-    package func createCgroup(_ cgroups: CgroupManager, name: String?, limits: CgroupLimits) throws(CgroupError) -> ContainerCgroup {
+    package func createCgroup(_ cgroups: CgroupManager, name: String?, limits: CgroupLimits) throws(CgroupError) -> any ContainerCgroupHandle {
         if let name { return try cgroups.create(name: name, limits: limits) }
         return try cgroups.create(limits: limits)
+    }
+
+    package func hasCgroupSubtree(_ cgroups: CgroupManager) -> Bool {
+        (try? cgroups.subtree(for: CgroupLimits())) != nil
+    }
+
+    package func pidfdOpen(_ pid: pid_t) -> Int32 { envyro_pidfd_open(pid) }
+
+    package func processStartTime(_ pid: pid_t) -> UInt64? { ContainerCgroup.processStartTime(pid) }
+
+    package func processCgroups(_ pid: pid_t) -> [UInt8]? { try? Files.read("/proc/\(pid)/cgroup", limit: 1 << 16) }
+
+    package func userNamespace(pid: pid_t?) throws(SystemError) -> NamespaceIdentity {
+        let path = pid.map { "/proc/\($0)/ns/user" } ?? "/proc/self/ns/user"
+        var st = stat()
+        if stat(path, &st) != 0 { throw SystemError.current("stat", path) }
+        return NamespaceIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+    }
+
+    package func sendGo(fd: Int32, packed: [UInt8], stdio: [Int32]) -> Int32 {
+        let sent = packed.withUnsafeBytes { raw in
+            stdio.withUnsafeBufferPointer { envyro_container_go(fd, raw.baseAddress!, raw.count, $0.baseAddress!) }
+        }
+        return sent == 0 ? 0 : errno
+    }
+
+    package func execInContainer(_ config: inout envyro_exec_config, pid: inout pid_t, step: inout Int32) -> Int32 {
+        envyro_container_exec(&config, &pid, &step) == 0 ? 0 : errno
     }
 
     package func close(_ fd: Int32) { _ = Glibc.close(fd) }

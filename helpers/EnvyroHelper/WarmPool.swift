@@ -85,18 +85,16 @@ extension HelperServer {
         u32(r.useInit ? 1 : 0)
         u32(UInt32(r.argv.count))
         u32(UInt32(r.env.count))
-        for text in [r.hostname, r.cwd, Self.searchPath(r)] + r.argv + r.env {
+        for text in [r.hostname, r.cwd, SpawnPlan.searchPath(r.env)] + r.argv + r.env {
             packed.append(contentsOf: text.utf8)
             packed.append(0)
         }
-        let sent = packed.withUnsafeBytes { raw in
-            stdio.withUnsafeBufferPointer { envyro_container_go(m.spawned.goFD, raw.baseAddress!, raw.count, $0.baseAddress!) }
-        }
+        let e = system.sendGo(fd: m.spawned.goFD, packed: packed, stdio: stdio)
         close(m.spawned.goFD)
-        if sent != 0 {
+        if e != 0 {
             warmDiscarded &+= 1
             kill(live)
-            return .failure(failure(errno, step: .go, "a prewarmed container was gone"))
+            return .failure(failure(e, step: .go, "a prewarmed container was gone"))
         }
         var report = envyro_child_error()
         if readRecord(m.spawned.errorFD, &report) == MemoryLayout<envyro_child_error>.size {

@@ -1,0 +1,78 @@
+// An OCI bundle's container from its checked request to PREPARED (issue 8; the checks are in
+// OCI.swift). It shares the create sequence's steps (Spawn.swift) and adds its own: the
+// namespaces the bundle joins, the OCI part of the C config, and the hold before `start`
+// instead of waiting for the exec.
+import CEnvyro
+import EnvyroProtocol
+import EnvyroSystem
+import Glibc
+
+/// An OCI create on its way to clone: the request and the fds that came with it.
+struct OCIPlan {
+    var request: OCICreateRequest
+    /// The listening start socket (the container accepts on it).
+    var startFD: Int32
+    /// The console socket, or -1.
+    var consoleFD: Int32
+}
+
+extension HelperServer {
+    /// Clones an OCI bundle's first process and returns once it reports PREPARED (it then waits
+    /// on the start socket), or says which step failed. Detached: the caller does not track it.
+    func spawnOCI(_ o: OCIPlan, stdio: [Int32], idMaps: IDMapPlan?) -> Result<Spawned, Outcome> {
+        let r = o.request
+        let plan = SpawnPlan(oci: r, policy: policy, hostRoot: UserNamespace.isHostRoot, stdioCount: stdio.count)
+        let builder = ContainerConfigBuilder(plan, stdio: stdio)
+        let cgroup: (any ContainerCgroupHandle)?
+        switch prepare(plan, builder, precreated: nil) {
+        case .failure(let outcome): return .failure(outcome)
+        case .success(let made): cgroup = made
+        }
+        // The namespaces to join, the user namespace first (the others are owned by it). Opened
+        // with the caller's own credentials (this helper runs as the caller), so a namespace the
+        // caller can't open can't be joined.
+        var joins: [(fd: Int32, kind: NamespaceSet)] = []
+        for (kind, path) in r.joinNamespaces.sorted(by: { a, _ in a.0 == .user }) {
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            if fd < 0 {
+                let e = SystemError.current("open", path)
+                for j in joins { close(j.fd) }
+                try? cgroup?.remove()
+                return .failure(failure(e.errno, step: .openNamespace, "cannot open linux.namespaces path: \(e)"))
+            }
+            joins.append((fd, kind))
+        }
+        builder.setOCI(o, joinFDs: joins)
+        let h: envyro_container_handles
+        switch cloneChild(builder) {
+        case .failure(let outcome):
+            try? cgroup?.remove()
+            return .failure(outcome)
+        case .success(let handles): h = handles
+        }
+        let live = LiveContainer(id: nextContainerID, pid: h.pid, pidfd: h.pidfd, cgroup: cgroup)
+        if let refused = handshakeOrKill(h, live, plan: plan, idMaps: plan.newUserNamespace ? idMaps : nil) {
+            return .failure(refused)
+        }
+        // Held: it reports PREPARED once everything is ready and it waits for `start`.
+        var report = envyro_child_error()
+        let got = readRecord(h.error_fd, &report)
+        close(h.error_fd)
+        if got == MemoryLayout<envyro_child_error>.size && report.step == Int32(ENVYRO_STEP_PREPARED.rawValue) {
+            return .success(Spawned(live: live, errorFD: -1, goFD: -1))
+        }
+        kill(live)
+        guard got == MemoryLayout<envyro_child_error>.size else {
+            return .failure(failure(EPIPE, step: .prepare, "the container's first process exited before it was ready"))
+        }
+        let step = FailureStep(childStep: report.step)
+        if report.step == Int32(ENVYRO_STEP_EXEC.rawValue), let program = r.process.argv.first {
+            // runc's wording, which engines show: name the program.
+            let why = report.err == ENOENT
+                ? (program.contains("/") ? "stat \(program): no such file or directory" : "executable file not found in $PATH")
+                : Errno.describe(report.err)
+            return .failure(failure(report.err, step: step, "exec: \"\(program)\": \(why)"))
+        }
+        return .failure(failure(report.err, step: step, "\(step): \(Errno.describe(report.err))"))
+    }
+}
