@@ -155,7 +155,7 @@ let package = Package(
         .testTarget(name: "EnvyroJSONTests", dependencies: ["EnvyroJSON"]),
         .testTarget(name: "EnvyroOCITests", dependencies: ["EnvyroOCI", "EnvyroJSON"]),
         .testTarget(name: "EnvyroAuditTests", dependencies: ["EnvyroAudit"]),
-        .testTarget(name: "EnvyroProtocolTests", dependencies: ["EnvyroProtocol"]),
+        .testTarget(name: "EnvyroProtocolTests", dependencies: ["EnvyroProtocol", "EnvyroJSON"]),
         .testTarget(name: "EnvyroPolicyTests", dependencies: ["EnvyroPolicy", "EnvyroJSON"]),
         .testTarget(name: "EnvyroEngineTests", dependencies: ["EnvyroEngine"]),
         .testTarget(name: "EnvyroSupervisorTests", dependencies: ["EnvyroSupervisor", "EnvyroEngine", "EnvyroJSON", "EnvyroProtocol"]),
