@@ -55,8 +55,8 @@ let package = Package(
         .target(name: "EnvyroSystem", dependencies: ["CEnvyro"], swiftSettings: strictSwift),
         // Foundation-free JSON (policies, audit lines, CLI --json).
         .target(name: "EnvyroJSON", swiftSettings: strictSwift),
-        // The one wire protocol module both sides import.
-        .target(name: "EnvyroProtocol", swiftSettings: strictSwift),
+        // The one wire protocol module both sides import (and the run description, RunField).
+        .target(name: "EnvyroProtocol", dependencies: ["EnvyroJSON"], swiftSettings: strictSwift),
         // Policy files: schema, loading, validation.
         .target(name: "EnvyroPolicy", dependencies: ["EnvyroJSON", "EnvyroSystem"], swiftSettings: strictSwift),
         // Audit log: one JSON line per helper call, SHA-256 chained.
@@ -176,10 +176,10 @@ let package = Package(
         .testTarget(name: "EnvyroOCITests", dependencies: ["EnvyroOCI", "EnvyroJSON"]),
         .testTarget(name: "EnvyroOCIRuntimeTests", dependencies: ["EnvyroOCIRuntime", "EnvyroOCI", "EnvyroProtocol", "EnvyroSystem"]),
         .testTarget(name: "EnvyroAuditTests", dependencies: ["EnvyroAudit"]),
-        .testTarget(name: "EnvyroProtocolTests", dependencies: ["EnvyroProtocol"]),
+        .testTarget(name: "EnvyroProtocolTests", dependencies: ["EnvyroProtocol", "EnvyroJSON"]),
         .testTarget(name: "EnvyroPolicyTests", dependencies: ["EnvyroPolicy", "EnvyroJSON"]),
         .testTarget(name: "EnvyroEngineTests", dependencies: ["EnvyroEngine"]),
-        .testTarget(name: "EnvyroSupervisorTests", dependencies: ["EnvyroSupervisor", "EnvyroEngine", "EnvyroJSON"]),
+        .testTarget(name: "EnvyroSupervisorTests", dependencies: ["EnvyroSupervisor", "EnvyroEngine", "EnvyroJSON", "EnvyroProtocol"]),
         .testTarget(name: "EnvyroSeccompTests", dependencies: ["EnvyroSeccomp", "EnvyroJSON", "EnvyroSystem", "CEnvyro"]),
         .testTarget(name: "EnvyroCgroupTests", dependencies: ["EnvyroCgroup", "EnvyroSystem", "CEnvyro", "EnvyroBenchmarks"]),
         .testTarget(name: "EnvyroBenchmarksTests", dependencies: ["EnvyroBenchmarks", "EnvyroIO", "EnvyroSeccomp", "EnvyroSystem"]),

@@ -83,9 +83,7 @@ public enum EngineBenchmarks {
         // Namespace cache: hit and miss.
         let template = NamespaceTemplate(
             cloneFlags: ENVYRO_CLONE_NEWUSER | ENVYRO_CLONE_NEWPID | ENVYRO_CLONE_NEWNS | ENVYRO_CLONE_NEWUTS
-                | ENVYRO_CLONE_NEWIPC | ENVYRO_CLONE_NEWNET, uidMap: ["0 1000 1"], gidMap: ["0 1000 1"],
-            mounts: [.bind("/srv/rootfs", to: "/"), .proc(), .dev(), .tmpfs("/tmp")],
-            hostname: "envyro", networkMode: "none")
+                | ENVYRO_CLONE_NEWIPC | ENVYRO_CLONE_NEWNET)
         let hitCache = NamespaceCache(capacity: 64)
         let hitKey = benchmarkKey(0)
         hitCache.insert(template, for: hitKey)

@@ -1,107 +1,30 @@
 import Synchronization
 
-/// One mount in a container's mount plan.
-public struct MountStep: Sendable, Hashable, CustomStringConvertible {
-    /// What kind of mount it is.
-    public enum Kind: String, Sendable, Hashable, CaseIterable {
-        /// A recursive bind mount of `source` onto `target`.
-        case bind
-        /// A fresh tmpfs at `target`.
-        case tmpfs
-        /// A fresh procfs at `target`.
-        case proc
-        /// A minimal /dev at `target` (host device nodes bound onto empty files).
-        case dev
-    }
-
-    /// The kind of mount.
-    public let kind: Kind
-    /// The host path (bind) or filesystem source name (tmpfs, proc, dev).
-    public let source: String
-    /// The path inside the container.
-    public let target: String
-    /// Whether the mount is made read-only.
-    public let readOnly: Bool
-
-    /// Creates a mount step.
-    public init(kind: Kind, source: String, target: String, readOnly: Bool) {
-        self.kind = kind
-        self.source = source
-        self.target = target
-        self.readOnly = readOnly
-    }
-
-    /// A bind mount of `source` onto `target`.
-    public static func bind(_ source: String, to target: String, readOnly: Bool = true) -> MountStep {
-        MountStep(kind: .bind, source: source, target: target, readOnly: readOnly)
-    }
-
-    /// A tmpfs at `target`.
-    public static func tmpfs(_ target: String, readOnly: Bool = false) -> MountStep {
-        MountStep(kind: .tmpfs, source: "tmpfs", target: target, readOnly: readOnly)
-    }
-
-    /// A procfs at `target`.
-    public static func proc(_ target: String = "/proc") -> MountStep {
-        MountStep(kind: .proc, source: "proc", target: target, readOnly: false)
-    }
-
-    /// A minimal /dev at `target`.
-    public static func dev(_ target: String = "/dev") -> MountStep {
-        MountStep(kind: .dev, source: "dev", target: target, readOnly: false)
-    }
-
-    public var description: String {
-        "\(kind.rawValue) \(source) -> \(target)\(readOnly ? " (ro)" : "")"
-    }
-}
-
 /// Everything planned about a run's namespaces, computed once per policy and request shape and
 /// then shared read-only by every run with the same ``TemplateKey``.
 public struct NamespaceTemplate: Sendable, Hashable {
     /// `CLONE_NEW*` flags for clone3.
     public let cloneFlags: UInt64
-    /// Lines for `/proc/PID/uid_map`, e.g. `0 1000 1`.
-    public let uidMap: [String]
-    /// Lines for `/proc/PID/gid_map`.
-    public let gidMap: [String]
-    /// Mounts to perform, in order.
-    public let mounts: [MountStep]
-    /// The container's hostname.
-    public let hostname: String
-    /// The network mode, e.g. `none`, `host`, `slirp`.
-    public let networkMode: String
-    /// The compiled seccomp BPF program, when the policy has one.
+    /// The compiled seccomp BPF program of the run's extra profile, when it has one.
     public let seccompProgram: [UInt8]?
-    /// The cgroup limits the run applies, when planned.
+    /// The limit profile's batch (the run's flags and the policy's defaults go on top).
     public let limitBatch: ResourceLimitBatch?
 
     /// Creates a template.
-    public init(cloneFlags: UInt64, uidMap: [String], gidMap: [String], mounts: [MountStep],
-                hostname: String, networkMode: String, seccompProgram: [UInt8]? = nil,
-                limitBatch: ResourceLimitBatch? = nil) {
+    public init(cloneFlags: UInt64, seccompProgram: [UInt8]? = nil, limitBatch: ResourceLimitBatch? = nil) {
         self.cloneFlags = cloneFlags
-        self.uidMap = uidMap
-        self.gidMap = gidMap
-        self.mounts = mounts
-        self.hostname = hostname
-        self.networkMode = networkMode
         self.seccompProgram = seccompProgram
         self.limitBatch = limitBatch
     }
 
     /// A copy with `program` as its seccomp program.
     public func with(seccompProgram program: [UInt8]?) -> NamespaceTemplate {
-        NamespaceTemplate(cloneFlags: cloneFlags, uidMap: uidMap, gidMap: gidMap, mounts: mounts,
-                          hostname: hostname, networkMode: networkMode, seccompProgram: program,
-                          limitBatch: limitBatch)
+        NamespaceTemplate(cloneFlags: cloneFlags, seccompProgram: program, limitBatch: limitBatch)
     }
 
     /// A copy with `batch` as its limit batch.
     public func with(limitBatch batch: ResourceLimitBatch?) -> NamespaceTemplate {
-        NamespaceTemplate(cloneFlags: cloneFlags, uidMap: uidMap, gidMap: gidMap, mounts: mounts,
-                          hostname: hostname, networkMode: networkMode, seccompProgram: seccompProgram,
-                          limitBatch: batch)
+        NamespaceTemplate(cloneFlags: cloneFlags, seccompProgram: seccompProgram, limitBatch: batch)
     }
 }
 

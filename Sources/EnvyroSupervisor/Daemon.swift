@@ -287,8 +287,11 @@ public final class SupervisorDaemon: @unchecked Sendable {
 
     private func run(_ m: ClientMessage, stdio: [Int32], socket: SeqPacketSocket) -> ClientMessage {
         if draining.load(ordering: .relaxed) { return failure(m, 125, "the supervisor is shutting down") }
-        let request: RunRequest
-        do { request = try RunRequest(spec: m.body) } catch { return failure(m, error.exitCode, error.description) }
+        let request: RunSpec
+        do { request = try RunSpec(json: m.body) } catch {
+            let refusal = SupervisorError.invalidRequest(error.message)
+            return failure(m, refusal.exitCode, refusal.description)
+        }
         if let asked = m.body["policy"]?.stringValue, !Self.samePolicy(asked, supervisor.policyReference) {
             return failure(m, 125, "this supervisor runs policy \(supervisor.policyReference), not \(asked); use --supervisor never, or a supervisor started with --policy \(asked)")
         }
@@ -337,7 +340,7 @@ public final class SupervisorDaemon: @unchecked Sendable {
                                                body: ["run": .int(Int64(id)), "pid": .int(Int64(created.pid))]).encode())
             }
             var body: JSONObject = ["run": .int(Int64(id))]
-            if case .object(let o)? = try? JSONParser.parse(report.outcome.json()) { for (k, v) in o { body.set(k, v) } }
+            for (k, v) in report.outcome.fields { body.set(k, v) }
             body.set("timings", .string(report.formattedTimings()))
             return ClientMessage(verb: .finished, requestID: m.requestID, body: body)
         } catch {

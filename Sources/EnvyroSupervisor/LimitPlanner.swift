@@ -2,32 +2,6 @@ import EnvyroEngine
 import EnvyroPolicy
 import EnvyroProtocol
 
-/// podman-style limit flags of one run.
-public struct LimitFlags: Sendable, Equatable {
-    /// `--memory SIZE`.
-    public var memory: String?
-    /// `--memory-swap SIZE` (memory plus swap; -1 for unlimited swap).
-    public var memorySwap: String?
-    /// `--pids-limit N`.
-    public var pidsLimit: Int64?
-    /// `--cpus N` (may be fractional).
-    public var cpus: String?
-    /// `--cpu-shares N` (v1 scale, 2...262144).
-    public var cpuShares: Int64?
-    /// `--cpuset-cpus LIST`.
-    public var cpusetCpus: String?
-    /// `--blkio-weight N` (10...1000).
-    public var blkioWeight: Int64?
-    /// `--profile minimal|standard|performance`.
-    public var profile: String?
-
-    /// No flags.
-    public init() {}
-
-    /// Whether any flag was given.
-    public var isEmpty: Bool { self == LimitFlags() }
-}
-
 /// Builds a run's `ResourceLimitBatch`: the profile, then the flags (last write wins), then the
 /// policy's defaults for what is still unset; validates ranges and the policy's maxima, and
 /// encodes it for the helper's one call.
@@ -43,8 +17,8 @@ public enum LimitPlanner {
         return batch
     }
 
-    /// The batch for one run: `base`, then `flags`, then the policy's defaults.
-    public static func batch(base: ResourceLimitBatch, flags: LimitFlags, policy: Policy) throws(SupervisorError) -> ResourceLimitBatch {
+    /// The batch for one run: `base`, then the run's limit flags, then the policy's defaults.
+    public static func batch(base: ResourceLimitBatch, flags: RunSpec, policy: Policy) throws(SupervisorError) -> ResourceLimitBatch {
         var b = base
         do {
             if let m = flags.memory { b.set(.memoryMax, try ResourceLimitBatch.parseSize(m)) }

@@ -1,6 +1,7 @@
 import CEnvyro
 import EnvyroEngine
 import EnvyroIO
+import EnvyroJSON
 import EnvyroPolicy
 import EnvyroProtocol
 import EnvyroSeccomp
@@ -30,29 +31,34 @@ public struct RunOutcome: Sendable, Equatable {
     /// The kernel's OOM killer ended the workload.
     public var killedByOOM: Bool { usage.oomKills > 0 && (signal == SIGKILL || exitCode == 128 + SIGKILL) }
 
-    /// The `--json` result object.
-    public func json() -> String {
-        func n(_ v: Int64) -> String { v < 0 ? "null" : String(v) }
-        var fields: [String] = []
-        fields.append("\"exitCode\":\(exitCode)")
-        fields.append("\"signal\":\(signal == 0 ? "null" : String(signal))")
-        fields.append("\"timedOut\":\(timedOut)")
-        fields.append("\"oomKilled\":\(killedByOOM)")
-        fields.append("\"wallMicros\":\(wallNanoseconds / 1000)")
-        fields.append("\"userCpuMicros\":\(n(usage.userCPUMicros))")
-        fields.append("\"systemCpuMicros\":\(n(usage.systemCPUMicros))")
-        fields.append("\"maxRssKiB\":\(n(usage.maxRSSKiB))")
-        fields.append("\"memoryPeakBytes\":\(n(usage.memoryPeakBytes))")
-        fields.append("\"memoryLimitBytes\":\(limits.memoryMax.map(String.init) ?? "null")")
-        fields.append("\"oomKills\":\(n(usage.oomKills))")
-        fields.append("\"pidsPeak\":\(n(usage.pidsPeak))")
-        fields.append("\"pidsLimit\":\(limits.pidsMax.map(String.init) ?? "null")")
-        fields.append("\"cgroupCpuNanos\":\(n(usage.cpuUsageNanos))")
+    /// The `--json` result object, and the body of the daemon's `finished` reply (which adds
+    /// `run` and `timings`): the one encoder of a run's result.
+    public var fields: JSONObject {
+        func n(_ v: Int64) -> JSONValue { v < 0 ? .null : .int(v) }
+        func optional(_ v: Int64?) -> JSONValue { v.map { .int($0) } ?? .null }
+        var o: JSONObject = [
+            "exitCode": .int(Int64(exitCode)),
+            "signal": signal == 0 ? .null : .int(Int64(signal)),
+            "timedOut": .bool(timedOut),
+            "oomKilled": .bool(killedByOOM),
+            "wallMicros": .int(Int64(wallNanoseconds / 1000)),
+            "userCpuMicros": n(usage.userCPUMicros),
+            "systemCpuMicros": n(usage.systemCPUMicros),
+            "maxRssKiB": n(usage.maxRSSKiB),
+            "memoryPeakBytes": n(usage.memoryPeakBytes),
+            "memoryLimitBytes": optional(limits.memoryMax),
+            "oomKills": n(usage.oomKills),
+            "pidsPeak": n(usage.pidsPeak),
+            "pidsLimit": optional(limits.pidsMax),
+            "cgroupCpuNanos": n(usage.cpuUsageNanos),
+        ]
         if let l = logs {
-            fields.append("\"stdoutBytes\":\(l.stdout.received),\"stdoutTruncated\":\(l.stdout.truncated)")
-            fields.append("\"stderrBytes\":\(l.stderr.received),\"stderrTruncated\":\(l.stderr.truncated)")
+            o.set("stdoutBytes", .int(Int64(l.stdout.received)))
+            o.set("stdoutTruncated", .bool(l.stdout.truncated))
+            o.set("stderrBytes", .int(Int64(l.stderr.received)))
+            o.set("stderrTruncated", .bool(l.stderr.truncated))
         }
-        return "{" + fields.joined(separator: ",") + "}"
+        return o
     }
 }
 
@@ -211,13 +217,13 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
     ///
     /// Setup runs as two concurrent steps: `helper` (start the helper if needed and greet it)
     /// and `plan` (policy, template, environment, executor); each is timed.
-    public func run(_ request: RunRequest, stdio: [Int32], signalFD: Int32?) async throws(SupervisorError) -> RunReport {
+    public func run(_ request: RunSpec, stdio: [Int32], signalFD: Int32?) async throws(SupervisorError) -> RunReport {
         try await run(request, stdio: stdio, control: signalFD.map { RunControl.signalfd($0) })
     }
 
     /// Runs `request`, with outside requests read from `control`; `helper`, when given, is used
     /// instead of this supervisor's own (the daemon hands out warm helpers from its pool).
-    public func run(_ request: RunRequest, stdio: [Int32], control: RunControl?, helper given: HelperProcess? = nil,
+    public func run(_ request: RunSpec, stdio: [Int32], control: RunControl?, helper given: HelperProcess? = nil,
                     onStart: ((Created) -> Void)? = nil) async throws(SupervisorError) -> RunReport {
         let prepared = try await prepare(request, helper: given)
         return try execute(prepared, stdio: stdio, control: control, onStart: onStart)
@@ -225,7 +231,7 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
 
     /// A run whose setup is done: planned, its helper ready, its context taken.
     public struct PreparedRun: @unchecked Sendable {
-        let request: RunRequest
+        let request: RunSpec
         let create: CreateRequest
         let helper: HelperProcess
         let ownHelper: Bool
@@ -233,13 +239,19 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
         let setup: SetupResult
     }
 
-    /// Setup with a warm helper (the daemon): planning only, on the calling thread.
-    public func prepareWarm(_ request: RunRequest, helper: HelperProcess) throws(SupervisorError) -> PreparedRun {
+    /// A pooled context holding this run's argv, environment flags and working directory.
+    private func acquireContext(for request: RunSpec) -> ExecutionContext {
         let context = engine.contexts.acquire()
         context.argv = request.argv
         context.env = request.env
         context.cwd = request.cwd
         context.policyName = policyReference
+        return context
+    }
+
+    /// Setup with a warm helper (the daemon): planning only, on the calling thread.
+    public func prepareWarm(_ request: RunSpec, helper: HelperProcess) throws(SupervisorError) -> PreparedRun {
+        let context = acquireContext(for: request)
         let t0 = Clock.monotonicNanoseconds()
         let create: CreateRequest
         do { create = try plan(request) } catch {
@@ -254,12 +266,8 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
 
     /// The setup steps, concurrently: `helper` (start and greet it, unless one is given) and
     /// `plan` (policy, template, environment, executor, limits).
-    public func prepare(_ request: RunRequest, helper given: HelperProcess? = nil) async throws(SupervisorError) -> PreparedRun {
-        let context = engine.contexts.acquire()
-        context.argv = request.argv
-        context.env = request.env
-        context.cwd = request.cwd
-        context.policyName = policyReference
+    public func prepare(_ request: RunSpec, helper given: HelperProcess? = nil) async throws(SupervisorError) -> PreparedRun {
+        let context = acquireContext(for: request)
 
         let planned = Mutex<CreateRequest?>(nil)
         let setup: SetupResult
@@ -350,16 +358,23 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
         }
     }
 
-    /// Everything that depends only on the policy and the request: validated, templated,
-    /// environment built copy-on-write from the policy's shared template, executor applied.
-    func plan(_ request: RunRequest) throws(SupervisorError) -> CreateRequest {
+    /// Everything that depends only on the policy and the request: environment built once
+    /// (copy-on-write from the policy's shared template), validated, templated, executor
+    /// applied, limits batched. The product is the `CreateRequest` the helper lowers.
+    func plan(_ request: RunSpec) throws(SupervisorError) -> CreateRequest {
         let loaded = try policy()
-        var create = try RunPlanner.plan(request, policy: loaded.policy)
+        // The environment, built here and only here: the policy's shared template, cloned only
+        // because this run adds to it.
+        var env: CowResource<[String]>
+        do { env = try engine.shared.share(loaded.environmentResource, as: [String].self) } catch {
+            throw .invalidRequest("\(error)")
+        }
+        env.modify { list in list = RunPlanner.environment(base: list, hostname: request.hostname, extra: request.env) }
+        var create = try RunPlanner.plan(request, policy: loaded.policy, environment: env.value)
 
-        // The template for this request shape: a hit skips the namespace and mount planning
-        // (and, with later issues, seccomp compilation and limit batches).
-        // An extra seccomp profile is compiled once and kept in the template (its key carries the
-        // profile's digest, so an edited file compiles again).
+        // The template for this request shape: a hit skips seccomp compilation and the profile's
+        // limit batch. An extra seccomp profile is compiled once and kept in the template (its
+        // key carries the profile's digest, so an edited file compiles again).
         var extraProfile: SeccompProfile? = nil
         if let path = request.seccompProfile {
             do { extraProfile = try SeccompProfile.load(path: path) } catch {
@@ -368,7 +383,7 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
         }
         let key = TemplateKey(
             policyName: loaded.policy.name,
-            policyDigest: loaded.key + "|profile:" + (request.limits.profile ?? "") + "|seccomp:" + (extraProfile?.digest ?? ""),
+            policyDigest: loaded.key + "|profile:" + (request.profile ?? "") + "|seccomp:" + (extraProfile?.digest ?? ""),
             namespaces: UInt64(create.namespaces.rawValue),
             networkMode: request.network ?? loaded.policy.network.default.rawValue,
             rootfsKind: request.rootfs == nil ? "default" : "directory", writable: request.rootfsWritable,
@@ -376,15 +391,13 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
         let template: NamespaceTemplate
         do {
             template = try engine.templates.getOrCreate(key) { () throws -> NamespaceTemplate in
-            NamespaceTemplate(
-                cloneFlags: UInt64(create.namespaces.rawValue), uidMap: [], gidMap: [],
-                mounts: RunPlanner.mountPlan(rootfs: request.rootfs, writable: request.rootfsWritable),
-                hostname: "", networkMode: key.networkMode,
-                seccompProgram: try extraProfile.map { (p) throws -> [UInt8] in
-                    // Compiled for the capabilities the container keeps under this policy.
-                    try SeccompCompiler.compile(p, capabilities: Set(loaded.policy.capabilities.keep)).bpf
-                },
-                limitBatch: try LimitPlanner.base(profile: request.limits.profile, policy: loaded.policy))
+                NamespaceTemplate(
+                    cloneFlags: UInt64(create.namespaces.rawValue),
+                    seccompProgram: try extraProfile.map { (p) throws -> [UInt8] in
+                        // Compiled for the capabilities the container keeps under this policy.
+                        try SeccompCompiler.compile(p, capabilities: Set(loaded.policy.capabilities.keep)).bpf
+                    },
+                    limitBatch: try LimitPlanner.base(profile: request.profile, policy: loaded.policy))
             }
         } catch {
             throw Self.wrap(error)
@@ -394,15 +407,8 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
         create.seccomp = template.seccompProgram ?? []
 
         // Limits: the template's profile batch, the run's flags, the policy's defaults and maxima.
-        let batch = try LimitPlanner.batch(base: template.limitBatch ?? ResourceLimitBatch(), flags: request.limits, policy: loaded.policy)
+        let batch = try LimitPlanner.batch(base: template.limitBatch ?? ResourceLimitBatch(), flags: request, policy: loaded.policy)
         create.limits = LimitPlanner.wire(batch)
-
-        // The environment: the policy's shared template, cloned only because this run adds to it.
-        var env: CowResource<[String]>
-        do { env = try engine.shared.share(loaded.environmentResource, as: [String].self) } catch {
-            throw .invalidRequest("\(error)")
-        }
-        env.modify { list in list = RunPlanner.environment(base: list, hostname: request.hostname, extra: request.env) }
 
         guard loaded.policy.executors.allows(request.executor) else {
             let allowed = (loaded.policy.executors.allowed ?? []).joined(separator: ", ")
@@ -416,6 +422,7 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
         create.argv = execPlan.argv
         create.env = execPlan.env
         create.cwd = execPlan.cwd
+        // The policy's environment limit, checked once, on the environment the container gets.
         if create.env.count > loaded.policy.process.maxEnv {
             throw .notAllowed("\(create.env.count) environment variables exceed policy \(loaded.policy.name)'s limit of \(loaded.policy.process.maxEnv)")
         }
@@ -423,7 +430,7 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
     }
 
     /// Creates the container and waits for it, forwarding signals and enforcing the timeout.
-    private func drive(_ helper: HelperProcess, _ create: CreateRequest, request: RunRequest, stdio: [Int32],
+    private func drive(_ helper: HelperProcess, _ create: CreateRequest, request: RunSpec, stdio: [Int32],
                        control: RunControl?, context: ExecutionContext, onStart: ((Created) -> Void)?) throws(SupervisorError) -> RunOutcome {
         let started = Clock.monotonicNanoseconds()
         let reply = try helper.call(.create(create), fds: stdio)

@@ -93,14 +93,44 @@ static int put_string(struct buf *b, const char *s) {
 
 /* ---- flags: the same forms as envyro-cli (--flag value, --flag=value, switches) -------- */
 
-struct flags {
-    const char *policy, *supervisor, *rootfs, *hostname, *cwd, *network, *timeout, *executor,
-        *seccomp, *userns, *memory, *memory_swap, *pids, *cpus, *shares, *cpuset, *blkio, *profile,
-        *log_dir, *log_limit;
-    int rootfs_rw, init, log_tee;
-    const char **env, **uidmap, **gidmap;
-    int nenv, nuid, ngid;
+/* The run flags this front serves: the rows of the Swift table (EnvyroProtocol's RunField.all)
+ * marked `front`, with their RunSpec JSON key (NULL: the flag stays here) and how a value is
+ * read and written. `envyro --list-run-flags` prints this table; a test compares it with the
+ * Swift one, so the two can't drift. A flag not in it (--json, --timings, --stats, --help, a
+ * typo) makes the front hand the command line to envyro-cli. */
+enum kind { K_STRING, K_PATH, K_LIST, K_BOOL, K_INT, K_NUMBER };
+static const char *const kind_names[] = { "string", "path", "list", "bool", "int", "number" };
+struct flag_row { const char *name, *key; enum kind kind; };
+static const struct flag_row flags_table[] = {
+    { "policy", "policy", K_STRING },          { "supervisor", NULL, K_STRING },
+    { "rootfs", "rootfs", K_PATH },            { "rootfs-rw", "rootfsWritable", K_BOOL },
+    { "hostname", "hostname", K_STRING },      { "env", "env", K_LIST },
+    { "cwd", "cwd", K_STRING },                { "network", "network", K_STRING },
+    { "timeout", "timeout", K_NUMBER },        { "init", "init", K_BOOL },
+    { "userns", "userns", K_STRING },          { "uidmap", "uidmap", K_LIST },
+    { "gidmap", "gidmap", K_LIST },            { "executor", "executor", K_STRING },
+    { "seccomp", "seccomp", K_PATH },          { "memory", "memory", K_STRING },
+    { "memory-swap", "memorySwap", K_STRING }, { "pids-limit", "pidsLimit", K_INT },
+    { "cpus", "cpus", K_STRING },              { "cpu-shares", "cpuShares", K_INT },
+    { "cpuset-cpus", "cpusetCpus", K_STRING }, { "blkio-weight", "blkioWeight", K_INT },
+    { "profile", "profile", K_STRING },        { "log-dir", "logDir", K_PATH },
+    { "log-limit", "logLimit", K_STRING },     { "log-tee", "logTee", K_BOOL },
 };
+#define NFLAGS ((int)(sizeof flags_table / sizeof flags_table[0]))
+
+/* The flags given, in order: a row and its value ("true" for a switch). */
+struct flags { struct { int row; const char *value; } *given; int n; };
+
+static int flag_row(const char *name) {
+    for (int r = 0; r < NFLAGS; r++) if (!strcmp(flags_table[r].name, name)) return r;
+    return -1;
+}
+/* The last value given for row `r`, or NULL. */
+static const char *last(const struct flags *f, int r) {
+    for (int i = f->n - 1; i >= 0; i--) if (f->given[i].row == r) return f->given[i].value;
+    return NULL;
+}
+static const char *flag(const struct flags *f, const char *name) { return last(f, flag_row(name)); }
 
 static int is_integer(const char *s) {
     if (*s == '-') s++;
@@ -117,9 +147,6 @@ static int is_number(const char *s) {
 
 /* Returns the index of the command's first word, or -1 when envyro-cli should handle it. */
 static int parse(int argc, char **argv, struct flags *f) {
-    static const char *values[] = { "policy", "supervisor", "rootfs", "hostname", "env", "cwd", "network",
-        "timeout", "executor", "seccomp", "userns", "uidmap", "gidmap", "memory", "memory-swap", "pids-limit",
-        "cpus", "cpu-shares", "cpuset-cpus", "blkio-weight", "profile", "log-dir", "log-limit", NULL };
     int i = 2;
     for (; i < argc; i++) {
         const char *a = argv[i];
@@ -130,101 +157,60 @@ static int parse(int argc, char **argv, struct flags *f) {
         size_t len = eq ? (size_t)(eq - (a + 2)) : strlen(a + 2);
         if (len >= sizeof name) return -1;
         memcpy(name, a + 2, len); name[len] = 0;
-        if (!strcmp(name, "rootfs-rw") || !strcmp(name, "init") || !strcmp(name, "log-tee")) {
-            if (eq) return -1;
-            if (!strcmp(name, "rootfs-rw")) f->rootfs_rw = 1;
-            else if (!strcmp(name, "init")) f->init = 1;
-            else f->log_tee = 1;
-            continue;
-        }
-        int known = 0;
-        for (int k = 0; values[k]; k++) if (!strcmp(name, values[k])) known = 1;
-        if (!known) return -1;   /* --json, --timings, --stats, --help, a typo: envyro-cli */
-        const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
-        if (!v) return -1;
-        if (!strcmp(name, "policy")) f->policy = v;
-        else if (!strcmp(name, "supervisor")) f->supervisor = v;
-        else if (!strcmp(name, "rootfs")) f->rootfs = v;
-        else if (!strcmp(name, "hostname")) f->hostname = v;
-        else if (!strcmp(name, "env")) f->env[f->nenv++] = v;
-        else if (!strcmp(name, "cwd")) f->cwd = v;
-        else if (!strcmp(name, "network")) f->network = v;
-        else if (!strcmp(name, "timeout")) { if (!is_number(v)) return -1; f->timeout = v; }
-        else if (!strcmp(name, "executor")) f->executor = v;
-        else if (!strcmp(name, "seccomp")) f->seccomp = v;
-        else if (!strcmp(name, "userns")) f->userns = v;
-        else if (!strcmp(name, "uidmap")) f->uidmap[f->nuid++] = v;
-        else if (!strcmp(name, "gidmap")) f->gidmap[f->ngid++] = v;
-        else if (!strcmp(name, "memory")) f->memory = v;
-        else if (!strcmp(name, "memory-swap")) f->memory_swap = v;
-        else if (!strcmp(name, "pids-limit")) { if (!is_integer(v)) return -1; f->pids = v; }
-        else if (!strcmp(name, "cpus")) f->cpus = v;
-        else if (!strcmp(name, "cpu-shares")) { if (!is_integer(v)) return -1; f->shares = v; }
-        else if (!strcmp(name, "cpuset-cpus")) f->cpuset = v;
-        else if (!strcmp(name, "blkio-weight")) { if (!is_integer(v)) return -1; f->blkio = v; }
-        else if (!strcmp(name, "profile")) f->profile = v;
-        else if (!strcmp(name, "log-dir")) f->log_dir = v;
-        else if (!strcmp(name, "log-limit")) f->log_limit = v;
+        int r = flag_row(name);
+        if (r < 0) return -1;
+        const char *v = "true";
+        if (flags_table[r].kind == K_BOOL) { if (eq) return -1; }
+        else if (!(v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL))) return -1;
+        if (flags_table[r].kind == K_INT && !is_integer(v)) return -1;
+        if (flags_table[r].kind == K_NUMBER && !is_number(v)) return -1;
+        f->given[f->n].row = r;
+        f->given[f->n++].value = v;
     }
     if (i >= argc || argv[i][0] == '-') return -1;
     return i;
 }
 
-/* ---- the RunSpec ------------------------------------------------------------------------ */
+/* ---- the RunSpec: every row with a key, from the table (unset: null; the supervisor's reader
+ * gives it its default) -------------------------------------------------------------------- */
 
-static int key_string(struct buf *b, const char *key, const char *v, int absolute) {
-    puts_(b, ",\""); puts_(b, key); puts_(b, "\":");
-    if (!v) { puts_(b, "null"); return 0; }
-    if (absolute && v[0] != '/') {
-        char cwd[PATH_MAX];
-        if (!getcwd(cwd, sizeof cwd)) return -1;
-        struct buf t = { 0 };
-        puts_(&t, cwd); puts_(&t, "/"); puts_(&t, v);
-        int r = put_string(b, t.p);
-        free(t.p);
-        return r;
-    }
-    return put_string(b, v);
-}
-static int key_list(struct buf *b, const char *key, const char **v, int n) {
-    puts_(b, ",\""); puts_(b, key); puts_(b, "\":[");
-    for (int i = 0; i < n; i++) { if (i) puts_(b, ","); if (put_string(b, v[i]) < 0) return -1; }
-    puts_(b, "]");
-    return 0;
-}
-static void key_raw(struct buf *b, const char *key, const char *v) {
-    puts_(b, ",\""); puts_(b, key); puts_(b, "\":"); puts_(b, v ? v : "null");
+static int put_path(struct buf *b, const char *v) {
+    if (v[0] == '/') return put_string(b, v);
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd)) return -1;
+    struct buf t = { 0 };
+    puts_(&t, cwd); puts_(&t, "/"); puts_(&t, v);
+    int r = put_string(b, t.p);
+    free(t.p);
+    return r;
 }
 
 static int spec(struct buf *b, const struct flags *f, int argc, char **argv, int cmd) {
     puts_(b, "{\"argv\":[");
     for (int i = cmd; i < argc; i++) { if (i > cmd) puts_(b, ","); if (put_string(b, argv[i]) < 0) return -1; }
     puts_(b, "]");
-    if (key_list(b, "env", f->env, f->nenv) < 0) return -1;
-    if (key_string(b, "cwd", f->cwd ? f->cwd : "/", 0) < 0) return -1;
-    if (key_string(b, "hostname", f->hostname ? f->hostname : "envyro", 0) < 0) return -1;
-    if (key_string(b, "rootfs", f->rootfs, 1) < 0) return -1;
-    key_raw(b, "rootfsWritable", f->rootfs_rw ? "true" : "false");
-    if (key_string(b, "network", f->network, 0) < 0) return -1;
-    key_raw(b, "timeout", f->timeout);
-    key_raw(b, "init", f->init ? "true" : "false");
-    if (key_string(b, "executor", f->executor ? f->executor : "native", 0) < 0) return -1;
-    if (key_string(b, "seccomp", f->seccomp, 1) < 0) return -1;
-    if (key_string(b, "userns", f->userns, 0) < 0) return -1;
-    if (key_list(b, "uidmap", f->uidmap, f->nuid) < 0) return -1;
-    if (key_list(b, "gidmap", f->gidmap, f->ngid) < 0) return -1;
-    if (key_string(b, "memory", f->memory, 0) < 0) return -1;
-    if (key_string(b, "memorySwap", f->memory_swap, 0) < 0) return -1;
-    key_raw(b, "pidsLimit", f->pids);
-    if (key_string(b, "cpus", f->cpus, 0) < 0) return -1;
-    key_raw(b, "cpuShares", f->shares);
-    if (key_string(b, "cpusetCpus", f->cpuset, 0) < 0) return -1;
-    key_raw(b, "blkioWeight", f->blkio);
-    if (key_string(b, "profile", f->profile, 0) < 0) return -1;
-    if (key_string(b, "policy", f->policy, 0) < 0) return -1;
-    if (key_string(b, "logDir", f->log_dir, 1) < 0) return -1;
-    if (key_string(b, "logLimit", f->log_limit, 0) < 0) return -1;
-    key_raw(b, "logTee", f->log_tee ? "true" : "false");
+    for (int r = 0; r < NFLAGS; r++) {
+        const struct flag_row *row = &flags_table[r];
+        if (!row->key) continue;
+        puts_(b, ",\""); puts_(b, row->key); puts_(b, "\":");
+        if (row->kind == K_LIST) {
+            int first = 1;
+            puts_(b, "[");
+            for (int i = 0; i < f->n; i++) {
+                if (f->given[i].row != r) continue;
+                if (!first) puts_(b, ",");
+                first = 0;
+                if (put_string(b, f->given[i].value) < 0) return -1;
+            }
+            puts_(b, "]");
+            continue;
+        }
+        const char *v = last(f, r);
+        if (row->kind == K_BOOL) puts_(b, v ? "true" : "false");
+        else if (!v) puts_(b, "null");
+        else if (row->kind == K_INT || row->kind == K_NUMBER) puts_(b, v);
+        else if ((row->kind == K_PATH ? put_path(b, v) : put_string(b, v)) < 0) return -1;
+    }
     puts_(b, "}");
     return 0;
 }
@@ -373,18 +359,23 @@ static int plain_name(const char *s) {
 }
 
 int main(int argc, char **argv) {
+    /* Hidden: the flag table, one row a line (name, JSON key or -, kind), for the test that
+     * compares it with the Swift table. */
+    if (argc == 2 && !strcmp(argv[1], "--list-run-flags")) {
+        for (int r = 0; r < NFLAGS; r++)
+            printf("%s %s %s\n", flags_table[r].name, flags_table[r].key ? flags_table[r].key : "-", kind_names[flags_table[r].kind]);
+        return 0;
+    }
     if (argc < 3 || strcmp(argv[1], "run") != 0) exec_cli(argc, argv);
-    struct flags f = { 0 };
-    f.env = calloc((size_t)argc, sizeof(char *));
-    f.uidmap = calloc((size_t)argc, sizeof(char *));
-    f.gidmap = calloc((size_t)argc, sizeof(char *));
-    if (!f.env || !f.uidmap || !f.gidmap) exec_cli(argc, argv);
+    struct flags f = { calloc((size_t)argc, sizeof *f.given), 0 };
+    if (!f.given) exec_cli(argc, argv);
     int cmd = parse(argc, argv, &f);
-    if (cmd < 0 || (f.supervisor && !strcmp(f.supervisor, "never"))) exec_cli(argc, argv);
+    const char *supervisor = flag(&f, "supervisor"), *policy = flag(&f, "policy"), *timeout = flag(&f, "timeout");
+    if (cmd < 0 || (supervisor && !strcmp(supervisor, "never"))) exec_cli(argc, argv);
 
     /* The supervisor's socket: --supervisor PATH, else the default (as envyro-cli finds it). */
     char path[PATH_MAX];
-    if (f.supervisor && strcmp(f.supervisor, "auto") != 0) snprintf(path, sizeof path, "%s", f.supervisor);
+    if (supervisor && strcmp(supervisor, "auto") != 0) snprintf(path, sizeof path, "%s", supervisor);
     else {
         const char *xdg = getenv("XDG_RUNTIME_DIR");
         struct stat st;
@@ -397,9 +388,9 @@ int main(int argc, char **argv) {
     int sock = connect_checked(path);
     /* With --supervisor auto and none started by the user: the one an earlier run started for
      * this policy (auto-NAME.sock beside the default socket; envyro-cli starts it). */
-    int automatic = !f.supervisor || !strcmp(f.supervisor, "auto");
+    int automatic = !supervisor || !strcmp(supervisor, "auto");
     const char *off = getenv("ENVYRO_AUTO_SUPERVISOR");
-    const char *name = f.policy ? f.policy : "default";
+    const char *name = policy ? policy : "default";
     if (sock < 0 && automatic && !(off && !strcmp(off, "0")) && plain_name(name)) {
         char *slash = strrchr(path, '/');
         if (slash && (size_t)(slash - path) + strlen(name) + 16 < sizeof path) {
@@ -453,9 +444,9 @@ int main(int argc, char **argv) {
         case 0x8202: { /* finished: end as envyro-cli's finishRun does */
             long long code = number_of(reply, "exitCode", 125);
             if (bool_of(reply, "timedOut")) {
-                double t = f.timeout ? strtod(f.timeout, NULL) : 0;
+                double t = timeout ? strtod(timeout, NULL) : 0;
                 if (t == (double)(long long)t) fprintf(stderr, "envyro: timed out after %llds; the container was killed\n", (long long)t);
-                else fprintf(stderr, "envyro: timed out after %ss; the container was killed\n", f.timeout);
+                else fprintf(stderr, "envyro: timed out after %ss; the container was killed\n", timeout);
                 return 124;
             }
             if (bool_of(reply, "oomKilled")) {

@@ -32,7 +32,7 @@ struct CowResourceTests {
     func manager() throws {
         let manager = SharedResourceManager()
         manager.publish("env:default", ["PATH=/usr/bin:/bin", "TERM=xterm"])
-        manager.publish("mounts:default", [MountStep.proc(), .dev()])
+        manager.publish("mounts:default", ["proc /proc", "dev /dev"])
         var first = try manager.share("env:default", as: [String].self)
         let second: CowResource<[String]> = try manager.share("env:default")
         #expect(first.sharesStorage(with: second))
@@ -40,7 +40,7 @@ struct CowResourceTests {
         first.modify { $0.append("DEBUG=1") }
         #expect(second.value == ["PATH=/usr/bin:/bin", "TERM=xterm"])
         #expect(manager.stats.clones == 1)
-        let mounts = try manager.share("mounts:default", as: [MountStep].self)
+        let mounts = try manager.share("mounts:default", as: [String].self)
         #expect(mounts.value.count == 2)
         #expect(manager.names == ["env:default", "mounts:default"])
         #expect(manager.remove("mounts:default"))

@@ -1,4 +1,5 @@
 import EnvyroEngine
+import EnvyroProtocol
 import EnvyroSupervisor
 import Foundation
 import Testing
@@ -43,7 +44,7 @@ struct RunPathTests {
     func hundredRuns() async throws {
         let supervisor = EmbeddedSupervisor(policy: "default", helperPath: Self.helperPath)
         for _ in 0..<100 {
-            let report = try await supervisor.run(RunRequest(argv: ["/bin/true"]), stdio: Self.devNull, signalFD: nil)
+            let report = try await supervisor.run(RunSpec(argv: ["/bin/true"]), stdio: Self.devNull, signalFD: nil)
             #expect(report.outcome.exitCode == 0)
         }
         let stats = supervisor.engine.stats
@@ -60,7 +61,7 @@ struct RunPathTests {
     @Test("a different request shape is a cache miss, the same shape again a hit")
     func templateKeys() async throws {
         let supervisor = EmbeddedSupervisor(policy: "default", helperPath: Self.helperPath)
-        var request = RunRequest(argv: ["/bin/true"])
+        var request = RunSpec(argv: ["/bin/true"])
         _ = try await supervisor.run(request, stdio: Self.devNull, signalFD: nil)
         request.network = "host"
         _ = try await supervisor.run(request, stdio: Self.devNull, signalFD: nil)
@@ -74,7 +75,7 @@ struct RunPathTests {
     @Test("the shell executor turns one script into /bin/sh -c", arguments: [("exit 7", Int32(7)), ("true && exit 3", 3)])
     func shellExecutor(script: String, status: Int32) async throws {
         let supervisor = EmbeddedSupervisor(policy: "default", helperPath: Self.helperPath)
-        var request = RunRequest(argv: [script])
+        var request = RunSpec(argv: [script])
         request.executor = "shell"
         let report = try await supervisor.run(request, stdio: Self.devNull, signalFD: nil)
         #expect(report.outcome.exitCode == status)
@@ -83,7 +84,7 @@ struct RunPathTests {
     @Test("an unknown executor type is a clear error naming the known ones")
     func unknownExecutor() async throws {
         let supervisor = EmbeddedSupervisor(policy: "default", helperPath: Self.helperPath)
-        var request = RunRequest(argv: ["true"])
+        var request = RunSpec(argv: ["true"])
         request.executor = "cobol"
         await #expect {
             _ = try await supervisor.run(request, stdio: Self.devNull, signalFD: nil)
@@ -96,7 +97,7 @@ struct RunPathTests {
     @Test("setup reports both concurrent steps with their durations")
     func setupTimings() async throws {
         let supervisor = EmbeddedSupervisor(policy: "default", helperPath: Self.helperPath)
-        let report = try await supervisor.run(RunRequest(argv: ["/bin/true"]), stdio: Self.devNull, signalFD: nil)
+        let report = try await supervisor.run(RunSpec(argv: ["/bin/true"]), stdio: Self.devNull, signalFD: nil)
         #expect(report.setup.steps.map(\.name).sorted() == ["helper", "plan"])
         #expect(report.setup.steps.allSatisfy { $0.ok && $0.durationNs > 0 })
         // The helper's own steps of a cold start come inside its round trip.
@@ -108,17 +109,17 @@ struct RunPathTests {
     @Test("a helper killed between runs is replaced on the next run")
     func helperRestart() async throws {
         let supervisor = EmbeddedSupervisor(policy: "default", helperPath: Self.helperPath)
-        _ = try await supervisor.run(RunRequest(argv: ["/bin/true"]), stdio: Self.devNull, signalFD: nil)
+        _ = try await supervisor.run(RunSpec(argv: ["/bin/true"]), stdio: Self.devNull, signalFD: nil)
         let first = try #require(supervisor.helperPID)
         kill(first, SIGKILL)
         usleep(50_000)
         // The run that finds the helper gone fails clearly; the next one starts a new helper.
         do {
-            _ = try await supervisor.run(RunRequest(argv: ["/bin/true"]), stdio: Self.devNull, signalFD: nil)
+            _ = try await supervisor.run(RunSpec(argv: ["/bin/true"]), stdio: Self.devNull, signalFD: nil)
         } catch {
             #expect("\(error)".contains("helper"))
         }
-        let report = try await supervisor.run(RunRequest(argv: ["/bin/true"]), stdio: Self.devNull, signalFD: nil)
+        let report = try await supervisor.run(RunSpec(argv: ["/bin/true"]), stdio: Self.devNull, signalFD: nil)
         #expect(report.outcome.exitCode == 0)
         #expect(supervisor.helperPID != first)
     }

@@ -4,55 +4,13 @@ import EnvyroProtocol
 import EnvyroSystem
 import Glibc
 
-/// What a user asked `envyro run` for, before the policy is applied.
-public struct RunRequest: Sendable {
-    /// The command and its arguments.
-    public var argv: [String]
-    /// `--env K=V` entries, in order (later ones win).
-    public var env: [String] = []
-    /// `--cwd`, default `/`.
-    public var cwd: String = "/"
-    /// `--hostname`, default `envyro`.
-    public var hostname: String = "envyro"
-    /// `--rootfs DIR`, or nil for the built-in default.
-    public var rootfs: String? = nil
-    /// `--rootfs-rw`.
-    public var rootfsWritable: Bool = false
-    /// `--network`, or nil for the policy's default.
-    public var network: String? = nil
-    /// `--timeout SECONDS`.
-    public var timeoutSeconds: Double? = nil
-    /// `--init`: a tiny pid 1 that forwards signals and reaps.
-    public var useInit: Bool = false
-    /// `--userns`: nil (the single-id map) or `auto`.
-    public var userns: String? = nil
-    /// `--uidmap C:H:N` values.
-    public var uidMaps: [String] = []
-    /// `--gidmap C:H:N` values.
-    public var gidMaps: [String] = []
-    /// `--seccomp FILE`: an extra OCI/moby profile stacked on the policy's (it can only restrict).
-    public var seccompProfile: String? = nil
-    /// `--log-dir DIR`: stdout and stderr go to DIR/stdout.log and DIR/stderr.log (through the
-    /// I/O worker), not to our own stdout and stderr.
-    public var logDir: String? = nil
-    /// `--log-limit SIZE`: at most this many bytes per stream; then a truncation marker.
-    public var logLimit: String? = nil
-    /// `--log-tee`: also copy the output to our own stdout and stderr.
-    public var logTee: Bool = false
-    /// Cgroup limit flags and `--profile`.
-    public var limits = LimitFlags()
-    /// `--executor`: how argv becomes the exec plan (`native`, `shell`, or a registered plugin).
-    public var executor: String = "native"
-
-    /// A request to run `argv`.
-    public init(argv: [String]) { self.argv = argv }
-}
-
-/// Turns a `RunRequest` and a policy into the helper's `CreateRequest`, refusing with a clear
-/// message whatever is malformed or looser than the policy.
+/// Turns a `RunSpec` and a policy into the helper's `CreateRequest` (the run's plan: the helper
+/// lowers it once into the C config), refusing with a clear message whatever is malformed or
+/// looser than the policy. The environment is built by the caller (`EmbeddedSupervisor.plan`,
+/// once) and passed in; its size is checked there, after the executor, once.
 public enum RunPlanner {
     /// Validates `request` under `policy`.
-    public static func plan(_ request: RunRequest, policy: Policy) throws(SupervisorError) -> CreateRequest {
+    public static func plan(_ request: RunSpec, policy: Policy, environment env: [String]) throws(SupervisorError) -> CreateRequest {
         guard let program = request.argv.first else {
             throw .invalidRequest("no command given; usage: envyro run [OPTIONS] -- CMD [ARGS...]")
         }
@@ -67,7 +25,6 @@ public enum RunPlanner {
             }
             if e.utf8.contains(0) { throw .invalidRequest("--env \(quote(e)) contains a NUL byte") }
         }
-        let env = environment(base: policy.process.env, hostname: request.hostname, extra: request.env)
 
         if !request.cwd.hasPrefix("/") {
             throw .invalidRequest("--cwd \(quote(request.cwd)): the working directory must be an absolute path")
@@ -104,9 +61,6 @@ public enum RunPlanner {
         }
         if request.argv.count > policy.process.maxArgs {
             throw .notAllowed("\(request.argv.count) arguments exceed policy \(policy.name)'s limit of \(policy.process.maxArgs)")
-        }
-        if env.count > policy.process.maxEnv {
-            throw .notAllowed("\(env.count) environment variables exceed policy \(policy.name)'s limit of \(policy.process.maxEnv)")
         }
 
         var rootfs = ""
@@ -200,23 +154,6 @@ public enum RunPlanner {
         put("HOSTNAME=\(hostname)")
         for e in extra { put(e) }
         return env
-    }
-
-    /// What the container's mount namespace will hold (the helper's trampoline carries it out).
-    public static func mountPlan(rootfs: String?, writable: Bool) -> [MountStep] {
-        var steps: [MountStep] = []
-        if let rootfs {
-            steps.append(.bind(rootfs, to: "/", readOnly: !writable))
-        } else {
-            steps.append(.tmpfs("/", readOnly: true))
-            for dir in ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"] {
-                steps.append(.bind(dir, to: dir, readOnly: true))
-            }
-        }
-        steps.append(.tmpfs("/tmp"))
-        steps.append(.proc())
-        steps.append(.dev())
-        return steps
     }
 
     static func isHostnameByte(_ b: UInt8) -> Bool {
