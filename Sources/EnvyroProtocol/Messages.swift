@@ -53,8 +53,12 @@ public struct HelloModes: OptionSet, Sendable, Hashable {
     /// An OCI command's helper, living for one command on an engine's hot path: it leaves
     /// collecting dead helpers' cgroups to the others (and `envyro gc`).
     public static let oci = HelloModes(rawValue: 1 << 1)
+    /// `envyro run` without a daemon: one container, then the helper exits by itself once it
+    /// has sent that container's `exited` (its cleanup overlaps the client's; the client only
+    /// reaps it).
+    public static let oneShot = HelloModes(rawValue: 1 << 2)
     /// Every defined bit.
-    public static let all: HelloModes = [.prewarm, .oci]
+    public static let all: HelloModes = [.prewarm, .oci, .oneShot]
 }
 
 /// Handshake request from the supervisor.

@@ -153,7 +153,8 @@ struct Run: AsyncParsableCommand {
             }
         }
 
-        let embedded = EmbeddedSupervisor(policy: policy ?? "default")
+        // One container through this helper: it exits by itself after the exit event (.oneShot).
+        let embedded = EmbeddedSupervisor(policy: policy ?? "default", modes: [.oneShot])
         let report: RunReport
         do {
             report = try await embedded.run(request, stdio: stdio, signalFD: signalFD >= 0 ? signalFD : nil)

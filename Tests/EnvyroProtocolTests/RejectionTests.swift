@@ -89,7 +89,7 @@ let rejections: [Rejection] = [
     Rejection(label: "NUL inside cwd", fds: 3, bytes: frame(verb: 2, payload: createPayload(cwd: "/a\0b")),
               error: .invalidString(field: "cwd")),
     Rejection(label: "a hello mode bit the protocol does not define",
-              bytes: frame(verb: 1, payload: payload { $0.u16(1).str("c").u8(0x04) }),
+              bytes: frame(verb: 1, payload: payload { $0.u16(1).str("c").u8(0x08) }),
               error: .invalidValue(field: "modes", reason: "")),
     Rejection(label: "a hello without its modes byte",
               bytes: frame(verb: 1, payload: payload { $0.u16(1).str("c") }), error: .truncated(field: "modes")),

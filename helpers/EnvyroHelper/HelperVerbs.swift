@@ -32,6 +32,7 @@ extension HelperServer {
         phase = .ready
         // Only a long-running supervisor reuses a helper, so only it gets prewarmed containers.
         prewarming = hello.modes.contains(.prewarm)
+        oneShot = hello.modes.contains(.oneShot)
         // The OCI commands' helpers live for one command, on an engine's hot path: they
         // leave collecting dead helpers' cgroups to the others (and `envyro gc`).
         if hello.modes.contains(.oci) { cgroups.skipCollection() }

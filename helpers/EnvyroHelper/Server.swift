@@ -78,6 +78,8 @@ package final class HelperServer {
     var pendingCgroup: (key: String, cgroup: any ContainerCgroupHandle)? = nil
     /// Prepare containers ahead of runs (the daemon's helpers only).
     var prewarming = false
+    /// `hello` said `.oneShot`: exit once the first container's `exited` is out and none is left.
+    var oneShot = false
     /// Cgroups of reaped containers, removed when the helper is idle (or at shutdown).
     var retiring: [(UInt32, any ContainerCgroupHandle)] = []
     /// Network namespaces reused across containers (daemon helpers only).
@@ -139,6 +141,14 @@ package final class HelperServer {
             }
             for index in ready where index > 0 && index <= live.count {
                 reap(live[index - 1])
+            }
+            // One-shot (`envyro run` without a daemon): its container is gone and its `exited`
+            // sent: clean up and exit now, while the client prints its result, instead of after
+            // the client closes the socket and waits.
+            if oneShot && containers.isEmpty && !live.isEmpty {
+                removeRetired(atMost: retiring.count)
+                shutdown()
+                return 0
             }
             // Members that finished (or failed) preparing; highest index first, as failures remove.
             for index in ready.filter({ $0 > live.count }).sorted(by: >) {
