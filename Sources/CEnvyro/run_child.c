@@ -200,14 +200,15 @@ static __attribute__((noreturn)) void child_main(const struct envyro_container_c
     envyro__pivot_into(rootfd);
 
     /* A prewarmed child is complete up to here: namespaces, id maps, cgroup, hostname, root.
-     * It also gives up its privileges now, so the run pays only for receiving its details,
-     * the working directory, the filter and exec. The filter waits until after the working
-     * directory: that is resolved with openat2 (RESOLVE_IN_ROOT), which a strict profile may
-     * refuse (with the filter installed first, every prewarmed run under `strict` died of
-     * SIGSYS: the load test found it). */
+     * It also gives up its privileges and installs its seccomp filter now, so the run pays only
+     * for receiving its details, the working directory and exec. The working directory is
+     * resolved with openat2 under the filter: `strict` allows it, and a profile that refuses it
+     * gets the chdir fallback of envyro__enter_cwd (when strict killed openat2, every
+     * prewarmed strict run died of SIGSYS: the load test found it). */
     if (cfg->prewarm) {
         if (cfg->no_new_privs) CHECK(ENVYRO_STEP_NNP, prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
         envyro__keep_only_caps(cfg);
+        if (!cfg->use_init) envyro__install_bpf(cfg->filters, cfg->filter_count);
         receive_go(cfg, go_fd);
     }
     envyro__enter_cwd(cfg->cwd);
@@ -222,7 +223,7 @@ static __attribute__((noreturn)) void child_main(const struct envyro_container_c
     }
 
     if (cfg->use_init) envyro__run_init(cfg, (char *const *)cfg->argv, (char *const *)cfg->envp, cfg->search_path);
-    envyro__install_bpf(cfg->filters, cfg->filter_count);
+    if (!cfg->prewarm) envyro__install_bpf(cfg->filters, cfg->filter_count);
     envyro__fail(ENVYRO_STEP_EXEC, envyro__exec_search(cfg->argv[0], (char *const *)cfg->argv, (char *const *)cfg->envp, cfg->search_path));
 }
 
