@@ -33,15 +33,25 @@ struct Subgid {
     static func append(_ lines: [String]) throws {
         let old = try String(contentsOfFile: "/etc/subgid", encoding: .utf8)
         let text = (old.hasSuffix("\n") || old.isEmpty ? old : old + "\n") + lines.map { "\($0)\n" }.joined()
-        try text.write(toFile: "/etc/subgid", atomically: true, encoding: .utf8)
-        chmod("/etc/subgid", 0o644)
+        try replace(with: text)
+    }
+
+    /// Writes /etc/subgid whole: a file beside it, then rename (Foundation's atomic write
+    /// leaves a /tmp/TemporaryDirectory.* behind on Linux).
+    static func replace(with text: String) throws {
+        let temporary = "/etc/subgid.envyro-test-\(getpid())"
+        try text.write(toFile: temporary, atomically: false, encoding: .utf8)
+        chmod(temporary, 0o644)
+        guard rename(temporary, "/etc/subgid") == 0 else {
+            unlink(temporary)
+            throw Harness.SkipInfo("cannot replace /etc/subgid: errno \(errno)")
+        }
     }
 
     static func removeLines(_ lines: [String]) {
         guard let old = try? String(contentsOfFile: "/etc/subgid", encoding: .utf8) else { return }
         let kept = old.split(separator: "\n", omittingEmptySubsequences: false).filter { !lines.contains(String($0)) }
-        try? kept.joined(separator: "\n").write(toFile: "/etc/subgid", atomically: true, encoding: .utf8)
-        chmod("/etc/subgid", 0o644)
+        try? replace(with: kept.joined(separator: "\n"))
     }
 
     @Test("a numeric /etc/subgid entry equal to the caller's gid (another user's uid) grants nothing; one equal to the caller's uid does")

@@ -183,7 +183,7 @@ final class KernelHarness: Sendable {
         }
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            try runnerSource.write(toFile: dir + "/runner.c", atomically: true, encoding: .utf8)
+            try runnerSource.write(toFile: dir + "/runner.c", atomically: false, encoding: .utf8)
         } catch {
             skipReason = "can't write the runner source: \(error)"
             return
@@ -438,7 +438,7 @@ struct KernelBehaviourTests {
         let source = harness.directory + "/static.c"
         let binary = harness.directory + "/static"
         try "#include <stdio.h>\nint main(void) { FILE *f = fopen(\"/etc/hostname\", \"r\"); printf(\"static-%s\\n\", f ? \"ok\" : \"nofile\"); return 0; }\n"
-            .write(toFile: source, atomically: true, encoding: .utf8)
+            .write(toFile: source, atomically: false, encoding: .utf8)
         let gcc = Process()
         gcc.executableURL = URL(fileURLWithPath: "/usr/bin/gcc")
         gcc.arguments = ["-O1", "-static", "-o", binary, source]

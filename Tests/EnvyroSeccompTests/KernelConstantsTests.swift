@@ -78,7 +78,7 @@ private let kernelValues: (values: [String: UInt64], skip: String?) = {
     defer { try? FileManager.default.removeItem(atPath: dir) }
     do {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try printerSource.write(toFile: dir + "/p.c", atomically: true, encoding: .utf8)
+        try printerSource.write(toFile: dir + "/p.c", atomically: false, encoding: .utf8)
         let gcc = Process()
         gcc.executableURL = URL(fileURLWithPath: "/usr/bin/gcc")
         gcc.arguments = ["-o", dir + "/p", dir + "/p.c"]
