@@ -37,6 +37,18 @@ package struct IDMapPlan {
         if uids.isEmpty || gids.isEmpty {
             return .failure(MapRefusal("give both a uid map and a gid map (or neither)"))
         }
+        // Host root may write any map, as with runc and crun (rootful podman's --userns and
+        // --uidmap): newuidmap's rules are for ordinary users, and the kernel itself checks what
+        // root writes. Root's maps are still checked for overflow, overlap and the policy's
+        // number of extents.
+        if caller.uid == 0 && geteuid() == 0 {
+            if let why = check(uids, kind: "uid", own: 0, ranges: [SubordinateRange(start: 0, count: UInt64(UInt32.max) + 1)], policy: policy)
+                ?? check(gids, kind: "gid", own: 0, ranges: [SubordinateRange(start: 0, count: UInt64(UInt32.max) + 1)], policy: policy) {
+                return .failure(why)
+            }
+            func lines(_ list: [IDMapping]) -> String { list.map { "\($0.containerID) \($0.hostID) \($0.count)\n" }.joined() }
+            return .success(IDMapPlan(uidLines: lines(uids), gidLines: lines(gids), denySetgroups: false, multiRange: true))
+        }
         let name = userName(uid: caller.uid)
         let subuids = readRanges(subuidFile, user: name, id: caller.uid)
         // Both files are keyed by the user: a numeric /etc/subgid entry is a uid, as newgidmap
