@@ -1,3 +1,5 @@
+// envyro-supervisor's daemon: its state, socket and lifecycle (serve, accept, reload, drain); one client is in DaemonClient.swift, stats and the policy snapshot in DaemonSnapshot.swift.
+
 import CEnvyro
 import EnvyroClient
 import EnvyroEngine
@@ -18,11 +20,11 @@ public final class SupervisorDaemon: @unchecked Sendable {
     public let pool: HelperPool
     /// Where clients connect.
     public let socketPath: String
-    private let runs = Mutex<[UInt64: RunEntry]>([:])
-    private let nextRun = Atomic<UInt64>(1)
-    private let started = Atomic<Int>(0)
-    private let startedAt = Clock.monotonicNanoseconds()
-    private let draining = Atomic<Bool>(false)
+    let runs = Mutex<[UInt64: RunEntry]>([:])
+    let nextRun = Atomic<UInt64>(1)
+    let started = Atomic<Int>(0)
+    let startedAt = Clock.monotonicNanoseconds()
+    let draining = Atomic<Bool>(false)
 
     struct RunEntry {
         var argv: [String]
@@ -51,13 +53,13 @@ public final class SupervisorDaemon: @unchecked Sendable {
     /// Clients connected now, and when the last one left (for the idle exit).
     private let clients = Atomic<Int>(0)
     private let lastClientNs = Atomic<UInt64>(Clock.monotonicNanoseconds())
-    private let prewarmHits = Atomic<Int>(0)
-    private let prewarmMisses = Atomic<Int>(0)
-    private let prewarmDiscards = Atomic<Int>(0)
+    let prewarmHits = Atomic<Int>(0)
+    let prewarmMisses = Atomic<Int>(0)
+    let prewarmDiscards = Atomic<Int>(0)
     /// Network namespaces: taken from a helper's pool, made for its pool, and closed by it.
-    private let netnsReused = Atomic<Int>(0)
-    private let netnsCreated = Atomic<Int>(0)
-    private let netnsDiscards = Atomic<Int>(0)
+    let netnsReused = Atomic<Int>(0)
+    let netnsCreated = Atomic<Int>(0)
+    let netnsDiscards = Atomic<Int>(0)
 
     /// Runs until SIGTERM (or SIGINT); returns the exit status. Call from the main thread before
     /// any other thread exists: it blocks SIGTERM, SIGINT and SIGHUP to read them from a signalfd.
@@ -217,7 +219,7 @@ public final class SupervisorDaemon: @unchecked Sendable {
 
     /// Why a run is refused for memory: the daemon's resident size (/proc/self/statm) is over
     /// the policy's `pools.supervisorMemoryBytes`. Nil when within it (or unknown).
-    private func memoryRefusal() -> String? {
+    func memoryRefusal() -> String? {
         guard let loaded = try? supervisor.policy(), let rss = Self.residentBytes() else { return nil }
         let budget = loaded.policy.pools.supervisorMemoryBytes
         guard rss > budget else { return nil }
@@ -243,174 +245,6 @@ public final class SupervisorDaemon: @unchecked Sendable {
         return true   // held (fd open) until the process exits
     }
 
-    // MARK: one client
-
-    private func serveClient(_ socket: SeqPacketSocket) {
-        defer { socket.close() }
-        while true {
-            guard let packet = try? socket.receive(capacity: ClientProtocol.maxMessageBytes, maxFDs: 3) else { return }
-            guard let message = ClientMessage.decode(packet.bytes) else {
-                for fd in packet.fds { close(fd) }
-                return
-            }
-            let reply: ClientMessage
-            switch message.verb {
-            case .run:
-                guard packet.fds.count == 3 else {
-                    for fd in packet.fds { close(fd) }
-                    // Descriptors dropped by the kernel (MSG_CTRUNC): we are out of them.
-                    reply = failure(message, 125, packet.controlTruncated
-                        ? (OpenFileLimit.refusal(needed: Self.descriptorsPerRun) ?? "the supervisor is out of file descriptors: the run's stdin, stdout and stderr could not be received")
-                        : "run needs the container's stdin, stdout and stderr (3 descriptors)")
-                    break
-                }
-                reply = run(message, stdio: packet.fds, socket: socket)
-                for fd in packet.fds { close(fd) }
-            case .signal:
-                for fd in packet.fds { close(fd) }
-                reply = signal(message)
-            case .ps:
-                reply = ps(message)
-            case .stats:
-                reply = ClientMessage(verb: .statsReply, requestID: message.requestID, body: statsBody())
-            default:
-                for fd in packet.fds { close(fd) }
-                return
-            }
-            do { try socket.send(reply.encode()) } catch { return }
-        }
-    }
-
-    private func failure(_ m: ClientMessage, _ code: Int32, _ text: String) -> ClientMessage {
-        ClientMessage(verb: .error, requestID: m.requestID, body: ["exitCode": .int(Int64(code)), "message": .string(text)])
-    }
-
-    private func run(_ m: ClientMessage, stdio: [Int32], socket: SeqPacketSocket) -> ClientMessage {
-        if draining.load(ordering: .relaxed) { return failure(m, 125, "the supervisor is shutting down") }
-        let request: RunSpec
-        do { request = try RunSpec(json: m.body) } catch {
-            let refusal = SupervisorError.invalidRequest(error.message)
-            return failure(m, refusal.exitCode, refusal.description)
-        }
-        if let asked = m.body["policy"]?.stringValue, !Self.samePolicy(asked, supervisor.policyReference) {
-            return failure(m, 125, "this supervisor runs policy \(supervisor.policyReference), not \(asked); use --supervisor never, or a supervisor started with --policy \(asked)")
-        }
-        // Out of descriptors, or over its memory budget, is a refusal with its reason, before
-        // anything is half made (Swift can't recover from a failed allocation: the budget keeps
-        // the daemon from getting there).
-        if let why = OpenFileLimit.refusal(needed: Self.descriptorsPerRun) { return failure(m, 125, why) }
-        if let why = memoryRefusal() { return failure(m, 125, why) }
-        let helper: HelperProcess
-        do { helper = try pool.acquire() } catch { return failure(m, error.exitCode, error.description) }
-        let id = nextRun.add(1, ordering: .relaxed).oldValue
-        runs.withLock { $0[id] = RunEntry(argv: request.argv, startedNs: Clock.monotonicNanoseconds(), helper: helper) }
-        defer {
-            _ = runs.withLock { $0.removeValue(forKey: id) }
-            pool.release(helper)
-        }
-        // While the run lasts, this connection may send `signal`; EOF means the client is gone.
-        final class Once: @unchecked Sendable { var gone = false }
-        let once = Once()
-        let control = RunControl(fd: socket.fd) {
-            if once.gone { return nil }
-            guard let p = try? socket.receive(capacity: ClientProtocol.maxMessageBytes, maxFDs: 0),
-                  let msg = ClientMessage.decode(p.bytes) else {
-                once.gone = true
-                return [SIGKILL]
-            }
-            if msg.verb == .signal, let sig = msg.body["signal"]?.intValue, sig > 0, sig <= 64 { return [Int32(sig)] }
-            return []
-        }
-        let supervisor = self.supervisor
-        do throws(SupervisorError) {
-            // A warm helper leaves only planning to set up; all of it runs on this client's thread.
-            let prepared = try supervisor.prepareWarm(request, helper: helper)
-            let report = try supervisor.execute(prepared, stdio: stdio, control: control) { [self] created in
-                runs.withLock { $0[id]?.containerID = created.containerID; $0[id]?.pid = created.pid }
-                started.add(1, ordering: .relaxed)
-                if created.prewarmed { prewarmHits.add(1, ordering: .relaxed) } else { prewarmMisses.add(1, ordering: .relaxed) }
-                prewarmDiscards.add(Int(created.prewarmedDiscarded), ordering: .relaxed)
-                switch created.networkNamespace {
-                case .pooledReused: netnsReused.add(1, ordering: .relaxed)
-                case .pooledNew: netnsCreated.add(1, ordering: .relaxed)
-                case .own: break
-                }
-                netnsDiscards.add(Int(created.networkNamespacesDiscarded), ordering: .relaxed)
-                _ = try? socket.send(ClientMessage(verb: .started, requestID: m.requestID,
-                                               body: ["run": .int(Int64(id)), "pid": .int(Int64(created.pid))]).encode())
-            }
-            var body: JSONObject = ["run": .int(Int64(id))]
-            for (k, v) in report.outcome.fields { body.set(k, v) }
-            body.set("timings", .string(report.formattedTimings()))
-            return ClientMessage(verb: .finished, requestID: m.requestID, body: body)
-        } catch {
-            if case .helperGone = error { helper.close() }
-            return failure(m, error.exitCode, error.description)
-        }
-    }
-
-    static func samePolicy(_ a: String, _ b: String) -> Bool {
-        if a == b { return true }
-        if PolicyLoader.isPath(a), let ra = try? Files.realPath(a) { return ra == b }
-        return false
-    }
-
-    private func signal(_ m: ClientMessage) -> ClientMessage {
-        guard let id = m.body["run"]?.intValue, let sig = m.body["signal"]?.intValue, sig > 0, sig <= 64 else {
-            return failure(m, 125, "signal needs {\"run\": ID, \"signal\": 1...64}")
-        }
-        guard let entry = runs.withLock({ $0[UInt64(id)] }), let container = entry.containerID else {
-            return failure(m, 125, "no run \(id) (see envyro ps)")
-        }
-        do { try entry.helper.send(.signal(SignalRequest(containerID: container, signal: Int32(sig)))) } catch {
-            return failure(m, 125, error.description)
-        }
-        return ClientMessage(verb: .ok, requestID: m.requestID)
-    }
-
-    private func ps(_ m: ClientMessage) -> ClientMessage {
-        let now = Clock.monotonicNanoseconds()
-        let list = runs.withLock { $0.sorted { $0.key < $1.key } }.map { id, e -> JSONValue in
-            .object(["run": .int(Int64(id)), "pid": e.pid.map { .int(Int64($0)) } ?? .null,
-                     "argv": .array(e.argv.map { .string($0) }), "seconds": .double(Double(now - e.startedNs) / 1e9)])
-        }
-        return ClientMessage(verb: .psReply, requestID: m.requestID, body: ["runs": .array(list)])
-    }
-
-    /// Every pool's, cache's and the registry's figures, the helper pool, and starts per second.
-    public func statsBody() -> JSONObject {
-        let engine = supervisor.engine.stats
-        let p = pool.stats
-        let uptime = Double(Clock.monotonicNanoseconds() - startedAt) / 1e9
-        let total = started.load(ordering: .relaxed)
-        var fields: JSONObject = [:]
-        for (k, v) in engine.jsonFields() { fields.set(k, .int(v)) }
-        fields.set("helper_pool_hits", .int(Int64(p.hits)))
-        fields.set("helper_pool_misses", .int(Int64(p.misses)))
-        fields.set("helper_pool_ready", .int(Int64(p.ready)))
-        fields.set("helper_starts", .int(Int64(p.started)))
-        fields.set("helper_restarts", .int(Int64(max(0, p.started - p.ready - runs.withLock { $0.count }))))
-        fields.set("helper_discards", .int(Int64(p.discarded)))
-        fields.set("prewarmed_hits", .int(Int64(prewarmHits.load(ordering: .relaxed))))
-        fields.set("prewarmed_misses", .int(Int64(prewarmMisses.load(ordering: .relaxed))))
-        fields.set("prewarmed_discards", .int(Int64(prewarmDiscards.load(ordering: .relaxed))))
-        let reused = netnsReused.load(ordering: .relaxed), made = netnsCreated.load(ordering: .relaxed)
-        let closed = netnsDiscards.load(ordering: .relaxed)
-        fields.set("netns_pool_hits", .int(Int64(reused)))
-        fields.set("netns_pool_misses", .int(Int64(made)))
-        fields.set("netns_pool_discards", .int(Int64(closed)))
-        fields.set("runs_started", .int(Int64(total)))
-        fields.set("runs_in_flight", .int(Int64(runs.withLock { $0.count })))
-        fields.set("uptime_s", .double(uptime))
-        fields.set("starts_per_second", .double(uptime > 0 ? Double(total) / uptime : 0))
-        var text = engine.formatted()
-        text += "\nhelper_pool: ready=\(p.ready) hits=\(p.hits) misses=\(p.misses) started=\(p.started) discarded=\(p.discarded)"
-        text += "\nprewarmed_containers: hits=\(prewarmHits.load(ordering: .relaxed)) misses=\(prewarmMisses.load(ordering: .relaxed)) discards=\(prewarmDiscards.load(ordering: .relaxed))"
-        text += "\nnetns_pool: hits=\(reused) misses=\(made) discards=\(closed)"
-        text += "\nruns: started=\(total) in_flight=\(runs.withLock { $0.count }) starts_per_second=\(uptime > 0 ? Double(total) / uptime : 0)"
-        return ["text": .string(text), "fields": .object(fields)]
-    }
-
     // MARK: signals
 
     /// SIGHUP: new runs get the reloaded policy; a broken one keeps the old and says why.
@@ -426,70 +260,6 @@ public final class SupervisorDaemon: @unchecked Sendable {
         if poolSize == nil, let loaded = try? supervisor.policy() { pool.setTarget(loaded.policy.pools.helpers) }
         snapshotPolicy()
         log("SIGHUP: reloaded policy \(supervisor.policyReference)")
-    }
-
-    /// Helpers load their policy themselves. So that a later broken edit of the file can't stop
-    /// new helpers (SIGHUP keeps the old policy), they get a copy taken when the policy last
-    /// loaded, in the daemon's private socket directory, with its seccomp profile path made
-    /// absolute. A helper with file capabilities trusts only root-owned policy files, so it
-    /// keeps reading the original.
-    private func snapshotPolicy() {
-        let helperPath = supervisor.helperPath
-        var reference = supervisor.policyReference
-        if geteuid() == 0 || !Self.hasFileCapabilities(helperPath),
-           let loaded = try? supervisor.policy(),
-           let bytes = try? Files.read(loaded.policy.sourcePath),
-           case .object(var o)? = try? JSONParser.parse(bytes) {
-            if var sec = o["seccomp"]?.objectValue, let profile = loaded.policy.seccomp.profile {
-                sec.set("profile", .string(profile))
-                o.set("seccomp", .object(sec))
-            }
-            let path = Files.directory(of: socketPath) + "/policy-\(getpid()).json"
-            let tmp = path + ".tmp"
-            let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
-            if fd >= 0 {
-                let ok = (try? Files.writeAll(fd, Array(JSONValue.object(o).serialized(pretty: true).utf8), subject: tmp)) != nil
-                close(fd)
-                if ok && rename(tmp, path) == 0 { reference = path } else { unlink(tmp) }
-            }
-        }
-        pool.switchPolicy(reference)
-    }
-
-    private func removeStaleSnapshots() { _ = Self.removeStaleSnapshots(besideSocket: socketPath) }
-
-    /// Removes the policy snapshots of supervisors on this socket that are gone (a SIGKILLed
-    /// one leaves its `policy-PID.json` behind, as it leaves its socket); returns their paths.
-    public static func removeStaleSnapshots(besideSocket socketPath: String) -> [String] {
-        let dir = Files.directory(of: socketPath)
-        guard let names = try? Files.listDirectory(dir) else { return [] }
-        var removed: [String] = []
-        for name in names where name.hasPrefix("policy-") && (name.hasSuffix(".json") || name.hasSuffix(".json.tmp")) {
-            let digits = name.dropFirst("policy-".count).prefix { $0.isNumber }
-            guard let pid = Int32(digits), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
-            if unlink(dir + "/" + name) == 0 { removed.append(dir + "/" + name) }
-        }
-        return removed
-    }
-
-    /// What a supervisor SIGKILLed without a successor left at `socketPath`: its socket, when
-    /// nothing answers on it, and the policy snapshots of dead supervisors. Returns the paths
-    /// removed (`envyro gc`).
-    public static func removeLeftovers(socketPath: String) -> [String] {
-        // Only in a private directory of ours: never follow or clean another user's.
-        guard RuntimeDirectory.refusal(Files.directory(of: socketPath), uid: getuid()) == nil else { return [] }
-        var removed: [String] = []
-        if Files.kind(socketPath) == .other, ClientProtocol.connect(socketPath) == nil {
-            var st = stat()
-            if lstat(socketPath, &st) == 0, st.st_mode & S_IFMT == S_IFSOCK, st.st_uid == getuid(), unlink(socketPath) == 0 {
-                removed.append(socketPath)
-            }
-        }
-        return removed + removeStaleSnapshots(besideSocket: socketPath)
-    }
-
-    static func hasFileCapabilities(_ path: String) -> Bool {
-        envyro_has_file_caps(path) != 0
     }
 
     /// SIGTERM: no new runs; runs in flight get a grace period, then are killed; helpers close
