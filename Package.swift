@@ -150,7 +150,7 @@ let package = Package(
         // Unprivileged; it starts the supervisor it drives as its own child.
         .executableTarget(
             name: "envyro-load",
-            dependencies: ["CEnvyro", "EnvyroSystem", "EnvyroJSON", "EnvyroClient"],
+            dependencies: ["CEnvyro", "EnvyroSystem", "EnvyroJSON", "EnvyroClient", "EnvyroProtocol"],
             path: "Benchmarks/load",
             swiftSettings: strictSwift
         ),

@@ -3,6 +3,7 @@
 import CEnvyro
 import EnvyroClient
 import EnvyroJSON
+import EnvyroProtocol
 import EnvyroSystem
 import Glibc
 import Synchronization

@@ -16,6 +16,7 @@
 import CEnvyro
 import EnvyroClient
 import EnvyroJSON
+import EnvyroProtocol
 import EnvyroSystem
 import Glibc
 import Synchronization

@@ -1,3 +1,4 @@
+import EnvyroProtocol
 import ArgumentParser
 import CEnvyroCLI
 import EnvyroClient
