@@ -244,8 +244,10 @@ public final class IOWorkerClient: Sendable {
     /// ends: hand them to the container as its fds 1 and 2, then close them here, or the
     /// capture never sees EOF. Each file gets at most `capBytes` bytes (nil: no cap) followed
     /// by `\n[envyro: output truncated at N bytes]\n`; the rest is drained and counted. With
-    /// `tee`, the output also goes to ``IOWorkerConfiguration/teeDescriptors``.
+    /// `tee`, the output also goes to `teeTo` (the run's own stdout and stderr: a daemon's client's),
+    /// else to ``IOWorkerConfiguration/teeDescriptors``.
     public func startCapture(stdoutPath: String, stderrPath: String, capBytes: Int? = nil, tee: Bool = false,
+                             teeTo: (stdout: Int32, stderr: Int32)? = nil,
                              append: Bool = false, method: CaptureMethod = .automatic) throws(IOWorkerError) -> CaptureStart {
         try Self.checkPath(stdoutPath)
         try Self.checkPath(stderrPath)
@@ -263,7 +265,10 @@ public final class IOWorkerClient: Sendable {
             _ = fcntl(err[1], 1031 /* F_SETPIPE_SZ */, Int32(clamping: configuration.pipeSize))
         }
         var fds = [out[0], err[0]]
-        if tee { fds += [configuration.teeDescriptors.stdout, configuration.teeDescriptors.stderr] }
+        if tee {
+            let to = teeTo ?? configuration.teeDescriptors
+            fds += [to.stdout, to.stderr]
+        }
         let request = IOCaptureStart(stdoutPath: stdoutPath, stderrPath: stderrPath, capBytes: UInt64(capBytes ?? 0),
                                      append: append, tee: tee, method: method)
         let operation = "capture of \(stdoutPath) and \(stderrPath)"

@@ -27,7 +27,9 @@ extension EmbeddedSupervisor {
                     do { return Int(try ResourceLimitBatch.parseSize(text)) } catch { throw .invalidRequest("--log-limit \(text): \(error)") }
                 }
                 let start = try io.startCapture(stdoutPath: dir + "/stdout.log", stderrPath: dir + "/stderr.log",
-                                                capBytes: limit, tee: p.request.logTee)
+                                                capBytes: limit, tee: p.request.logTee,
+                                                // The run's own stdout and stderr: through a daemon, its client's.
+                                                teeTo: (stdio[1], stdio[2]))
                 capture = (io, start)
                 stdio = [stdio[0], start.stdoutWriteFD, start.stderrWriteFD]
             } catch let e as SupervisorError {
