@@ -142,13 +142,7 @@ public final class SupervisorDaemon: @unchecked Sendable {
             _ = fcntl(3, F_SETFD, FD_CLOEXEC)
             return 3
         }
-        // The directory must be ours, private and not a symlink (lstat): in /tmp another user
-        // may have made /tmp/envyro-UID first, to read what clients send or plant files.
-        let dir = Files.directory(of: socketPath)
-        try Files.makeDirectories(dir, mode: 0o700)
-        if let why = RuntimeDirectory.refusal(dir, uid: getuid()) {
-            throw SystemError("listen", "\(socketPath): refusing its directory: \(why)", errno: EPERM)
-        }
+        try prepareSocketDirectory()
         if Files.kind(socketPath) != .missing {
             if let other = ClientProtocol.connect(socketPath) {
                 other.close()
@@ -234,11 +228,21 @@ public final class SupervisorDaemon: @unchecked Sendable {
         return pages * Int64(sysconf(Int32(_SC_PAGESIZE)))
     }
 
+    /// Makes the socket's directory if missing and checks it: ours, private and not a symlink
+    /// (lstat). In /tmp another user may have made /tmp/envyro-UID first, to read what clients
+    /// send or plant files; nothing is written there before this passes.
+    private func prepareSocketDirectory() throws(SystemError) {
+        let dir = Files.directory(of: socketPath)
+        try Files.makeDirectories(dir, mode: 0o700)
+        if let why = RuntimeDirectory.refusal(dir, uid: getuid()) {
+            throw SystemError("listen", "\(socketPath): refusing its directory: \(why)", errno: EPERM)
+        }
+    }
+
     /// The lock an auto-started supervisor holds for its lifetime (`flock` on `NAME.lock` beside
     /// the socket, in the directory `listen` checked is ours and private).
     private func takeAutoLock() -> Bool {
-        let dir = Files.directory(of: socketPath)
-        guard (try? Files.makeDirectories(dir, mode: 0o700)) != nil, RuntimeDirectory.refusal(dir, uid: getuid()) == nil else { return false }
+        guard (try? prepareSocketDirectory()) != nil else { return false }
         let fd = open(socketPath + ".lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { return false }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 { close(fd); return false }

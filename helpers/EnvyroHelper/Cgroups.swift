@@ -20,7 +20,11 @@ package final class CgroupManager {
     /// What the first use's garbage collection removed (reported by the next `collect`).
     private var collectedAtStart: [String] = []
 
-    init(caller: Caller) { self.caller = caller }
+    /// `hierarchy`: already detected (root's helper does it at start), else detected on first use.
+    init(caller: Caller, hierarchy: CgroupHierarchy? = nil) {
+        self.caller = caller
+        self.hierarchy = hierarchy
+    }
 
     /// Where the caller's subtree lives: `envyro/u<uid>` (or `envyro/root`), or on a cgroup v2
     /// host with systemd, `…/user@UID.service/envyro` once that is found.

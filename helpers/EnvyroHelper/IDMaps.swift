@@ -42,11 +42,11 @@ package struct IDMapPlan {
         // root writes. Root's maps are still checked for overflow, overlap and the policy's
         // number of extents.
         if caller.uid == 0 && geteuid() == 0 {
-            if let why = check(uids, kind: "uid", own: 0, ranges: [SubordinateRange(start: 0, count: UInt64(UInt32.max) + 1)], policy: policy)
-                ?? check(gids, kind: "gid", own: 0, ranges: [SubordinateRange(start: 0, count: UInt64(UInt32.max) + 1)], policy: policy) {
+            let everything = [SubordinateRange(start: 0, count: UInt64(UInt32.max) + 1)]
+            if let why = check(uids, kind: "uid", own: 0, ranges: everything, policy: policy)
+                ?? check(gids, kind: "gid", own: 0, ranges: everything, policy: policy) {
                 return .failure(why)
             }
-            func lines(_ list: [IDMapping]) -> String { list.map { "\($0.containerID) \($0.hostID) \($0.count)\n" }.joined() }
             return .success(IDMapPlan(uidLines: lines(uids), gidLines: lines(gids), denySetgroups: false, multiRange: true))
         }
         let name = userName(uid: caller.uid)
@@ -59,7 +59,6 @@ package struct IDMapPlan {
         if let why = check(uids, kind: "uid", own: caller.uid, ranges: subuids, policy: policy) { return .failure(why) }
         if let why = check(gids, kind: "gid", own: caller.gid, ranges: subgids, policy: policy) { return .failure(why) }
         let gidUsesSubordinate = gids.contains { !($0.hostID == caller.gid && $0.count == 1) }
-        func lines(_ list: [IDMapping]) -> String { list.map { "\($0.containerID) \($0.hostID) \($0.count)\n" }.joined() }
         return .success(IDMapPlan(uidLines: lines(uids), gidLines: lines(gids),
                                   denySetgroups: !gidUsesSubordinate, multiRange: true))
     }
@@ -95,6 +94,9 @@ package struct IDMapPlan {
         }
         return nil
     }
+
+    /// A map file's lines.
+    static func lines(_ list: [IDMapping]) -> String { list.map { "\($0.containerID) \($0.hostID) \($0.count)\n" }.joined() }
 
     static func overlaps(_ a: UInt64, _ n: UInt64, _ b: UInt64, _ m: UInt64) -> Bool { a < b + m && b < a + n }
 

@@ -108,10 +108,10 @@ package final class HelperServer {
 
     /// A server for one supervisor on `socket`, under `policy`.
     package init(socket: SeqPacketSocket, policy: Policy, audit: AuditLog, caller: Caller, seccomp: SeccompCache,
-                 system: any HelperSyscalls = LinuxSyscalls.shared) {
+                 cgroupHierarchy: CgroupHierarchy? = nil, system: any HelperSyscalls = LinuxSyscalls.shared) {
         self.system = system
         self.seccomp = seccomp
-        self.cgroups = CgroupManager(caller: caller)
+        self.cgroups = CgroupManager(caller: caller, hierarchy: cgroupHierarchy)
         self.socket = socket
         self.policy = policy
         self.audit = audit

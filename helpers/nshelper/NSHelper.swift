@@ -133,14 +133,15 @@ struct NSHelperMain {
             refuseFirstRequest(socket, step: .policy, message: "\(error)", code: 78)
         }
 
+        var hierarchy: CgroupHierarchy? = nil
         if geteuid() == 0, UserNamespace.isInitial {
             // A fresh host has no `envyro` cgroup yet, and cgroup roots are mode 0555: making one
             // takes CAP_DAC_OVERRIDE, which root's helper gives up next. So `envyro/root` is made
             // now, in every hierarchy, while root still holds it (after the first run this finds
             // it made). Ordinary users get theirs from `sudo envyro setup --user NAME`.
-            if let h = try? CgroupHierarchy.detect() {
-                _ = try? CgroupDelegation.createSubtree(hierarchy: h, name: "root", uid: 0, gid: 0)
-            }
+            // The hierarchy found here is the cgroup manager's too: not detected twice.
+            hierarchy = try? CgroupHierarchy.detect()
+            if let h = hierarchy { _ = try? CgroupDelegation.createSubtree(hierarchy: h, name: "root", uid: 0, gid: 0) }
         }
 
         if geteuid() == 0 {
@@ -196,7 +197,7 @@ struct NSHelperMain {
 
         let server = HelperServer(
             socket: socket, policy: policy, audit: audit,
-            caller: Caller(uid: uid, gid: gid, pid: pid), seccomp: seccomp)
+            caller: Caller(uid: uid, gid: gid, pid: pid), seccomp: seccomp, cgroupHierarchy: hierarchy)
         exit(server.serve())
     }
 }
