@@ -77,15 +77,17 @@ public struct SeqPacketSocket: Sendable {
 
     /// Receives one packet of at most `capacity` bytes; nil at EOF.
     public func receive(capacity: Int, maxFDs: Int = 4) throws(SystemError) -> Packet? {
-        var bytes = [UInt8](repeating: 0, count: capacity)
         var fds = [Int32](repeating: -1, count: max(maxFDs, 1))
         var nfds: Int32 = 0, trunc: Int32 = 0, ctrunc: Int32 = 0
-        let n = bytes.withUnsafeMutableBytes { buf in
-            envyro_recv_frame(fd, buf.baseAddress!, buf.count, &fds, Int32(maxFDs), &nfds, &trunc, &ctrunc)
+        var n = 0
+        // Uninitialised: only the received bytes are kept, so zeroing `capacity` bytes (a
+        // frame's 64 KiB) on every receive was waste.
+        let bytes = [UInt8](unsafeUninitializedCapacity: max(capacity, 1)) { buf, count in
+            n = envyro_recv_frame(fd, buf.baseAddress!, capacity, &fds, Int32(maxFDs), &nfds, &trunc, &ctrunc)
+            count = max(n, 0)
         }
         if n < 0 { throw SystemError.current("recvmsg", "helper socket") }
         if n == 0 && nfds == 0 && trunc == 0 { return nil }
-        bytes.removeSubrange(Int(n)...)
         let too = Int(nfds) > maxFDs
         let got = too ? Array(fds[0..<maxFDs]) : Array(fds[0..<Int(nfds)])
         return Packet(bytes: bytes, fds: got, tooManyFDs: too, truncated: trunc != 0, controlTruncated: ctrunc != 0)

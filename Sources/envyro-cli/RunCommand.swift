@@ -109,74 +109,15 @@ struct Run: AsyncParsableCommand {
     var command: [String] = []
 
     func run() async throws {
-        // Job-control signals were blocked before any thread started (CEnvyroCLI); read them
-        // from a signalfd and forward them to the container.
-        let signalFD = envyro_signalfd_for_forwarding()
         var argv = command
         if let first = argv.first, first.hasPrefix("-"), first != "--" {
             complain("unknown option '\(first)' (see envyro run --help; put the command after --)")
             throw ExitCode(64)
         }
         if argv.first == "--" { argv.removeFirst() }
-
         var request = spec
         request.argv = argv
-        request = request.resolvingPaths(RunClient.absolute)
-        let stdio = RunClient.stdio()
-
-        // A running supervisor serves the run when there is one (--supervisor auto), with the
-        // same output, statuses and errors as the embedded one.
-        // With --supervisor auto: a supervisor the user started (the default socket), else the
-        // one an earlier run started for this policy (auto-NAME.sock); with neither, this run
-        // is embedded and then starts that one for the runs after it.
-        var autoStart: String? = nil
-        if supervisor != "never" {
-            let auto = supervisor == "auto"
-            let candidates = auto ? [ClientProtocol.defaultSocketPath()] + [ClientProtocol.autoSocketPath(policy: policy ?? "default")].compactMap { $0 }
-                                  : [supervisor]
-            for path in candidates {
-                switch ClientProtocol.connectSafely(path) {
-                case .connected(let socket):
-                    DaemonClient.run(socket, request, stdio: stdio, signalFD: signalFD)
-                case .refused(let why) where auto:
-                    // A socket is only a shortcut: run without it, as with no daemon.
-                    complain("warning: \(why); running without a supervisor")
-                case .refused(let why):
-                    complain("\(why); use --supervisor never to run without one")
-                    throw ExitCode(125)
-                case .absent where !auto:
-                    complain("no envyro-supervisor is listening at \(path); start one (envyro-supervisor --policy strict) or use --supervisor never")
-                    throw ExitCode(125)
-                case .absent:
-                    if path != candidates.first { autoStart = path }
-                }
-            }
-        }
-
-        // One container through this helper: it exits by itself after the exit event (.oneShot).
-        let embedded = EmbeddedSupervisor(policy: policy ?? "default", modes: [.oneShot])
-        let report: RunReport
-        do {
-            report = try await embedded.run(request, stdio: stdio, signalFD: signalFD >= 0 ? signalFD : nil)
-        } catch {
-            complain(error.description)
-            if stats { writeStderr(embedded.engine.stats.formatted() + "\n") }
-            embedded.finish()
-            throw ExitCode(error.exitCode)
-        }
-        if timings { writeStderr("timings:\n" + report.formattedTimings() + "\n") }
-        if stats {
-            writeStderr(embedded.engine.stats.formatted() + "\n")
-            if let io = embedded.engine.ioWorker.valueIfCreated {
-                writeStderr("io_worker: backend=\(io.backend) starts=\(io.stats.starts) requests=\(io.stats.requests) (\(io.backendNote))\n")
-            }
-        }
-        if json { writeStderr(JSONValue.object(report.outcome.fields).serialized() + "\n") }
-        embedded.finish()
-        if let socketPath = autoStart { AutoSupervisor.start(embedded, socketPath: socketPath) }
-        let outcome = report.outcome
-        finishRun(exitCode: outcome.exitCode, timedOut: outcome.timedOut, oomKilled: outcome.killedByOOM,
-                  memoryLimit: outcome.limits.memoryMax, oomKills: outcome.usage.oomKills, timeout: timeout)
+        await RunFlow.run(request)
     }
 
     /// The options as a `RunSpec`, through the one table (`RunField`): each `@Option` or `@Flag`
@@ -214,9 +155,6 @@ struct Run: AsyncParsableCommand {
         return nil
     }
 
-    func formatSeconds(_ s: Double) -> String {
-        s == s.rounded() ? "\(Int(s))s" : "\(s)s"
-    }
 }
 
 /// The supervisor `envyro run` starts on first use (`--supervisor auto`, the default), so the

@@ -14,4 +14,5 @@ if Files.baseName(CommandLine.arguments.first ?? "") == OCIMain.runcName
     OCIMain.main(Array(CommandLine.arguments.dropFirst()))
 }
 FastRun.attempt(CommandLine.arguments)
+RunFlow.attempt(CommandLine.arguments)
 _ = try? Threads.blocking { await Envyro.main(nil) }
