@@ -94,7 +94,8 @@ let package = Package(
         // `envyro`: the front, in C (a Swift binary spends ~1.3 ms starting its runtime; this
         // path is the product's hot path). Serves `envyro run` through a running supervisor;
         // execs envyro-cli for everything else.
-        .executableTarget(name: "envyro", path: "Sources/envyro-front"),
+        // It links CEnvyro for spawn_helper.c: it starts the helper of a run no supervisor serves.
+        .executableTarget(name: "envyro", dependencies: ["CEnvyro"], path: "Sources/envyro-front"),
         .executableTarget(
             name: "envyro-cli",
             dependencies: [

@@ -21,25 +21,6 @@
 #include <sys/syscall.h>
 #include <linux/openat2.h>
 
-/* Mount flags that the kernel locks on a bind of a mount from a more privileged namespace; a
- * read-only remount must keep them or it fails with EPERM. */
-unsigned long envyro__locked_flags(const char *path) {
-    struct statfs st;
-    if (statfs(path, &st) < 0) return 0;
-    unsigned long f = 0;
-    if (st.f_flags & ST_NOSUID) f |= MS_NOSUID;
-    if (st.f_flags & ST_NODEV) f |= MS_NODEV;
-    if (st.f_flags & ST_NOEXEC) f |= MS_NOEXEC;
-    if (st.f_flags & ST_NOATIME) f |= MS_NOATIME;
-    if (st.f_flags & ST_NODIRATIME) f |= MS_NODIRATIME;
-    if (st.f_flags & ST_RELATIME) f |= MS_RELATIME;
-    return f;
-}
-
-int envyro__remount_readonly(const char *path) {
-    return mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | envyro__locked_flags(path), NULL);
-}
-
 /* ---- paths inside the root -------------------------------------------------------------- */
 
 /* openat2 relative to the rootfs with RESOLVE_IN_ROOT: absolute symlinks and ".." resolve as if

@@ -192,67 +192,6 @@ int envyro_signalfd_read(int sfd) {
     return (int)info.ssi_signo;
 }
 
-/* posix_spawn attributes both spawns use: an empty signal mask, every signal at its default,
- * plus `flags` (POSIX_SPAWN_SETSID for a daemon). */
-static int spawn_attributes(posix_spawn_file_actions_t *fa, posix_spawnattr_t *attr, short flags) {
-    int err;
-    if ((err = posix_spawn_file_actions_init(fa)) != 0) return err;
-    if ((err = posix_spawnattr_init(attr)) != 0) { posix_spawn_file_actions_destroy(fa); return err; }
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(attr, &none);
-    posix_spawnattr_setsigdefault(attr, &all);
-    posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | flags);
-    return 0;
-}
-
-pid_t envyro_spawn_helper(const char *path, char *const argv[], char *const envp[], int keep_fd) {
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    pid_t pid = -1;
-    int err = spawn_attributes(&fa, &attr, 0);
-    if (err != 0) { errno = err; return -1; }
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    /* dup2 clears CLOEXEC on the target, so the socket survives exec as fd 3. */
-    if (keep_fd == 3) {
-        int tmp = fcntl(keep_fd, F_DUPFD_CLOEXEC, 10);
-        if (tmp < 0) { err = errno; goto out; }
-        posix_spawn_file_actions_adddup2(&fa, tmp, 3);
-        err = posix_spawn(&pid, path, &fa, &attr, argv, envp);
-        close(tmp);
-    } else {
-        posix_spawn_file_actions_adddup2(&fa, keep_fd, 3);
-        err = posix_spawn(&pid, path, &fa, &attr, argv, envp);
-    }
-out:
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    if (err != 0) { errno = err; return -1; }
-    return pid;
-}
-
-/* A daemon of the caller's: a new session (no controlling terminal, out of the shell's job
- * control), stdio on /dev/null, default signals, and nothing else inherited. Not waited for: it
- * outlives the caller. */
-pid_t envyro_spawn_detached(const char *path, char *const argv[], char *const envp[]) {
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    pid_t pid = -1;
-    int err = spawn_attributes(&fa, &attr, POSIX_SPAWN_SETSID);
-    if (err != 0) { errno = err; return -1; }
-    for (int i = 0; i < 3; i++) posix_spawn_file_actions_addopen(&fa, i, "/dev/null", i == 0 ? O_RDONLY : O_WRONLY, 0);
-    /* Nothing else of the caller's: a descriptor it didn't mark close-on-exec (a dup of its
-     * stdout, say) would keep the caller's pipe open for the daemon's lifetime, and
-     * `out=$(envyro run ...)` would wait for the daemon's idle exit. */
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    err = posix_spawn(&pid, path, &fa, &attr, argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    if (err != 0) { errno = err; return -1; }
-    return pid;
-}
-
 int envyro_keep_capabilities(uint64_t mask) {
     struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
     struct __user_cap_data_struct data[2];

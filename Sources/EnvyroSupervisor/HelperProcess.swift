@@ -35,6 +35,14 @@ public final class HelperProcess: @unchecked Sendable {
         do { (pid, socket) = try SeqPacketSocket.spawnPeer(path, arguments: ["--policy", policy, "--fd", "3"], sealed: true) } catch { throw .system(error) }
     }
 
+    /// Takes over a helper already started with `--policy` and `--fd 3` on `socket`'s peer
+    /// (the C front's, `PrestartedHelper`).
+    init(adopting pid: pid_t, socket: SeqPacketSocket, buffers: LazyResource<BufferPool>) {
+        self.pid = pid
+        self.socket = socket
+        self.buffers = buffers
+    }
+
     deinit { close() }
 
     /// Sends `message` and returns its request id.

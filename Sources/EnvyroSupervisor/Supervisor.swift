@@ -149,7 +149,9 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
         self.helperPath = path
         self.policyReference = reference
         helper = LazyResource(name: "nshelper") {
-            let h = try HelperProcess(path: path, policy: reference, buffers: engine.buffers)
+            let h = try PrestartedHelper.adopt(path: path, policy: reference)
+                .map { HelperProcess(adopting: $0.pid, socket: $0.socket, buffers: engine.buffers) }
+                ?? HelperProcess(path: path, policy: reference, buffers: engine.buffers)
             try h.greet(client: client, modes: modes)
             return h
         }

@@ -1,6 +1,7 @@
 // envyro-cli: the full command line (ArgumentParser), run as a task while this thread waits.
 // `envyro` handles daemon runs itself and execs this for everything else.
 import EnvyroClient
+import EnvyroSupervisor
 import EnvyroOCIRuntime
 import EnvyroSystem
 
@@ -9,6 +10,10 @@ import EnvyroSystem
 // KILL` is always the OCI kill. As `envyro`, runc's commands are told apart from envyro's own by
 // `isOCIInvocation` (kept for engines configured with `envyro` itself). The OCI runtime is the
 // EnvyroOCIRuntime library (Sources/EnvyroOCIRuntime).
+// The helper the C front may have started for a run with no supervisor: out of the environment
+// and close-on-exec before anything is spawned (EnvyroSupervisor/PrestartedHelper.swift).
+PrestartedHelper.claim()
+
 if Files.baseName(CommandLine.arguments.first ?? "") == OCIMain.runcName
     || OCIMain.isOCIInvocation(Array(CommandLine.arguments.dropFirst())) {
     OCIMain.main(Array(CommandLine.arguments.dropFirst()))

@@ -12,7 +12,9 @@
  *
  * No policy logic here: the supervisor decides everything, as for any other client.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -28,29 +30,91 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "cenvyro.h"
+
+extern char **environ;
+
 #define MAX_MSG (256 * 1024)
 
 /* ---- the full command line ------------------------------------------------------------ */
 
+/* envyro-cli's path: $ENVYRO_CLI, else beside this binary, else ../libexec/envyro/ from it (the
+ * installed layout). 0, or -1 when none is executable. */
+static int locate_cli(char *out, size_t n) {
+    char self[PATH_MAX];
+    const char *env = getenv("ENVYRO_CLI");
+    if (env && *env) { snprintf(out, n, "%s", env); return 0; }
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0) return -1;
+    self[len] = 0;
+    char *slash = strrchr(self, '/');
+    if (!slash) return -1;
+    *slash = 0;
+    snprintf(out, n, "%s/envyro-cli", self);
+    if (access(out, X_OK) == 0) return 0;
+    char *up = strrchr(self, '/');
+    if (!up) return -1;
+    *up = 0;
+    snprintf(out, n, "%s/libexec/envyro/envyro-cli", self);
+    return access(out, X_OK) == 0 ? 0 : -1;
+}
+
 static void exec_cli(int argc, char **argv) {
     (void)argc;
-    char self[PATH_MAX], path[PATH_MAX + 64];
-    const char *env = getenv("ENVYRO_CLI");
-    if (env && *env) { argv[0] = (char *)env; execv(env, argv); }
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = 0;
-        char *slash = strrchr(self, '/');
-        if (slash) {
-            *slash = 0;
-            snprintf(path, sizeof path, "%s/envyro-cli", self);
-            argv[0] = path; execv(path, argv);
-            char *up = strrchr(self, '/');
-            if (up) { *up = 0; snprintf(path, sizeof path, "%s/libexec/envyro/envyro-cli", self); argv[0] = path; execv(path, argv); }
-        }
-    }
+    static char path[PATH_MAX + 64];
+    if (locate_cli(path, sizeof path) == 0) { argv[0] = path; execv(path, argv); }
     fprintf(stderr, "envyro: envyro-cli is missing beside this envyro (or in ../libexec/envyro/); reinstall envyro\n");
     exit(125);
+}
+
+static int plain_name(const char *s) {
+    size_t n = 0;
+    for (; s[n]; n++)
+        if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '_' || s[n] == '-')) return 0;
+    return n >= 1 && n <= 64;
+}
+
+/* ---- the helper of a run with no supervisor ------------------------------------------- */
+
+/* A run no supervisor serves is embedded in envyro-cli, which starts envyro-nshelper for it. A
+ * helper's start (its Swift runtime, the policy, root's cgroups) then follows envyro-cli's own
+ * start; started here instead, the two overlap (on 2 cores). envyro-cli adopts it from
+ * ENVYRO_PRESTARTED_HELPER="FD PID POLICY PATH" (EnvyroSupervisor/PrestartedHelper.swift) when
+ * PATH is the helper it would start and POLICY its policy; otherwise it closes FD, and the
+ * helper exits at EOF. Same start as envyro-cli's (spawn_helper.c: a binary no container can
+ * write), same socket, same hello: nothing here decides anything. Best effort: any failure
+ * leaves envyro-cli to start the helper itself. Only for policies given by name. */
+static void prestart_helper(const char *policy) {
+    char cli[PATH_MAX + 64], real[PATH_MAX], helper[PATH_MAX + 64];
+    const char *name = policy ? policy : "default";
+    if (!plain_name(name) || locate_cli(cli, sizeof cli) != 0 || !realpath(cli, real)) return;
+    const char *env = getenv("ENVYRO_NSHELPER");
+    if (env && *env) snprintf(helper, sizeof helper, "%s", env);
+    else {
+        /* As EmbeddedSupervisor.locateHelper does from envyro-cli's resolved path. */
+        char *slash = strrchr(real, '/');
+        if (!slash) return;
+        *slash = 0;
+        snprintf(helper, sizeof helper, "%s/envyro-nshelper", real);
+        if (access(helper, X_OK) != 0) {
+            char *up = strrchr(real, '/');
+            if (!up) return;
+            *up = 0;
+            snprintf(helper, sizeof helper, "%s/libexec/envyro/envyro-nshelper", real);
+        }
+    }
+    if (access(helper, X_OK) != 0) return;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return;
+    char *args[] = { helper, "--policy", (char *)name, "--fd", "3", NULL };
+    int how = 0;
+    pid_t pid = envyro_spawn_sealed_helper(helper, args, environ, sv[1], &how);
+    close(sv[1]);
+    /* Our end survives the exec into envyro-cli; it marks it close-on-exec again at once. */
+    if (pid < 0 || fcntl(sv[0], F_SETFD, 0) != 0) { close(sv[0]); return; }
+    char value[PATH_MAX + 160];
+    snprintf(value, sizeof value, "%d %d %s %s", sv[0], (int)pid, name, helper);
+    setenv("ENVYRO_PRESTARTED_HELPER", value, 1);
 }
 
 /* ---- a growable JSON text ------------------------------------------------------------- */
@@ -351,13 +415,6 @@ static int connect_checked(const char *path) {
 }
 
 /* A policy name (not a file): the only kind an auto-started supervisor serves. */
-static int plain_name(const char *s) {
-    size_t n = 0;
-    for (; s[n]; n++)
-        if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '_' || s[n] == '-')) return 0;
-    return n >= 1 && n <= 64;
-}
-
 int main(int argc, char **argv) {
     /* Hidden: the flag table, one row a line (name, JSON key or -, kind), for the test that
      * compares it with the Swift table. */
@@ -371,7 +428,8 @@ int main(int argc, char **argv) {
     if (!f.given) exec_cli(argc, argv);
     int cmd = parse(argc, argv, &f);
     const char *supervisor = flag(&f, "supervisor"), *policy = flag(&f, "policy"), *timeout = flag(&f, "timeout");
-    if (cmd < 0 || (supervisor && !strcmp(supervisor, "never"))) exec_cli(argc, argv);
+    if (cmd < 0) exec_cli(argc, argv);
+    if (supervisor && !strcmp(supervisor, "never")) { prestart_helper(policy); exec_cli(argc, argv); }
 
     /* The supervisor's socket: --supervisor PATH, else the default (as envyro-cli finds it). */
     char path[PATH_MAX];
@@ -398,7 +456,7 @@ int main(int argc, char **argv) {
             sock = connect_checked(path);
         }
     }
-    if (sock < 0) exec_cli(argc, argv);
+    if (sock < 0) { if (automatic) prestart_helper(policy); exec_cli(argc, argv); }
 
     struct buf body = { 0 };
     if (spec(&body, &f, argc, argv, cmd) < 0) { close(sock); exec_cli(argc, argv); }

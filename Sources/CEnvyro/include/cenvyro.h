@@ -18,7 +18,15 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* The nullability annotations are for Swift's importer (clang); gcc builds the static C front
+ * (Makefile) from this header too. */
+#ifdef __clang__
 #pragma clang assume_nonnull begin
+#else
+#define _Nonnull
+#define _Nullable
+#define _Null_unspecified
+#endif
 
 /* ---- kernel constants Swift can't see --------------------------------------------------- */
 /* The Glibc module is built without _GNU_SOURCE (no CLONE_NEW*) and doesn't import
@@ -366,5 +374,7 @@ long long envyro_fs_magic(int fd);
 /// (file capabilities, setuid or setgid bits).
 int envyro_at_secure(void);
 
+#ifdef __clang__
 #pragma clang assume_nonnull end
+#endif
 #endif

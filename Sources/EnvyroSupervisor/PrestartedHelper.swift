@@ -1,0 +1,47 @@
+import CEnvyro
+import EnvyroSystem
+import Glibc
+import Synchronization
+
+/// The helper the C front started for a run no supervisor serves (front.c `prestart_helper`):
+/// its start then overlaps envyro-cli's own instead of following it. The front passes
+/// `ENVYRO_PRESTARTED_HELPER="FD PID POLICY PATH"`; `claim()` (first thing in envyro-cli's main)
+/// takes it out of the environment and marks FD close-on-exec before anything else can be
+/// spawned, and the embedded supervisor adopts it only for the same helper binary and policy it
+/// would start itself. The adopted helper gets the same `hello` as one started here.
+public enum PrestartedHelper {
+    struct Handle: Sendable { let fd: Int32; let pid: pid_t; let policy: String; let path: String }
+    private static let slot = Mutex<Handle?>(nil)
+
+    /// Takes the front's helper out of the environment: checks that FD is a SEQPACKET socket
+    /// this process made (the front, before its exec into us) and PID a child of ours.
+    public static func claim() {
+        guard let value = Environment.get("ENVYRO_PRESTARTED_HELPER") else { return }
+        unsetenv("ENVYRO_PRESTARTED_HELPER")
+        let words = value.split(separator: " ", maxSplits: 3).map(String.init)
+        guard words.count == 4, let fd = Int32(words[0]), fd > 2, let pid = pid_t(words[1]), pid > 0 else { return }
+        guard fcntl(fd, F_SETFD, FD_CLOEXEC) == 0 else { return }
+        var type: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        var peerPID: pid_t = 0, peerUID: uid_t = 0, peerGID: gid_t = 0
+        var status: Int32 = 0
+        guard getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) == 0, type == Int32(SOCK_SEQPACKET.rawValue),
+              envyro_peer_credentials(fd, &peerPID, &peerUID, &peerGID) == 0, peerPID == getpid(),
+              waitpid(pid, &status, WNOHANG) == 0 else {
+            _ = Glibc.close(fd)
+            return
+        }
+        slot.withLock { $0 = Handle(fd: fd, pid: pid, policy: words[2], path: words[3]) }
+    }
+
+    /// The claimed helper when it is `path` with `policy`; any other is closed (it exits at
+    /// EOF) and reaped. At most once.
+    static func adopt(path: String, policy: String) -> (pid: pid_t, socket: SeqPacketSocket)? {
+        guard let h = slot.withLock({ s -> Handle? in defer { s = nil }; return s }) else { return nil }
+        if h.path == path && h.policy == policy { return (h.pid, SeqPacketSocket(fd: h.fd)) }
+        _ = Glibc.close(h.fd)
+        var status: Int32 = 0
+        while waitpid(h.pid, &status, 0) < 0 && errno == EINTR {}
+        return nil
+    }
+}
