@@ -36,7 +36,11 @@ extension HelperServer {
         let l = r.limits
         let maps = (r.uidMappings + [IDMapping(containerID: 0, hostID: 0, count: 0)] + r.gidMappings)
             .map { "\($0.containerID):\($0.hostID):\($0.count)" }.joined(separator: ",")
-        return "\(r.hostname)|\(r.namespaces.rawValue)|\(r.network.rawValue)|\(r.capabilities)|\(maps)|\(String(describing: l.memoryMax)),\(String(describing: l.memorySwapMax)),\(String(describing: l.pidsMax)),\(String(describing: l.cpuQuotaMicros)),\(String(describing: l.cpuPeriodMicros)),\(String(describing: l.cpuShares)),\(l.cpusetCpus ?? ""),\(l.cpusetMems ?? ""),\(String(describing: l.ioWeight))"
+        // Optionals spelled by hand: String(describing:) of an Optional goes through Mirror.
+        func o<T: BinaryInteger>(_ v: T?) -> String { v.map { "\($0)" } ?? "-" }
+        let limits = [o(l.memoryMax), o(l.memorySwapMax), o(l.pidsMax), o(l.cpuQuotaMicros), o(l.cpuPeriodMicros),
+                      o(l.cpuShares), l.cpusetCpus ?? "", l.cpusetMems ?? "", o(l.ioWeight)].joined(separator: ",")
+        return "\(r.hostname)|\(r.namespaces.rawValue)|\(r.network.rawValue)|\(r.capabilities)|\(maps)|\(limits)"
     }
 
     /// Removes and returns a ready member of shape `key`.
