@@ -49,8 +49,9 @@ void envyro__ready_for_id_maps(int sync_fd, int new_userns) {
     CHECK(ENVYRO_STEP_SYNC, prctl(PR_SET_DUMPABLE, 0, 0, 0, 0));
 }
 
-/* Join the container's cgroup ourselves ("0" is the writer): the migration can wait for an RCU
- * grace period, and it is better spent here than in the helper's event loop. Same credentials as
+/* Join the container's cgroup ourselves ("0" is the writer), through v1's `tasks` (this child has
+ * one thread): no wait for an RCU grace period, which a cgroup.procs write takes (see
+ * CgroupDirectory.joinFile); and were there one, better here than in the helper's event loop. Same credentials as
  * the target, so cgroup v1's permission check passes for the caller's own delegated subtree.
  * The cgroup namespace is created after that, so its root is the container's cgroup (clone3's
  * CLONE_INTO_CGROUP would do this on v2 only). Then the hostname. */

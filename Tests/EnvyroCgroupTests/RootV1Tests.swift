@@ -303,4 +303,26 @@ struct RootV1Tests {
             #expect(result.medianMicros > 0 && result.medianMicros < 20_000)
         }
     }
+
+    @Test("A single-threaded process joins a v1 cgroup whole through its tasks file (no RCU wait)")
+    func joinsThroughTasks() throws {
+        try Support.withTestSubtree("join") { h, rel in
+            guard h.version(for: .pids) == .v1 else { return }
+            let subtree = try CgroupSubtree.open(hierarchy: h, relativePath: rel, controllers: [.pids, .memory])
+            let c = try ContainerCgroup.create(in: subtree, name: ContainerCgroup.uniqueName(sequence: 2), limits: CgroupLimits())
+            defer { try? c.remove() }
+            let pid = try Support.spawn(["/bin/sleep", "30"])
+            defer { kill(pid, SIGKILL); _ = Support.wait(pid) }
+            for d in c.directories {
+                #expect(d.joinFile == "tasks")
+                let fd = openat(d.fd, d.joinFile, O_WRONLY | O_CLOEXEC)
+                #expect(fd >= 0)
+                let text = "\(pid)"
+                #expect(write(fd, text, text.utf8.count) == text.utf8.count)
+                close(fd)
+                let procs = Support.read(d.path + "/cgroup.procs") ?? ""
+                #expect(procs.split(separator: "\n").contains(Substring(text)), "the whole process is in \(d.path)")
+            }
+        }
+    }
 }

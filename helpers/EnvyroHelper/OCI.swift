@@ -256,7 +256,7 @@ extension HelperServer {
         var procs: [Int32] = []
         if !r.cgroup.isEmpty, let cg = try? cgroups.open(name: r.cgroup) {
             for dir in cg.directories {
-                let fd = envyro_openat2_beneath(dir.fd, "cgroup.procs", O_WRONLY, 0)
+                let fd = envyro_openat2_beneath(dir.fd, dir.joinFile, O_WRONLY, 0)
                 if fd >= 0 { procs.append(fd); memory.adopt(fd) }
             }
         }

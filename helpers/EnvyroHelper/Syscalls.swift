@@ -39,8 +39,8 @@ package struct ChildExit: Equatable, Sendable {
 package protocol ContainerCgroupHandle: AnyObject {
     /// Its name, one component (`c-…`, or an OCI container's `oci-…`).
     var name: String { get }
-    /// Opens `cgroup.procs` (for writing) in each of its directories, for the child to join
-    /// it; on failure closes those opened and throws the open's error.
+    /// Opens the join file (`CgroupDirectory.joinFile`: v1's `tasks`, v2's `cgroup.procs`) for
+    /// writing in each of its directories, for the child to join it; on failure closes those opened and throws the open's error.
     func openProcsFiles() throws(SystemError) -> [Int32]
     /// What its processes used (read before it is removed).
     func stats() -> CgroupStats
@@ -52,9 +52,9 @@ extension ContainerCgroup: ContainerCgroupHandle {
     package func openProcsFiles() throws(SystemError) -> [Int32] {
         var procs: [Int32] = []
         for dir in directories {
-            let fd = envyro_openat2_beneath(dir.fd, "cgroup.procs", O_WRONLY, 0)
+            let fd = envyro_openat2_beneath(dir.fd, dir.joinFile, O_WRONLY, 0)
             if fd < 0 {
-                let e = SystemError.current("open", dir.path + "/cgroup.procs")
+                let e = SystemError.current("open", dir.path + "/" + dir.joinFile)
                 for p in procs { Glibc.close(p) }
                 throw e
             }
