@@ -290,7 +290,8 @@ int envyro_container_clone(const struct envyro_container_config *cfg, struct env
     memset(&args, 0, sizeof args);
     args.flags = (cfg->clone_flags & ~deferred) | CLONE_PIDFD;
     args.pidfd = (uint64_t)(uintptr_t)&pidfd;
-    args.exit_signal = SIGCHLD;
+    /* With CLONE_PARENT the child's exit signal is the caller's own and clone3 wants 0 here. */
+    args.exit_signal = (cfg->clone_flags & CLONE_PARENT) ? 0 : SIGCHLD;
     long pid = syscall(SYS_clone3, &args, sizeof args);
     if (pid < 0 && errno == ENOSYS) {
         /* x86_64 clone(flags, stack, parent_tid, child_tid, tls): CLONE_PIDFD stores the pidfd

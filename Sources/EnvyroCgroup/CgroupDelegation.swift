@@ -59,6 +59,16 @@ public enum CgroupDelegation {
         return out
     }
 
+    /// True when `envyro/<name>` is a directory in every hierarchy Envyro uses: root's helper
+    /// checks this at each start (one stat per hierarchy) and makes the subtree only when it is
+    /// missing, instead of re-making it (measured: 3-4% of an OCI `run`'s CPU, twice).
+    public static func subtreeExists(hierarchy: CgroupHierarchy, name: String) -> Bool {
+        mounts(of: hierarchy).allSatisfy { m in
+            var st = stat()
+            return lstat(m.mountPoint + "/" + topLevel + "/" + name, &st) == 0 && st.st_mode & S_IFMT == S_IFDIR
+        }
+    }
+
     /// Creates `envyro/<name>` in every hierarchy Envyro uses and hands it to uid:gid (no
     /// chown for 0:0). Used by `delegate` (`u<uid>`, `root`) and by tests (`test-<pid>`).
     @discardableResult

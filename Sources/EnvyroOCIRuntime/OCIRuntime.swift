@@ -5,8 +5,9 @@
 // Process model (why create spawns its own helper instead of using the daemon): engines reap
 // the container themselves. conmon and containerd's shim are child subreapers and wait for the
 // container's pid, so the container must be their descendant. `create` therefore starts a
-// helper as its own child; the helper clones the container held and detached and exits with
-// `create`; the container is then reparented to the engine's subreaper.
+// helper as its own child; the helper clones the container held and detached, as `create`'s
+// child (CLONE_PARENT), and exits with `create`; the container is then reparented to the
+// engine's subreaper.
 import CEnvyro
 import EnvyroCgroup
 import EnvyroJSON
@@ -294,14 +295,14 @@ final class OCIRuntime {
         guard a.positionals.count == 1 else { throw OCIFailure("run: needs exactly one container id") }
         let id = a.positionals[0]
         let detach = a.flag("detach")
-        // The container is reparented to us when the helper exits: we reap it.
+        // The container is our child (CLONE_PARENT); as a subreaper we also reap what it leaves.
         if !detach { _ = envyro_prctl(36 /* PR_SET_CHILD_SUBREAPER */, 1, 0) }
         try create(args.filter { $0 != "--detach" && $0 != "-d" }, forRun: true)
         _ = try start([id])
         if detach { return 0 }
         let (_, rec) = try load(id)
-        // The helper exits: the container is reparented to us (a subreaper) and we reap it.
-        supervisor.stopHelper()
+        // The container is our child (the helper clones it with CLONE_PARENT); the helper stays
+        // for the delete.
         let status = ProcessInfo.waitForChild(rec.pid)
         if !a.flag("keep") { _ = try? delete(["--force", id]) }
         return status

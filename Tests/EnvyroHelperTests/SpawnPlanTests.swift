@@ -119,12 +119,12 @@ struct SpawnPlanTests {
         return r
     }
 
-    @Test("an OCI bundle's plan: its process, its joined namespaces left out of clone, held, its named cgroup")
+    @Test("an OCI bundle's plan: its process, its joined namespaces left out of clone, the caller's child, held, its named cgroup")
     func ociPlan() throws {
         let policy = try loadPolicy("oci")
         let o = Self.ociRequest { $0.joinNamespaces = [(.network, "/run/netns/x"), (.ipc, "/run/ipc/x")] }
         let plan = SpawnPlan(oci: o, policy: policy, hostRoot: false, stdioCount: 3)
-        #expect(plan.cloneFlags == everyNamespace & ~(ENVYRO_CLONE_NEWNET | ENVYRO_CLONE_NEWIPC))
+        #expect(plan.cloneFlags == everyNamespace & ~(ENVYRO_CLONE_NEWNET | ENVYRO_CLONE_NEWIPC) | ENVYRO_CLONE_PARENT)
         #expect(plan.argv == ["sh", "-c", "true"] && plan.cwd == "/work" && plan.searchPath == "/bundle/bin")
         #expect(plan.held && plan.oomScoreAdj == 100 && !plan.timed && !plan.useInit)
         #expect(plan.noNewPrivileges)

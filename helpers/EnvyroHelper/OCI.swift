@@ -3,8 +3,8 @@
 // An OCI container differs from `create`'s in three ways, each carried out here:
 //   - it is held: it builds everything, reports PREPARED and waits on a start socket the
 //     caller made (so `envyro start` is a connect and one byte);
-//   - it is detached: no parent-death signal and not tracked by this helper, which exits when
-//     its caller does; the container is then reaped by the engine's subreaper;
+//   - it is detached: no parent-death signal, not tracked by this helper, and not its child but
+//     its caller's (CLONE_PARENT: SpawnPlan), so it is reaped by `run` or the engine's subreaper;
 //   - it is found again later by name: its cgroup `oci-…` in the caller's own subtree, and its
 //     first process by pid and start time (a recycled pid is never signalled).
 // The policy is checked as for `create`, plus the bundle's capability sets against its keep list.

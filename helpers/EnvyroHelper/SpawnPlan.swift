@@ -116,6 +116,11 @@ struct SpawnPlan: Equatable {
         // The bundle's capability sets were checked against the policy already (ociCreate).
         self.init(common: r, policy: policy, requested: p.allCapabilities, stdioCount: stdioCount)
         for (kind, _) in o.joinNamespaces { cloneFlags &= ~kind.cloneFlags }
+        // The container is the child of the helper's parent, the runtime command (`create`,
+        // `run`): engines wait for it as their descendant without waiting for the helper to exit
+        // first, and `run` waits for it directly and keeps the same helper for its `delete`
+        // (measured: one helper start less per `run`).
+        cloneFlags |= ENVYRO_CLONE_PARENT
         if !r.seccomp.isEmpty { extraFilters.append(r.seccomp) }
         if !p.seccomp.isEmpty { extraFilters.append(p.seccomp) }
         maskedPaths = Self.union(maskedPaths, o.maskedPaths)

@@ -143,7 +143,12 @@ package final class LinuxSyscalls: HelperSyscalls, Sendable {
 
     package func wait(pidfd: Int32) {
         var code: Int32 = 0, status: Int32 = 0, pid: pid_t = 0
-        _ = envyro_waitid_pidfd(pidfd, 0, &code, &status, &pid)
+        if envyro_waitid_pidfd(pidfd, 0, &code, &status, &pid) != 0 && errno == ECHILD {
+            // Not our child (an OCI container is our caller's: CLONE_PARENT): its pidfd becomes
+            // readable when it has exited; its parent reaps it.
+            var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+            while poll(&p, 1, -1) < 0 && errno == EINTR {}
+        }
     }
 
     package func reap(pidfd: Int32) -> ChildExit? {

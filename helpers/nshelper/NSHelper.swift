@@ -141,7 +141,9 @@ struct NSHelperMain {
             // it made). Ordinary users get theirs from `sudo envyro setup --user NAME`.
             // The hierarchy found here is the cgroup manager's too: not detected twice.
             hierarchy = try? CgroupHierarchy.detect()
-            if let h = hierarchy { _ = try? CgroupDelegation.createSubtree(hierarchy: h, name: "root", uid: 0, gid: 0) }
+            if let h = hierarchy, !CgroupDelegation.subtreeExists(hierarchy: h, name: "root") {
+                _ = try? CgroupDelegation.createSubtree(hierarchy: h, name: "root", uid: 0, gid: 0)
+            }
         }
 
         if geteuid() == 0 {

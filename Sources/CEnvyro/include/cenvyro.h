@@ -42,6 +42,9 @@
 #define ENVYRO_CLONE_NEWUSER   0x10000000ULL
 #define ENVYRO_CLONE_NEWPID    0x20000000ULL
 #define ENVYRO_CLONE_NEWNET    0x40000000ULL
+/* Not a namespace: the child's parent is the caller's parent (an OCI container is its runtime
+ * command's child, not the helper's). */
+#define ENVYRO_CLONE_PARENT    0x00008000ULL
 
 /* Capability numbers (linux/capability.h): bit n of a capability mask is capability n. */
 #define ENVYRO_CAP_CHOWN 0
