@@ -270,6 +270,25 @@ static void oci_sysctl(int rootfd, const struct envyro_sysctl *s) {
     close(fd);
 }
 
+/* linux.timeOffsets: a time namespace's offsets can only be written while no process is in
+ * it, so it is made with unshare (which leaves this process outside; its execve enters it) and
+ * the offsets are written at once, before anything else can join. A time namespace joined by
+ * path takes effect at once. Needs CAP_SYS_ADMIN (and CAP_SYS_TIME for the offsets) in our user
+ * namespace: root of it by now. /proc is still the host's procfs here: /proc/self is us. */
+static void enter_time_namespace(const struct envyro_oci_config *oci) {
+    if (oci->time_ns_fd > 0) CHECK(ENVYRO_STEP_TIMENS, setns(oci->time_ns_fd, ENVYRO_CLONE_NEWTIME));
+    if (!oci->new_timens) return;
+    CHECK(ENVYRO_STEP_TIMENS, unshare(ENVYRO_CLONE_NEWTIME));
+    if (!oci->time_offsets || !oci->time_offsets[0]) return;
+    int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    CHECK(ENVYRO_STEP_TIMENS, fd);
+    size_t len = s_len(oci->time_offsets);
+    ssize_t w;
+    do { w = write(fd, oci->time_offsets, len); } while (w < 0 && errno == EINTR);
+    if (w != (ssize_t)len) envyro__fail(ENVYRO_STEP_TIMENS, w < 0 ? errno : EIO);
+    close(fd);
+}
+
 /* Held mode: report PREPARED, then wait for `start` to connect and send one byte. EOF or an
  * error on the connection means the container was deleted before it started: exit quietly.
  * Then nobody reads the error pipe any more (create has returned): close it, so a later exec
@@ -322,6 +341,7 @@ void envyro__oci_child_main(const struct envyro_container_config *cfg, int sync_
     envyro__join_cgroup_and_name(cfg);
     if (oci->domainname && (cfg->clone_flags & CLONE_NEWUTS))
         CHECK(ENVYRO_STEP_DOMAINNAME, setdomainname(oci->domainname, s_len(oci->domainname)));
+    enter_time_namespace(oci);
 
     /* 4. Nothing we mount may propagate to the host; a shared or slave rootfs (asked for by
      *    the bundle) starts as rslave so that host mounts still reach it, as with runc. */
@@ -357,6 +377,13 @@ void envyro__oci_child_main(const struct envyro_container_config *cfg, int sync_
     /* 12-16. console, rlimits, bounding set, user, capabilities, no_new_privs, cwd, stdio,
      *        signals (envyro__become_process). */
     int stdio[3] = { cfg->stdio[0], cfg->stdio[1], cfg->stdio[2] };
+    /* HOME from the container's /etc/passwd and LISTEN_PID (process_env.c), read in the new
+     * root while still root. */
+    int envc = 0;
+    while (cfg->envp[envc]) envc++;
+    const char *env_room[envc + 2];
+    static char env_strings[ENVYRO_ENV_BUF];
+    char *const *envp = envyro__process_env(cfg->envp, oci->uid, env_room, env_strings);
     struct envyro__process p = ENVYRO__PROCESS(oci, cfg);
     int filters_late = envyro__become_process(&p, stdio);
 
@@ -369,6 +396,6 @@ void envyro__oci_child_main(const struct envyro_container_config *cfg, int sync_
 
     /* 19. seccomp last (a filter may forbid accept4 or read), then exec what we found. */
     if (filters_late) envyro__install_bpf(cfg->filters, cfg->filter_count);
-    execve(exe, (char *const *)cfg->argv, (char *const *)cfg->envp);
+    execve(exe, (char *const *)cfg->argv, envp);
     envyro__fail(ENVYRO_STEP_EXEC, errno);
 }
