@@ -181,8 +181,8 @@ extension ConfigSchema {
                 throw l.error("sysctl.\(kv.key)", "'\(kv.key)' is not namespaced: setting it would change the host")
             }
             guard namespaces.contains(where: { $0.type == type }) else {
-                let name = type == .network ? "network" : type.rawValue
-                throw l.error("sysctl.\(kv.key)", "'\(kv.key)' needs a \(name) namespace of the container's own (linux.namespaces has none): it would change the host's")
+                let name = type == .network ? "a network" : type == .ipc ? "an IPC" : "a UTS"
+                throw l.error("sysctl.\(kv.key)", "'\(kv.key)' needs \(name) namespace of the container's own (linux.namespaces has none): it would change the host's")
             }
         }
     }
