@@ -247,6 +247,29 @@ struct OCIProcessTests {
         if Self.crunAvailable { #expect(try Self.crun(b).stdout == e.stdout) }
     }
 
+    @Test("In a user namespace a FIFO is made with its owner and mode, and a device node is the host's, bound (as crun does rootless)")
+    func devicesInAUserNamespace() throws {
+        let b = try Self.bundle("devices-userns", "stat -c '%n %F %t %T' /dev/fuse /dev/zz; stat -c '%n %F %a %u %g' /dev/myfifo; stat -c '%a %u %g' /dev/fuse")
+        defer { b.cleanup() }
+        try Self.set(b, linux: ["devices": Self.devices, "namespaces": Self.namespaces(b) + [["type": "user"]],
+                                "uidMappings": [["containerID": 0, "hostID": 100_000, "size": 65536]],
+                                "gidMappings": [["containerID": 0, "hostID": 100_000, "size": 65536]]])
+        _ = try Harness.run(["/bin/chmod", "-R", "o+rX", b.bundle.path])
+        let e = try Self.envyro(b)
+        #expect(e.status == 0, "\(e.stderr)")
+        let lines = e.stdout.split(separator: "\n").map(String.init)
+        #expect(Array(lines.prefix(3)) == ["/dev/fuse character special file a e5", "/dev/zz character special file 1 3",
+                                          "/dev/myfifo fifo 600 7 8"])
+        // The host's node, bound: its owner (host root, unmapped) and mode, not the bundle's.
+        var host = stat()
+        _ = stat("/dev/fuse", &host)
+        #expect(lines.last == String(host.st_mode & 0o7777, radix: 8) + " 65534 65534")
+        if Self.crunAvailable {
+            let c = try Self.crun(b)
+            #expect(Array(c.stdout.split(separator: "\n").map(String.init).prefix(3)) == Array(lines.prefix(3)), "crun: \(c.stderr)")
+        }
+    }
+
     // MARK: - net devices
 
     @Test("linux.netDevices moves a host interface into the container under its new name; it is gone from the host")

@@ -33,6 +33,9 @@ extension HelperServer {
             return Outcome(reply: .failed(Failure(errno: errno, step: step, message: why)), decision: .denied(reason: why),
                            result: String(cString: envyro_errno_name(errno)), detail: "oci \(r.id)")
         }
+        guard fds.count == 5 + Int(r.process.extras.preserveFDs) else {
+            return deny("oci_create carries \(fds.count) fds but names 5 and \(r.process.extras.preserveFDs) preserved", step: .stdio, errno: EINVAL)
+        }
         let beyond = capabilitiesBeyondPolicy(r.process.allCapabilities)
         if !beyond.isEmpty {
             return deny("the bundle asks for \(beyond.joined(separator: ", ")), which policy \(policy.name) does not allow (it keeps \(policy.capabilities.keep.joined(separator: ", ")))")
@@ -236,6 +239,11 @@ extension HelperServer {
     /// user, capabilities and seccomp), started through the trampoline's exec entry.
     func ociExec(_ r: OCIExecRequest, fds: [Int32]) -> Outcome {
         defer { for fd in fds { close(fd) } }
+        guard fds.count == 4 + Int(r.process.extras.preserveFDs) else {
+            let why = "oci_exec carries \(fds.count) fds but names 4 and \(r.process.extras.preserveFDs) preserved"
+            return Outcome(reply: .failed(Failure(errno: EINVAL, step: .stdio, message: why)), decision: .denied(reason: why),
+                           result: "EINVAL", detail: "oci \(r.id) exec")
+        }
         let beyond = capabilitiesBeyondPolicy(r.process.allCapabilities)
         if !beyond.isEmpty {
             let why = "the process asks for \(beyond.joined(separator: ", ")), which policy \(policy.name) does not allow"
