@@ -199,8 +199,42 @@ static void oci_mount(int rootfd, const struct envyro_mount *m, int *dev_tmpfs, 
     close(fd);
 }
 
+/* The host's node for device `d` (this is still the host's /dev): the same path when it is the
+ * same device (type and numbers), else any node of /dev with that type and those numbers (a
+ * bundle may name a node the host keeps elsewhere: /dev/zz for 1:3). Never a different device
+ * than the bundle asked for. Returns 0 with the path in out, or -1 (ENODEV: the host has none). */
+static int host_node(const struct envyro_device *d, char out[PATH_BUF]) {
+    struct stat st;
+    dev_t want = makedev(d->major, d->minor);
+    mode_t type = (mode_t)d->mode & S_IFMT;
+    if (stat(d->path, &st) == 0 && (st.st_mode & S_IFMT) == type && st.st_rdev == want && s_len(d->path) < PATH_BUF) {
+        memcpy(out, d->path, s_len(d->path) + 1);
+        return 0;
+    }
+    int dir = open("/dev", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) return -1;
+    union { char buf[4096]; struct { uint64_t a; } align; } dents;
+    for (;;) {
+        long nread = syscall(SYS_getdents64, dir, dents.buf, sizeof dents.buf);
+        if (nread <= 0) break;
+        for (long off = 0; off < nread;) {
+            struct { uint64_t ino; int64_t off; unsigned short reclen; unsigned char type; char name[]; } *e = (void *)(dents.buf + off);
+            off += e->reclen;
+            if (fstatat(dir, e->name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
+            if ((st.st_mode & S_IFMT) != type || st.st_rdev != want) continue;
+            if (s_join(out, "/dev/", e->name) < 0) continue;
+            close(dir);
+            return 0;
+        }
+    }
+    close(dir);
+    errno = ENODEV;
+    return -1;
+}
+
 /* One `linux.devices` entry: mknod inside the rootfs; in a user namespace (mknod: EPERM) an
- * empty file with the host's node of the same path bound onto it, as runc does rootless. */
+ * empty file with the host's node of that device bound onto it, as runc and crun do rootless
+ * (its owner and mode are then the host's: a user namespace can't change them). */
 static void oci_device(int rootfd, const struct envyro_device *d) {
     char base[PATH_BUF], target[32];
     int parent = envyro__parent_in_root(rootfd, d->path, base);
@@ -208,13 +242,15 @@ static void oci_device(int rootfd, const struct envyro_device *d) {
     if (mknodat(parent, base, (mode_t)d->mode, makedev(d->major, d->minor)) == 0) {
         CHECK(ENVYRO_STEP_DEVICE, fchownat(parent, base, d->uid, d->gid, AT_SYMLINK_NOFOLLOW));
     } else if (errno == EPERM) {
+        char source[PATH_BUF];
+        CHECK(ENVYRO_STEP_DEVICE, host_node(d, source));
         int f = openat(parent, base, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
         CHECK(ENVYRO_STEP_DEVICE, f);
         close(f);
         int fd = openat(parent, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
         CHECK(ENVYRO_STEP_DEVICE, fd);
         fd_path(target, fd);
-        CHECK(ENVYRO_STEP_DEVICE, mount(d->path, target, NULL, MS_BIND, NULL));
+        CHECK(ENVYRO_STEP_DEVICE, mount(source, target, NULL, MS_BIND, NULL));
         close(fd);
     } else if (errno != EEXIST) {   /* an existing node is the image's: leave it */
         envyro__fail(ENVYRO_STEP_DEVICE, errno);

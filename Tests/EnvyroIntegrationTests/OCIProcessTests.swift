@@ -29,15 +29,15 @@ struct OCIProcessTests {
     static let environment = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", "ENVYRO_AUTO_SUPERVISOR=0"]
 
     /// `envyro run` of the bundle (foreground), with `prefix` (e.g. setpriv) before it.
-    static func envyro(_ b: OCIBundle, prefix: [String] = [], _ extra: [String] = []) throws -> Harness.Result {
-        try Harness.run(prefix + ["/usr/bin/env", "-i"] + environment + ["HOME=/root", Harness.envyro, "--root", b.stateRoot, "run"]
+    static func envyro(_ b: OCIBundle, prefix: [String] = [], env: [String] = [], _ extra: [String] = []) throws -> Harness.Result {
+        try Harness.run(prefix + ["/usr/bin/env", "-i"] + environment + env + ["HOME=/root", Harness.envyro, "--root", b.stateRoot, "run"]
                         + extra + ["--bundle", b.bundle.path, b.newID("e")])
     }
 
     /// `crun run` of the same bundle. crun 1.8.1 refuses this host's hybrid cgroup layout, so it
     /// runs in a private mount namespace with an empty file over the unified hierarchy's
     /// cgroup.controllers (tests/engines/README.md).
-    static func crun(_ b: OCIBundle, prefix: [String] = [], _ extra: [String] = []) throws -> Harness.Result {
+    static func crun(_ b: OCIBundle, prefix: [String] = [], env: [String] = [], _ extra: [String] = []) throws -> Harness.Result {
         let id = "crun-\(UUID().uuidString.prefix(8).lowercased())"
         let state = b.dir.appendingPathComponent("crun-state").path
         let controllers = "/sys/fs/cgroup/unified/cgroup.controllers"
@@ -47,7 +47,7 @@ struct OCIProcessTests {
             FileManager.default.createFile(atPath: empty, contents: Data())
             argv = ["/usr/bin/unshare", "-m", "/bin/sh", "-c", "mount --bind \(empty) \(controllers) && exec \"$@\"", "crun"] + argv
         }
-        return try Harness.run(prefix + ["/usr/bin/env", "-i"] + environment + argv)
+        return try Harness.run(prefix + ["/usr/bin/env", "-i"] + environment + env + argv)
     }
 
     /// `runc run` of the bundle (for what crun 1.8.1 does differently or not at all).
@@ -142,6 +142,60 @@ struct OCIProcessTests {
         let e = try Self.envyro(b)
         #expect(Self.trimmed(e.stdout) == "HOME=/", "\(e.stderr)")
         if Self.runcAvailable { #expect(try Self.runc(b).stdout == e.stdout) }
+    }
+
+    // MARK: - preserved fds
+
+    /// `sh -c 'exec 3<F3 4<F4; exec "$@"' sh ARGV...`: ARGV runs with fds 3 and 4 open on two files.
+    static func withFDs(_ b: OCIBundle) throws -> [String] {
+        let f3 = b.dir.appendingPathComponent("f3").path, f4 = b.dir.appendingPathComponent("f4").path
+        try "three\n".write(toFile: f3, atomically: false, encoding: .utf8)
+        try "four\n".write(toFile: f4, atomically: false, encoding: .utf8)
+        return ["/bin/sh", "-c", "exec 3<\(f3) 4<\(f4); exec \"$@\"", "sh"]
+    }
+
+    @Test("--preserve-fds N passes fds 3...3+N-1 to the container and no more, as with crun")
+    func preserveFDs() throws {
+        let b = try Self.bundle("preserve", "cat <&3; cat <&4 2>/dev/null || echo no fd 4")
+        defer { b.cleanup() }
+        let prefix = try Self.withFDs(b)
+        for n in ["2", "1"] {
+            let e = try Self.envyro(b, prefix: prefix, ["--preserve-fds", n])
+            #expect(e.status == 0, "\(e.stderr)")
+            #expect(e.stdout.split(separator: "\n") == (n == "2" ? ["three", "four"] : ["three", "no fd 4"]))
+            if Self.crunAvailable { #expect(try Self.crun(b, prefix: prefix, ["--preserve-fds", n]).stdout == e.stdout) }
+        }
+        let closed = try Self.envyro(b, prefix: prefix, ["--preserve-fds", "3"])
+        #expect(closed.status != 0)
+        #expect(closed.stderr.contains("--preserve-fds 3: fd 5 is not open"), "\(closed.stderr)")
+    }
+
+    @Test("Socket-activated (LISTEN_FDS in its environment), envyro passes those fds and LISTEN_PID is the process's pid inside, as with crun; LISTEN_FDS too, as with runc")
+    func socketActivation() throws {
+        let b = try Self.bundle("listen", "echo LISTEN_PID=$LISTEN_PID; cat <&3; echo LISTEN_FDS=$LISTEN_FDS")
+        defer { b.cleanup() }
+        let prefix = try Self.withFDs(b), listen = ["LISTEN_FDS=1"]
+        let e = try Self.envyro(b, prefix: prefix, env: listen)
+        #expect(e.status == 0, "\(e.stderr)")
+        let lines = e.stdout.split(separator: "\n")
+        #expect(lines == ["LISTEN_PID=1", "three", "LISTEN_FDS=1"])
+        // crun 1.8.1 passes the fds and sets LISTEN_PID but leaves LISTEN_FDS out.
+        if Self.crunAvailable {
+            #expect(try Self.crun(b, prefix: prefix, env: listen).stdout.split(separator: "\n").prefix(2) == lines.prefix(2))
+        }
+    }
+
+    @Test("exec --preserve-fds passes fds to the exec'd process too")
+    func execPreserveFDs() throws {
+        let b = try Self.bundle("exec-preserve", "sleep 30")
+        defer { b.cleanup() }
+        let id = b.newID()
+        #expect(try b.envyro(["create", "--bundle", b.bundle.path, id]).status == 0)
+        #expect(try b.envyro(["start", id]).status == 0)
+        let e = try Harness.run(try Self.withFDs(b) + ["/usr/bin/env", "-i"] + Self.environment
+                                + [Harness.envyro, "--root", b.stateRoot, "exec", "--preserve-fds", "2", id, "sh", "-c", "cat <&3; cat <&4"])
+        #expect(e.status == 0, "\(e.stderr)")
+        #expect(e.stdout.split(separator: "\n") == ["three", "four"])
     }
 
     // MARK: - I/O priority
