@@ -110,3 +110,36 @@ struct ProcessExtrasTests {
         #expect(error.reason.contains("needs a network namespace"))
     }
 }
+
+@Suite("The features document lists the process settings")
+struct ProcessFeaturesTests {
+    static func document() throws -> JSONValue {
+        try JSONParser.parse(OCIFeatures.json(version: "0.9.0", seccomp: OCIFeatures.Seccomp(enabled: false)))
+    }
+
+    @Test("time namespaces (where the kernel has them), net devices, and envyro's extras by name")
+    func listed() throws {
+        let d = try Self.document()
+        let namespaces = d["linux"]?["namespaces"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        #expect(namespaces.contains("time") == OCIFeatures.timeNamespacesAvailable)
+        #expect(d["linux"]?["netDevices"] == ["enabled": true])
+        let a = d["annotations"]
+        #expect(a?["io.github.envyro.process.ioPriority"] == "IOPRIO_CLASS_RT,IOPRIO_CLASS_BE,IOPRIO_CLASS_IDLE")
+        #expect(a?["io.github.envyro.linux.personality"] == "LINUX,LINUX32")
+        #expect(a?["io.github.envyro.annotations"] == "run.oci.keep_original_groups")
+        if OCIFeatures.timeNamespacesAvailable { #expect(a?["io.github.envyro.linux.timeOffsets"] == "monotonic,boottime") }
+    }
+
+    @Test("Every listed I/O class, personality domain and clock is accepted by the config reader")
+    func listedIsAccepted() throws {
+        for (name, _) in OCIConfig.IOPriority.classes {
+            _ = try parse(setting(baseDocument(), "process.ioPriority", ["class": .string(name), "priority": 0]))
+        }
+        for (name, _) in OCIConfig.Personality.domains {
+            _ = try parse(setting(baseDocument(), "linux.personality", ["domain": .string(name)]))
+        }
+        var d = setting(baseDocument(), "linux.namespaces.6", ["type": "time"])
+        for clock in OCIConfig.TimeOffset.clocks { d = setting(d, "linux.timeOffsets.\(clock)", ["secs": 1]) }
+        #expect(try parse(d).linux?.timeOffsets.count == 2)
+    }
+}
