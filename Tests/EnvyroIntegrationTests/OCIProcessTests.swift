@@ -119,6 +119,23 @@ struct OCIProcessTests {
         if Self.crunAvailable { #expect(try Self.crun(b, prefix: caller).stdout == replaced.stdout) }
     }
 
+    @Test("run.oci.keep_original_groups in a user namespace keeps the caller's groups, unmapped there, as with crun")
+    func keepOriginalGroupsInAUserNamespace() throws {
+        let b = try Self.bundle("keepgroups-userns", "grep Groups /proc/self/status")
+        defer { b.cleanup() }
+        try Self.set(b, process: ["user": ["uid": 1000, "gid": 1000, "additionalGids": [9]]],
+                     linux: ["namespaces": Self.namespaces(b) + [["type": "user"]],
+                             "uidMappings": [["containerID": 0, "hostID": 100_000, "size": 65536]],
+                             "gidMappings": [["containerID": 0, "hostID": 100_000, "size": 65536]]],
+                     top: ["annotations": ["run.oci.keep_original_groups": "1"]])
+        _ = try Harness.run(["/bin/chmod", "-R", "o+rX", b.bundle.path])
+        let caller = ["/usr/bin/setpriv", "--groups", "5,7", "--"]
+        let e = try Self.envyro(b, prefix: caller)
+        #expect(e.status == 0, "\(e.stderr)")
+        #expect(Self.trimmed(e.stdout) == "Groups:\t65534 65534")
+        if Self.crunAvailable { #expect(try Self.crun(b, prefix: caller).stdout == e.stdout) }
+    }
+
     // MARK: - HOME
 
     @Test("HOME comes from the container's /etc/passwd when the env has none, as with crun")
