@@ -38,21 +38,27 @@ static __attribute__((noreturn)) void exec_process(const struct envyro_exec_conf
     }
     /* The mount namespace was joined: /dev/ptmx is the container's. */
     int stdio[3] = { cfg->stdio[0], cfg->stdio[1], cfg->stdio[2] };
+    /* HOME and LISTEN_PID as for the first process (process_env.c), in the container's root. */
+    int envc = 0;
+    while (cfg->envp[envc]) envc++;
+    const char *env_room[envc + 2];
+    static char env_strings[ENVYRO_ENV_BUF];
+    char *const *envp = envyro__process_env(cfg->envp, cfg->uid, env_room, env_strings);
     struct envyro__process p = ENVYRO__PROCESS(cfg, cfg);
     if (envyro__become_process(&p, stdio)) envyro__install_bpf(cfg->filters, cfg->filter_count);
-    envyro__fail(ENVYRO_STEP_EXEC, envyro__exec_search(cfg->argv[0], (char *const *)cfg->argv,
-                                                       (char *const *)cfg->envp, cfg->search_path));
+    envyro__fail(ENVYRO_STEP_EXEC, envyro__exec_search(cfg->argv[0], (char *const *)cfg->argv, envp, cfg->search_path));
 }
 
 static __attribute__((noreturn)) void intermediate(const struct envyro_exec_config *cfg, int pid_fd, int err_fd) {
     /* First, every fd of the helper's but ours is closed: the process joins the container and
      * must hold nothing of the host (CVE-2024-21626). */
-    int keep[64];
+    int keep[ENVYRO_KEEP_MAX];
     int n = 0;
-    if (cfg->cgroup_procs_count + 7 > 64) envyro__fail(ENVYRO_STEP_STDIO, EMFILE);
+    if (cfg->cgroup_procs_count + cfg->preserved_fd_count + 7 > ENVYRO_KEEP_MAX) envyro__fail(ENVYRO_STEP_STDIO, EMFILE);
     keep[n++] = pid_fd; keep[n++] = err_fd; keep[n++] = cfg->target_pidfd; keep[n++] = cfg->console_fd;
     for (int i = 0; i < 3; i++) keep[n++] = cfg->stdio[i];
     for (int i = 0; i < cfg->cgroup_procs_count; i++) keep[n++] = cfg->cgroup_procs[i];
+    for (int i = 0; i < cfg->preserved_fd_count; i++) keep[n++] = cfg->preserved_fds[i];
     envyro__close_fds_except(keep, n);
     /* The cgroup first, while we are still in the namespaces the helper opened the
      * cgroup.procs files in (the kernel checks a migration against the opener's credentials and

@@ -199,8 +199,42 @@ static void oci_mount(int rootfd, const struct envyro_mount *m, int *dev_tmpfs, 
     close(fd);
 }
 
+/* The host's node for device `d` (this is still the host's /dev): the same path when it is the
+ * same device (type and numbers), else any node of /dev with that type and those numbers (a
+ * bundle may name a node the host keeps elsewhere: /dev/zz for 1:3). Never a different device
+ * than the bundle asked for. Returns 0 with the path in out, or -1 (ENODEV: the host has none). */
+static int host_node(const struct envyro_device *d, char out[PATH_BUF]) {
+    struct stat st;
+    dev_t want = makedev(d->major, d->minor);
+    mode_t type = (mode_t)d->mode & S_IFMT;
+    if (stat(d->path, &st) == 0 && (st.st_mode & S_IFMT) == type && st.st_rdev == want && s_len(d->path) < PATH_BUF) {
+        memcpy(out, d->path, s_len(d->path) + 1);
+        return 0;
+    }
+    int dir = open("/dev", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) return -1;
+    union { char buf[4096]; struct { uint64_t a; } align; } dents;
+    for (;;) {
+        long nread = syscall(SYS_getdents64, dir, dents.buf, sizeof dents.buf);
+        if (nread <= 0) break;
+        for (long off = 0; off < nread;) {
+            struct { uint64_t ino; int64_t off; unsigned short reclen; unsigned char type; char name[]; } *e = (void *)(dents.buf + off);
+            off += e->reclen;
+            if (fstatat(dir, e->name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
+            if ((st.st_mode & S_IFMT) != type || st.st_rdev != want) continue;
+            if (s_join(out, "/dev/", e->name) < 0) continue;
+            close(dir);
+            return 0;
+        }
+    }
+    close(dir);
+    errno = ENODEV;
+    return -1;
+}
+
 /* One `linux.devices` entry: mknod inside the rootfs; in a user namespace (mknod: EPERM) an
- * empty file with the host's node of the same path bound onto it, as runc does rootless. */
+ * empty file with the host's node of that device bound onto it, as runc and crun do rootless
+ * (its owner and mode are then the host's: a user namespace can't change them). */
 static void oci_device(int rootfd, const struct envyro_device *d) {
     char base[PATH_BUF], target[32];
     int parent = envyro__parent_in_root(rootfd, d->path, base);
@@ -208,13 +242,15 @@ static void oci_device(int rootfd, const struct envyro_device *d) {
     if (mknodat(parent, base, (mode_t)d->mode, makedev(d->major, d->minor)) == 0) {
         CHECK(ENVYRO_STEP_DEVICE, fchownat(parent, base, d->uid, d->gid, AT_SYMLINK_NOFOLLOW));
     } else if (errno == EPERM) {
+        char source[PATH_BUF];
+        CHECK(ENVYRO_STEP_DEVICE, host_node(d, source));
         int f = openat(parent, base, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
         CHECK(ENVYRO_STEP_DEVICE, f);
         close(f);
         int fd = openat(parent, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
         CHECK(ENVYRO_STEP_DEVICE, fd);
         fd_path(target, fd);
-        CHECK(ENVYRO_STEP_DEVICE, mount(d->path, target, NULL, MS_BIND, NULL));
+        CHECK(ENVYRO_STEP_DEVICE, mount(source, target, NULL, MS_BIND, NULL));
         close(fd);
     } else if (errno != EEXIST) {   /* an existing node is the image's: leave it */
         envyro__fail(ENVYRO_STEP_DEVICE, errno);
@@ -270,6 +306,25 @@ static void oci_sysctl(int rootfd, const struct envyro_sysctl *s) {
     close(fd);
 }
 
+/* linux.timeOffsets: a time namespace's offsets can only be written while no process is in
+ * it, so it is made with unshare (which leaves this process outside; its execve enters it) and
+ * the offsets are written at once, before anything else can join. A time namespace joined by
+ * path takes effect at once. Needs CAP_SYS_ADMIN (and CAP_SYS_TIME for the offsets) in our user
+ * namespace: root of it by now. /proc is still the host's procfs here: /proc/self is us. */
+static void enter_time_namespace(const struct envyro_oci_config *oci) {
+    if (oci->time_ns_fd > 0) CHECK(ENVYRO_STEP_TIMENS, setns(oci->time_ns_fd, ENVYRO_CLONE_NEWTIME));
+    if (!oci->new_timens) return;
+    CHECK(ENVYRO_STEP_TIMENS, unshare(ENVYRO_CLONE_NEWTIME));
+    if (!oci->time_offsets || !oci->time_offsets[0]) return;
+    int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    CHECK(ENVYRO_STEP_TIMENS, fd);
+    size_t len = s_len(oci->time_offsets);
+    ssize_t w;
+    do { w = write(fd, oci->time_offsets, len); } while (w < 0 && errno == EINTR);
+    if (w != (ssize_t)len) envyro__fail(ENVYRO_STEP_TIMENS, w < 0 ? errno : EIO);
+    close(fd);
+}
+
 /* Held mode: report PREPARED, then wait for `start` to connect and send one byte. EOF or an
  * error on the connection means the container was deleted before it started: exit quietly.
  * Then nobody reads the error pipe any more (create has returned): close it, so a later exec
@@ -322,6 +377,7 @@ void envyro__oci_child_main(const struct envyro_container_config *cfg, int sync_
     envyro__join_cgroup_and_name(cfg);
     if (oci->domainname && (cfg->clone_flags & CLONE_NEWUTS))
         CHECK(ENVYRO_STEP_DOMAINNAME, setdomainname(oci->domainname, s_len(oci->domainname)));
+    enter_time_namespace(oci);
 
     /* 4. Nothing we mount may propagate to the host; a shared or slave rootfs (asked for by
      *    the bundle) starts as rslave so that host mounts still reach it, as with runc. */
@@ -357,6 +413,13 @@ void envyro__oci_child_main(const struct envyro_container_config *cfg, int sync_
     /* 12-16. console, rlimits, bounding set, user, capabilities, no_new_privs, cwd, stdio,
      *        signals (envyro__become_process). */
     int stdio[3] = { cfg->stdio[0], cfg->stdio[1], cfg->stdio[2] };
+    /* HOME from the container's /etc/passwd and LISTEN_PID (process_env.c), read in the new
+     * root while still root. */
+    int envc = 0;
+    while (cfg->envp[envc]) envc++;
+    const char *env_room[envc + 2];
+    static char env_strings[ENVYRO_ENV_BUF];
+    char *const *envp = envyro__process_env(cfg->envp, oci->uid, env_room, env_strings);
     struct envyro__process p = ENVYRO__PROCESS(oci, cfg);
     int filters_late = envyro__become_process(&p, stdio);
 
@@ -369,6 +432,6 @@ void envyro__oci_child_main(const struct envyro_container_config *cfg, int sync_
 
     /* 19. seccomp last (a filter may forbid accept4 or read), then exec what we found. */
     if (filters_late) envyro__install_bpf(cfg->filters, cfg->filter_count);
-    execve(exe, (char *const *)cfg->argv, (char *const *)cfg->envp);
+    execve(exe, (char *const *)cfg->argv, envp);
     envyro__fail(ENVYRO_STEP_EXEC, errno);
 }

@@ -95,10 +95,12 @@ void envyro__apply_rlimits(const struct envyro_rlimit *limits, int count) {
 /* process.user. Raw syscalls: glibc's set*id wrappers broadcast to the threads of the process
  * we were cloned from, whose bookkeeping this copy still carries. KEEPCAPS keeps the permitted
  * set across the change away from uid 0; envyro__set_caps then sets what the process gets. */
-void envyro__apply_user(uint32_t uid, uint32_t gid, const uint32_t *gids, int count) {
+void envyro__apply_user(uint32_t uid, uint32_t gid, const uint32_t *gids, int count, int keep_groups) {
     /* A user namespace whose setgroups is "deny" refuses even an empty list: skip that case
-     * only (the process then keeps the groups it had, none in such a namespace). */
-    if (syscall(SYS_setgroups, (size_t)count, count > 0 ? gids : NULL) < 0 && !(errno == EPERM && count == 0))
+     * only (the process then keeps the groups it had, none in such a namespace). With
+     * keep_groups (crun's run.oci.keep_original_groups) there is no setgroups at all: the
+     * caller's groups stay, as with crun. */
+    if (!keep_groups && syscall(SYS_setgroups, (size_t)count, count > 0 ? gids : NULL) < 0 && !(errno == EPERM && count == 0))
         envyro__fail(ENVYRO_STEP_USER, errno);
     CHECK(ENVYRO_STEP_USER, prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0));
     CHECK(ENVYRO_STEP_USER, (int)syscall(SYS_setresgid, gid, gid, gid));
@@ -174,10 +176,15 @@ int envyro__become_process(const struct envyro__process *p, int stdio[3]) {
      * into it. */
     else CHECK(ENVYRO_STEP_SESSION, setsid());
     envyro__apply_rlimits(p->rlimits, p->rlimit_count);
+    /* linux.personality and process.ioPriority: before any filter (a profile may not list
+     * personality or ioprio_set) and while the capabilities are there (the realtime I/O class
+     * needs CAP_SYS_ADMIN or CAP_SYS_NICE). */
+    if (p->has_personality) CHECK(ENVYRO_STEP_PERSONALITY, (int)syscall(SYS_personality, (unsigned long)p->personality));
+    if (p->ioprio) CHECK(ENVYRO_STEP_IOPRIO, (int)syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, (int)p->ioprio));
     int filters_early = !p->no_new_privs && p->filter_count > 0;
     if (filters_early) envyro__install_bpf(p->filters, p->filter_count);
     envyro__drop_bounding(p->cap_bounding);
-    envyro__apply_user(p->uid, p->gid, p->additional_gids, p->additional_gid_count);
+    envyro__apply_user(p->uid, p->gid, p->additional_gids, p->additional_gid_count, p->keep_groups);
     if (p->umask >= 0) umask((mode_t)p->umask);
     envyro__set_caps(p->cap_effective, p->cap_permitted, p->cap_inheritable, p->cap_ambient);
     /* A change of euid/egid or a gain of capabilities clears the parent-death signal
@@ -185,7 +192,7 @@ int envyro__become_process(const struct envyro__process *p, int stdio[3]) {
     if (!p->detached) CHECK(ENVYRO_STEP_PDEATHSIG, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
     if (p->no_new_privs) CHECK(ENVYRO_STEP_NNP, prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
     envyro__enter_cwd(p->cwd);
-    envyro__stdio_and_signals(stdio);
+    envyro__stdio_preserving(stdio, p->preserved_fds, p->preserved_fd_count);
     return !filters_early;
 }
 
@@ -224,12 +231,26 @@ void envyro__setup_console(int console_fd, uint16_t rows, uint16_t cols, int std
     stdio[0] = stdio[1] = stdio[2] = slave;
 }
 
-void envyro__stdio_and_signals(const int stdio[3]) {
+void envyro__stdio_and_signals(const int stdio[3]) { envyro__stdio_preserving(stdio, NULL, 0); }
+
+void envyro__stdio_preserving(const int stdio[3], const int *preserved, int n) {
     for (int i = 0; i < 3; i++) {
         if (stdio[i] == i) { CHECK(ENVYRO_STEP_STDIO, fcntl(i, F_SETFD, 0)); continue; }
         CHECK(ENVYRO_STEP_STDIO, dup2(stdio[i], i));
     }
-    CHECK(ENVYRO_STEP_STDIO, (int)syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC));
+    /* --preserve-fds: each moves above 3+n first (a source may sit where another one goes),
+     * then down to 3+i; dup2 leaves the copy without CLOEXEC. */
+    int high[ENVYRO_KEEP_MAX];
+    if (n > ENVYRO_KEEP_MAX) envyro__fail(ENVYRO_STEP_STDIO, EMFILE);
+    for (int i = 0; i < n; i++) {
+        high[i] = fcntl(preserved[i], F_DUPFD_CLOEXEC, 3 + n);
+        CHECK(ENVYRO_STEP_STDIO, high[i]);
+    }
+    for (int i = 0; i < n; i++) {
+        CHECK(ENVYRO_STEP_STDIO, dup2(high[i], 3 + i));
+        close(high[i]);
+    }
+    CHECK(ENVYRO_STEP_STDIO, (int)syscall(SYS_close_range, 3U + (unsigned int)n, ~0U, CLOSE_RANGE_CLOEXEC));
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;

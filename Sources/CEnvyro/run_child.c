@@ -230,17 +230,21 @@ static __attribute__((noreturn)) void child_main(const struct envyro_container_c
 /* Right after clone: every fd but the ones this child was given is closed (see
  * envyro__close_fds_except). */
 static void keep_only_child_fds(const struct envyro_container_config *cfg, int sync_fd, int err_fd, int go_fd) {
-    int keep[64];
+    int keep[ENVYRO_KEEP_MAX];
     int n = 0;
+    const struct envyro_oci_config *oci = cfg->oci;
+    if (cfg->cgroup_procs_count + (oci ? oci->join_count + oci->preserved_fd_count + 3 : 0) + 6 > ENVYRO_KEEP_MAX)
+        envyro__fail(ENVYRO_STEP_STDIO, EMFILE);
     keep[n++] = sync_fd; keep[n++] = err_fd; keep[n++] = go_fd;
     for (int i = 0; i < 3; i++) keep[n++] = cfg->stdio[i];
-    for (int i = 0; i < cfg->cgroup_procs_count && n < 64; i++) keep[n++] = cfg->cgroup_procs[i];
-    if (cfg->oci) {
-        for (int i = 0; i < cfg->oci->join_count && n < 64; i++) keep[n++] = cfg->oci->join_fds[i];
-        if (n < 64) keep[n++] = cfg->oci->start_fd;
-        if (n < 64) keep[n++] = cfg->oci->console_fd;
+    for (int i = 0; i < cfg->cgroup_procs_count; i++) keep[n++] = cfg->cgroup_procs[i];
+    if (oci) {
+        for (int i = 0; i < oci->join_count; i++) keep[n++] = oci->join_fds[i];
+        keep[n++] = oci->start_fd;
+        keep[n++] = oci->console_fd;
+        keep[n++] = oci->time_ns_fd > 0 ? oci->time_ns_fd : -1;
+        for (int i = 0; i < oci->preserved_fd_count; i++) keep[n++] = oci->preserved_fds[i];
     }
-    if (cfg->cgroup_procs_count + (cfg->oci ? cfg->oci->join_count + 2 : 0) + 6 > 64) envyro__fail(ENVYRO_STEP_STDIO, EMFILE);
     envyro__close_fds_except(keep, n);
 }
 

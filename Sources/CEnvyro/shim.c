@@ -101,7 +101,8 @@ int envyro_peer_credentials(int fd, pid_t *pid, uid_t *uid, gid_t *gid) {
     return 0;
 }
 
-#define ENVYRO_MAX_FDS 8
+/* SCM_MAX_FD: an OCI request's own fds plus up to 240 of --preserve-fds. */
+#define ENVYRO_MAX_FDS 253
 
 ssize_t envyro_send_frame(int sock, const void *buf, size_t len, const int *fds, int nfds) {
     if (nfds < 0 || nfds > ENVYRO_MAX_FDS) { errno = EINVAL; return -1; }

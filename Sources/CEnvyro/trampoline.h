@@ -101,7 +101,7 @@ ENVYRO_HIDDEN void envyro__loopback_up(void);
 ENVYRO_HIDDEN void envyro__setup_console(int console_fd, uint16_t rows, uint16_t cols, int stdio[3]);
 ENVYRO_HIDDEN void envyro__apply_rlimits(const struct envyro_rlimit *limits, int count);
 ENVYRO_HIDDEN void envyro__drop_bounding(uint64_t keep);
-ENVYRO_HIDDEN void envyro__apply_user(uint32_t uid, uint32_t gid, const uint32_t *gids, int count);
+ENVYRO_HIDDEN void envyro__apply_user(uint32_t uid, uint32_t gid, const uint32_t *gids, int count, int keep_groups);
 ENVYRO_HIDDEN void envyro__set_caps(uint64_t eff, uint64_t perm, uint64_t inh, uint64_t amb);
 /* `envyro run`'s capabilities: cap_keep in bounding, permitted and effective (and inheritable
  * and ambient when cap_ambient). */
@@ -109,6 +109,20 @@ ENVYRO_HIDDEN void envyro__keep_only_caps(const struct envyro_container_config *
 ENVYRO_HIDDEN void envyro__install_bpf(const struct envyro_bpf *filters, int count);
 /* dup2 stdio onto 0..2, CLOEXEC everything above, default dispositions and an empty mask. */
 ENVYRO_HIDDEN void envyro__stdio_and_signals(const int stdio[3]);
+/* The same, and `preserved` (n fds) become 3, 4, ... (--preserve-fds): only those above them
+ * are closed at exec. */
+ENVYRO_HIDDEN void envyro__stdio_preserving(const int stdio[3], const int *preserved, int n);
+/* The environment an OCI process execs with: `envp`, plus HOME from the container's
+ * /etc/passwd for `uid` ("/" when the user is unknown) when envp has none, and LISTEN_PID set to
+ * this process's pid when envp has LISTEN_FDS (socket activation). `out` must hold the count
+ * of envp plus 2; the strings live in `buf`. Call in the container's root, before the user
+ * changes. */
+#define ENVYRO_ENV_BUF (PATH_BUF + 64)   /* HOME=path and LISTEN_PID=number */
+ENVYRO_HIDDEN char *const *envyro__process_env(const char *const *envp, uint32_t uid, const char **out,
+                                               char buf[ENVYRO_ENV_BUF]);
+/* How many fds a trampoline child may keep through its first close (stdio, sync pipes,
+ * namespace fds, cgroup files and up to 240 preserved fds). */
+#define ENVYRO_KEEP_MAX 320
 
 /* What an OCI process gets (from a bundle's `process`, or an exec request), in one shape for
  * envyro__become_process. */
@@ -124,6 +138,10 @@ struct envyro__process {
     int32_t umask;                      /* -1: leave it */
     int detached;                       /* no PDEATHSIG */
     const char *cwd;
+    uint32_t ioprio;                    /* 0: leave it */
+    int has_personality; uint32_t personality;
+    int keep_groups;
+    const int *preserved_fds; int preserved_fd_count;
 };
 /* An envyro__process from `proc` (an envyro_oci_config or envyro_exec_config: the fields they
  * share) and `run` (the config that holds the filters, no_new_privs and cwd). */
@@ -137,7 +155,10 @@ struct envyro__process {
     .cap_ambient = (proc)->cap_ambient, .uid = (proc)->uid, .gid = (proc)->gid,                 \
     .additional_gids = (proc)->additional_gids,                                                 \
     .additional_gid_count = (proc)->additional_gid_count, .umask = (proc)->umask,               \
-    .detached = (proc)->detached, .cwd = (run)->cwd,                                            \
+    .detached = (proc)->detached, .cwd = (run)->cwd, .ioprio = (proc)->ioprio,                  \
+    .has_personality = (proc)->has_personality, .personality = (proc)->personality,             \
+    .keep_groups = (proc)->keep_groups, .preserved_fds = (proc)->preserved_fds,                 \
+    .preserved_fd_count = (proc)->preserved_fd_count,                                           \
 }
 /* Console, rlimits, user, capabilities, no_new_privs, cwd, stdio and signals, in runc's order
  * (process_steps.c says why). Returns 1 when the seccomp filters are still to be installed. */

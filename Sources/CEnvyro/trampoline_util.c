@@ -23,6 +23,9 @@ SAME(ENVYRO_CLONE_NEWNS, CLONE_NEWNS); SAME(ENVYRO_CLONE_NEWCGROUP, CLONE_NEWCGR
 SAME(ENVYRO_CLONE_NEWUTS, CLONE_NEWUTS); SAME(ENVYRO_CLONE_NEWIPC, CLONE_NEWIPC);
 SAME(ENVYRO_CLONE_NEWUSER, CLONE_NEWUSER); SAME(ENVYRO_CLONE_NEWPID, CLONE_NEWPID);
 SAME(ENVYRO_CLONE_NEWNET, CLONE_NEWNET); SAME(ENVYRO_CLONE_PARENT, CLONE_PARENT);
+#ifdef CLONE_NEWTIME
+SAME(ENVYRO_CLONE_NEWTIME, CLONE_NEWTIME);
+#endif
 SAME(ENVYRO_CAP_CHOWN, CAP_CHOWN); SAME(ENVYRO_CAP_DAC_OVERRIDE, CAP_DAC_OVERRIDE);
 SAME(ENVYRO_CAP_DAC_READ_SEARCH, CAP_DAC_READ_SEARCH); SAME(ENVYRO_CAP_FOWNER, CAP_FOWNER);
 SAME(ENVYRO_CAP_FSETID, CAP_FSETID); SAME(ENVYRO_CAP_KILL, CAP_KILL);
@@ -88,6 +91,9 @@ const char *envyro_step_name(int step) {
     case ENVYRO_STEP_PROPAGATION: return "set the rootfs propagation";
     case ENVYRO_STEP_DOMAINNAME: return "set domainname";
     case ENVYRO_STEP_SESSION: return "start a new session";
+    case ENVYRO_STEP_PERSONALITY: return "set the personality";
+    case ENVYRO_STEP_IOPRIO: return "set the I/O priority";
+    case ENVYRO_STEP_TIMENS: return "create the time namespace";
     default: return "setup";
     }
 }
@@ -204,15 +210,15 @@ int envyro__find_executable(const char *file, const char *search_path, char out[
  * the helper (cgroup directories, the audit log, the policy, pooled namespaces), and a path
  * such as a working directory of /proc/self/fd/N would reach the host through them. */
 void envyro__close_fds_except(const int *keep, int n) {
-    int k[64];
+    int k[ENVYRO_KEEP_MAX];
     int m = 0;
-    for (int i = 0; i < n && m < 64; i++) {
+    for (int i = 0; i < n && m < ENVYRO_KEEP_MAX; i++) {
         if (keep[i] < 3) continue;
         int v = keep[i], j = m++;
         while (j > 0 && k[j - 1] > v) { k[j] = k[j - 1]; j--; }
         k[j] = v;
     }
-    if (n > 64) envyro__fail(ENVYRO_STEP_STDIO, EMFILE);
+    if (n > ENVYRO_KEEP_MAX) envyro__fail(ENVYRO_STEP_STDIO, EMFILE);
     unsigned int from = 3;
     for (int i = 0; i < m; i++) {
         if ((unsigned int)k[i] > from)

@@ -27,12 +27,19 @@ extension OCIConfig {
         public var readonlyPaths: [String]
         /// Propagation of the root mount: one of `OCIMountOptions.propagationNames`.
         public var rootfsPropagation: String?
+        /// `linux.personality`, if given.
+        public var personality: Personality?
+        /// `linux.timeOffsets` by clock ("monotonic", "boottime"), for a new time namespace.
+        public var timeOffsets: [TimeOffset]
+        /// `linux.netDevices`: host interfaces moved into the container's network namespace.
+        public var netDevices: [NetDevice]
 
         /// Creates a Linux section.
         public init(namespaces: [Namespace] = [], uidMappings: [IDMapping] = [], gidMappings: [IDMapping] = [],
                     devices: [Device] = [], cgroupsPath: String? = nil, resources: Resources? = nil,
                     sysctl: [OCIKeyValue] = [], seccomp: JSONValue? = nil, maskedPaths: [String] = [],
-                    readonlyPaths: [String] = [], rootfsPropagation: String? = nil) {
+                    readonlyPaths: [String] = [], rootfsPropagation: String? = nil, personality: Personality? = nil,
+                    timeOffsets: [TimeOffset] = [], netDevices: [NetDevice] = []) {
             self.namespaces = namespaces
             self.uidMappings = uidMappings
             self.gidMappings = gidMappings
@@ -44,6 +51,9 @@ extension OCIConfig {
             self.maskedPaths = maskedPaths
             self.readonlyPaths = readonlyPaths
             self.rootfsPropagation = rootfsPropagation
+            self.personality = personality
+            self.timeOffsets = timeOffsets
+            self.netDevices = netDevices
         }
 
         /// The namespace of `type`, if listed.

@@ -23,11 +23,14 @@ extension OCIConfig {
         public var noNewPrivileges: Bool
         /// `/proc/self/oom_score_adj`, -1000...1000.
         public var oomScoreAdj: Int?
+        /// `process.ioPriority` (ioprio_set), if given.
+        public var ioPriority: IOPriority?
 
         /// Creates a process.
         public init(terminal: Bool = false, consoleSize: ConsoleSize? = nil, user: User = User(),
                     args: [String], env: [String] = [], cwd: String = "/", capabilities: Capabilities? = nil,
-                    rlimits: [Rlimit] = [], noNewPrivileges: Bool = false, oomScoreAdj: Int? = nil) {
+                    rlimits: [Rlimit] = [], noNewPrivileges: Bool = false, oomScoreAdj: Int? = nil,
+                    ioPriority: IOPriority? = nil) {
             self.terminal = terminal
             self.consoleSize = consoleSize
             self.user = user
@@ -38,6 +41,7 @@ extension OCIConfig {
             self.rlimits = rlimits
             self.noNewPrivileges = noNewPrivileges
             self.oomScoreAdj = oomScoreAdj
+            self.ioPriority = ioPriority
         }
     }
 

@@ -126,10 +126,9 @@ enum ConfigSchema {
     static func process(_ p: OCIReader) throws(OCIError) -> OCIConfig.Process {
         try p.keys(
             ["terminal", "consoleSize", "user", "args", "env", "cwd", "capabilities", "rlimits",
-             "noNewPrivileges", "oomScoreAdj", "apparmorProfile", "selinuxLabel"],
+             "noNewPrivileges", "oomScoreAdj", "apparmorProfile", "selinuxLabel", "ioPriority"],
             refused: [
                 ("commandLine", "commandLine is for Windows; use args"),
-                ("ioPriority", "I/O priority is \(notSupported)"),
                 ("scheduler", "scheduler settings are \(notSupported)"),
                 ("execCPUAffinity", "exec CPU affinity is \(notSupported)"),
             ]
@@ -183,7 +182,8 @@ enum ConfigSchema {
             capabilities: try p.section("capabilities").map { (s) throws(OCIError) in try capabilities(s) },
             rlimits: try rlimits(p),
             noNewPrivileges: try p.bool("noNewPrivileges", default: false),
-            oomScoreAdj: oomScoreAdj
+            oomScoreAdj: oomScoreAdj,
+            ioPriority: try ioPriority(p)
         )
     }
 
@@ -257,13 +257,11 @@ enum ConfigSchema {
     static func linux(_ l: OCIReader) throws(OCIError) -> OCIConfig.Linux {
         try l.keys(
             ["namespaces", "uidMappings", "gidMappings", "devices", "cgroupsPath", "resources", "sysctl",
-             "seccomp", "maskedPaths", "readonlyPaths", "rootfsPropagation", "mountLabel"],
+             "seccomp", "maskedPaths", "readonlyPaths", "rootfsPropagation", "mountLabel", "personality",
+             "timeOffsets", "netDevices"],
             refused: [
                 ("intelRdt", "Intel RDT is \(notSupported)"),
-                ("personality", "personality is \(notSupported)"),
-                ("timeOffsets", "time namespaces are \(notSupported)"),
                 ("memoryPolicy", "NUMA memory policy is \(notSupported)"),
-                ("netDevices", "moving network devices is \(notSupported)"),
             ]
         )
         if let label = try l.optionalString("mountLabel"), !label.isEmpty {
@@ -274,7 +272,6 @@ enum ConfigSchema {
         for n in try l.objects("namespaces") {
             try n.keys(["type", "path"])
             let name = try n.string("type")
-            if name == "time" { throw n.error("type", "time namespaces are \(notSupported)") }
             guard let type = OCIConfig.NamespaceType(rawValue: name) else {
                 let choices = OCIConfig.NamespaceType.allCases.map(\.rawValue).joined(separator: ", ")
                 throw n.error("type", "'\(name)' is not one of: \(choices)")
@@ -307,6 +304,8 @@ enum ConfigSchema {
             propagation = name
         }
 
+        let sysctl = try l.stringMap("sysctl")
+        try checkSysctl(l, sysctl, namespaces: namespaces)
         return OCIConfig.Linux(
             namespaces: namespaces,
             uidMappings: uidMappings,
@@ -314,11 +313,14 @@ enum ConfigSchema {
             devices: try devices(l),
             cgroupsPath: try l.optionalString("cgroupsPath"),
             resources: try l.section("resources").map { (s) throws(OCIError) in try resources(s) },
-            sysctl: try l.stringMap("sysctl"),
+            sysctl: sysctl,
             seccomp: seccomp,
             maskedPaths: try l.absolutePaths("maskedPaths"),
             readonlyPaths: try l.absolutePaths("readonlyPaths"),
-            rootfsPropagation: propagation
+            rootfsPropagation: propagation,
+            personality: try personality(l),
+            timeOffsets: try timeOffsets(l, namespaces: namespaces),
+            netDevices: try netDevices(l, namespaces: namespaces)
         )
     }
 

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import EnvyroJSON
 
 /// The runtime-spec features document (`envyro features`), built from the same tables the
@@ -50,8 +55,10 @@ public enum OCIFeatures {
             seccompObject.set("knownFlags", strings(seccomp.knownFlags))
             seccompObject.set("supportedFlags", strings(seccomp.supportedFlags))
         }
+        // A kernel without time namespaces (before 5.6) has no /proc/self/ns/time.
+        let namespaces = OCIConfig.NamespaceType.allCases.filter { $0 != .time || timeNamespacesAvailable }
         let linux: JSONObject = [
-            "namespaces": strings(OCIConfig.NamespaceType.allCases.map(\.rawValue)),
+            "namespaces": strings(namespaces.map(\.rawValue)),
             "capabilities": strings(OCICapabilities.names),
             "cgroup": ["v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false],
             "seccomp": .object(seccompObject),
@@ -59,17 +66,32 @@ public enum OCIFeatures {
             "selinux": ["enabled": false],
             "intelRdt": ["enabled": false],
             "mountExtensions": ["idmap": ["enabled": false]],
+            "netDevices": ["enabled": true],
         ]
+        // What the spec's features schema has no field for, under envyro's own names.
+        var annotations: JSONObject = ["io.github.envyro.version": .string(version)]
+        annotations.set("io.github.envyro.process.ioPriority", .string(OCIConfig.IOPriority.classes.map(\.name).joined(separator: ",")))
+        annotations.set("io.github.envyro.linux.personality", .string(OCIConfig.Personality.domains.map(\.name).joined(separator: ",")))
+        if timeNamespacesAvailable {
+            annotations.set("io.github.envyro.linux.timeOffsets", .string(OCIConfig.TimeOffset.clocks.joined(separator: ",")))
+        }
+        annotations.set("io.github.envyro.annotations", .string(honouredAnnotations.joined(separator: ",")))
         let document: JSONObject = [
             "ociVersionMin": .string(ociVersionMin),
             "ociVersionMax": .string(ociVersionMax),
             "hooks": strings(OCIConfig.HookKind.allCases.map(\.rawValue)),
             "mountOptions": strings(OCIMountOptions.recognized),
             "linux": .object(linux),
-            "annotations": ["io.github.envyro.version": .string(version)],
+            "annotations": .object(annotations),
         ]
         return .object(document)
     }
+
+    /// The config.json annotations envyro acts on (crun's names).
+    public static let honouredAnnotations = ["run.oci.keep_original_groups"]
+
+    /// Whether this kernel has time namespaces (Linux 5.6).
+    public static var timeNamespacesAvailable: Bool { access("/proc/self/ns/time", F_OK) == 0 }
 
     /// The features document as pretty-printed JSON, as `envyro features` prints it.
     public static func json(version: String, seccomp: Seccomp) -> String {

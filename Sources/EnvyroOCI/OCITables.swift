@@ -33,7 +33,7 @@ public enum OCIRlimits {
 }
 
 extension OCIConfig {
-    /// A namespace type envyro can create or join. `time` is refused by name.
+    /// A namespace type envyro can create or join.
     public enum NamespaceType: String, Sendable, Hashable, CaseIterable {
         /// Process ids.
         case pid
@@ -49,6 +49,8 @@ extension OCIConfig {
         case user
         /// The cgroup root.
         case cgroup
+        /// CLOCK_MONOTONIC and CLOCK_BOOTTIME offsets (Linux 5.6).
+        case time
 
         /// The `CLONE_NEW*` flag for this namespace.
         public var cloneFlag: UInt32 {
@@ -60,6 +62,7 @@ extension OCIConfig {
             case .uts: UInt32(ENVYRO_CLONE_NEWUTS)
             case .user: UInt32(ENVYRO_CLONE_NEWUSER)
             case .cgroup: UInt32(ENVYRO_CLONE_NEWCGROUP)
+            case .time: UInt32(ENVYRO_CLONE_NEWTIME)
             }
         }
 

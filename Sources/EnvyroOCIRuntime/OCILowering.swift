@@ -91,7 +91,14 @@ enum OCILowering {
 
     /// The bundle's process as the wire's, with its seccomp profile compiled (unprivileged:
     /// the helper stacks it on the policy's own filter).
-    static func process(_ p: OCIConfig.Process, seccomp: JSONValue?) throws(OCIUnsupported) -> WireProcess {
+    /// crun's `run.oci.keep_original_groups` annotation (podman's `--group-add keep-groups`):
+    /// set to anything but "0" or "false", the process keeps the caller's supplementary groups.
+    static func keepOriginalGroups(_ annotations: [OCIKeyValue]) -> Bool {
+        guard let v = annotations.first(where: { $0.key == "run.oci.keep_original_groups" })?.value else { return false }
+        return v != "0" && v != "false"
+    }
+
+    static func process(_ p: OCIConfig.Process, seccomp: JSONValue?, keepGroups: Bool = false) throws(OCIUnsupported) -> WireProcess {
         guard let first = p.args.first, !first.isEmpty else { throw OCIUnsupported(path: "process.args", reason: "empty") }
         let caps = p.capabilities ?? OCIConfig.Capabilities()
         var w = WireProcess(argv: p.args, env: p.env, cwd: p.cwd, uid: p.user.uid, gid: p.user.gid,
@@ -104,6 +111,8 @@ enum OCILowering {
                             noNewPrivileges: p.noNewPrivileges,
                             rlimits: p.rlimits.map { WireRlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) },
                             terminal: p.terminal, consoleRows: p.consoleSize?.height ?? 0, consoleCols: p.consoleSize?.width ?? 0)
+        w.extras.ioPriority = p.ioPriority?.value ?? -1
+        w.extras.keepGroups = keepGroups
         // An ambient capability the kernel would refuse (not permitted and inheritable) is
         // dropped, as runc does.
         w.capAmbient &= w.capPermitted & w.capInheritable
@@ -197,9 +206,14 @@ enum OCILowering {
 
         var create = NamespaceSet()
         var join: [(NamespaceSet, String)] = []
+        var extras = OCICreateExtras()
         for (i, ns) in linux.namespaces.enumerated() {
             let kind: NamespaceSet
             switch ns.type {
+            case .time:
+                // Not a clone flag: the child unshares it (or joins it) itself.
+                if let path = ns.path, !path.isEmpty { extras.timeNamespacePath = path } else { extras.newTimeNamespace = true }
+                continue
             case .pid: kind = .pid
             case .network: kind = .network
             case .mount: kind = .mount
@@ -269,13 +283,18 @@ enum OCILowering {
             gidMappings: linux.gidMappings.map { IDMapping(containerID: $0.containerID, hostID: $0.hostID, count: $0.size) })
         let propagation: UInt
         do { propagation = try linux.rootfsPropagationFlags() ?? 0 } catch { throw OCIUnsupported(path: "linux.rootfsPropagation", reason: "\(error)") }
-        let request = OCICreateRequest(
-            base: base, id: id, cgroup: cgroupName(id: id, root: stateRoot), process: try process(p, seccomp: linux.seccomp),
+        var request = OCICreateRequest(
+            base: base, id: id, cgroup: cgroupName(id: id, root: stateRoot),
+            process: try process(p, seccomp: linux.seccomp, keepGroups: keepOriginalGroups(c.annotations)),
             mounts: mounts, devices: devices, sysctl: linux.sysctl.map { "\($0.key)=\($0.value)" },
             maskedPaths: linux.maskedPaths, readonlyPaths: linux.readonlyPaths, rootfsPropagation: UInt64(propagation),
             domainname: c.domainname ?? "", joinNamespaces: join, oomScoreAdj: p.oomScoreAdj.map { Int32($0) },
             hasConsole: p.terminal, deviceRules: deviceRules(linux.resources),
             hugepageLimits: extra.huge, unified: extra.unified)
+        extras.timeOffsets = linux.timeOffsets.map(\.line)
+        extras.netDevices = linux.netDevices.map { WireNetDevice(hostName: $0.hostName, name: $0.name) }
+        request.extras = extras
+        request.process.extras.personality = linux.personality?.value
         do { try request.validate() } catch { throw OCIUnsupported(path: "config", reason: "\(error)") }
         return OCILowered(request: request, hooks: hooks(c.hooks))
     }
@@ -370,7 +389,8 @@ enum OCILowering {
             process.capabilities = caps
         }
         do {
-            return try Self.process(process, seccomp: bundleConfig?.linux?.seccomp)
+            return try Self.process(process, seccomp: bundleConfig?.linux?.seccomp,
+                                    keepGroups: keepOriginalGroups(bundleConfig?.annotations ?? []))
         } catch {
             throw OCIFailure("exec: \(error.description)")
         }

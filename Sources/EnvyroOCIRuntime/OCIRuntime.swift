@@ -196,9 +196,7 @@ final class OCIRuntime {
             throw OCIFailure("\(forRun ? "run" : "create"): needs exactly one container id (got \(a.positionals.count))")
         }
         try OCIContainerDir.checkID(id)
-        if let n = a.value("preserve-fds"), n != "0" {
-            throw OCIFailure("--preserve-fds \(n): not supported by envyro (only stdio reaches the container)")
-        }
+        let preserved = try OCIPreservedFDs.from(a)
         let bundle = Self.absolute(a.value("bundle") ?? ".")
         let config: OCIConfig
         do { config = try OCIConfig.load(bundle: bundle) } catch { throw OCIFailure("\(error)") }
@@ -216,8 +214,9 @@ final class OCIRuntime {
         }
         defer { if consoleFD >= 0 { close(consoleFD) } }
 
-        let lowered: OCILowered
+        var lowered: OCILowered
         do { lowered = try OCILowering.lower(config, bundle: bundle, id: id, stateRoot: root) } catch { throw OCIFailure("\(error)") }
+        preserved.apply(to: &lowered.request.process)
 
         // The state directory: its existence is the id's reservation.
         let dir = OCIContainerDir(root: root, id: id)
@@ -245,7 +244,7 @@ final class OCIRuntime {
         let stdio = (0...2).map { fd -> Int32 in fcntl(Int32(fd), F_GETFD) >= 0 ? Int32(fd) : placeholder }
 
         debug("create \(id): bundle \(bundle), rootfs \(lowered.request.base.rootfs)")
-        let reply = try call(.ociCreate(lowered.request), fds: stdio + [startFD, consoleFD >= 0 ? consoleFD : placeholder])
+        let reply = try call(.ociCreate(lowered.request), fds: stdio + [startFD, consoleFD >= 0 ? consoleFD : placeholder] + preserved.fds)
         guard case .created(let c) = reply else { throw OCIFailure("unexpected answer \(reply.verb.name) to oci_create") }
         guard let startTime = ContainerCgroup.processStartTime(c.pid) else { throw OCIFailure("the container's process \(c.pid) died during create") }
         created = (c.pid, startTime)
@@ -439,11 +438,12 @@ final class OCIRuntime {
         case .paused: throw OCIFailure("cannot exec in a paused container (resume it first)")
         default: throw OCIFailure("cannot exec in a stopped container")
         }
-        if let n = a.value("preserve-fds"), n != "0" { throw OCIFailure("--preserve-fds \(n): not supported by envyro") }
+        let preserved = try OCIPreservedFDs.from(a)
         if a.value("apparmor").map({ !$0.isEmpty }) == true { throw OCIFailure("--apparmor: AppArmor is not supported by envyro") }
         if a.value("process-label").map({ !$0.isEmpty }) == true { throw OCIFailure("--process-label: SELinux is not supported by envyro") }
         if a.value("cgroup") != nil { throw OCIFailure("--cgroup: exec into a sub-cgroup is not supported by envyro") }
-        let process = try OCILowering.execProcess(a, record: rec)
+        var process = try OCILowering.execProcess(a, record: rec)
+        preserved.apply(to: &process)
 
         var consoleFD: Int32 = -1
         if process.terminal {
@@ -459,7 +459,7 @@ final class OCIRuntime {
         let request = OCIExecRequest(id: rec.id, cgroup: rec.cgroupPath, pid: rec.pid, startTime: rec.pidStartTime,
                                      namespaces: NamespaceSet(rawValue: rec.namespaceFlags), process: process,
                                      detached: true, hasConsole: consoleFD >= 0)
-        let reply = try call(.ociExec(request), fds: stdio + [consoleFD >= 0 ? consoleFD : placeholder])
+        let reply = try call(.ociExec(request), fds: stdio + [consoleFD >= 0 ? consoleFD : placeholder] + preserved.fds)
         guard case .created(let c) = reply else { throw OCIFailure("unexpected answer \(reply.verb.name) to oci_exec") }
         if let pidFile = a.value("pid-file") { try writeAtomically(Self.absolute(pidFile), String(c.pid)) }
         if detach { return 0 }

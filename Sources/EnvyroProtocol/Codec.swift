@@ -103,7 +103,8 @@ public enum Codec {
             throw .lengthMismatch(declared: header.payloadLength, actual: actual)
         }
         if let direction, !direction.admits(verb) { throw .wrongDirection(verb: verb.name) }
-        guard fileDescriptorCount == verb.fileDescriptorCount else {
+        let fixed = verb.fileDescriptorCount
+        guard fileDescriptorCount == fixed || (fileDescriptorCount > fixed && fileDescriptorCount <= fixed + verb.row.extraFileDescriptors) else {
             throw .unexpectedFileDescriptors(verb: verb.name, expected: verb.fileDescriptorCount, got: fileDescriptorCount)
         }
         if verb.isEvent, header.requestID != 0 {

@@ -1,7 +1,7 @@
 /// The step a helper request failed at, as `Failure` carries it: a number on the wire (u16),
 /// matched by the supervisor as a case, never as text.
 ///
-/// Values 1-120 are the container trampoline's own (`enum envyro_step` in cenvyro.h, reported
+/// Values 1-123 are the container trampoline's own (`enum envyro_step` in cenvyro.h, reported
 /// through the child's error pipe) with the same numbers, so a child's report converts with
 /// `FailureStep(childStep:)`; a test checks every name against `envyro_step_name`. Values from
 /// 0x200 are the helper's own steps (checks, cgroups, the handshake, the audit log).
@@ -46,6 +46,9 @@ public enum FailureStep: UInt16, Sendable, CaseIterable {
     case propagation = 118
     case domainname = 119
     case session = 120
+    case personality = 121
+    case ioPriority = 122
+    case timeNamespace = 123
 
     // The helper's own steps.
     /// The request breaks the helper's policy (or no policy could be loaded).
@@ -80,6 +83,8 @@ public enum FailureStep: UInt16, Sendable, CaseIterable {
     case freezer = 0x20E
     /// The rootfs a request names is missing or unusable.
     case rootfs = 0x20F
+    /// Moving a linux.netDevices interface into the container.
+    case netDevice = 0x210
 
     /// The child step `step` (a value of `enum envyro_step`); `.setup` for one this build does
     /// not know (and for the non-failure records READY and PREPARED).
@@ -129,6 +134,9 @@ public enum FailureStep: UInt16, Sendable, CaseIterable {
         case .propagation: "set the rootfs propagation"
         case .domainname: "set domainname"
         case .session: "start a new session"
+        case .personality: "set the personality"
+        case .ioPriority: "set the I/O priority"
+        case .timeNamespace: "create the time namespace"
         case .policy: "policy"
         case .idMap: "id map"
         case .seccomp: "seccomp"
@@ -145,6 +153,7 @@ public enum FailureStep: UInt16, Sendable, CaseIterable {
         case .find: "find"
         case .freezer: "freezer"
         case .rootfs: "rootfs"
+        case .netDevice: "move a network device"
         }
     }
 }

@@ -97,6 +97,8 @@ public struct WireProcess: Sendable, Equatable {
     /// An extra seccomp BPF program (the bundle's profile, compiled by the caller); stacked on
     /// the policy's own, so it can only restrict further.
     public var seccomp: [UInt8]
+    /// ioprio, personality, kept groups, preserved fds (OCIProcessMessages.swift).
+    public var extras = WireProcessExtras()
 
     /// Memberwise initialiser.
     public init(argv: [String], env: [String], cwd: String, uid: UInt32 = 0, gid: UInt32 = 0, additionalGids: [UInt32] = [],
@@ -124,6 +126,7 @@ public struct WireProcess: Sendable, Equatable {
         for l in rlimits { w.i32(l.resource); w.u64(l.soft); w.u64(l.hard) }
         w.bool(terminal); w.u16(consoleRows); w.u16(consoleCols)
         w.blob(seccomp)
+        extras.encode(into: &w)
     }
 
     static func decode(from r: inout WireReader) throws(ProtocolError) -> WireProcess {
@@ -141,11 +144,13 @@ public struct WireProcess: Sendable, Equatable {
         guard nlimits <= 64 else { throw .invalidValue(field: "rlimits", reason: "more than 64") }
         var limits: [WireRlimit] = []
         for _ in 0..<nlimits { limits.append(WireRlimit(resource: try r.i32("rlimits.resource"), soft: try r.u64("rlimits.soft"), hard: try r.u64("rlimits.hard"))) }
-        return WireProcess(argv: argv, env: env, cwd: cwd, uid: uid, gid: gid, additionalGids: groups, umask: umask,
-                           capBounding: caps.0, capEffective: caps.1, capPermitted: caps.2, capInheritable: caps.3, capAmbient: caps.4,
-                           noNewPrivileges: nnp, rlimits: limits, terminal: try r.bool("terminal"),
-                           consoleRows: try r.u16("consoleRows"), consoleCols: try r.u16("consoleCols"),
-                           seccomp: try r.blob("seccomp", max: ProtocolLimits.maxSeccompBytes))
+        var p = WireProcess(argv: argv, env: env, cwd: cwd, uid: uid, gid: gid, additionalGids: groups, umask: umask,
+                            capBounding: caps.0, capEffective: caps.1, capPermitted: caps.2, capInheritable: caps.3, capAmbient: caps.4,
+                            noNewPrivileges: nnp, rlimits: limits, terminal: try r.bool("terminal"),
+                            consoleRows: try r.u16("consoleRows"), consoleCols: try r.u16("consoleCols"),
+                            seccomp: try r.blob("seccomp", max: ProtocolLimits.maxSeccompBytes))
+        p.extras = try WireProcessExtras.decode(from: &r)
+        return p
     }
 
     func validate() throws(ProtocolError) {
@@ -165,6 +170,7 @@ public struct WireProcess: Sendable, Equatable {
         guard capAmbient & ~(capPermitted & capInheritable) == 0 else {
             throw .invalidValue(field: "capAmbient", reason: "an ambient capability must be permitted and inheritable")
         }
+        try extras.validate()
     }
 }
 
@@ -220,6 +226,8 @@ public struct OCICreateRequest: Sendable, Equatable, WirePayload {
     public var hugepageLimits: [String]
     /// linux.resources.unified as "key=value" (cgroup v2 files).
     public var unified: [String]
+    /// Time namespace, personality and net devices (OCIProcessMessages.swift).
+    public var extras = OCICreateExtras()
 
     /// Memberwise initialiser.
     public init(base: CreateRequest, id: String, cgroup: String, process: WireProcess, mounts: [WireMount] = [],
@@ -241,6 +249,7 @@ public struct OCICreateRequest: Sendable, Equatable, WirePayload {
             && a.domainname == b.domainname && a.oomScoreAdj == b.oomScoreAdj && a.hasConsole == b.hasConsole
             && a.deviceRules == b.deviceRules && a.hugepageLimits == b.hugepageLimits && a.unified == b.unified
             && a.joinNamespaces.map(\.0) == b.joinNamespaces.map(\.0) && a.joinNamespaces.map(\.1) == b.joinNamespaces.map(\.1)
+            && a.extras == b.extras
     }
 
     func encode(into w: inout WireWriter) {
@@ -256,6 +265,7 @@ public struct OCICreateRequest: Sendable, Equatable, WirePayload {
         for (kind, path) in joinNamespaces { w.u32(kind.rawValue); w.string(path) }
         w.i32(oomScoreAdj ?? 0); w.bool(oomScoreAdj != nil); w.bool(hasConsole); w.strings(deviceRules)
         w.strings(hugepageLimits); w.strings(unified)
+        extras.encode(into: &w)
     }
 
     static func decode(from r: inout WireReader) throws(ProtocolError) -> OCICreateRequest {
@@ -283,10 +293,12 @@ public struct OCICreateRequest: Sendable, Equatable, WirePayload {
         // One encoding per request: an unset score is sent as 0.
         if !hasOOM && oom != 0 { throw .invalidValue(field: "oomScoreAdj", reason: "\(oom) given with hasOOMScoreAdj false") }
         let rules = try r.strings("deviceRules"), huge = try r.strings("hugepageLimits"), unified = try r.strings("unified")
-        return OCICreateRequest(base: base, id: id, cgroup: cgroup, process: process, mounts: mounts, devices: devices,
-                                sysctl: sysctl, maskedPaths: masked, readonlyPaths: ro, rootfsPropagation: prop,
-                                domainname: domain, joinNamespaces: join, oomScoreAdj: hasOOM ? oom : nil, hasConsole: console,
-                                deviceRules: rules, hugepageLimits: huge, unified: unified)
+        var request = OCICreateRequest(base: base, id: id, cgroup: cgroup, process: process, mounts: mounts, devices: devices,
+                                       sysctl: sysctl, maskedPaths: masked, readonlyPaths: ro, rootfsPropagation: prop,
+                                       domainname: domain, joinNamespaces: join, oomScoreAdj: hasOOM ? oom : nil, hasConsole: console,
+                                       deviceRules: rules, hugepageLimits: huge, unified: unified)
+        request.extras = try OCICreateExtras.decode(from: &r)
+        return request
     }
 
     /// Paths absolute, names well-formed, no namespace both joined and created.
@@ -335,6 +347,7 @@ public struct OCICreateRequest: Sendable, Equatable, WirePayload {
             throw .invalidValue(field: "deviceRules[\(i)]", reason: "must start with 'allow ' or 'deny '")
         }
         if let o = oomScoreAdj, !(-1000...1000).contains(o) { throw .invalidValue(field: "oomScoreAdj", reason: "outside -1000...1000") }
+        try extras.validate()
     }
 }
 

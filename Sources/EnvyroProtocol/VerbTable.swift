@@ -43,8 +43,13 @@ public struct VerbRow: Sendable, Equatable {
     public var once: Bool
     /// Whether the policy's `helper.verbs` must list it to be permitted (the handshake is not).
     public var policyListed: Bool
+    /// How many more fds may follow the fixed ones (`--preserve-fds`); the payload says exactly
+    /// how many (`WireProcessExtras.preserveFDs`), and the helper checks the two agree.
+    public var extraFileDescriptors: Int = 0
 
-    init(_ name: String, _ flow: Flow, fds: Int = 0, phases: HelperPhases = [], once: Bool = false, policyListed: Bool = false) {
+    init(_ name: String, _ flow: Flow, fds: Int = 0, phases: HelperPhases = [], once: Bool = false, policyListed: Bool = false,
+         extraFDs: Int = 0) {
+        self.extraFileDescriptors = extraFDs
         self.name = name
         self.flow = flow
         self.fileDescriptors = fds
@@ -63,9 +68,11 @@ extension Verb {
         case .create: VerbRow("create", .request, fds: 3, phases: .ready, policyListed: true)   // stdin, stdout, stderr
         case .signal: VerbRow("signal", .request, fds: 0, phases: .ready, policyListed: true)
         case .collect: VerbRow("collect", .request, fds: 0, phases: .ready, policyListed: true)
-        case .ociCreate: VerbRow("oci_create", .request, fds: 5, phases: .ready, policyListed: true)   // stdio, start socket, console
+        case .ociCreate: VerbRow("oci_create", .request, fds: 5, phases: .ready, policyListed: true,   // stdio, start socket, console
+                                 extraFDs: Int(WireProcessExtras.maxPreservedFDs))                     // then --preserve-fds
         case .ociControl: VerbRow("oci_control", .request, fds: 0, phases: .ready, policyListed: true)
-        case .ociExec: VerbRow("oci_exec", .request, fds: 4, phases: .ready, policyListed: true)   // stdio, console
+        case .ociExec: VerbRow("oci_exec", .request, fds: 4, phases: .ready, policyListed: true,   // stdio, console
+                               extraFDs: Int(WireProcessExtras.maxPreservedFDs))                 // then --preserve-fds
         case .helloReply: VerbRow("hello_reply", .reply)
         case .created: VerbRow("created", .reply)
         case .signalled: VerbRow("signalled", .reply)

@@ -599,8 +599,9 @@ struct OCIRuntimeTests {
             r["memory"] = ["reservation": 1_048_576]
             b.linux["resources"] = r
         },
-        Refusal(description: "a time namespace", message: ["linux.namespaces[6].type", "time"]) { b in
-            b.linux["namespaces"] = (b.linux["namespaces"] as? [[String: Any]] ?? []) + [["type": "time"]]
+        Refusal(description: "time offsets for a joined time namespace", message: ["linux.timeOffsets", "needs a new time namespace"]) { b in
+            b.linux["namespaces"] = (b.linux["namespaces"] as? [[String: Any]] ?? []) + [["type": "time", "path": "/proc/self/ns/time"]]
+            b.linux["timeOffsets"] = ["monotonic": ["secs": 1]]
         },
         Refusal(description: "an AppArmor profile", message: ["process.apparmorProfile"]) { b in b.process["apparmorProfile"] = "docker-default" },
         Refusal(description: "an unknown key", message: ["process.foo"]) { b in b.process["foo"] = 1 },

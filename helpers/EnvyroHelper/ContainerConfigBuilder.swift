@@ -174,6 +174,11 @@ final class ContainerConfigBuilder {
         c.console_fd = plan.consoleFD
         c.console_rows = p.consoleRows
         c.console_cols = p.consoleCols
+        c.setExtras(p.extras, preserved: plan.preservedFDs, memory: m)
+        let x = r.extras
+        c.new_timens = x.newTimeNamespace ? 1 : 0
+        c.time_ns_fd = plan.timeNamespaceFD
+        c.time_offsets = x.timeOffsets.isEmpty ? nil : m.string(x.timeOffsets.map { $0 + "\n" }.joined())
         config.oci = m.values([c])
     }
 }

@@ -33,6 +33,9 @@ extension HelperServer {
             return Outcome(reply: .failed(Failure(errno: errno, step: step, message: why)), decision: .denied(reason: why),
                            result: String(cString: envyro_errno_name(errno)), detail: "oci \(r.id)")
         }
+        guard fds.count == 5 + Int(r.process.extras.preserveFDs) else {
+            return deny("oci_create carries \(fds.count) fds but names 5 and \(r.process.extras.preserveFDs) preserved", step: .stdio, errno: EINVAL)
+        }
         let beyond = capabilitiesBeyondPolicy(r.process.allCapabilities)
         if !beyond.isEmpty {
             return deny("the bundle asks for \(beyond.joined(separator: ", ")), which policy \(policy.name) does not allow (it keeps \(policy.capabilities.keep.joined(separator: ", ")))")
@@ -79,7 +82,15 @@ extension HelperServer {
         } else if caller.uid != 0 && !r.joinNamespaces.contains(where: { $0.0 == .user }) {
             return deny("a container without a user namespace runs as the host's root; only root may ask for that (add a user namespace to linux.namespaces)")
         }
-        let plan = OCIPlan(request: r, startFD: startFD, consoleFD: consoleFD)
+        // Moving a host interface is administering the host's network: host root only, and
+        // only into a network namespace the container has of its own.
+        if !r.extras.netDevices.isEmpty {
+            if caller.uid != 0 { return deny("linux.netDevices moves host network interfaces, which only root may do") }
+            if !r.base.namespaces.contains(.network) {
+                return deny("linux.netDevices needs a new network namespace (the devices would stay on the host)", step: .netDevice, errno: EINVAL)
+            }
+        }
+        let plan = OCIPlan(request: r, startFD: startFD, consoleFD: consoleFD, preservedFDs: Array(fds.dropFirst(5)))
         defer { for fd in stdio { close(fd) } }
         switch spawnOCI(plan, stdio: stdio, idMaps: idMaps) {
         case .failure(let outcome):
@@ -87,6 +98,10 @@ extension HelperServer {
             o.detail = "oci \(r.id): \(outcome.detail ?? "")"
             return o
         case .success(let spawned):
+            if let why = moveNetDevices(r.extras.netDevices, into: spawned.live.pid) {
+                kill(spawned.live)
+                return failure(why.errno, step: .netDevice, why.message)
+            }
             // Detached: not tracked, not killed when the caller goes; its engine reaps it.
             system.close(spawned.live.pidfd)
             let cg = spawned.live.cgroup.map { " cgroup \($0.name)" } ?? ""
@@ -224,6 +239,11 @@ extension HelperServer {
     /// user, capabilities and seccomp), started through the trampoline's exec entry.
     func ociExec(_ r: OCIExecRequest, fds: [Int32]) -> Outcome {
         defer { for fd in fds { close(fd) } }
+        guard fds.count == 4 + Int(r.process.extras.preserveFDs) else {
+            let why = "oci_exec carries \(fds.count) fds but names 4 and \(r.process.extras.preserveFDs) preserved"
+            return Outcome(reply: .failed(Failure(errno: EINVAL, step: .stdio, message: why)), decision: .denied(reason: why),
+                           result: "EINVAL", detail: "oci \(r.id) exec")
+        }
         let beyond = capabilitiesBeyondPolicy(r.process.allCapabilities)
         if !beyond.isEmpty {
             let why = "the process asks for \(beyond.joined(separator: ", ")), which policy \(policy.name) does not allow"
@@ -287,7 +307,11 @@ extension HelperServer {
             cap_ambient: p.capAmbient & capKeep,
             no_new_privs: (policy.process.noNewPrivileges || p.noNewPrivileges) ? 1 : 0,
             filters: filters, filter_count: filterCount,
-            detached: r.detached ? 1 : 0)
+            detached: r.detached ? 1 : 0,
+            ioprio: 0, has_personality: 0, personality: 0, keep_groups: 0, preserved_fds: nil, preserved_fd_count: 0)
+        cfg.setExtras(p.extras, preserved: Array(fds.dropFirst(4)), memory: memory)
+        // A container in a time namespace of its own: the process joins it too.
+        if Self.differentTimeNamespace(pid: r.pid) { cfg.ns_flags |= ENVYRO_CLONE_NEWTIME }
 
         var pid: pid_t = 0
         var step: Int32 = 0

@@ -14,6 +14,10 @@ struct OCIPlan {
     var startFD: Int32
     /// The console socket, or -1.
     var consoleFD: Int32
+    /// --preserve-fds: the descriptors that become 3, 4, ... of the process.
+    var preservedFDs: [Int32] = []
+    /// A time namespace to join (linux.namespaces type time with a path), or -1.
+    var timeNamespaceFD: Int32 = -1
 }
 
 extension HelperServer {
@@ -41,6 +45,18 @@ extension HelperServer {
                 return .failure(failure(e.errno, step: .openNamespace, "cannot open linux.namespaces path: \(e)"))
             }
             joins.append((fd, kind))
+        }
+        var o = o
+        if !r.extras.timeNamespacePath.isEmpty {
+            let fd = open(r.extras.timeNamespacePath, O_RDONLY | O_CLOEXEC)
+            if fd < 0 {
+                let e = SystemError.current("open", r.extras.timeNamespacePath)
+                for j in joins { close(j.fd) }
+                try? cgroup?.remove()
+                return .failure(failure(e.errno, step: .openNamespace, "cannot open linux.namespaces path: \(e)"))
+            }
+            builder.memory.adopt(fd)
+            o.timeNamespaceFD = fd
         }
         builder.setOCI(o, joinFDs: joins)
         let h: envyro_container_handles

@@ -168,7 +168,8 @@ package final class HelperServer {
         let packet: SeqPacketSocket.Packet
         do {
             // One byte more than the cap, so an oversized packet shows as truncated.
-            guard let p = try socket.receive(capacity: maxFrame + 1, maxFDs: 5) else { return false }
+            // The most any verb takes: oci_create's five and the --preserve-fds after them.
+            guard let p = try socket.receive(capacity: maxFrame + 1, maxFDs: 5 + Int(WireProcessExtras.maxPreservedFDs)) else { return false }
             packet = p
         } catch {
             return false

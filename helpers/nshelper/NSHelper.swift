@@ -150,13 +150,14 @@ struct NSHelperMain {
             // A container without a user namespace is built with the host's root: creating
             // namespaces and mounts (SYS_ADMIN), device nodes (MKNOD), lo (NET_ADMIN), dropping
             // its bounding set (SETPCAP), rlimits and oom_score_adj (SYS_RESOURCE), ownership
-            // and paths in the rootfs (CHOWN, DAC_OVERRIDE, FOWNER), and the capabilities the
+            // and paths in the rootfs (CHOWN, DAC_OVERRIDE, FOWNER), a time namespace's offsets
+            // (SYS_TIME: /proc/self/timens_offsets checks it), and the capabilities the
             // policy lets such a container keep. Otherwise root keeps only the id-map set, plus,
             // when the policy pools network namespaces (NetnsPool), what making and entering
             // them takes (SYS_ADMIN, NET_ADMIN). A root helper compromised would hold root's
             // files either way: the capability set is defence in depth, not the boundary.
             let rootContainers = !policy.namespaces.contains(.user)
-            let rootSet: CapabilitySet = [.sysAdmin, .mknod, .netAdmin, .setpcap, .sysResource, .chown, .dacOverride, .fowner]
+            let rootSet: CapabilitySet = [.sysAdmin, .mknod, .netAdmin, .setpcap, .sysResource, .chown, .dacOverride, .fowner, .sysTime]
             let poolSet: CapabilitySet = policy.pools.networkNamespaces > 0 && policy.namespaces.contains(.network) ? [.sysAdmin, .netAdmin] : []
             let kept = setidCaps.union(rootContainers ? rootSet.union(policy.capabilities.keepSet) : poolSet)
             if envyro_keep_capabilities(kept.rawValue) != 0 {

@@ -45,6 +45,8 @@
 /* Not a namespace: the child's parent is the caller's parent (an OCI container is its runtime
  * command's child, not the helper's). */
 #define ENVYRO_CLONE_PARENT    0x00008000ULL
+/* Only through unshare or setns: as a clone flag it is CSIGNAL's bit (clone3 takes it). */
+#define ENVYRO_CLONE_NEWTIME   0x00000080ULL
 
 /* Capability numbers (linux/capability.h): bit n of a capability mask is capability n. */
 #define ENVYRO_CAP_CHOWN 0
@@ -218,6 +220,17 @@ struct envyro_rlimit { int32_t resource; uint64_t soft, hard; };
 /// One `linux.sysctl` entry: key in dotted form ("net.ipv4.ip_forward").
 struct envyro_sysctl { const char *key; const char *value; };
 
+/// What an OCI process gets besides its user and capabilities (process.ioPriority,
+/// linux.personality, crun's keep_original_groups, --preserve-fds), in both the OCI config and
+/// the exec config. Zero means "leave it".
+#define ENVYRO_PROCESS_EXTRAS                                                                   \
+    uint32_t ioprio;                    /* 0, or ioprio_set(IOPRIO_WHO_PROCESS, 0, ioprio) */   \
+    int has_personality;                /* 1: personality(personality) */                       \
+    uint32_t personality;                                                                       \
+    int keep_groups;                    /* 1: no setgroups; the caller's groups stay */         \
+    const int *_Nullable preserved_fds; /* become fds 3, 4, ... of the process */              \
+    int preserved_fd_count;
+
 /// The OCI part of a container's config: set `oci` in envyro_container_config to use it.
 /// With it, the root is exactly the bundle's rootfs plus `mounts` (no default /tmp, /proc,
 /// /dev), and the process gets the bundle's user, capabilities and rlimits.
@@ -246,6 +259,12 @@ struct envyro_oci_config {
                                            container's devpts, send its master by SCM_RIGHTS,
                                            use the slave as stdio and controlling terminal */
     uint16_t console_rows, console_cols;
+    /* Issue 17's process settings (ENVYRO_PROCESS_EXTRAS), then the time namespace. All zero
+     * means: leave them. */
+    ENVYRO_PROCESS_EXTRAS
+    int new_timens;                     /* unshare(CLONE_NEWTIME) after the cgroup; exec enters it */
+    int time_ns_fd;                     /* > 0: a time namespace to join (setns) instead */
+    const char *_Nullable time_offsets; /* written to /proc/self/timens_offsets, or NULL */
 };
 
 /// Everything the child needs, prepared by Swift in the helper before clone. All pointers must
@@ -297,6 +316,7 @@ enum envyro_step {
     ENVYRO_STEP_RLIMIT, ENVYRO_STEP_USER, ENVYRO_STEP_CONSOLE, ENVYRO_STEP_START,
     ENVYRO_STEP_PROPAGATION, ENVYRO_STEP_DOMAINNAME,
     ENVYRO_STEP_SESSION = 120,  /* setsid: no controlling terminal (TIOCSTI) */
+    ENVYRO_STEP_PERSONALITY = 121, ENVYRO_STEP_IOPRIO, ENVYRO_STEP_TIMENS,
 };
 /// A short name for a step, for error messages ("mount /proc", "exec", ...).
 const char *envyro_step_name(int step);
@@ -335,6 +355,11 @@ int envyro_netns_create(int home, int low_ports);
 int envyro_netns_idle(int ns, int home);
 #define ENVYRO_GO_MAX 131072
 
+/// linux.netDevices: moves host interface `name` into the network namespace of process `pid`,
+/// renamed `new_name` there (rtnetlink RTM_NEWLINK; netdev.c). Returns 0 or -1 with errno
+/// (ENODEV: no such interface; EEXIST: the name is taken in the container).
+int envyro_netdev_move(const char *name, const char *new_name, pid_t pid);
+
 /* ---- exec into a running container (OCI `exec`) ------------------------------------- */
 
 /// What `envyro exec` runs inside an existing container.
@@ -357,6 +382,7 @@ struct envyro_exec_config {
     int no_new_privs;
     const struct envyro_bpf *_Nullable filters; int filter_count;
     int detached;                       /* no PDEATHSIG */
+    ENVYRO_PROCESS_EXTRAS
 };
 
 /// Starts a process inside the container named by `target_pidfd`: a child joins its
