@@ -27,7 +27,7 @@ set -euo pipefail
 
 usage() { echo "usage: $0 [--trace DIR] RUNTIME_PATH [podman|ctr|rootless|CASE ...]" >&2; exit 2; }
 
-PODMAN_CASES=(true exit-code missing-command stdin tty hostname lifecycle limits)
+PODMAN_CASES=(true exit-code missing-command stdin tty hostname lifecycle limits rm exec stop kill pause stats top cp)
 CTR_CASES=(ctr-true ctr-exit-code ctr-lifecycle)
 
 TRACE_OUT=""
@@ -341,10 +341,15 @@ p_lifecycle() {
   pass
 }
 
+# Rootless podman on cgroup v1 runs its containers without cgroups: what needs one is skipped
+# (ENGINES_FORCE_ROOTLESS_CGROUPS=1 runs it anyway, to see podman's refusal).
+rootless_v1_skip() {
+  [ "$MODE" = user ] && [ ! -f /sys/fs/cgroup/cgroup.controllers ] && [ -z "${ENGINES_FORCE_ROOTLESS_CGROUPS:-}" ] || return 1
+  skip "$1"
+}
+
 p_limits() {
-  if [ "$MODE" = user ] && [ ! -f /sys/fs/cgroup/cgroup.controllers ] && [ -z "${ENGINES_FORCE_LIMITS:-}" ]; then
-    skip "rootless podman ignores limits on cgroup v1 (it says: Resource limits are not supported and ignored on cgroups V1 rootless systems)"; return
-  fi
+  rootless_v1_skip "rootless podman ignores limits on cgroup v1 (it says: Resource limits are not supported and ignored on cgroups V1 rootless systems)" && return
   capture "${P[@]}" run -d "${RUNF[@]}" --memory 64m --pids-limit 50 "$IMG" sleep 100
   [ "$RC" = 0 ] || { fail "run -d --memory 64m --pids-limit 50 exited $RC" "$(details run -d --memory 64m)"; return; }
   local cid=$OUT
@@ -362,6 +367,174 @@ p_limits() {
   "${P[@]}" rm -f -t 0 "$cid" >/dev/null 2>&1 || true
   [ "$(echo $inside)" = "67108864 50" ] || { fail "inside the container the limits read '$(echo $inside)', not '67108864 50'" "$(details exec cat limits)"; return; }
   [ "$host" = "67108864 50" ] || { fail "the container's cgroup on the host has '$host', not '67108864 50'"; return; }
+  pass
+}
+
+# The one-command scenarios below each run their own `sleep` container and remove it after.
+CID=""
+p_sleeper() {   # p_sleeper NAME: runs a detached `sleep 100` named NAME; sets CID, or fails
+  "${P[@]}" rm -f -t 0 "$1" >/dev/null 2>&1 || true
+  capture "${P[@]}" run -d --name "$1" "${RUNF[@]}" "$IMG" sleep 100
+  CID=$OUT
+  [ "$RC" = 0 ] && [ -n "$CID" ] || { fail "run -d --name $1 IMG sleep 100 exited $RC" "$(details run -d sleep 100)"; CID=""; return 1; }
+}
+p_gone() { "${P[@]}" rm -f -t 0 "$1" >/dev/null 2>&1 || true; }
+
+p_rm() {   # --rm: the container is gone from `ps -a` once it exits
+  local name=envyro-rm-$MODE
+  capture "${P[@]}" run --rm --name "$name" "${RUNF[@]}" "$IMG" true
+  [ "$RC" = 0 ] || { fail "run --rm --name $name IMG true exited $RC" "$(details run --rm true)"; return; }
+  capture "${P[@]}" ps -a --filter "name=^$name\$" --format '{{.Names}}'
+  [ -z "$OUT" ] || { fail "after run --rm the container is still listed" "$(details ps -a)"; p_gone "$name"; return; }
+  pass
+}
+
+p_exec() {   # exec: output, exit status, stdin, environment, working directory, user
+  p_sleeper envyro-exec || return
+  local why=""
+  capture "${P[@]}" exec "$CID" sh -c 'echo out; echo err >&2; exit 4'
+  [ "$RC" = 4 ] && [ "$OUT" = out ] && [ "$ERR" = err ] || why="exec sh -c 'echo out; echo err >&2; exit 4': exit $RC, stdout '$OUT', stderr '$ERR'"
+  if [ -z "$why" ]; then
+    capture_in $'piped\n' "${P[@]}" exec -i "$CID" cat
+    [ "$RC" = 0 ] && [ "$OUT" = piped ] || why="echo piped | exec -i cat printed '$OUT' (exit $RC)"
+  fi
+  if [ -z "$why" ]; then
+    capture "${P[@]}" exec -e FOO=bar -w /tmp -u 65534 "$CID" sh -c 'echo $FOO $(pwd) $(id -u)'
+    [ "$RC" = 0 ] && [ "$OUT" = "bar /tmp 65534" ] || why="exec -e FOO=bar -w /tmp -u 65534 printed '$OUT', not 'bar /tmp 65534' (exit $RC)"
+  fi
+  if [ -z "$why" ]; then
+    capture "${P[@]}" exec "$CID" /no/such/command
+    [ "$RC" = 127 ] || why="exec of a missing command exited $RC, not 127"
+  fi
+  [ -z "$why" ] || { fail "$why" "$(details exec)"; p_gone "$CID"; return; }
+  p_gone "$CID"
+  pass
+}
+
+p_stop() {   # stop: SIGTERM, then SIGKILL after the timeout; a container that handles TERM exits 0
+  capture "${P[@]}" run -d --name envyro-stop "${RUNF[@]}" "$IMG" sh -c 'trap "exit 0" TERM; echo ready; while :; do sleep 0.1; done'
+  [ "$RC" = 0 ] || { fail "run -d (a shell trapping TERM) exited $RC" "$(details run -d)"; p_gone envyro-stop; return; }
+  local cid=$OUT i
+  for i in $(seq 50); do "${P[@]}" logs "$cid" 2>/dev/null | grep -q ready && break; sleep 0.1; done
+  capture "${P[@]}" stop -t 10 "$cid"
+  local st code
+  st=$(p_status "$cid"); code=$("${P[@]}" inspect --format '{{.State.ExitCode}}' "$cid" 2>/dev/null || echo "?")
+  [ "$RC" = 0 ] && [ "$st" = exited ] && [ "$code" = 0 ] || { fail "stop of a container trapping TERM: exit $RC, status '$st', exit code '$code' (not 0)" "$(details stop)"; p_gone "$cid"; return; }
+  p_gone "$cid"
+  p_sleeper envyro-stop || return
+  capture "${P[@]}" stop -t 1 "$CID"
+  st=$(p_status "$CID"); code=$("${P[@]}" inspect --format '{{.State.ExitCode}}' "$CID" 2>/dev/null || echo "?")
+  [ "$RC" = 0 ] && [ "$st" = exited ] && [ "$code" = 137 ] || { fail "stop -t 1 of sleep (ignores TERM as pid 1): exit $RC, status '$st', exit code '$code' (not 137)" "$(details stop -t 1)"; p_gone "$CID"; return; }
+  p_gone "$CID"
+  pass
+}
+
+p_kill() {   # kill -s: the signal reaches the container's process
+  capture "${P[@]}" run -d --name envyro-kill "${RUNF[@]}" "$IMG" sh -c 'trap "exit 7" USR1; echo ready; while :; do sleep 0.1; done'
+  [ "$RC" = 0 ] || { fail "run -d (a shell trapping USR1) exited $RC" "$(details run -d)"; p_gone envyro-kill; return; }
+  local cid=$OUT i st code
+  for i in $(seq 50); do "${P[@]}" logs "$cid" 2>/dev/null | grep -q ready && break; sleep 0.1; done
+  capture "${P[@]}" kill -s USR1 "$cid"
+  [ "$RC" = 0 ] || { fail "kill -s USR1 exited $RC" "$(details kill -s USR1)"; p_gone "$cid"; return; }
+  for i in $(seq 50); do st=$(p_status "$cid"); [ "$st" = exited ] && break; sleep 0.1; done
+  code=$("${P[@]}" inspect --format '{{.State.ExitCode}}' "$cid" 2>/dev/null || echo "?")
+  [ "$st" = exited ] && [ "$code" = 7 ] || { fail "after kill -s USR1: status '$st', exit code '$code' (the trap exits 7)"; p_gone "$cid"; return; }
+  capture "${P[@]}" kill "$cid"
+  [ "$RC" != 0 ] || { fail "kill of an exited container succeeded" "$(details kill)"; p_gone "$cid"; return; }
+  p_gone "$cid"
+  pass
+}
+
+p_pause() {   # pause freezes every process (exec is refused), unpause thaws them
+  rootless_v1_skip "rootless podman has no cgroup to freeze on cgroup v1 (it says: can only pause containers on cgroups v2 ... rootless)" && return
+  p_sleeper envyro-pause || return
+  local why="" st
+  capture "${P[@]}" pause "$CID"
+  st=$(p_status "$CID")
+  [ "$RC" = 0 ] && [ "$st" = paused ] || why="pause: exit $RC, status '$st', not paused"
+  if [ -z "$why" ]; then
+    local pid state
+    pid=$("${P[@]}" inspect --format '{{.State.Pid}}' "$CID" 2>/dev/null || true)
+    state=$(awk '/^State:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
+    [ "$state" = D ] || [ "$state" = S ] || why="the paused process $pid is in state '$state'"
+    local fz; fz=$(awk -F: '$2 == "freezer" { print $3 }' "/proc/$pid/cgroup" 2>/dev/null || true)
+    if [ -z "$why" ] && [ -n "$fz" ] && [ -r "/sys/fs/cgroup/freezer$fz/freezer.state" ]; then
+      [ "$(cat "/sys/fs/cgroup/freezer$fz/freezer.state")" = FROZEN ] || why="the container's freezer cgroup $fz is $(cat "/sys/fs/cgroup/freezer$fz/freezer.state"), not FROZEN"
+    fi
+  fi
+  if [ -z "$why" ]; then
+    capture "${P[@]}" exec "$CID" true
+    [ "$RC" != 0 ] || why="exec into a paused container succeeded"
+  fi
+  if [ -z "$why" ]; then
+    capture "${P[@]}" unpause "$CID"
+    st=$(p_status "$CID")
+    [ "$RC" = 0 ] && [ "$st" = running ] || why="unpause: exit $RC, status '$st', not running"
+  fi
+  if [ -z "$why" ]; then
+    capture "${P[@]}" exec "$CID" echo thawed
+    [ "$RC" = 0 ] && [ "$OUT" = thawed ] || why="exec after unpause printed '$OUT' (exit $RC)"
+  fi
+  [ -z "$why" ] || { fail "$why" "$(details pause)"; "${P[@]}" unpause "$CID" >/dev/null 2>&1 || true; p_gone "$CID"; return; }
+  p_gone "$CID"
+  pass
+}
+
+p_stats() {   # stats: the container's memory and pids, read from its cgroups
+  rootless_v1_skip "rootless podman has no cgroups on cgroup v1 (it says: stats is not supported in rootless mode without cgroups v2)" && return
+  p_sleeper envyro-stats || return
+  capture "${P[@]}" stats --no-stream --format '{{.ID}} {{.MemUsage}} {{.PIDs}}' "$CID"
+  local line=$OUT
+  p_gone "$CID"
+  [ "$RC" = 0 ] || { fail "stats --no-stream exited $RC" "$(details stats)"; return; }
+  # e.g. "0123456789ab 225.3kB / 67.1GB 1"
+  [[ "$line" =~ ^${CID:0:12}\ [0-9.]+[kMG]?B\ /\ [0-9.]+[kMGT]?B\ 1$ ]] || { fail "stats printed '$line', not 'ID MEM / LIMIT 1'" "$(details stats)"; return; }
+  pass
+}
+
+p_top() {   # top: the container's processes, from the host (psgo) and through ps in the container
+  p_sleeper envyro-top || return
+  local why=""
+  capture "${P[@]}" top "$CID"
+  [ "$RC" = 0 ] && grep -q 'sleep 100' <<< "$OUT" || why="top does not list 'sleep 100' (exit $RC)"
+  if [ -z "$why" ]; then
+    capture "${P[@]}" top "$CID" pid user args
+    [ "$RC" = 0 ] && grep -qE '^1 +root +sleep 100' <<< "$OUT" || why="top CID pid user args does not show '1 root sleep 100' (exit $RC)"
+  fi
+  if [ -z "$why" ]; then
+    # A descriptor psgo lacks: podman execs ps(1) in the container (busybox's ps here).
+    capture "${P[@]}" top "$CID" -o pid,args
+    [ "$RC" = 0 ] && grep -qE '^ *1 +sleep 100' <<< "$OUT" || why="top CID -o pid,args (ps in the container) does not show '1 sleep 100' (exit $RC)"
+  fi
+  p_gone "$CID"
+  [ -z "$why" ] || { fail "$why" "$(details top)"; return; }
+  pass
+}
+
+p_cp() {   # cp into and out of a running container, and out of a stopped one
+  p_sleeper envyro-cp || return
+  local why=""
+  printf 'from the host\n' > "$D/tmp/cp-in-$MODE"; chmod 0644 "$D/tmp/cp-in-$MODE"
+  capture "${P[@]}" cp "$D/tmp/cp-in-$MODE" "$CID:/tmp/cp-in"
+  [ "$RC" = 0 ] || why="cp FILE CID:/tmp/cp-in exited $RC"
+  if [ -z "$why" ]; then
+    capture "${P[@]}" exec "$CID" cat /tmp/cp-in
+    [ "$RC" = 0 ] && [ "$OUT" = "from the host" ] || why="after cp in, the container reads '$OUT' (exit $RC)"
+  fi
+  if [ -z "$why" ]; then
+    "${P[@]}" exec "$CID" sh -c 'echo from the container > /tmp/cp-out' >/dev/null 2>&1 || true
+    rm -f "$D/tmp/cp-out-$MODE"
+    capture "${P[@]}" cp "$CID:/tmp/cp-out" "$D/tmp/cp-out-$MODE"
+    [ "$RC" = 0 ] && [ "$(cat "$D/tmp/cp-out-$MODE" 2>/dev/null)" = "from the container" ] || why="cp CID:/tmp/cp-out FILE: exit $RC, the file reads '$(cat "$D/tmp/cp-out-$MODE" 2>/dev/null)'"
+  fi
+  if [ -z "$why" ]; then
+    "${P[@]}" stop -t 0 "$CID" >/dev/null 2>&1 || true
+    rm -f "$D/tmp/cp-out-$MODE"
+    capture "${P[@]}" cp "$CID:/tmp/cp-in" "$D/tmp/cp-out-$MODE"
+    [ "$RC" = 0 ] && [ "$(cat "$D/tmp/cp-out-$MODE" 2>/dev/null)" = "from the host" ] || why="cp out of the stopped container: exit $RC, the file reads '$(cat "$D/tmp/cp-out-$MODE" 2>/dev/null)'"
+  fi
+  p_gone "$CID"
+  [ -z "$why" ] || { fail "$why" "$(details cp)"; return; }
   pass
 }
 
