@@ -4,7 +4,7 @@
 #
 #   tests/engines/engines.sh [--trace DIR] RUNTIME_PATH [case|group ...]
 #
-# Groups: podman, ctr, rootless (default: all three). Cases: see `--list`.
+# Groups: podman, ctr, rootless, rootless-ctr (default: all four). Cases: see `--list`.
 # Prints `PASS name`, `FAIL name: why` (details indented below) or `SKIP name: reason`, and exits 1
 # if any case failed. Needs root (it runs the rootless cases through `runuser`).
 #
@@ -25,7 +25,7 @@
 # DIR/podman-config.json, DIR/podman-rootless-config.json, DIR/ctr-config.json.
 set -euo pipefail
 
-usage() { echo "usage: $0 [--trace DIR] RUNTIME_PATH [podman|ctr|rootless|CASE ...]" >&2; exit 2; }
+usage() { echo "usage: $0 [--trace DIR] RUNTIME_PATH [podman|ctr|rootless|rootless-ctr|CASE ...]" >&2; exit 2; }
 
 PODMAN_CASES=(true exit-code missing-command stdin tty hostname lifecycle limits rm exec stop kill pause stats top cp)
 CTR_CASES=(ctr-true ctr-exit-code ctr-lifecycle)
@@ -35,6 +35,7 @@ if [ "${1:-}" = "--list" ]; then
   for c in "${PODMAN_CASES[@]}"; do echo "podman-$c"; done
   for c in "${CTR_CASES[@]}"; do echo "$c"; done
   for c in "${PODMAN_CASES[@]}"; do echo "rootless-$c"; done
+  for c in "${CTR_CASES[@]}"; do echo "rootless-$c"; done
   exit 0
 fi
 if [ "${1:-}" = "--trace" ]; then TRACE_OUT=$(realpath -m "${2:?}"); shift 2; fi
@@ -89,7 +90,8 @@ say() { echo "$*"; }
 
 cleanup() {
   set +e
-  cleanup_ctr
+  cleanup_ctr root
+  cleanup_ctr user
   cleanup_podman root
   cleanup_podman user
   # Processes that are ours by construction: started with our marker in their environment
@@ -564,16 +566,20 @@ run_podman_group() {   # run_podman_group root|user CASES...
 
 # ---------------------------------------------------------------------------------------------
 # containerd: a private daemon, the native snapshotter, the image imported from an OCI archive
-# that podman saves.
-CTR=()
-ctr_setup() {
-  local c=$D/containerd
-  mkdir -p "$c"
+# that podman saves. As root; or as the ordinary user inside rootlesskit (the "hard way" of
+# containerd's docs/rootless.md, what nerdctl's containerd-rootless.sh does: a user namespace
+# and a mount namespace with a writable copy of /run), ctr entering its namespaces by nsenter.
+CTR=() CTR_MODE=""
+CTD_PID="" RCTD_PID="" RCTD_USERNS=""
+
+ctr_config() {   # ctr_config DIR [EXTRA-TOML]: containerd's config, every path under DIR
+  local c=$1 cri='"io.containerd.grpc.v1.cri", '
+  [ -z "${CTR_CRI:-}" ] || cri=""   # the CRI plugin: off unless asked for
   cat > "$c/config.toml" <<EOF
 version = 2
 root = "$c/root"
 state = "$c/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
+disabled_plugins = [$cri"io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
   "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.overlayfs",
   "io.containerd.internal.v1.opt", "io.containerd.tracing.processor.v1.otlp"]
 [grpc]
@@ -584,25 +590,84 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
   address = ""
 [metrics]
   address = ""
+${2:-}
 EOF
-  ENGINES_MARK=$D containerd --config "$c/config.toml" > "$c/log" 2>&1 &
-  CTD_PID=$!
-  CTR=(timeout -k 5 "$T" ctr --address "$c/containerd.sock" --namespace envyrotest)
+  chmod 0644 "$c/config.toml"
+}
+
+ctr_wait() {   # ctr_wait DIR PID: until the daemon answers (or has exited)
   local i
   for i in $(seq 100); do
-    [ -S "$c/containerd.sock" ] && "${CTR[@]}" version >/dev/null 2>&1 && break
-    kill -0 "$CTD_PID" 2>/dev/null || { echo "containerd exited: $(tail -5 "$c/log")" >&2; return 1; }
+    [ -S "$1/containerd.sock" ] && "${CTR[@]}" version >/dev/null 2>&1 && return 0
+    kill -0 "$2" 2>/dev/null || { echo "containerd exited: $(tail -5 "$1/log")" >&2; return 1; }
     sleep 0.1
   done
-  # The image: the busybox rootfs through podman (root store) into an OCI archive.
+  echo "containerd did not answer in 10 s: $(tail -5 "$1/log")" >&2; return 1
+}
+
+ctr_image() {   # the busybox rootfs through podman (root store) into an OCI archive, imported
   podman_env root
   [ -d "$D/root/storage" ] || podman_setup
-  "${P[@]}" save --quiet --format oci-archive -o "$D/image.oci.tar" "$IMG"
+  [ -s "$D/image.oci.tar" ] || "${P[@]}" save --quiet --format oci-archive -o "$D/image.oci.tar" "$IMG"
+  chmod 0644 "$D/image.oci.tar"
   "${CTR[@]}" image import --snapshotter native "$D/image.oci.tar" >/dev/null
 }
 
-cleanup_ctr() {
-  [ -n "$CTD_PID" ] || return 0
+ctr_setup() {   # ctr_setup root|user
+  CTR_MODE=$1
+  if [ "$1" = root ]; then
+    local c=$D/containerd
+    mkdir -p "$c"
+    ctr_config "$c"
+    ENGINES_MARK=$D containerd --config "$c/config.toml" > "$c/log" 2>&1 &
+    CTD_PID=$!
+    ctr_client root
+    ctr_wait "$c" "$CTD_PID" || return 1
+  else
+    local c=$D/rootless-containerd
+    mkdir -p "$c/home" "$c/xdg"
+    ctr_config "$c"
+    chown -R "$USER_NAME:" "$c"; chmod 0700 "$c/xdg"
+    # /run is root's (our private tmpfs): --copy-up gives the daemon a writable one, where the
+    # shims' sockets (/run/containerd/s) and the runtime's --root (/run/containerd/runc) go.
+    runuser -u "$USER_NAME" -- env -i "ENGINES_MARK=$D" "PATH=$PATH" "HOME=$c/home" "XDG_RUNTIME_DIR=$c/xdg" "TMPDIR=$D/tmp" LANG=C \
+      rootlesskit --state-dir="$c/rootlesskit" --net=host --copy-up=/run \
+      sh -c "rm -f /run/containerd; exec containerd --config '$c/config.toml'" > "$c/log" 2>&1 &
+    RCTD_PID=$!
+    local i child=""
+    for i in $(seq 100); do
+      child=$(cat "$c/rootlesskit/child_pid" 2>/dev/null || true)
+      [ -n "$child" ] && break
+      kill -0 "$RCTD_PID" 2>/dev/null || { echo "rootlesskit exited: $(tail -5 "$c/log")" >&2; return 1; }
+      sleep 0.1
+    done
+    [ -n "$child" ] || { echo "rootlesskit wrote no child_pid in 10 s: $(tail -5 "$c/log")" >&2; return 1; }
+    # Everything in this user namespace is ours: the cleanup ends it by this inode.
+    RCTD_USERNS=$(readlink "/proc/$child/ns/user")
+    ctr_client user
+    ctr_wait "$c" "$RCTD_PID" || return 1
+  fi
+  ctr_image
+}
+
+# The ctr command line for MODE: as root, or as the user in rootlesskit's namespaces.
+ctr_client() {   # ctr_client root|user
+  if [ "$1" = root ]; then
+    CTR=(timeout -k 5 "$T" env "ENGINES_MARK=$D" ctr --address "$D/containerd/containerd.sock" --namespace envyrotest)
+  else
+    local c=$D/rootless-containerd child
+    child=$(cat "$c/rootlesskit/child_pid" 2>/dev/null || echo 0)
+    CTR=(timeout -k 5 "$T" runuser -u "$USER_NAME" -- env -i "ENGINES_MARK=$D" "PATH=$PATH" "HOME=$c/home" "XDG_RUNTIME_DIR=$c/xdg"
+         "TMPDIR=$D/tmp" LANG=C nsenter -U --preserve-credentials -m -t "$child" ctr --address "$c/containerd.sock" --namespace envyrotest)
+  fi
+  CTR_MODE=$1
+}
+
+cleanup_ctr() {   # cleanup_ctr root|user
+  local pidvar=CTD_PID sock=$D/containerd/containerd.sock
+  [ "$1" = user ] && pidvar=RCTD_PID sock=$D/rootless-containerd/containerd.sock
+  [ -n "${!pidvar}" ] || return 0
+  ctr_client "$1"
   local id
   for id in $("${CTR[@]}" task ls -q 2>/dev/null); do
     "${CTR[@]}" task kill -s SIGKILL "$id" >/dev/null 2>&1
@@ -610,23 +675,30 @@ cleanup_ctr() {
     "${CTR[@]}" task rm -f "$id" >/dev/null 2>&1
   done
   for id in $("${CTR[@]}" container ls -q 2>/dev/null); do "${CTR[@]}" container rm "$id" >/dev/null 2>&1; done
-  kill "$CTD_PID" 2>/dev/null; wait "$CTD_PID" 2>/dev/null
-  # Shims outlive a killed containerd; ours are the ones serving our socket.
+  kill "${!pidvar}" 2>/dev/null; wait "${!pidvar}" 2>/dev/null
+  # Shims outlive a killed containerd; ours are the ones serving our socket. In the rootless
+  # case everything in rootlesskit's user namespace is ours too (containers without cgroups).
   local p
   for p in /proc/[0-9]*; do
-    tr '\0' ' ' 2>/dev/null < "$p/cmdline" | grep -q -- "-address $D/containerd/containerd.sock" && kill -9 "${p#/proc/}" 2>/dev/null
+    if tr '\0' ' ' 2>/dev/null < "$p/cmdline" | grep -q -- "-address $sock" ||
+       { [ "$1" = user ] && [ -n "$RCTD_USERNS" ] && [ "$(readlink "$p/ns/user" 2>/dev/null)" = "$RCTD_USERNS" ]; }; then
+      kill -9 "${p#/proc/}" 2>/dev/null
+    fi
   done
-  CTD_PID=""
+  printf -v "$pidvar" '%s' ""
   return 0
 }
 
-# ctr run flags: the runc v2 shim with our runtime, the native snapshotter, our cgroup.
+# ctr run flags: the runc v2 shim with our runtime, the native snapshotter, our cgroup (as root;
+# rootless: `--cgroup ""`, no cgroupsPath, as containerd's docs/rootless.md says: on cgroup v1
+# the user may write no cgroup, and ctr's default /NAMESPACE/ID fails with crun).
 ctr_run() {   # ctr_run [flags] ID CMD...
   local flags=()
   while [ "${1#-}" != "$1" ]; do flags+=("$1"); shift; done
   local id=$1; shift
+  if [ "$CTR_MODE" = user ]; then flags+=(--cgroup ""); else flags+=(--cgroup "/$TOP/ctr-$id"); fi
   "${CTR[@]}" run "${flags[@]}" --runtime io.containerd.runc.v2 --runc-binary "$RT" --snapshotter native \
-    --cgroup "/$TOP/ctr-$id" "$IMG" "$id" "$@"
+    "$IMG" "$id" "$@"
 }
 
 ctr_task_status() { "${CTR[@]}" task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $3 }'; }
@@ -680,17 +752,27 @@ c_ctr_lifecycle() {
   pass
 }
 
-run_ctr_group() {
+run_ctr_group() {   # run_ctr_group root|user CASES...
+  local mode=$1; shift
+  local prefix=""; [ "$mode" = user ] && prefix=rootless-
   if ! command -v containerd >/dev/null || ! command -v ctr >/dev/null; then
-    for c in "$@"; do CASE=$c; skip "containerd/ctr are not installed"; done; return
+    for c in "$@"; do CASE=$prefix$c; skip "containerd/ctr are not installed"; done; return
   fi
-  section ctr-setup
-  if ! capture ctr_setup || [ "$RC" != 0 ]; then
-    for c in "$@"; do CASE=$c; fail "containerd setup failed" "$(details ctr setup)"; done; return
+  if [ "$mode" = user ]; then
+    local why=""
+    command -v rootlesskit >/dev/null || why="rootlesskit is not installed (Debian's rootlesskit package)"
+    [ -n "$why" ] || id "$USER_NAME" >/dev/null 2>&1 || useradd -m -s /bin/sh "$USER_NAME" >/dev/null 2>&1 || true
+    [ -n "$why" ] || id "$USER_NAME" >/dev/null 2>&1 || why="no ordinary user $USER_NAME"
+    [ -n "$why" ] || grep -q "^$USER_NAME:" /etc/subuid || why="$USER_NAME has no subordinate uids in /etc/subuid"
+    if [ -n "$why" ]; then for c in "$@"; do CASE=$prefix$c; skip "$why"; done; return; fi
+  fi
+  section "${prefix}ctr-setup"
+  if ! capture ctr_setup "$mode" || [ "$RC" != 0 ]; then
+    for c in "$@"; do CASE=$prefix$c; fail "containerd setup failed" "$(details ctr setup)"; done; return
   fi
   HUNG=""
   for c in "$@"; do
-    CASE=$c
+    CASE=$prefix$c
     if [ -n "$HUNG" ]; then fail "not run: the runtime hung in $HUNG"; continue; fi
     section "$CASE"
     "c_${c//-/_}"
@@ -699,15 +781,17 @@ run_ctr_group() {
 
 # ---------------------------------------------------------------------------------------------
 # Which cases.
-want_podman=() want_ctr=() want_user=()
-[ $# -gt 0 ] || set -- podman ctr rootless
+want_podman=() want_ctr=() want_user=() want_user_ctr=()
+[ $# -gt 0 ] || set -- podman ctr rootless rootless-ctr
 for a in "$@"; do
   case "$a" in
     podman) want_podman+=("${PODMAN_CASES[@]}") ;;
     ctr) want_ctr+=("${CTR_CASES[@]}") ;;
     rootless) want_user+=("${PODMAN_CASES[@]}") ;;
+    rootless-ctr) want_user_ctr+=("${CTR_CASES[@]}") ;;
     podman-*) want_podman+=("${a#podman-}") ;;
     ctr-*) want_ctr+=("$a") ;;
+    rootless-ctr-*) want_user_ctr+=("${a#rootless-}") ;;
     rootless-*) want_user+=("${a#rootless-}") ;;
     *) echo "unknown case: $a (see --list)" >&2; exit 2 ;;
   esac
@@ -715,7 +799,7 @@ done
 for c in "${want_podman[@]}" "${want_user[@]}"; do
   [[ " ${PODMAN_CASES[*]} " == *" $c "* ]] || { echo "unknown case: $c (see --list)" >&2; exit 2; }
 done
-for c in "${want_ctr[@]}"; do
+for c in "${want_ctr[@]}" "${want_user_ctr[@]}"; do
   [[ " ${CTR_CASES[*]} " == *" $c "* ]] || { echo "unknown case: $c (see --list)" >&2; exit 2; }
 done
 
@@ -723,8 +807,9 @@ echo "runtime: $RUNTIME${TRACE_OUT:+ (traced)}"
 [ -x "$RUNTIME" ] || echo "note: $RUNTIME is not an executable file; every case will fail"
 make_rootfs
 [ ${#want_podman[@]} -eq 0 ] || run_podman_group root "${want_podman[@]}"
-[ ${#want_ctr[@]} -eq 0 ] || run_ctr_group "${want_ctr[@]}"
+[ ${#want_ctr[@]} -eq 0 ] || run_ctr_group root "${want_ctr[@]}"
 [ ${#want_user[@]} -eq 0 ] || run_podman_group user "${want_user[@]}"
+[ ${#want_user_ctr[@]} -eq 0 ] || run_ctr_group user "${want_user_ctr[@]}"
 
 if [ -n "$TRACE_OUT" ]; then
   mkdir -p "$TRACE_OUT"
@@ -733,7 +818,8 @@ if [ -n "$TRACE_OUT" ]; then
     echo "# podman $(podman --version 2>/dev/null | awk '{print $3}'), conmon $(conmon --version 2>/dev/null | awk 'NR==1 {print $3}'), containerd $(containerd --version 2>/dev/null | awk '{print $3}')"
     echo "# Temp dir of this run: $D (replace it with your own)."
     cat "$D/calls.log"; } > "$TRACE_OUT/$(basename "$RUNTIME")-calls.txt"
-  for pair in podman-true:podman-config.json ctr-ctr-true:ctr-config.json ctr-true:ctr-config.json rootless-true:podman-rootless-config.json; do
+  for pair in podman-true:podman-config.json ctr-true:ctr-config.json rootless-true:podman-rootless-config.json \
+      rootless-ctr-true:ctr-rootless-config.json; do
     src=${pair%%:*} dst=${pair#*:}
     [ -s "$D/configs/$src.json" ] && cp "$D/configs/$src.json" "$TRACE_OUT/$dst"
   done
