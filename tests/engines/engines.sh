@@ -4,7 +4,7 @@
 #
 #   tests/engines/engines.sh [--trace DIR] RUNTIME_PATH [case|group ...]
 #
-# Groups: podman, ctr, rootless, rootless-ctr (default: all four). Cases: see `--list`.
+# Groups: podman, ctr, cri, rootless, rootless-ctr (default: all five). Cases: see `--list`.
 # Prints `PASS name`, `FAIL name: why` (details indented below) or `SKIP name: reason`, and exits 1
 # if any case failed. Needs root (it runs the rootless cases through `runuser`).
 #
@@ -25,10 +25,11 @@
 # DIR/podman-config.json, DIR/podman-rootless-config.json, DIR/ctr-config.json.
 set -euo pipefail
 
-usage() { echo "usage: $0 [--trace DIR] RUNTIME_PATH [podman|ctr|rootless|rootless-ctr|CASE ...]" >&2; exit 2; }
+usage() { echo "usage: $0 [--trace DIR] RUNTIME_PATH [podman|ctr|cri|rootless|rootless-ctr|CASE ...]" >&2; exit 2; }
 
 PODMAN_CASES=(true exit-code missing-command stdin tty hostname lifecycle limits rm exec stop kill pause stats top cp)
 CTR_CASES=(ctr-true ctr-exit-code ctr-lifecycle)
+CRI_CASES=(cri-run cri-exec cri-stop)
 
 TRACE_OUT=""
 if [ "${1:-}" = "--list" ]; then
@@ -36,6 +37,7 @@ if [ "${1:-}" = "--list" ]; then
   for c in "${CTR_CASES[@]}"; do echo "$c"; done
   for c in "${PODMAN_CASES[@]}"; do echo "rootless-$c"; done
   for c in "${CTR_CASES[@]}"; do echo "rootless-$c"; done
+  for c in "${CRI_CASES[@]}"; do echo "$c"; done
   exit 0
 fi
 if [ "${1:-}" = "--trace" ]; then TRACE_OUT=$(realpath -m "${2:?}"); shift 2; fi
@@ -80,6 +82,8 @@ IMG=localhost/envyro-busybox:test
 T=${ENGINES_TIMEOUT:-30}          # seconds for any one engine command
 D=$(mktemp -d "${ENGINES_TMPDIR:-/var/tmp}/envyro-engines.XXXXXX")
 chmod 0711 "$D"
+# The CRI client, copied before /tmp (where the checkout may be) is made private.
+mkdir -p "$D/bin"; cp "$(dirname "$(realpath "$0")")/cri.py" "$D/bin/cri.py"; chmod 0755 "$D/bin" "$D/bin/cri.py"
 # Temporary files of the engines too (the shim's exec process.json, podman's image copies).
 mkdir -m 1777 "$D/tmp"; chmod 1777 "$D/tmp"
 export TMPDIR=$D/tmp
@@ -90,6 +94,7 @@ say() { echo "$*"; }
 
 cleanup() {
   set +e
+  cleanup_cri
   cleanup_ctr root
   cleanup_ctr user
   cleanup_podman root
@@ -780,15 +785,163 @@ run_ctr_group() {   # run_ctr_group root|user CASES...
 }
 
 # ---------------------------------------------------------------------------------------------
+# CRI, as the kubelet (or crictl) uses containerd: its CRI plugin on, a containerd config whose
+# runtime `envyro` is the runc shim with the runtime under test as its BinaryName (the runc
+# options of the config, not a ctr flag), a pod (sandbox) and containers in it, driven through
+# cri.py (a minimal CRI client). The pod's network is a CNI plugin that configures nothing
+# (only the pod's loopback: no host interface is made).
+CRI=() CRI_PID="" CRI_POD=""
+PAUSE_IMG=localhost/envyro-pause:test
+CRI_DIR=""
+
+cri_setup() {
+  local c=$D/cri-containerd
+  CRI_DIR=$c
+  mkdir -p "$c/cni/bin" "$c/cni/conf" "$c/logs"
+  ln -s /usr/lib/cni/loopback "$c/cni/bin/loopback"
+  cat > "$c/cni/bin/envyro-noop" <<'EOF'
+#!/bin/sh
+# A CNI plugin that configures nothing: containerd's CRI wants an eth0 address for the pod.
+case "$CNI_COMMAND" in
+  ADD) cat > /dev/null
+       printf '{"cniVersion":"0.4.0","interfaces":[{"name":"eth0","sandbox":"%s"}],"ips":[{"version":"4","address":"10.255.255.2/32","interface":0}]}\n' "$CNI_NETNS" ;;
+  VERSION) printf '{"cniVersion":"0.4.0","supportedVersions":["0.3.0","0.3.1","0.4.0"]}\n' ;;
+  *) cat > /dev/null ;;
+esac
+EOF
+  chmod 0755 "$c/cni/bin/envyro-noop"
+  printf '{"cniVersion":"0.4.0","name":"envyro-noop","plugins":[{"type":"envyro-noop"}]}\n' > "$c/cni/conf/10-envyro-noop.conflist"
+  CTR_CRI=1 ctr_config "$c" "[plugins.\"io.containerd.grpc.v1.cri\"]
+  sandbox_image = \"$PAUSE_IMG\"
+  stream_server_address = \"127.0.0.1\"
+  stream_server_port = \"0\"
+  disable_apparmor = true
+  enable_selinux = false
+  # The pod's sandbox asks for oom_score_adj -998, which needs CAP_SYS_RESOURCE (root here
+  # lacks it): no lower than containerd's own.
+  restrict_oom_score_adj = true
+  [plugins.\"io.containerd.grpc.v1.cri\".containerd]
+    snapshotter = \"native\"
+    default_runtime_name = \"envyro\"
+    [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.envyro]
+      runtime_type = \"io.containerd.runc.v2\"
+      [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.envyro.options]
+        BinaryName = \"$RT\"
+        SystemdCgroup = false
+  [plugins.\"io.containerd.grpc.v1.cri\".cni]
+    bin_dir = \"$c/cni/bin\"
+    conf_dir = \"$c/cni/conf\""
+  ENGINES_MARK=$D containerd --config "$c/config.toml" > "$c/log" 2>&1 &
+  CRI_PID=$!
+  CTR=(timeout -k 5 "$T" env "ENGINES_MARK=$D" ctr --address "$c/containerd.sock" --namespace k8s.io)
+  CTR_MODE=cri
+  ctr_wait "$c" "$CRI_PID" || return 1
+  CRI=(timeout -k 5 "$T" env "ENGINES_MARK=$D" /usr/bin/python3 "$D/bin/cri.py" "$c/containerd.sock")
+  # The images, in CRI's containerd namespace: busybox, and as the pod's sandbox ("pause")
+  # image the same rootfs with a process that waits and exits on SIGTERM.
+  ctr_image
+  [ -s "$D/pause.oci.tar" ] || {
+    "${P[@]}" import --quiet --change 'CMD ["/bin/sh", "-c", "trap \"exit 0\" TERM; while :; do sleep 1; done"]' "$D/rootfs.tar" "$PAUSE_IMG" >/dev/null
+    "${P[@]}" save --quiet --format oci-archive -o "$D/pause.oci.tar" "$PAUSE_IMG"; }
+  "${CTR[@]}" image import --snapshotter native "$D/pause.oci.tar" >/dev/null
+  "${CRI[@]}" version >/dev/null || return 1
+  CRI_POD=$("${CRI[@]}" run-pod envyro-pod "/$TOP/cri" "$c/logs") || return 1
+}
+
+cleanup_cri() {
+  [ -n "$CRI_PID" ] || return 0
+  local pod
+  for pod in $("${CRI[@]}" pods 2>/dev/null); do
+    "${CRI[@]}" stop-pod "$pod" >/dev/null 2>&1
+    "${CRI[@]}" rm-pod "$pod" >/dev/null 2>&1
+  done
+  kill "$CRI_PID" 2>/dev/null; wait "$CRI_PID" 2>/dev/null
+  local p
+  for p in /proc/[0-9]*; do
+    tr '\0' ' ' 2>/dev/null < "$p/cmdline" | grep -q -- "-address $CRI_DIR/containerd.sock" && kill -9 "${p#/proc/}" 2>/dev/null
+  done
+  CRI_PID=""
+  return 0
+}
+
+cri_create() {   # cri_create NAME CMD...: a container in the pod, started; sets CID
+  local name=$1; shift
+  capture "${CRI[@]}" create "$CRI_POD" envyro-pod "/$TOP/cri" "$CRI_DIR/logs" "$IMG" "$name.log" "$@"
+  CID=$OUT
+  [ "$RC" = 0 ] && [ -n "$CID" ] || { fail "CreateContainer ($*) failed (exit $RC)" "$(details cri.py create)"; return 1; }
+  capture "${CRI[@]}" start "$CID"
+  [ "$RC" = 0 ] || { fail "StartContainer failed (exit $RC)" "$(details cri.py start)"; "${CRI[@]}" rm "$CID" >/dev/null 2>&1 || true; return 1; }
+}
+
+cri_wait_exited() {   # prints "EXITED CODE" once the container has exited (or its last status)
+  local i st=""
+  for i in $(seq 100); do st=$("${CRI[@]}" status "$1" 2>/dev/null || true); [ "${st%% *}" = EXITED ] && break; sleep 0.1; done
+  echo "$st"
+}
+
+c_cri_run() {   # a container runs in the pod (its hostname, its log), its exit code is reported
+  cri_create run sh -c 'echo hi from $(hostname); exit 3' || return
+  local st; st=$(cri_wait_exited "$CID")
+  local log; log=$(cat "$CRI_DIR/logs/run.log" 2>/dev/null || true)
+  "${CRI[@]}" rm "$CID" >/dev/null 2>&1 || true
+  [ "$st" = "EXITED 3" ] || { fail "the container's status is '$st', not 'EXITED 3'"; return; }
+  grep -q ' stdout F hi from envyro-pod$' <<< "$log" || { fail "the container's log does not have 'hi from envyro-pod'" "$log"; return; }
+  pass
+}
+
+c_cri_exec() {   # ExecSync: output, error output and exit code of a command in a running container
+  cri_create exec sleep 100 || return
+  local st; st=$("${CRI[@]}" status "$CID" 2>/dev/null || true)
+  [ "$st" = "RUNNING 0" ] || { fail "the started container's status is '$st', not 'RUNNING 0'"; "${CRI[@]}" rm "$CID" >/dev/null 2>&1 || true; return; }
+  capture "${CRI[@]}" exec "$CID" 10 sh -c 'echo out; echo err >&2; exit 4'
+  "${CRI[@]}" stop "$CID" 0 >/dev/null 2>&1 || true; "${CRI[@]}" rm "$CID" >/dev/null 2>&1 || true
+  [ "$RC" = 4 ] && [ "$OUT" = out ] && [ "$ERR" = err ] || { fail "ExecSync sh -c 'echo out; echo err >&2; exit 4': exit $RC, stdout '$OUT', stderr '$ERR'" "$(details cri.py exec)"; return; }
+  pass
+}
+
+c_cri_stop() {   # StopContainer: SIGTERM, then SIGKILL after the timeout; RemoveContainer
+  cri_create stop sleep 100 || return
+  capture "${CRI[@]}" stop "$CID" 1
+  local st; st=$(cri_wait_exited "$CID")
+  [ "$RC" = 0 ] && [ "$st" = "EXITED 137" ] || { fail "StopContainer with timeout 1 of sleep (ignores TERM as pid 1): exit $RC, status '$st', not 'EXITED 137'" "$(details cri.py stop)"; "${CRI[@]}" rm "$CID" >/dev/null 2>&1 || true; return; }
+  capture "${CRI[@]}" rm "$CID"
+  [ "$RC" = 0 ] || { fail "RemoveContainer failed (exit $RC)" "$(details cri.py rm)"; return; }
+  capture "${CRI[@]}" status "$CID"
+  [ "$RC" != 0 ] || { fail "the removed container still has a status: $OUT"; return; }
+  pass
+}
+
+run_cri_group() {
+  local why=""
+  command -v containerd >/dev/null && command -v ctr >/dev/null || why="containerd/ctr are not installed"
+  [ -n "$why" ] || /usr/bin/python3 -c 'import grpc' 2>/dev/null || why="python3-grpcio is not installed (cri.py's gRPC)"
+  [ -n "$why" ] || [ -x /usr/lib/cni/loopback ] || why="the CNI loopback plugin (containernetworking-plugins) is not installed"
+  if [ -n "$why" ]; then for c in "$@"; do CASE=$c; skip "$why"; done; return; fi
+  section cri-setup
+  if ! capture cri_setup || [ "$RC" != 0 ]; then
+    for c in "$@"; do CASE=$c; fail "containerd (CRI) setup failed" "$(details cri setup)$(tail -5 "$D/cri-containerd/log" 2>/dev/null | sed 's/^/\n    /')"; done; return
+  fi
+  HUNG=""
+  for c in "$@"; do
+    CASE=$c
+    if [ -n "$HUNG" ]; then fail "not run: the runtime hung in $HUNG"; continue; fi
+    section "$CASE"
+    "c_${c//-/_}"
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
 # Which cases.
-want_podman=() want_ctr=() want_user=() want_user_ctr=()
-[ $# -gt 0 ] || set -- podman ctr rootless rootless-ctr
+want_podman=() want_ctr=() want_user=() want_user_ctr=() want_cri=()
+[ $# -gt 0 ] || set -- podman ctr cri rootless rootless-ctr
 for a in "$@"; do
   case "$a" in
     podman) want_podman+=("${PODMAN_CASES[@]}") ;;
     ctr) want_ctr+=("${CTR_CASES[@]}") ;;
     rootless) want_user+=("${PODMAN_CASES[@]}") ;;
     rootless-ctr) want_user_ctr+=("${CTR_CASES[@]}") ;;
+    cri) want_cri+=("${CRI_CASES[@]}") ;;
+    cri-*) want_cri+=("$a") ;;
     podman-*) want_podman+=("${a#podman-}") ;;
     ctr-*) want_ctr+=("$a") ;;
     rootless-ctr-*) want_user_ctr+=("${a#rootless-}") ;;
@@ -799,6 +952,9 @@ done
 for c in "${want_podman[@]}" "${want_user[@]}"; do
   [[ " ${PODMAN_CASES[*]} " == *" $c "* ]] || { echo "unknown case: $c (see --list)" >&2; exit 2; }
 done
+for c in "${want_cri[@]}"; do
+  [[ " ${CRI_CASES[*]} " == *" $c "* ]] || { echo "unknown case: $c (see --list)" >&2; exit 2; }
+done
 for c in "${want_ctr[@]}" "${want_user_ctr[@]}"; do
   [[ " ${CTR_CASES[*]} " == *" $c "* ]] || { echo "unknown case: $c (see --list)" >&2; exit 2; }
 done
@@ -808,6 +964,7 @@ echo "runtime: $RUNTIME${TRACE_OUT:+ (traced)}"
 make_rootfs
 [ ${#want_podman[@]} -eq 0 ] || run_podman_group root "${want_podman[@]}"
 [ ${#want_ctr[@]} -eq 0 ] || run_ctr_group root "${want_ctr[@]}"
+[ ${#want_cri[@]} -eq 0 ] || run_cri_group "${want_cri[@]}"
 [ ${#want_user[@]} -eq 0 ] || run_podman_group user "${want_user[@]}"
 [ ${#want_user_ctr[@]} -eq 0 ] || run_ctr_group user "${want_user_ctr[@]}"
 
@@ -819,7 +976,7 @@ if [ -n "$TRACE_OUT" ]; then
     echo "# Temp dir of this run: $D (replace it with your own)."
     cat "$D/calls.log"; } > "$TRACE_OUT/$(basename "$RUNTIME")-calls.txt"
   for pair in podman-true:podman-config.json ctr-true:ctr-config.json rootless-true:podman-rootless-config.json \
-      rootless-ctr-true:ctr-rootless-config.json; do
+      rootless-ctr-true:ctr-rootless-config.json cri-run:cri-config.json; do
     src=${pair%%:*} dst=${pair#*:}
     [ -s "$D/configs/$src.json" ] && cp "$D/configs/$src.json" "$TRACE_OUT/$dst"
   done
