@@ -33,13 +33,14 @@ EOF
 }
 
 ctr_wait() {   # ctr_wait DIR PID: until the daemon answers (or has exited)
-  local i
+  local i end=$((SECONDS + T))
   for i in $(seq 100); do
     [ -S "$1/containerd.sock" ] && "${CTR[@]}" version >/dev/null 2>&1 && return 0
     kill -0 "$2" 2>/dev/null || { echo "containerd exited: $(tail -5 "$1/log")" >&2; return 1; }
+    [ $SECONDS -lt $end ] || break
     sleep 0.1
   done
-  echo "containerd did not answer in 10 s: $(tail -5 "$1/log")" >&2; return 1
+  echo "containerd did not answer: $(tail -5 "$1/log")" >&2; return 1
 }
 
 ctr_image() {   # the busybox rootfs through podman (root store) into an OCI archive, imported
@@ -139,6 +140,7 @@ ctr_run() {   # ctr_run [flags] ID CMD...
 }
 
 ctr_task_status() { "${CTR[@]}" task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $3 }'; }
+ctr_task_is() { [ "$(ctr_task_status "$1")" = "$2" ]; }
 
 c_ctr_true() {
   capture ctr_run --rm id1 true
@@ -169,7 +171,8 @@ c_ctr_lifecycle() {
     [ "$RC" = 0 ] || why="ctr task kill -s SIGKILL id2 exited $RC"
   fi
   if [ -z "$why" ]; then
-    local i st=""; for i in $(seq 50); do st=$(ctr_task_status id2); [ "$st" = STOPPED ] && break; sleep 0.1; done
+    poll 50 ctr_task_is id2 STOPPED || true
+    local st; st=$(ctr_task_status id2)
     [ "$st" = STOPPED ] || why="after kill the task is '$st', not STOPPED"
   fi
   if [ -z "$why" ]; then
@@ -305,10 +308,10 @@ cri_create() {   # cri_create NAME CMD...: a container in the pod, started; sets
   [ "$RC" = 0 ] || { fail "StartContainer failed (exit $RC)" "$(details cri.py start)"; "${CRI[@]}" rm "$CID" >/dev/null 2>&1 || true; return 1; }
 }
 
+cri_exited() { local st; st=$("${CRI[@]}" status "$1" 2>/dev/null) && [ "${st%% *}" = EXITED ]; }
 cri_wait_exited() {   # prints "EXITED CODE" once the container has exited (or its last status)
-  local i st=""
-  for i in $(seq 100); do st=$("${CRI[@]}" status "$1" 2>/dev/null || true); [ "${st%% *}" = EXITED ] && break; sleep 0.1; done
-  echo "$st"
+  poll 100 cri_exited "$1" || true
+  "${CRI[@]}" status "$1" 2>/dev/null || true
 }
 
 c_cri_run() {   # a container runs in the pod (its hostname, its log), its exit code is reported

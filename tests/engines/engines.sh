@@ -214,6 +214,23 @@ fi
 
 section() { echo "$1" > "$D/section"; [ -z "$TRACE_OUT" ] || printf '\n## %s\n' "$1" >> "$D/calls.log"; }
 
+# Each case prints its own result line through these.
+pass() { say "PASS $CASE"; passed=$((passed + 1)); [ -z "${ENGINES_VERBOSE:-}" ] || details "(last command)" | sed 's/^/    /'; }
+fail() { say "FAIL $CASE: $1"; [ -z "${2:-}" ] || printf '%s\n' "$2" | tail -n 20 | sed 's/^/    /'; failed=$((failed + 1)); }
+skip() { say "SKIP $CASE: $1"; skipped=$((skipped + 1)); }
+
+# out/err/rc of the last `capture` call.
+OUT="" ERR="" RC=0
+# A command that ran into its timeout marks the runtime as hung: the group's other cases are not
+# run (each would wait as long again).
+HUNG=""
+capture() { local t0=$SECONDS; RC=0; "$@" > "$D/out" 2> "$D/err" < /dev/null || RC=$?; OUT=$(cat "$D/out"); ERR=$(cat "$D/err"); hung_check "$t0" "$1"; }
+capture_in() { local t0=$SECONDS input=$1; shift; RC=0; printf '%s' "$input" | "$@" > "$D/out" 2> "$D/err" || RC=$?; OUT=$(cat "$D/out"); ERR=$(cat "$D/err"); hung_check "$t0" "$1"; }
+hung_check() { if [ $((SECONDS - $1)) -ge "$T" ]; then HUNG="${CASE:-setup} (a command timed out after ${T}s)"; ERR+=$'\n'"[engines.sh: timed out after ${T}s]"; fi; }
+details() { printf '$ %s\nexit %s\nstdout: %s\nstderr: %s\n' "$*" "$RC" "$OUT" "$ERR"; }
+# Runs CMD... until it succeeds: at most N tries 0.1 s apart, and never past ENGINES_TIMEOUT.
+poll() { local n=$1 end=$((SECONDS + T)) i; shift; for i in $(seq "$n"); do "$@" && return 0; [ $SECONDS -lt $end ] || return 1; sleep 0.1; done; return 1; }
+
 # ---------------------------------------------------------------------------------------------
 # The image: busybox-static with its applets as links, a minimal /etc/passwd and /etc/group.
 make_rootfs() {

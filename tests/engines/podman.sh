@@ -51,21 +51,6 @@ cleanup_podman() {   # cleanup_podman root|user
   return 0
 }
 
-# Each case prints its own result line through these.
-pass() { say "PASS $CASE"; passed=$((passed + 1)); [ -z "${ENGINES_VERBOSE:-}" ] || details "(last command)" | sed 's/^/    /'; }
-fail() { say "FAIL $CASE: $1"; [ -z "${2:-}" ] || printf '%s\n' "$2" | tail -n 20 | sed 's/^/    /'; failed=$((failed + 1)); }
-skip() { say "SKIP $CASE: $1"; skipped=$((skipped + 1)); }
-
-# out/err/rc of the last `capture` call.
-OUT="" ERR="" RC=0
-# A command that ran into its timeout marks the runtime as hung: the group's other cases are not
-# run (each would wait as long again).
-HUNG=""
-capture() { local t0=$SECONDS; RC=0; "$@" > "$D/out" 2> "$D/err" < /dev/null || RC=$?; OUT=$(cat "$D/out"); ERR=$(cat "$D/err"); hung_check "$t0" "$1"; }
-capture_in() { local t0=$SECONDS input=$1; shift; RC=0; printf '%s' "$input" | "$@" > "$D/out" 2> "$D/err" || RC=$?; OUT=$(cat "$D/out"); ERR=$(cat "$D/err"); hung_check "$t0" "$1"; }
-hung_check() { if [ $((SECONDS - $1)) -ge "$T" ]; then HUNG="${CASE:-setup} (a command timed out after ${T}s)"; ERR+=$'\n'"[engines.sh: timed out after ${T}s]"; fi; }
-details() { printf '$ %s\nexit %s\nstdout: %s\nstderr: %s\n' "$*" "$RC" "$OUT" "$ERR"; }
-
 p_true() {
   capture "${P[@]}" run --rm "${RUNF[@]}" "$IMG" true
   [ "$RC" = 0 ] || { fail "run --rm IMG true exited $RC" "$(details run true)"; return; }
@@ -105,6 +90,8 @@ p_hostname() {
 }
 
 p_status() { "${P[@]}" inspect --format '{{.State.Status}}' "$1" 2>/dev/null || echo "?"; }
+p_exited() { [ "$(p_status "$1")" = exited ]; }
+p_ready() { "${P[@]}" logs "$1" 2>/dev/null | grep -q ready; }   # the container printed "ready"
 
 p_lifecycle() {
   capture "${P[@]}" run -d "${RUNF[@]}" "$IMG" sleep 100
@@ -122,7 +109,8 @@ p_lifecycle() {
   [ "$RC" = 0 ] && [ "$st" = running ] || { fail "start after stop: exit $RC, status '$st'" "$(details start)"; "${P[@]}" rm -f -t 0 "$cid" >/dev/null 2>&1; return; }
   capture "${P[@]}" kill "$cid"
   [ "$RC" = 0 ] || { fail "kill exited $RC" "$(details kill)"; "${P[@]}" rm -f -t 0 "$cid" >/dev/null 2>&1; return; }
-  local i; for i in $(seq 50); do st=$(p_status "$cid"); [ "$st" = exited ] && break; sleep 0.1; done
+  poll 50 p_exited "$cid" || true
+  st=$(p_status "$cid")
   [ "$st" = exited ] || { fail "after kill the status is '$st', not exited"; "${P[@]}" rm -f -t 0 "$cid" >/dev/null 2>&1; return; }
   capture "${P[@]}" rm -f "$cid"
   [ "$RC" = 0 ] || { fail "rm -f exited $RC" "$(details rm -f)"; return; }
@@ -204,8 +192,8 @@ p_exec() {   # exec: output, exit status, stdin, environment, working directory,
 p_stop() {   # stop: SIGTERM, then SIGKILL after the timeout; a container that handles TERM exits 0
   capture "${P[@]}" run -d --name envyro-stop "${RUNF[@]}" "$IMG" sh -c 'trap "exit 0" TERM; echo ready; while :; do sleep 0.1; done'
   [ "$RC" = 0 ] || { fail "run -d (a shell trapping TERM) exited $RC" "$(details run -d)"; p_gone envyro-stop; return; }
-  local cid=$OUT i
-  for i in $(seq 50); do "${P[@]}" logs "$cid" 2>/dev/null | grep -q ready && break; sleep 0.1; done
+  local cid=$OUT
+  poll 50 p_ready "$cid" || true
   capture "${P[@]}" stop -t 10 "$cid"
   local st code
   st=$(p_status "$cid"); code=$("${P[@]}" inspect --format '{{.State.ExitCode}}' "$cid" 2>/dev/null || echo "?")
@@ -222,11 +210,12 @@ p_stop() {   # stop: SIGTERM, then SIGKILL after the timeout; a container that h
 p_kill() {   # kill -s: the signal reaches the container's process
   capture "${P[@]}" run -d --name envyro-kill "${RUNF[@]}" "$IMG" sh -c 'trap "exit 7" USR1; echo ready; while :; do sleep 0.1; done'
   [ "$RC" = 0 ] || { fail "run -d (a shell trapping USR1) exited $RC" "$(details run -d)"; p_gone envyro-kill; return; }
-  local cid=$OUT i st code
-  for i in $(seq 50); do "${P[@]}" logs "$cid" 2>/dev/null | grep -q ready && break; sleep 0.1; done
+  local cid=$OUT st code
+  poll 50 p_ready "$cid" || true
   capture "${P[@]}" kill -s USR1 "$cid"
   [ "$RC" = 0 ] || { fail "kill -s USR1 exited $RC" "$(details kill -s USR1)"; p_gone "$cid"; return; }
-  for i in $(seq 50); do st=$(p_status "$cid"); [ "$st" = exited ] && break; sleep 0.1; done
+  poll 50 p_exited "$cid" || true
+  st=$(p_status "$cid")
   code=$("${P[@]}" inspect --format '{{.State.ExitCode}}' "$cid" 2>/dev/null || echo "?")
   [ "$st" = exited ] && [ "$code" = 7 ] || { fail "after kill -s USR1: status '$st', exit code '$code' (the trap exits 7)"; p_gone "$cid"; return; }
   capture "${P[@]}" kill "$cid"
@@ -236,7 +225,7 @@ p_kill() {   # kill -s: the signal reaches the container's process
 }
 
 p_pause() {   # pause freezes every process (exec is refused), unpause thaws them
-  rootless_v1_skip "rootless podman has no cgroup to freeze on cgroup v1 (it says: can only pause containers on cgroups v2 ... rootless)" && return
+  rootless_v1_skip "rootless podman has no cgroup to freeze on cgroup v1 (it says: can not pause containers on rootless containers with cgroup V1)" && return
   p_sleeper envyro-pause || return
   local why="" st
   capture "${P[@]}" pause "$CID"
