@@ -158,12 +158,22 @@ p_sleeper() {   # p_sleeper NAME: runs a detached `sleep 100` named NAME; sets C
 }
 p_gone() { "${P[@]}" rm -f -t 0 "$1" >/dev/null 2>&1 || true; }
 
-p_rm() {   # --rm: the container is gone from `ps -a` once it exits
+p_listed() { "${P[@]}" ps -a --filter "name=^$1\$" --format '{{.Names}}' 2>/dev/null | grep -q .; }
+p_unlisted() { ! p_listed "$1"; }
+
+p_rm() {   # --rm: the container is gone from `ps -a` once it exits, in the foreground or detached
   local name=envyro-rm-$MODE
   capture "${P[@]}" run --rm --name "$name" "${RUNF[@]}" "$IMG" true
   [ "$RC" = 0 ] || { fail "run --rm --name $name IMG true exited $RC" "$(details run --rm true)"; return; }
   capture "${P[@]}" ps -a --filter "name=^$name\$" --format '{{.Names}}'
   [ -z "$OUT" ] || { fail "after run --rm the container is still listed" "$(details ps -a)"; p_gone "$name"; return; }
+  # Detached: conmon runs `podman container cleanup --rm` when the container exits.
+  capture "${P[@]}" run -d --rm --name "$name" "${RUNF[@]}" "$IMG" sleep 100
+  [ "$RC" = 0 ] || { fail "run -d --rm --name $name IMG sleep 100 exited $RC" "$(details run -d --rm)"; p_gone "$name"; return; }
+  capture "${P[@]}" stop -t 0 "$name"
+  [ "$RC" = 0 ] || { fail "stop -t 0 of a detached --rm container exited $RC" "$(details stop -t 0)"; p_gone "$name"; return; }
+  poll 50 p_unlisted "$name" || true
+  ! p_listed "$name" || { fail "5 s after stop the detached --rm container is still listed"; p_gone "$name"; return; }
   pass
 }
 
@@ -179,6 +189,12 @@ p_exec() {   # exec: output, exit status, stdin, environment, working directory,
   if [ -z "$why" ]; then
     capture "${P[@]}" exec -e FOO=bar -w /tmp -u 65534 "$CID" sh -c 'echo $FOO $(pwd) $(id -u)'
     [ "$RC" = 0 ] && [ "$OUT" = "bar /tmp 65534" ] || why="exec -e FOO=bar -w /tmp -u 65534 printed '$OUT', not 'bar /tmp 65534' (exit $RC)"
+  fi
+  if [ -z "$why" ]; then
+    # -t: the runtime gets --tty --console-socket and hands the pty master to conmon.
+    capture "${P[@]}" exec -t "$CID" sh -c 'tty; echo ok'
+    OUT=${OUT//$'\r'/}
+    [ "$RC" = 0 ] && [[ "$OUT" =~ ^/dev/pts/[0-9]+$'\n'ok$ ]] || why="exec -t sh -c 'tty; echo ok' printed '$OUT' (exit $RC)"
   fi
   if [ -z "$why" ]; then
     capture "${P[@]}" exec "$CID" /no/such/command
