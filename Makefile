@@ -1,7 +1,7 @@
 # Envyro. `make demo` and `make test` work on a fresh Debian machine: they install what they
 # need first (as root, or through sudo).
 SWIFT ?= swift
-DEBS  := liburing-dev libseccomp-dev libcap-dev libcap2-bin libmd-dev gcc podman conmon containerd crun uidmap busybox-static golang-go
+DEBS  := liburing-dev libseccomp-dev libcap-dev libcap2-bin libmd-dev gcc podman conmon containerd crun uidmap busybox-static golang-go rootlesskit python3-grpcio
 BIN   := .build/debug
 
 .PHONY: all deps build release static demo test test-load clean bench bench-compare install uninstall

@@ -140,6 +140,27 @@ struct SpawnServerTests {
         close(f.fake.syncReadFD)
     }
 
+    @Test("without a cgroup subtree an OCI create goes on without a cgroup when its limits are the kernel's defaults (containerd's cpu.shares 1024), and is refused with a real limit",
+          arguments: [(UInt64(1024), Int64?.none, true), (UInt64(512), Int64?.none, false), (UInt64(1024), Int64?(64 << 20), false)])
+    func ociCreateWithoutSubtree(_ shares: UInt64, _ memory: Int64?, _ created: Bool) throws {
+        let f = try HelperFixture(policy: "oci")
+        try f.greet([.oci])
+        f.fake.cgroupsWork = false
+        f.fake.cloneScript = .child(pid: 4402, pidfd: 902, records: [ready, prepared])
+        var r = Self.bundle(f)
+        r.base.limits.cpuShares = shares
+        r.base.limits.memoryMax = memory
+        let (_, reply) = try f.call(.ociCreate(r), fds: Self.ociFDs())
+        if created {
+            #expect(reply == .created(Created(containerID: 0, pid: 4402)))
+            close(f.fake.syncReadFD)
+        } else {
+            let failure = try #require(HelperFixture.failure(reply))
+            #expect(failure.step == .cgroup && failure.message.contains("cgroup"))
+            #expect(!f.fake.calls.contains { if case .clone = $0 { true } else { false } })
+        }
+    }
+
     static func process(_ argv: [String] = ["/bin/sh"]) -> WireProcess { WireProcess(argv: argv, env: [], cwd: "/") }
 
     @Test("oci_exec by a non-root caller without the container's user namespace is refused before any syscall")

@@ -3,7 +3,8 @@ import Testing
 
 extension Integration {
 /// The real engines drive an OCI runtime: podman (with conmon), rootful and rootless, and
-/// containerd (ctr with the io.containerd.runc.v2 shim). Each test runs one scenario group of
+/// containerd (ctr with the io.containerd.runc.v2 shim) as root and rootless (in rootlesskit),
+/// and through its CRI plugin as the kubelet does. Each test runs one scenario group of
 /// `tests/engines/engines.sh` with envyro as the runtime, and with crun as the baseline that
 /// proves the harness itself works on this machine.
 @Suite("real engines (podman, containerd)")
@@ -28,6 +29,9 @@ struct EngineTests {
 
     static let canDrivePodman = Harness.isRoot && installed("podman", "conmon")
     static let canDriveContainerd = Harness.isRoot && installed("containerd", "ctr", "containerd-shim-runc-v2", "podman")
+    static let canDriveRootlessContainerd = canDriveContainerd && installed("rootlesskit", "newuidmap", "newgidmap")
+    static let canDriveCRI = canDriveContainerd && FileManager.default.isExecutableFile(atPath: "/usr/lib/cni/loopback")
+        && (try? Harness.run(["/usr/bin/python3", "-c", "import grpc"]))?.status == 0
     /// `ENVYRO_ENGINE_RUNTIMES=crun` (a comma-separated list) runs only those.
     static let runtimes = Runtime.allCases.filter(\.available).filter { runtime in
         guard let only = ProcessInfo.processInfo.environment["ENVYRO_ENGINE_RUNTIMES"] else { return true }
@@ -41,7 +45,7 @@ struct EngineTests {
         let fm = FileManager.default
         var out = ((try? fm.contentsOfDirectory(atPath: "/var/tmp")) ?? []).filter { $0.hasPrefix("envyro-engines.") }.map { "/var/tmp/" + $0 }
         out += ((try? fm.contentsOfDirectory(atPath: "/tmp")) ?? []).filter { name in
-            ["conmon-term.", "runc-process", "podman", "libpod", "containerd", "envyro-engines"].contains { name.hasPrefix($0) }
+            ["conmon-term.", "runc-process", "podman", "libpod", "containerd", "envyro-engines", "rootlesskit"].contains { name.hasPrefix($0) }
         }.map { "/tmp/" + $0 }
         for controller in ["memory", "pids", "cpu", "systemd", "unified"] {
             let dir = "/sys/fs/cgroup/" + controller
@@ -75,14 +79,14 @@ struct EngineTests {
         }
     }
 
-    @Test("podman as root runs, execs, stops, restarts, kills and removes containers with the runtime",
+    @Test("podman as root runs, execs into, stops, restarts, kills, pauses and unpauses, reads stats and top of, copies files into and out of, and removes (--rm) containers with the runtime",
           .enabled(if: EngineTests.canDrivePodman, "needs root, podman and conmon (make deps installs them)"),
           arguments: EngineTests.runtimes)
     func podmanRootful(runtime: Runtime) throws {
         try expectScenariosPass("podman", with: runtime)
     }
 
-    @Test("rootless podman runs, execs, stops, restarts, kills and removes containers with the runtime",
+    @Test("rootless podman runs, execs into, stops, restarts, kills, reads top of, copies files into and out of, and removes (--rm) containers with the runtime (pause and stats: cgroup v2 only)",
           .enabled(if: EngineTests.canDrivePodman && EngineTests.installed("newuidmap", "newgidmap"),
                    "needs root (to act as the ordinary user), podman, conmon and uidmap"),
           arguments: EngineTests.runtimes)
@@ -95,6 +99,20 @@ struct EngineTests {
           arguments: EngineTests.runtimes)
     func containerd(runtime: Runtime) throws {
         try expectScenariosPass("ctr", with: runtime)
+    }
+
+    @Test("rootless containerd (rootlesskit, as the ordinary user) runs, execs into, kills and deletes tasks with the runtime",
+          .enabled(if: EngineTests.canDriveRootlessContainerd, "needs root (to act as the ordinary user), containerd, podman, rootlesskit and uidmap"),
+          arguments: EngineTests.runtimes)
+    func rootlessContainerd(runtime: Runtime) throws {
+        try expectScenariosPass("rootless-ctr", with: runtime)
+    }
+
+    @Test("containerd's CRI plugin, configured with the runtime as the runc shim's BinaryName, runs a pod and its containers, execs, stops and removes them",
+          .enabled(if: EngineTests.canDriveCRI, "needs root, containerd, podman, containernetworking-plugins and python3-grpcio"),
+          arguments: EngineTests.runtimes)
+    func cri(runtime: Runtime) throws {
+        try expectScenariosPass("cri", with: runtime)
     }
 }
 }

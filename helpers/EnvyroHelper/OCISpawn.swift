@@ -3,6 +3,7 @@
 // namespaces the bundle joins, the OCI part of the C config, and the hold before `start`
 // instead of waiting for the exec.
 import CEnvyro
+import EnvyroCgroup
 import EnvyroProtocol
 import EnvyroSystem
 import Glibc
@@ -90,5 +91,16 @@ extension HelperServer {
             return .failure(failure(report.err, step: step, "exec: \"\(program)\": \(why)"))
         }
         return .failure(failure(report.err, step: step, "\(step): \(Errno.describe(report.err))"))
+    }
+}
+
+extension CgroupLimits {
+    /// Whether a container without a cgroup misses nothing of these limits: none are set, or
+    /// only v1's default `cpu.shares` (1024), which containerd's default spec puts in every
+    /// bundle, rootless containerd's too (whose user may create no cgroup on cgroup v1).
+    var restrictsNothing: Bool {
+        var rest = self
+        if rest.cpuShares == 1024 { rest.cpuShares = nil }
+        return rest.isEmpty
     }
 }

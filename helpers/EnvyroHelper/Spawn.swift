@@ -105,9 +105,10 @@ extension HelperServer {
             // An OCI container always gets its named cgroup when the caller has a subtree (for
             // kill --all, pause, update, ps); without one, only limits make that an error
             // (rootless without a delegated subtree, or root of another user namespace: rootless
-            // podman's).
+            // podman's, rootless containerd's). Limits that are the kernel's defaults restrict
+            // nothing and are not missed (OCISpawn.swift).
             do { cgroup = try system.createCgroup(cgroups, name: name, limits: limits) } catch {
-                if !limits.isEmpty { return .failure(failure(EPERM, step: .cgroup, cgroupAdvice(error))) }
+                if !limits.restrictsNothing { return .failure(failure(EPERM, step: .cgroup, cgroupAdvice(error))) }
             }
         }
         if plan.timed { step("seccomp filter, cgroup") }

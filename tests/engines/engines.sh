@@ -1,16 +1,17 @@
 #!/bin/bash
 # Drives a runc-compatible OCI runtime through the real engines: podman (+ conmon), rootful and
-# rootless, and containerd (ctr + the io.containerd.runc.v2 shim).
+# rootless (podman.sh), and containerd (containerd.sh): ctr + the io.containerd.runc.v2 shim as
+# root and rootless (rootlesskit), and its CRI plugin with the runtime as the shim's BinaryName.
 #
 #   tests/engines/engines.sh [--trace DIR] RUNTIME_PATH [case|group ...]
 #
-# Groups: podman, ctr, rootless (default: all three). Cases: see `--list`.
+# Groups: podman, ctr, cri, rootless, rootless-ctr (default: all five). Cases: see `--list`.
 # Prints `PASS name`, `FAIL name: why` (details indented below) or `SKIP name: reason`, and exits 1
 # if any case failed. Needs root (it runs the rootless cases through `runuser`).
 #
-# Everything lives under one private directory (removed at the end): the podman stores, a private
-# containerd (its own config, root, state and socket), the busybox image, the runtime's state
-# directories. The whole run is in a private mount namespace, in which:
+# Everything lives under one private directory (removed at the end): the podman stores, private
+# containerd daemons (their own configs, roots, states and sockets), the busybox image, the
+# runtime's state directories. The whole run is in a private mount namespace, in which:
 #   - an empty file is bound over /sys/fs/cgroup/unified/cgroup.controllers (crun 1.8 refuses
 #     this host's hybrid cgroup layout otherwise; the v1 hierarchies are used),
 #   - /dev/shm (podman's lock file), /run (the shims' sockets under /run/containerd, the
@@ -18,23 +19,37 @@
 #     sockets; a runtime installed under /tmp is bound back) and /var/lib/containers (podman's
 #     blob-info cache) are private tmpfs, and TMPDIR is private too,
 # so nothing lands on the host but the containers' cgroups, which are all under one top-level
-# name of this run (/envyro-engines-PID) and removed at the end.
+# name of this run (/envyro-engines-PID) and removed at the end. Processes are ended by pid:
+# those with this run's marker in their environment, root or command line, those in its cgroups,
+# and (rootless containerd) those in rootlesskit's user namespace.
 #
 # --trace DIR runs the runtime through a wrapper that logs every call (argv, cwd, uid map, stdio)
 # and writes DIR/<runtime>-calls.txt plus the first config.json each engine passed:
-# DIR/podman-config.json, DIR/podman-rootless-config.json, DIR/ctr-config.json.
+# DIR/podman-config.json, DIR/podman-rootless-config.json, DIR/ctr-config.json,
+# DIR/ctr-rootless-config.json, DIR/cri-config.json.
 set -euo pipefail
 
-usage() { echo "usage: $0 [--trace DIR] RUNTIME_PATH [podman|ctr|rootless|CASE ...]" >&2; exit 2; }
+usage() { echo "usage: $0 [--trace DIR] RUNTIME_PATH [podman|ctr|cri|rootless|rootless-ctr|CASE ...]" >&2; exit 2; }
 
-PODMAN_CASES=(true exit-code missing-command stdin tty hostname lifecycle limits)
+PODMAN_CASES=(true exit-code missing-command stdin tty hostname lifecycle limits rm exec stop kill pause stats top cp)
 CTR_CASES=(ctr-true ctr-exit-code ctr-lifecycle)
+CRI_CASES=(cri-run cri-exec cri-stop)
+
+# The scenarios: read now, while the checkout is reachable (it may be under /tmp, which is
+# made private below).
+HERE=$(dirname "$(realpath "$0")")
+# shellcheck source=podman.sh
+. "$HERE/podman.sh"
+# shellcheck source=containerd.sh
+. "$HERE/containerd.sh"
 
 TRACE_OUT=""
 if [ "${1:-}" = "--list" ]; then
   for c in "${PODMAN_CASES[@]}"; do echo "podman-$c"; done
   for c in "${CTR_CASES[@]}"; do echo "$c"; done
   for c in "${PODMAN_CASES[@]}"; do echo "rootless-$c"; done
+  for c in "${CTR_CASES[@]}"; do echo "rootless-$c"; done
+  for c in "${CRI_CASES[@]}"; do echo "$c"; done
   exit 0
 fi
 if [ "${1:-}" = "--trace" ]; then TRACE_OUT=$(realpath -m "${2:?}"); shift 2; fi
@@ -79,6 +94,8 @@ IMG=localhost/envyro-busybox:test
 T=${ENGINES_TIMEOUT:-30}          # seconds for any one engine command
 D=$(mktemp -d "${ENGINES_TMPDIR:-/var/tmp}/envyro-engines.XXXXXX")
 chmod 0711 "$D"
+# The CRI client, copied before /tmp (where the checkout may be) is made private.
+mkdir -p "$D/bin"; cp "$HERE/cri.py" "$D/bin/cri.py"; chmod 0755 "$D/bin" "$D/bin/cri.py"
 # Temporary files of the engines too (the shim's exec process.json, podman's image copies).
 mkdir -m 1777 "$D/tmp"; chmod 1777 "$D/tmp"
 export TMPDIR=$D/tmp
@@ -89,7 +106,9 @@ say() { echo "$*"; }
 
 cleanup() {
   set +e
-  cleanup_ctr
+  cleanup_cri
+  cleanup_ctr root
+  cleanup_ctr user
   cleanup_podman root
   cleanup_podman user
   # Processes that are ours by construction: started with our marker in their environment
@@ -195,6 +214,23 @@ fi
 
 section() { echo "$1" > "$D/section"; [ -z "$TRACE_OUT" ] || printf '\n## %s\n' "$1" >> "$D/calls.log"; }
 
+# Each case prints its own result line through these.
+pass() { say "PASS $CASE"; passed=$((passed + 1)); [ -z "${ENGINES_VERBOSE:-}" ] || details "(last command)" | sed 's/^/    /'; }
+fail() { say "FAIL $CASE: $1"; [ -z "${2:-}" ] || printf '%s\n' "$2" | tail -n 20 | sed 's/^/    /'; failed=$((failed + 1)); }
+skip() { say "SKIP $CASE: $1"; skipped=$((skipped + 1)); }
+
+# out/err/rc of the last `capture` call.
+OUT="" ERR="" RC=0
+# A command that ran into its timeout marks the runtime as hung: the group's other cases are not
+# run (each would wait as long again).
+HUNG=""
+capture() { local t0=$SECONDS; RC=0; "$@" > "$D/out" 2> "$D/err" < /dev/null || RC=$?; OUT=$(cat "$D/out"); ERR=$(cat "$D/err"); hung_check "$t0" "$1"; }
+capture_in() { local t0=$SECONDS input=$1; shift; RC=0; printf '%s' "$input" | "$@" > "$D/out" 2> "$D/err" || RC=$?; OUT=$(cat "$D/out"); ERR=$(cat "$D/err"); hung_check "$t0" "$1"; }
+hung_check() { if [ $((SECONDS - $1)) -ge "$T" ]; then HUNG="${CASE:-setup} (a command timed out after ${T}s)"; ERR+=$'\n'"[engines.sh: timed out after ${T}s]"; fi; }
+details() { printf '$ %s\nexit %s\nstdout: %s\nstderr: %s\n' "$*" "$RC" "$OUT" "$ERR"; }
+# Runs CMD... until it succeeds: at most N tries 0.1 s apart, and never past ENGINES_TIMEOUT.
+poll() { local n=$1 end=$((SECONDS + T)) i; shift; for i in $(seq "$n"); do "$@" && return 0; [ $SECONDS -lt $end ] || return 1; sleep 0.1; done; return 1; }
+
 # ---------------------------------------------------------------------------------------------
 # The image: busybox-static with its applets as links, a minimal /etc/passwd and /etc/group.
 make_rootfs() {
@@ -211,330 +247,20 @@ make_rootfs() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# podman, as root or as the ordinary user. P is the podman command, RUNF the `run` flags.
-P=() RUNF=() MODE=""
-podman_env() {   # podman_env root|user
-  MODE=$1
-  local base=$D/$1
-  if [ "$1" = root ]; then
-    mkdir -p "$base/net"
-    P=(timeout -k 5 "$T" env "ENGINES_MARK=$D" "CONTAINERS_CONF=$D/containers.conf" podman)
-    RUNF=(--network=none --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 --cgroup-parent "/$TOP/podman")
-  else
-    local home=$base/home xdg=$base/xdg
-    mkdir -p "$home" "$xdg" "$base/net"
-    chown -R "$USER_NAME:" "$base"; chmod 0700 "$base" "$xdg"
-    P=(timeout -k 5 "$T" runuser -u "$USER_NAME" -- env -i "ENGINES_MARK=$D" "PATH=$PATH" "HOME=$home" "XDG_RUNTIME_DIR=$xdg"
-       "CONTAINERS_CONF=$D/containers.conf" "TMPDIR=$D/tmp" LANG=C podman)
-    RUNF=(--network=none --ulimit nofile=20000:20000)
-  fi
-  P+=(--root "$base/storage" --runroot "$base/run" --storage-driver vfs --cgroup-manager cgroupfs
-      --events-backend file --tmpdir "$base/libpod-tmp" --network-config-dir "$base/net" --runtime "$RT")
-}
-
-podman_setup() {   # imports the image into the store of MODE
-  # podman passes --log/--log-format=json (conmon: --runtime-arg) only to runtimes listed in
-  # runtime_supports_json, and runs rootless cgroup-v1 containers without cgroups only with those
-  # in runtime_supports_nocgroups; both lists name crun by default. The runtime under test gets
-  # crun's treatment (ENGINES_PLAIN_RUNTIME=1: podman's defaults).
-  if [ ! -s "$D/containers.conf" ]; then
-    local name; name=$(basename "$RUNTIME")
-    { printf '[engine]\nevents_logger = "file"\ncgroup_manager = "cgroupfs"\n'
-      if [ -z "${ENGINES_PLAIN_RUNTIME:-}" ]; then
-        printf 'runtime_supports_json = ["crun", "runc", "kata", "runsc", "krun", "%s"]\n' "$name"
-        printf 'runtime_supports_nocgroups = ["crun", "krun", "%s"]\n' "$name"
-      fi; } > "$D/containers.conf"
-  fi
-  chmod 0644 "$D/containers.conf"
-  "${P[@]}" import --quiet --change 'CMD ["/bin/sh"]' "$D/rootfs.tar" "$IMG" >/dev/null
-}
-
-cleanup_podman() {   # cleanup_podman root|user
-  [ -d "$D/$1/storage" ] || return 0
-  podman_env "$1"
-  "${P[@]}" rm --all --force --time 0 >/dev/null 2>&1
-  # Rootless podman leaves a pause process holding its user namespace: ours, end it by pid.
-  local f
-  for f in "$D/$1"/xdg/libpod/tmp/pause.pid "$D/$1"/libpod-tmp/pause.pid; do
-    [ -s "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
-  done
-  return 0
-}
-
-# Each case prints its own result line through these.
-pass() { say "PASS $CASE"; passed=$((passed + 1)); [ -z "${ENGINES_VERBOSE:-}" ] || details "(last command)" | sed 's/^/    /'; }
-fail() { say "FAIL $CASE: $1"; [ -z "${2:-}" ] || printf '%s\n' "$2" | tail -n 20 | sed 's/^/    /'; failed=$((failed + 1)); }
-skip() { say "SKIP $CASE: $1"; skipped=$((skipped + 1)); }
-
-# out/err/rc of the last `capture` call.
-OUT="" ERR="" RC=0
-# A command that ran into its timeout marks the runtime as hung: the group's other cases are not
-# run (each would wait as long again).
-HUNG=""
-capture() { local t0=$SECONDS; RC=0; "$@" > "$D/out" 2> "$D/err" < /dev/null || RC=$?; OUT=$(cat "$D/out"); ERR=$(cat "$D/err"); hung_check "$t0" "$1"; }
-capture_in() { local t0=$SECONDS input=$1; shift; RC=0; printf '%s' "$input" | "$@" > "$D/out" 2> "$D/err" || RC=$?; OUT=$(cat "$D/out"); ERR=$(cat "$D/err"); hung_check "$t0" "$1"; }
-hung_check() { if [ $((SECONDS - $1)) -ge "$T" ]; then HUNG="${CASE:-setup} (a command timed out after ${T}s)"; ERR+=$'\n'"[engines.sh: timed out after ${T}s]"; fi; }
-details() { printf '$ %s\nexit %s\nstdout: %s\nstderr: %s\n' "$*" "$RC" "$OUT" "$ERR"; }
-
-p_true() {
-  capture "${P[@]}" run --rm "${RUNF[@]}" "$IMG" true
-  [ "$RC" = 0 ] || { fail "run --rm IMG true exited $RC" "$(details run true)"; return; }
-  pass
-}
-
-p_exit_code() {
-  capture "${P[@]}" run --rm "${RUNF[@]}" "$IMG" sh -c 'exit 3'
-  [ "$RC" = 3 ] || { fail "run --rm IMG sh -c 'exit 3' exited $RC, not 3" "$(details run exit 3)"; return; }
-  pass
-}
-
-p_missing_command() {
-  capture "${P[@]}" run --rm "${RUNF[@]}" "$IMG" /no/such/command
-  [ "$RC" = 127 ] || { fail "a missing command exited $RC, not 127" "$(details run /no/such/command)"; return; }
-  grep -qiE 'not found|no such file' <<< "$ERR" || { fail "podman's message does not say the command was not found" "$(details run /no/such/command)"; return; }
-  pass
-}
-
-p_stdin() {
-  capture_in $'hi\n' "${P[@]}" run -i --rm "${RUNF[@]}" "$IMG" cat
-  [ "$RC" = 0 ] && [ "$OUT" = hi ] || { fail "echo hi | run -i IMG cat printed '$OUT' (exit $RC)" "$(details run -i cat)"; return; }
-  pass
-}
-
-p_tty() {   # -t: the runtime gets --console-socket and hands the pty master to conmon
-  capture "${P[@]}" run --rm -t "${RUNF[@]}" "$IMG" sh -c 'tty; echo ok'
-  OUT=${OUT//$'\r'/}
-  [ "$RC" = 0 ] && [ "$OUT" = $'/dev/pts/0\nok' ] || { fail "run -t IMG tty printed '$OUT' (exit $RC)" "$(details run -t tty)"; return; }
-  pass
-}
-
-p_hostname() {
-  capture "${P[@]}" run --rm "${RUNF[@]}" --hostname foo "$IMG" hostname
-  [ "$RC" = 0 ] && [ "$OUT" = foo ] || { fail "--hostname foo: hostname printed '$OUT' (exit $RC)" "$(details run --hostname foo hostname)"; return; }
-  pass
-}
-
-p_status() { "${P[@]}" inspect --format '{{.State.Status}}' "$1" 2>/dev/null || echo "?"; }
-
-p_lifecycle() {
-  capture "${P[@]}" run -d "${RUNF[@]}" "$IMG" sleep 100
-  [ "$RC" = 0 ] || { fail "run -d IMG sleep 100 exited $RC" "$(details run -d sleep 100)"; return; }
-  local cid=$OUT st
-  capture "${P[@]}" ps --format '{{.ID}} {{.Status}}'
-  grep -q "^${cid:0:12} Up" <<< "$OUT" || { fail "podman ps does not show the container running" "$(details ps)"; "${P[@]}" rm -f -t 0 "$cid" >/dev/null 2>&1; return; }
-  capture "${P[@]}" exec "$cid" echo hi
-  [ "$RC" = 0 ] && [ "$OUT" = hi ] || { fail "exec CID echo hi printed '$OUT' (exit $RC)" "$(details exec echo hi)"; "${P[@]}" rm -f -t 0 "$cid" >/dev/null 2>&1; return; }
-  capture "${P[@]}" stop -t 1 "$cid"
-  st=$(p_status "$cid")
-  [ "$RC" = 0 ] && [ "$st" = exited ] || { fail "stop -t 1: exit $RC, status '$st'" "$(details stop -t 1)"; "${P[@]}" rm -f -t 0 "$cid" >/dev/null 2>&1; return; }
-  capture "${P[@]}" start "$cid"
-  st=$(p_status "$cid")
-  [ "$RC" = 0 ] && [ "$st" = running ] || { fail "start after stop: exit $RC, status '$st'" "$(details start)"; "${P[@]}" rm -f -t 0 "$cid" >/dev/null 2>&1; return; }
-  capture "${P[@]}" kill "$cid"
-  [ "$RC" = 0 ] || { fail "kill exited $RC" "$(details kill)"; "${P[@]}" rm -f -t 0 "$cid" >/dev/null 2>&1; return; }
-  local i; for i in $(seq 50); do st=$(p_status "$cid"); [ "$st" = exited ] && break; sleep 0.1; done
-  [ "$st" = exited ] || { fail "after kill the status is '$st', not exited"; "${P[@]}" rm -f -t 0 "$cid" >/dev/null 2>&1; return; }
-  capture "${P[@]}" rm -f "$cid"
-  [ "$RC" = 0 ] || { fail "rm -f exited $RC" "$(details rm -f)"; return; }
-  capture "${P[@]}" ps -a -q --no-trunc
-  ! grep -q "$cid" <<< "$OUT" || { fail "the container is still listed after rm -f" "$(details ps -a)"; return; }
-  pass
-}
-
-p_limits() {
-  if [ "$MODE" = user ] && [ ! -f /sys/fs/cgroup/cgroup.controllers ] && [ -z "${ENGINES_FORCE_LIMITS:-}" ]; then
-    skip "rootless podman ignores limits on cgroup v1 (it says: Resource limits are not supported and ignored on cgroups V1 rootless systems)"; return
-  fi
-  capture "${P[@]}" run -d "${RUNF[@]}" --memory 64m --pids-limit 50 "$IMG" sleep 100
-  [ "$RC" = 0 ] || { fail "run -d --memory 64m --pids-limit 50 exited $RC" "$(details run -d --memory 64m)"; return; }
-  local cid=$OUT
-  capture "${P[@]}" exec "$cid" sh -c 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max'
-  local inside=$OUT
-  # And from the host, through the container's cgroup.
-  local pid host=""
-  pid=$("${P[@]}" inspect --format '{{.State.Pid}}' "$cid" 2>/dev/null || true)
-  if [ -n "$pid" ] && [ -r "/proc/$pid/cgroup" ]; then
-    local mem pids
-    mem=$(awk -F: '$2 == "memory" { print $3 }' "/proc/$pid/cgroup")
-    pids=$(awk -F: '$2 == "pids" { print $3 }' "/proc/$pid/cgroup")
-    host="$(cat "/sys/fs/cgroup/memory$mem/memory.limit_in_bytes" 2>/dev/null || true) $(cat "/sys/fs/cgroup/pids$pids/pids.max" 2>/dev/null || true)"
-  fi
-  "${P[@]}" rm -f -t 0 "$cid" >/dev/null 2>&1 || true
-  [ "$(echo $inside)" = "67108864 50" ] || { fail "inside the container the limits read '$(echo $inside)', not '67108864 50'" "$(details exec cat limits)"; return; }
-  [ "$host" = "67108864 50" ] || { fail "the container's cgroup on the host has '$host', not '67108864 50'"; return; }
-  pass
-}
-
-run_podman_group() {   # run_podman_group root|user CASES...
-  local mode=$1; shift
-  local prefix=podman; [ "$mode" = user ] && prefix=rootless
-  if ! command -v podman >/dev/null; then for c in "$@"; do CASE=$prefix-$c; skip "podman is not installed"; done; return; fi
-  if [ "$mode" = user ] && ! id "$USER_NAME" >/dev/null 2>&1; then
-    useradd -m -s /bin/sh "$USER_NAME" >/dev/null 2>&1 || true
-  fi
-  if [ "$mode" = user ] && ! id "$USER_NAME" >/dev/null 2>&1; then
-    for c in "$@"; do CASE=$prefix-$c; skip "no ordinary user $USER_NAME"; done; return
-  fi
-  podman_env "$mode"
-  section "$prefix-setup"
-  if ! capture podman_setup || [ "$RC" != 0 ]; then
-    for c in "$@"; do CASE=$prefix-$c; fail "podman import failed" "$(details podman import)"; done; return
-  fi
-  HUNG=""
-  for c in "$@"; do
-    CASE=$prefix-$c
-    if [ -n "$HUNG" ]; then fail "not run: the runtime hung in $HUNG"; continue; fi
-    section "$CASE"
-    "p_${c//-/_}"
-  done
-}
-
-# ---------------------------------------------------------------------------------------------
-# containerd: a private daemon, the native snapshotter, the image imported from an OCI archive
-# that podman saves.
-CTR=()
-ctr_setup() {
-  local c=$D/containerd
-  mkdir -p "$c"
-  cat > "$c/config.toml" <<EOF
-version = 2
-root = "$c/root"
-state = "$c/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.overlayfs",
-  "io.containerd.internal.v1.opt", "io.containerd.tracing.processor.v1.otlp"]
-[grpc]
-  address = "$c/containerd.sock"
-[ttrpc]
-  address = "$c/containerd.sock.ttrpc"
-[debug]
-  address = ""
-[metrics]
-  address = ""
-EOF
-  ENGINES_MARK=$D containerd --config "$c/config.toml" > "$c/log" 2>&1 &
-  CTD_PID=$!
-  CTR=(timeout -k 5 "$T" ctr --address "$c/containerd.sock" --namespace envyrotest)
-  local i
-  for i in $(seq 100); do
-    [ -S "$c/containerd.sock" ] && "${CTR[@]}" version >/dev/null 2>&1 && break
-    kill -0 "$CTD_PID" 2>/dev/null || { echo "containerd exited: $(tail -5 "$c/log")" >&2; return 1; }
-    sleep 0.1
-  done
-  # The image: the busybox rootfs through podman (root store) into an OCI archive.
-  podman_env root
-  [ -d "$D/root/storage" ] || podman_setup
-  "${P[@]}" save --quiet --format oci-archive -o "$D/image.oci.tar" "$IMG"
-  "${CTR[@]}" image import --snapshotter native "$D/image.oci.tar" >/dev/null
-}
-
-cleanup_ctr() {
-  [ -n "$CTD_PID" ] || return 0
-  local id
-  for id in $("${CTR[@]}" task ls -q 2>/dev/null); do
-    "${CTR[@]}" task kill -s SIGKILL "$id" >/dev/null 2>&1
-    sleep 0.2
-    "${CTR[@]}" task rm -f "$id" >/dev/null 2>&1
-  done
-  for id in $("${CTR[@]}" container ls -q 2>/dev/null); do "${CTR[@]}" container rm "$id" >/dev/null 2>&1; done
-  kill "$CTD_PID" 2>/dev/null; wait "$CTD_PID" 2>/dev/null
-  # Shims outlive a killed containerd; ours are the ones serving our socket.
-  local p
-  for p in /proc/[0-9]*; do
-    tr '\0' ' ' 2>/dev/null < "$p/cmdline" | grep -q -- "-address $D/containerd/containerd.sock" && kill -9 "${p#/proc/}" 2>/dev/null
-  done
-  CTD_PID=""
-  return 0
-}
-
-# ctr run flags: the runc v2 shim with our runtime, the native snapshotter, our cgroup.
-ctr_run() {   # ctr_run [flags] ID CMD...
-  local flags=()
-  while [ "${1#-}" != "$1" ]; do flags+=("$1"); shift; done
-  local id=$1; shift
-  "${CTR[@]}" run "${flags[@]}" --runtime io.containerd.runc.v2 --runc-binary "$RT" --snapshotter native \
-    --cgroup "/$TOP/ctr-$id" "$IMG" "$id" "$@"
-}
-
-ctr_task_status() { "${CTR[@]}" task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $3 }'; }
-
-c_ctr_true() {
-  capture ctr_run --rm id1 true
-  [ "$RC" = 0 ] || { fail "ctr run --rm IMG id1 true exited $RC" "$(details ctr run --rm true)"; return; }
-  pass
-}
-
-c_ctr_exit_code() {
-  capture ctr_run --rm id3 sh -c 'exit 3'
-  [ "$RC" = 3 ] || { fail "ctr run --rm IMG id3 sh -c 'exit 3' exited $RC, not 3" "$(details ctr run --rm exit 3)"; return; }
-  pass
-}
-
-c_ctr_lifecycle() {
-  local why=""
-  capture ctr_run -d id2 sleep 100
-  [ "$RC" = 0 ] || why="ctr run -d IMG id2 sleep 100 exited $RC"
-  if [ -z "$why" ]; then
-    local st; st=$(ctr_task_status id2)
-    [ "$st" = RUNNING ] || why="ctr task ls shows id2 as '$st', not RUNNING"
-  fi
-  if [ -z "$why" ]; then
-    capture "${CTR[@]}" task exec --exec-id e1 id2 echo hi
-    [ "$RC" = 0 ] && [ "$OUT" = hi ] || why="ctr task exec --exec-id e1 id2 echo hi printed '$OUT' (exit $RC)"
-  fi
-  if [ -z "$why" ]; then
-    capture "${CTR[@]}" task kill -s SIGKILL id2
-    [ "$RC" = 0 ] || why="ctr task kill -s SIGKILL id2 exited $RC"
-  fi
-  if [ -z "$why" ]; then
-    local i st=""; for i in $(seq 50); do st=$(ctr_task_status id2); [ "$st" = STOPPED ] && break; sleep 0.1; done
-    [ "$st" = STOPPED ] || why="after kill the task is '$st', not STOPPED"
-  fi
-  if [ -z "$why" ]; then
-    capture "${CTR[@]}" task rm id2
-    [ "$RC" = 0 ] || why="ctr task rm id2 exited $RC"
-  fi
-  if [ -z "$why" ]; then
-    capture "${CTR[@]}" container rm id2
-    [ "$RC" = 0 ] || why="ctr container rm id2 exited $RC"
-  fi
-  if [ -n "$why" ]; then
-    fail "$why" "$(details ctr)"
-    "${CTR[@]}" task kill -s SIGKILL id2 >/dev/null 2>&1 || true; sleep 0.2
-    "${CTR[@]}" task rm -f id2 >/dev/null 2>&1 || true; "${CTR[@]}" container rm id2 >/dev/null 2>&1 || true
-    return
-  fi
-  pass
-}
-
-run_ctr_group() {
-  if ! command -v containerd >/dev/null || ! command -v ctr >/dev/null; then
-    for c in "$@"; do CASE=$c; skip "containerd/ctr are not installed"; done; return
-  fi
-  section ctr-setup
-  if ! capture ctr_setup || [ "$RC" != 0 ]; then
-    for c in "$@"; do CASE=$c; fail "containerd setup failed" "$(details ctr setup)"; done; return
-  fi
-  HUNG=""
-  for c in "$@"; do
-    CASE=$c
-    if [ -n "$HUNG" ]; then fail "not run: the runtime hung in $HUNG"; continue; fi
-    section "$CASE"
-    "c_${c//-/_}"
-  done
-}
-
-# ---------------------------------------------------------------------------------------------
 # Which cases.
-want_podman=() want_ctr=() want_user=()
-[ $# -gt 0 ] || set -- podman ctr rootless
+want_podman=() want_ctr=() want_user=() want_user_ctr=() want_cri=()
+[ $# -gt 0 ] || set -- podman ctr cri rootless rootless-ctr
 for a in "$@"; do
   case "$a" in
     podman) want_podman+=("${PODMAN_CASES[@]}") ;;
     ctr) want_ctr+=("${CTR_CASES[@]}") ;;
     rootless) want_user+=("${PODMAN_CASES[@]}") ;;
+    rootless-ctr) want_user_ctr+=("${CTR_CASES[@]}") ;;
+    cri) want_cri+=("${CRI_CASES[@]}") ;;
+    cri-*) want_cri+=("$a") ;;
     podman-*) want_podman+=("${a#podman-}") ;;
     ctr-*) want_ctr+=("$a") ;;
+    rootless-ctr-*) want_user_ctr+=("${a#rootless-}") ;;
     rootless-*) want_user+=("${a#rootless-}") ;;
     *) echo "unknown case: $a (see --list)" >&2; exit 2 ;;
   esac
@@ -542,7 +268,10 @@ done
 for c in "${want_podman[@]}" "${want_user[@]}"; do
   [[ " ${PODMAN_CASES[*]} " == *" $c "* ]] || { echo "unknown case: $c (see --list)" >&2; exit 2; }
 done
-for c in "${want_ctr[@]}"; do
+for c in "${want_cri[@]}"; do
+  [[ " ${CRI_CASES[*]} " == *" $c "* ]] || { echo "unknown case: $c (see --list)" >&2; exit 2; }
+done
+for c in "${want_ctr[@]}" "${want_user_ctr[@]}"; do
   [[ " ${CTR_CASES[*]} " == *" $c "* ]] || { echo "unknown case: $c (see --list)" >&2; exit 2; }
 done
 
@@ -550,8 +279,10 @@ echo "runtime: $RUNTIME${TRACE_OUT:+ (traced)}"
 [ -x "$RUNTIME" ] || echo "note: $RUNTIME is not an executable file; every case will fail"
 make_rootfs
 [ ${#want_podman[@]} -eq 0 ] || run_podman_group root "${want_podman[@]}"
-[ ${#want_ctr[@]} -eq 0 ] || run_ctr_group "${want_ctr[@]}"
+[ ${#want_ctr[@]} -eq 0 ] || run_ctr_group root "${want_ctr[@]}"
+[ ${#want_cri[@]} -eq 0 ] || run_cri_group "${want_cri[@]}"
 [ ${#want_user[@]} -eq 0 ] || run_podman_group user "${want_user[@]}"
+[ ${#want_user_ctr[@]} -eq 0 ] || run_ctr_group user "${want_user_ctr[@]}"
 
 if [ -n "$TRACE_OUT" ]; then
   mkdir -p "$TRACE_OUT"
@@ -560,7 +291,8 @@ if [ -n "$TRACE_OUT" ]; then
     echo "# podman $(podman --version 2>/dev/null | awk '{print $3}'), conmon $(conmon --version 2>/dev/null | awk 'NR==1 {print $3}'), containerd $(containerd --version 2>/dev/null | awk '{print $3}')"
     echo "# Temp dir of this run: $D (replace it with your own)."
     cat "$D/calls.log"; } > "$TRACE_OUT/$(basename "$RUNTIME")-calls.txt"
-  for pair in podman-true:podman-config.json ctr-ctr-true:ctr-config.json ctr-true:ctr-config.json rootless-true:podman-rootless-config.json; do
+  for pair in podman-true:podman-config.json ctr-true:ctr-config.json rootless-true:podman-rootless-config.json \
+      rootless-ctr-true:ctr-rootless-config.json cri-run:cri-config.json; do
     src=${pair%%:*} dst=${pair#*:}
     [ -s "$D/configs/$src.json" ] && cp "$D/configs/$src.json" "$TRACE_OUT/$dst"
   done
