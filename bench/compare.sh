@@ -1,27 +1,50 @@
 #!/usr/bin/env bash
-# Side by side, in one run on one machine (hyperfine, no shell, medians):
-#   envyro run embedded (default and strict) and through a running envyro-supervisor (strict,
-#   with memory/pids/cpu limits), crun run (default bundle, and with the same limits and a
-#   ~300-rule seccomp profile), bwrap --unshare-all, and fork+exec of /bin/true.
-# Installs crun, bubblewrap and hyperfine if missing. Run as root (crun is measured as root).
-# Usage: bench/compare.sh [RUNS]      ENVYRO_BIN=dir-with-release-binaries ENVYRO_FRONT=envyro
+# Side by side, in one interleaved run (bench/interleave.py: round by round, every row once per
+# round, so load on this shared 2-core machine slows every row alike), medians:
+#   envyro run: the first run (no supervisor: embedded), the runs after it (the supervisor it
+#     auto-starts), through a strict supervisor with limits, embedded strict with limits;
+#   envyro as an OCI runtime (`envyro-runc`, what podman and containerd call): `run`, and the
+#     engines' sequence create + start + state + delete, on a default bundle and on one with
+#     limits and a ~400-rule seccomp profile;
+#   crun, runc and bwrap doing the same; and the same rows rootless (as ENVYRO_BENCH_USER).
+# Then throughput through one supervisor: one connection, and two connections at once.
+# Installs crun, runc, bubblewrap if missing. Run as root (crun and runc are measured as root;
+# rootless rows run as the user, created if missing).
+# Usage: bench/compare.sh [ROUNDS]      ENVYRO_BIN=dir-with-release-binaries
+#   ENVYRO_BENCH_NICE=-20 (default, as root): every row runs at that nice level, ahead of other
+#   work on the machine. Not a real-time class: a cpu cgroup with a CFS quota refuses RT tasks,
+#   which would fail every row with --cpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUNS=${1:-100}
-BIN=$(cd "${ENVYRO_BIN:-.build-static/release}" && pwd)
-# The front binary (`envyro`; make builds it non-PIE in .build-cli); it execs envyro-cli for
-# anything but a daemon run.
-CLI=$(realpath "${ENVYRO_FRONT:-$BIN/envyro}")
-export ENVYRO_CLI="$BIN/envyro-cli"
-need=""; for p in crun bubblewrap hyperfine; do dpkg -s $p >/dev/null 2>&1 || need="$need $p"; done
+ROUNDS=${1:-100}
+SRC=$(cd "${ENVYRO_BIN:-.build-static/release}" && pwd)
+BUSER=${ENVYRO_BENCH_USER:-envyrotest}
+NICE=${ENVYRO_BENCH_NICE:--20}
+need=""; for p in crun runc bubblewrap; do dpkg -s $p >/dev/null 2>&1 || need="$need $p"; done
 [ -z "$need" ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need; }
+id "$BUSER" >/dev/null 2>&1 || useradd -m "$BUSER"
 
 work=$(mktemp -d /tmp/envyro-bench.XXXXXX)
+chmod 0711 "$work"
 sup=""
-cleanup() { [ -n "$sup" ] && kill -TERM "$sup" 2>/dev/null && wait "$sup" 2>/dev/null; rm -rf "$work"; }
+cleanup() {
+  [ -n "$sup" ] && kill -TERM "$sup" 2>/dev/null && wait "$sup" 2>/dev/null
+  # The supervisors the auto rows started: ours, ended by pid (from their policy snapshots).
+  for f in "$work"/xdg*/envyro/policy-*.json; do [ -e "$f" ] && p=${f##*policy-} && kill -TERM "${p%.json}" 2>/dev/null; done
+  sleep 0.3; rm -rf "$work"
+}
 trap cleanup EXIT
 
-# crun bundles whose rootfs holds a static /bin/true.
+# The binaries and policies where the user can run them (root-owned, as installed).
+mkdir -p "$work/bin"
+for b in envyro envyro-cli envyro-nshelper envyro-supervisor envyro-ioworker; do cp "$SRC/$b" "$work/bin/"; done
+ln -s envyro-cli "$work/bin/envyro-runc"
+cp -r policy "$work/policy"
+BIN=$work/bin
+export ENVYRO_CLI=$BIN/envyro-cli
+
+# Bundles whose rootfs holds a static /bin/true: crun's default spec, the same with limits and
+# the default seccomp profile's allow list as a bundle profile, and a rootless spec for the user.
 mkdir -p "$work/bundle/rootfs/bin"
 printf 'int main(void){return 0;}\n' > "$work/true.c"
 gcc -static -O2 -o "$work/bundle/rootfs/bin/true" "$work/true.c"
@@ -35,68 +58,120 @@ cfg["linux"]["resources"] = {"memory": {"limit": 268435456}, "pids": {"limit": 1
 cfg["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38, "architectures": ["SCMP_ARCH_X86_64"],
                            "syscalls": [{"names": [n], "action": "SCMP_ACT_ALLOW"} for n in names]}
 json.dump(cfg, open(sys.argv[1], "w"))
-print(f"crun limited bundle: {len(names)} seccomp rules", file=sys.stderr)
+print(f"limited bundle: {len(names)} seccomp rules", file=sys.stderr)
 PY
+mkdir -p "$work/rootless/rootfs/bin"
+cp "$work/bundle/rootfs/bin/true" "$work/rootless/rootfs/bin/"
+(cd "$work/rootless" && crun spec --rootless && sed -i 's/"terminal": true/"terminal": false/; s/"sh"/"\/bin\/true"/' config.json)
 touch "$work/empty"
+mkdir -m 0700 "$work/xdg" "$work/xdg-user" "$work/home-user"
+chown -R "$BUSER": "$work/rootless" "$work/xdg-user" "$work/home-user"
+export ENVYRO_BENCH_HOME_$BUSER="$work/home-user" ENVYRO_BENCH_XDG_$BUSER="$work/xdg-user"
+
+# Sequences as one row each (a shell runs them; the shell's own start is the "sh -c" row's).
+cat > "$work/seq.sh" <<'SH'
+#!/bin/sh
+# The engines' sequence on bundle $2 with runtime $1: create, start, state, delete.
+id=s$$
+"$1" create -b "$2" "$id" >/dev/null && "$1" start "$id" && "$1" state "$id" >/dev/null && "$1" delete -f "$id"
+SH
+cat > "$work/run.sh" <<'SH'
+#!/bin/sh
+# `RUNTIME run -b BUNDLE ID` with a fresh id ($3: extra global flags).
+exec "$1" $3 run -b "$2" r$$
+SH
+chmod 0755 "$work/seq.sh" "$work/run.sh"
 
 # A supervisor under strict, on a private socket.
 mkdir -m 0700 "$work/sup"
-"$BIN/envyro-supervisor" --policy strict --socket "$work/sup/s.sock" --pool 2 2>"$work/sup.log" &
+nice -n "$NICE" "$BIN/envyro-supervisor" --policy strict --socket "$work/sup/s.sock" --pool 2 2>"$work/sup.log" &
 sup=$!
 for _ in $(seq 100); do [ -S "$work/sup/s.sock" ] && break; sleep 0.05; done
 LIMITS="--memory 256M --pids-limit 128 --cpus 0.5"
+unset ENVYRO_AUTO_SUPERVISOR
 
 # crun 1.8 refuses the hybrid cgroup layout here; in a private mount namespace, hiding the
-# unified hierarchy's controllers makes it use v1 (shared/SWIFT-LINUX.md). Every tool runs in
+# unified hierarchy's controllers makes it use v1 (shared/SWIFT-LINUX.md). Every row runs in
 # that same namespace.
-unshare -m --propagation private bash -s "$work" "$BIN" "$RUNS" "$LIMITS" "$CLI" <<'INNER'
+U="@$BUSER"
+nice -n "$NICE" unshare -m --propagation private bash -s <<INNER
 set -euo pipefail
-work=$1; BIN=$2; RUNS=$3; LIMITS=$4; CLI=$5
 mount --bind "$work/empty" /sys/fs/cgroup/unified/cgroup.controllers
-# What a user gets with nothing set up: `envyro run` (--supervisor auto) starts a supervisor on
-# first use (a warm-up run) and the measured runs go through it. A private runtime directory:
-# only this benchmark's.
-mkdir -m 0700 "$work/xdg"
-export XDG_RUNTIME_DIR="$work/xdg"
-hyperfine -N --warmup 10 --runs "$RUNS" --export-json "$work/result.json" \
-  -n "envyro run via supervisor (strict + limits)" "$CLI run --supervisor $work/sup/s.sock $LIMITS -- /bin/true" \
-  -n "envyro run, runs after the first (auto-started supervisor, default)" "$CLI run -- /bin/true" \
-  -n "envyro run embedded (strict + limits)" "$CLI run --supervisor never --policy strict $LIMITS -- /bin/true" \
-  -n "envyro run embedded (default)" "$CLI run --supervisor never -- /bin/true" \
-  -n "crun run (limits + seccomp)" "bash -c 'crun run -b $work/limited l\$\$'" \
-  -n "crun run (default bundle)" "bash -c 'crun run -b $work/bundle b\$\$'" \
-  -n "bwrap --unshare-all" "bwrap --unshare-all --ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/lib /lib --symlink usr/lib64 /lib64 --symlink usr/sbin /sbin --ro-bind /etc /etc --tmpfs /tmp --proc /proc --dev /dev /bin/true" \
-  -n "bash -c exit (shell start, subtract from crun rows)" "bash -c exit" \
-  -n "fork+exec /bin/true" "/bin/true" \
-  >/dev/null
+# The auto rows measure the runs after the first: one run first starts their supervisors.
+XDG_RUNTIME_DIR=$work/xdg "$BIN/envyro" run -- /bin/true
+python3 bench/interleave.py 1 "$work/warm.json" warm "$U env XDG_RUNTIME_DIR=$work/xdg-user $BIN/envyro run -- /bin/true"
+sleep 0.5
+export XDG_RUNTIME_DIR=$work/xdg
+python3 bench/interleave.py "$ROUNDS" "$work/result.json" \
+  "envyro run via supervisor (strict + limits)" "$BIN/envyro run --supervisor $work/sup/s.sock $LIMITS -- /bin/true" \
+  "envyro run, later runs (auto supervisor)" "$BIN/envyro run -- /bin/true" \
+  "envyro run, first run (no supervisor)" "$BIN/envyro run --supervisor never -- /bin/true" \
+  "envyro run, first run, strict + limits" "$BIN/envyro run --supervisor never --policy strict $LIMITS -- /bin/true" \
+  "envyro-runc run (OCI)" "$work/run.sh $BIN/envyro-runc $work/bundle" \
+  "envyro-runc run (OCI, limits + seccomp)" "$work/run.sh $BIN/envyro-runc $work/limited" \
+  "envyro-runc create+start+state+delete" "$work/seq.sh $BIN/envyro-runc $work/bundle" \
+  "envyro-runc sequence (limits + seccomp)" "$work/seq.sh $BIN/envyro-runc $work/limited" \
+  "crun run" "$work/run.sh crun $work/bundle" \
+  "crun run (limits + seccomp)" "$work/run.sh crun $work/limited" \
+  "crun create+start+state+delete" "$work/seq.sh crun $work/bundle" \
+  "crun sequence (limits + seccomp)" "$work/seq.sh crun $work/limited" \
+  "runc run" "$work/run.sh runc $work/bundle" \
+  "bwrap --unshare-all" "bwrap --unshare-all --ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/lib /lib --symlink usr/lib64 /lib64 --symlink usr/sbin /sbin --ro-bind /etc /etc --tmpfs /tmp --proc /proc --dev /dev /bin/true" \
+  "rootless: envyro run, first run" "$U env XDG_RUNTIME_DIR=$work/xdg-user $BIN/envyro run --supervisor never -- /bin/true" \
+  "rootless: envyro run, later runs (auto)" "$U env XDG_RUNTIME_DIR=$work/xdg-user $BIN/envyro run -- /bin/true" \
+  "rootless: crun run" "$U env XDG_RUNTIME_DIR=$work/xdg-user $work/run.sh crun $work/rootless" \
+  "rootless: bwrap --unshare-all" "$U bwrap --unshare-all --ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/lib /lib --symlink usr/lib64 /lib64 --symlink usr/sbin /sbin --ro-bind /etc /etc --tmpfs /tmp --proc /proc --dev /dev /bin/true" \
+  "sh -c exit (a shell's start: the run.sh/seq.sh rows include one)" "sh -c exit" \
+  "fork+exec /bin/true" "/bin/true"
+INNER
 python3 - "$work/result.json" <<'PY'
 import json, sys
-r = {x["command"]: x["median"] * 1000 for x in json.load(open(sys.argv[1]))["results"]}
-print("median ms (crun rows include starting bash, shown separately):")
-for k, v in r.items(): print(f"  {k:52s} {v:8.3f}")
-crun = r["crun run (limits + seccomp)"] - r["bash -c exit (shell start, subtract from crun rows)"]
-sup = r["envyro run via supervisor (strict + limits)"]
-print(f"  crun (limits + seccomp) without bash: {crun:.3f} ms")
-print(f"  envyro via supervisor / crun: {sup / crun:.2f}x   (goal: <= 0.35x)")
-print(f"  envyro via supervisor / bwrap: {sup / r['bwrap --unshare-all']:.2f}x")
-plain = r["crun run (default bundle)"] - r["bash -c exit (shell start, subtract from crun rows)"]
-auto = r["envyro run, runs after the first (auto-started supervisor, default)"]
-first = r["envyro run embedded (default)"]
-print(f"  crun (default bundle) without bash: {plain:.3f} ms")
-print(f"  first run, no supervisor (embedded) / crun: {first / plain:.2f}x   (goal: <= 1.0x)")
-print(f"  later runs, auto-started supervisor / crun: {auto / plain:.2f}x   (goal: <= 0.3x)")
+r = json.load(open(sys.argv[1]))
+m = {k: v["median"] for k, v in r.items()}
+print("median ms (rows run by run.sh/seq.sh include a shell's start; ratios subtract it from both sides where both have it):")
+for k, v in r.items():
+    med = "failed" if v["median"] is None else f"{v['median']:8.3f}"
+    fail = f"   ({v['failures']} failed)" if v["failures"] else ""
+    print(f"  {k:58s} {med}{fail}")
+sh = m["sh -c exit (a shell's start: the run.sh/seq.sh rows include one)"]
+def ratio(a, b, label, goal, shell=(False, False)):
+    if m.get(a) is None or m.get(b) is None: print(f"  {label}: n/a (a row failed)"); return
+    x = m[a] - (sh if shell[0] else 0); y = m[b] - (sh if shell[1] else 0)
+    print(f"  {label:62s} {x / y:5.2f}x   (goal: {goal})")
+print("ratios:")
+ratio("envyro run, first run (no supervisor)", "crun run", "first run, no supervisor / crun run", "<= 1.0x", (False, True))
+ratio("envyro run, later runs (auto supervisor)", "crun run", "later runs (auto supervisor) / crun run", "<= 0.3x", (False, True))
+ratio("envyro run via supervisor (strict + limits)", "crun run (limits + seccomp)", "supervisor, strict + limits / crun with limits + seccomp", "<= 0.35x", (False, True))
+ratio("envyro run, first run, strict + limits", "crun run (limits + seccomp)", "first run, strict + limits / crun with limits + seccomp", "<= 1.0x", (False, True))
+ratio("envyro-runc run (OCI)", "crun run", "OCI run / crun run", "<= 0.8x", (True, True))
+ratio("envyro-runc run (OCI, limits + seccomp)", "crun run (limits + seccomp)", "OCI run, limits + seccomp / crun", "<= 0.8x", (True, True))
+ratio("envyro-runc create+start+state+delete", "crun create+start+state+delete", "OCI create+start+state+delete / crun's", "< 1.0x", (True, True))
+ratio("envyro-runc sequence (limits + seccomp)", "crun sequence (limits + seccomp)", "OCI sequence, limits + seccomp / crun's", "< 1.0x", (True, True))
+ratio("envyro run via supervisor (strict + limits)", "bwrap --unshare-all", "supervisor, strict + limits / bwrap", "< 1.0x")
+ratio("rootless: envyro run, first run", "rootless: crun run", "rootless first run / rootless crun", "<= 1.0x", (False, True))
+ratio("rootless: envyro run, later runs (auto)", "rootless: crun run", "rootless later runs / rootless crun", "<= 0.3x", (False, True))
+ratio("rootless: envyro run, later runs (auto)", "envyro run, later runs (auto supervisor)", "rootless later runs / root's later runs", "<= 1.2x")
 PY
-# The supervisor the auto row started: ours, ended by its pid (from its policy snapshot's name).
-for f in "$work"/xdg/envyro/policy-*.json; do [ -e "$f" ] && p=${f##*policy-} && kill -TERM "${p%.json}" 2>/dev/null; done
-sleep 0.5
-INNER
-# The kernel tears down the hundreds of namespaces crun, bwrap and the embedded runs made in a
-# worker, after they exit; let it finish so the next figures measure only themselves.
+# The kernel tears down the namespaces the rows made in a worker after they exit; let it finish
+# so the throughput figures measure only themselves.
 sleep 3
-echo "socket API, one connection, strict + limits:"
-"$BIN/envyro-cli" bench --supervisor "$work/sup/s.sock" --starts 300 --spec memory=256M pidsLimit=128 cpus=0.5
-echo "crun back to back (one stream, limits + seccomp, 100 starts from one shell):"
-unshare -m --propagation private bash -c "mount --bind $work/empty /sys/fs/cgroup/unified/cgroup.controllers
-  s=\$(date +%s%N); for i in \$(seq 100); do crun run -b $work/limited r\$i; done; e=\$(date +%s%N)
-  echo \"  \$(( 100 * 1000000000 / (e - s) )) starts/s\""
+echo "throughput through the strict supervisor, limits, /bin/true (socket API):"
+nice -n "$NICE" "$BIN/envyro-cli" bench --supervisor "$work/sup/s.sock" --starts 300 --spec memory=256M pidsLimit=128 cpus=0.5 --json > "$work/one.json"
+( nice -n "$NICE" "$BIN/envyro-cli" bench --supervisor "$work/sup/s.sock" --starts 300 --spec memory=256M pidsLimit=128 cpus=0.5 --json > "$work/two-a.json" ) &
+a=$!
+nice -n "$NICE" "$BIN/envyro-cli" bench --supervisor "$work/sup/s.sock" --starts 300 --spec memory=256M pidsLimit=128 cpus=0.5 --json > "$work/two-b.json"
+wait $a
+crun_rate=$(nice -n "$NICE" unshare -m --propagation private bash -c "mount --bind $work/empty /sys/fs/cgroup/unified/cgroup.controllers
+  s=\$(date +%s%N); for i in \$(seq 100); do crun run -b $work/limited t\$i; done; e=\$(date +%s%N)
+  echo \$(( 100 * 1000000000 / (e - s) ))")
+python3 - "$work/one.json" "$work/two-a.json" "$work/two-b.json" "$crun_rate" <<'PY'
+import json, sys
+one = json.load(open(sys.argv[1])); a = json.load(open(sys.argv[2])); b = json.load(open(sys.argv[3])); crun = float(sys.argv[4])
+k = "supervisor_starts_per_second"
+print(f"  one connection: {one[k]:.0f} starts/s, median start {one['supervisor_start_median_ms']:.2f} ms")
+print(f"  two connections at once: {a[k] + b[k]:.0f} starts/s ({a[k]:.0f} + {b[k]:.0f})")
+print(f"  crun back to back from one shell (limits + seccomp): {crun:.0f} starts/s")
+print(f"  one connection / crun: {one[k] / crun:.1f}x   (goal: >= 5x)")
+print(f"  two connections / one: {(a[k] + b[k]) / one[k]:.2f}x   (goal: >= 1.7x)")
+PY
 "$BIN/envyro-cli" stats --supervisor "$work/sup/s.sock" | tail -3
