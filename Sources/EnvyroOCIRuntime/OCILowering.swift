@@ -122,15 +122,33 @@ enum OCILowering {
         return w
     }
 
+    /// The bundle's profile compiled for `capabilities`, from the caller's disk cache when these
+    /// exact profile bytes and capabilities were compiled before (engines pass the same profile
+    /// to every container: parsing and compiling ~400 rules was a quarter of an OCI `create`'s
+    /// CPU). The cache is the caller's own (SeccompDiskCache's checks); the helper installs the
+    /// policy's filter under it regardless, compiled by itself.
     static func compileSeccomp(_ value: JSONValue, capabilities: [String]) throws(OCIUnsupported) -> [UInt8] {
-        let bytes = Array(value.serialized().utf8)
+        let text = value.serialized()
+        let cache = bundleFilterCache
+        let key = SeccompDiskCache.key(["oci-bundle", text, capabilities.sorted().joined(separator: ",")])
+        if let bpf = cache?.load(key), !bpf.isEmpty { return bpf }
         do {
-            let profile = try SeccompProfile.parse(bytes: bytes, path: "config.json linux.seccomp")
+            let profile = try SeccompProfile.parse(bytes: Array(text.utf8), path: "config.json linux.seccomp")
             let compiled = try SeccompCompiler.compile(profile, capabilities: Set(capabilities))
+            cache?.store(key, compiled.bpf)
             return compiled.bpf
         } catch {
             throw OCIUnsupported(path: "linux.seccomp", reason: "\(error)")
         }
+    }
+
+    /// Host root: /var/cache/envyro/seccomp (the helper's too); an ordinary user:
+    /// ~/.cache/envyro/seccomp; root of another user namespace (rootless podman's runtime):
+    /// none, since whose home that is can't be told.
+    static var bundleFilterCache: SeccompDiskCache? {
+        if UserNamespace.isHostRoot { return SeccompDiskCache(directory: "/var/cache/envyro/seccomp") }
+        guard geteuid() != 0, let home = Environment.homeDirectory(uid: geteuid()) else { return nil }
+        return SeccompDiskCache(directory: home + "/.cache/envyro/seccomp")
     }
 
     /// The cgroup limits of `linux.resources`; anything envyro can't enforce is refused by name.

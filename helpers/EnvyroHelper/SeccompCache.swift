@@ -29,7 +29,8 @@ package final class SeccompCache {
     private var parsed: SeccompProfile?
     /// A privileged helper's profile bytes, read once through PolicyTrust (never by path again).
     private var trustedBytes: [UInt8]?
-    let directory: String?
+    /// Where compiled programs are kept (SeccompDiskCache), or nil for none.
+    let disk: SeccompDiskCache?
     private var memory: [UInt64: SeccompProgram] = [:]
     private(set) var compiles = 0
     private(set) var diskHits = 0
@@ -37,13 +38,13 @@ package final class SeccompCache {
     /// The policy's filters, compiled on first use (cached on disk where that is safe).
     package init(policy: Policy, privileged: Bool) throws(SeccompError) {
         if UserNamespace.isHostRoot {
-            directory = "/var/cache/envyro/seccomp"
+            disk = SeccompDiskCache(directory: "/var/cache/envyro/seccomp")
         } else if privileged || geteuid() == 0 {
-            directory = nil
+            disk = nil
         } else if let home = Environment.homeDirectory(uid: geteuid()) {
-            directory = home + "/.cache/envyro/seccomp"
+            disk = SeccompDiskCache(directory: home + "/.cache/envyro/seccomp")
         } else {
-            directory = nil
+            disk = nil
         }
         profilePath = policy.seccomp.profile
         guard let path = profilePath else { profileDigest = ""; return }
@@ -73,15 +74,13 @@ package final class SeccompCache {
 
     /// The cache file name for a container keeping `capabilities`.
     private func key(_ capabilities: UInt64) -> String {
-        Digest.hex(Digest.sha256(Array("\(profileDigest)|\(capabilities)|\(SeccompArchitecture.native)|\(KernelVersion.running.map { "\($0)" } ?? "?")|\(SeccompCompiler.libseccompVersion)".utf8)))
+        SeccompDiskCache.key([profileDigest, "\(capabilities)"])
     }
 
     /// Whether these exact profile bytes parsed before (a marker named by their digest, stored
     /// with the cached programs): an edited profile has another digest and is parsed again.
     private func hasCachedProgram() -> Bool {
-        guard let dir = directory else { return false }
-        var st = stat()
-        return lstat("\(dir)/\(profileDigest).parsed", &st) == 0 && st.st_mode & S_IFMT == S_IFREG && st.st_uid == geteuid()
+        disk?.has(profileDigest, suffix: ".parsed") ?? false
     }
 
     func filter(capabilities: UInt64) throws(SeccompError) -> SeccompProgram? {
@@ -113,26 +112,11 @@ package final class SeccompCache {
     }
 
     private func load(_ key: String) -> [UInt8]? {
-        guard let dir = directory else { return nil }
-        let path = "\(dir)/\(key).bpf"
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        if fd < 0 { return nil }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_uid == geteuid(), st.st_mode & 0o077 == 0,
-              st.st_size > 0, st.st_size % 8 == 0, st.st_size <= 4096 * 8 else { return nil }
-        guard let bytes = try? Files.readAll(fd, subject: path, limit: 4096 * 8), bytes.count == Int(st.st_size) else { return nil }
-        return bytes
+        guard let bpf = disk?.load(key), !bpf.isEmpty else { return nil }
+        return bpf
     }
 
     private func store(_ key: String, _ bpf: [UInt8], suffix: String = ".bpf") {
-        guard let dir = directory else { return }
-        guard (try? Files.makeDirectories(dir, mode: 0o700)) != nil else { return }
-        let tmp = "\(dir)/.\(key).\(getpid()).tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        if fd < 0 { return }
-        let ok = (try? Files.writeAll(fd, bpf, subject: tmp)) != nil
-        close(fd)
-        if !ok || rename(tmp, "\(dir)/\(key)\(suffix)") != 0 { unlink(tmp) }
+        disk?.store(key, bpf, suffix: suffix)
     }
 }
