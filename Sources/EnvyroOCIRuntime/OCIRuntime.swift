@@ -30,13 +30,14 @@ struct OCIContainerDir {
     var stateFile: String { path + "/state.json" }
     var startSocket: String { path + "/start.sock" }
 
-    /// runc's rule for ids: letters, digits, `_ + - .`, not `.` or `..`.
+    /// runc's rule for ids: `^[\w+-\.]+$` (letters, digits, `_`, and the range `+` to `.`:
+    /// `+ , - .`), not `.` or `..`; runc's message.
     static func checkID(_ id: String) throws(OCIFailure) {
         let ok = !id.isEmpty && id != "." && id != ".." && id.utf8.count <= 1024 && id.utf8.allSatisfy { c in
             (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)
-                || c == 0x5f || c == 0x2b || c == 0x2d || c == 0x2e
+                || c == 0x5f || (c >= 0x2b && c <= 0x2e)
         }
-        if !ok { throw OCIFailure("invalid id format: \(id) (letters, digits, _ + - . only)") }
+        if !ok { throw OCIFailure("invalid container ID format: \(id)") }
     }
 }
 
@@ -57,6 +58,14 @@ final class OCIRuntime {
     }
 
     func dispatch(_ command: String, _ args: [String]) throws(OCIFailure) -> Int32 {
+        // `COMMAND --help` before anything else: it never names a container or runs anything.
+        if OCIHelp.asked(command, args) {
+            guard let text = OCIHelp.text(command, program: globals.program) else {
+                throw OCIFailure("no such command: \(command) (\(globals.program) --help lists them)")
+            }
+            print(text, terminator: "")
+            return 0
+        }
         if !["spec", "features", "events", "checkpoint", "restore"].contains(command) {
             try checkStateRoot(creating: command == "create" || command == "run")
         }
@@ -77,7 +86,7 @@ final class OCIRuntime {
         case "features": print(OCIFeatures.json(version: envyroVersion, seccomp: SeccompFeatures.current)); return 0
         case "events": throw OCIFailure("events: not supported by envyro (read the container's cgroup, or `envyro state`)")
         case "checkpoint", "restore": throw OCIFailure("\(command): not supported by envyro (no CRIU)")
-        default: throw OCIFailure("no such command: \(command) (envyro --help lists them)")
+        default: throw OCIFailure("no such command: \(command) (\(globals.program) --help lists them)")
         }
     }
 
@@ -129,6 +138,11 @@ final class OCIRuntime {
         try OCIContainerDir.checkID(id)
         let dir = OCIContainerDir(root: root, id: id)
         guard let bytes = try? Files.read(dir.stateFile, limit: 1 << 20) else {
+            // Under the `envyro` name without --root, say where we looked: an engine's
+            // containers live under the --root it passes (to envyro-runc).
+            if globals.program != OCIMain.runcName && globals.root == nil {
+                throw OCIFailure("container \"\(id)\" does not exist (looked in \(root); an engine's containers are under the --root it gives: \(OCIMain.runcName) --root DIR ...)")
+            }
             throw OCIFailure("container \"\(id)\" does not exist")
         }
         do { return (dir, try OCIRecord.parse(bytes: bytes)) } catch {
@@ -197,6 +211,9 @@ final class OCIRuntime {
         }
         try OCIContainerDir.checkID(id)
         let preserved = try OCIPreservedFDs.from(a)
+        // Relative paths are the caller's working directory's: resolved now, before anything
+        // (a long socket path is reached by chdir).
+        let pidFile = a.value("pid-file").map(Self.absolute)
         let bundle = Self.absolute(a.value("bundle") ?? ".")
         let config: OCIConfig
         do { config = try OCIConfig.load(bundle: bundle) } catch { throw OCIFailure("\(error)") }
@@ -259,7 +276,7 @@ final class OCIRuntime {
         let state = stateDocument(dir, rec)
         try runHooks(lowered.hooks.prestart + lowered.hooks.createRuntime, kind: "createRuntime", state: state)
         try runHooks(lowered.hooks.createContainer, kind: "createContainer", state: state)
-        if let pidFile = a.value("pid-file") { try writeAtomically(Self.absolute(pidFile), String(c.pid)) }
+        if let pidFile { try writeAtomically(pidFile, String(c.pid)) }
         ok = true
         return 0
     }
@@ -370,18 +387,31 @@ final class OCIRuntime {
         return 0
     }
 
+    /// `delete [--force] ID...`: each container in turn; a failure is reported and the others
+    /// are still deleted, and the status is 1 when any failed.
     func delete(_ args: [String]) throws(OCIFailure) -> Int32 {
         let a = try OCIArguments(args, command: "delete", valued: [], boolean: ["force"], aliases: ["f": "force"])
-        guard a.positionals.count == 1 else { throw OCIFailure("delete: needs exactly one container id") }
-        let id = a.positionals[0]
+        guard !a.positionals.isEmpty else { throw OCIFailure("delete: needs at least one container id") }
+        if a.positionals.count == 1 { return try deleteOne(a.positionals[0], force: a.flag("force")) }
+        var failed = false
+        for id in a.positionals {
+            do throws(OCIFailure) { _ = try deleteOne(id, force: a.flag("force")) } catch {
+                OCIMain.report(error.message, globals: globals)
+                failed = true
+            }
+        }
+        return failed ? 1 : 0
+    }
+
+    func deleteOne(_ id: String, force: Bool) throws(OCIFailure) -> Int32 {
         let dir: OCIContainerDir, rec: OCIRecord
         do throws(OCIFailure) { (dir, rec) = try load(id) } catch {
             // runc: deleting what isn't there with --force is not an error.
-            if a.flag("force") && error.message.hasSuffix("does not exist") { return 0 }
+            if force && error.message.hasPrefix("container \"\(id)\" does not exist") { return 0 }
             throw error
         }
         let st = status(dir, rec)
-        if st != .stopped && st != .created && !a.flag("force") {
+        if st != .stopped && st != .created && !force {
             throw OCIFailure("cannot delete container \(id) that is not stopped: \(st.rawValue)")
         }
         let state = stateDocument(dir, rec, status: st)
@@ -444,6 +474,7 @@ final class OCIRuntime {
         if a.value("cgroup") != nil { throw OCIFailure("--cgroup: exec into a sub-cgroup is not supported by envyro") }
         var process = try OCILowering.execProcess(a, record: rec)
         preserved.apply(to: &process)
+        let pidFile = a.value("pid-file").map(Self.absolute)
 
         var consoleFD: Int32 = -1
         if process.terminal {
@@ -461,7 +492,7 @@ final class OCIRuntime {
                                      detached: true, hasConsole: consoleFD >= 0)
         let reply = try call(.ociExec(request), fds: stdio + [consoleFD >= 0 ? consoleFD : placeholder] + preserved.fds)
         guard case .created(let c) = reply else { throw OCIFailure("unexpected answer \(reply.verb.name) to oci_exec") }
-        if let pidFile = a.value("pid-file") { try writeAtomically(Self.absolute(pidFile), String(c.pid)) }
+        if let pidFile { try writeAtomically(pidFile, String(c.pid)) }
         if detach { return 0 }
         return ProcessInfo.waitForChild(c.pid)
     }
