@@ -293,14 +293,32 @@ final class OCIRuntime {
         case .creating: throw OCIFailure("cannot start a container that is still being created")
         }
         let state = stateDocument(dir, rec, status: .created)
-        // The hooks saved at create: the bundle is not read again (it may have been rewritten since).
-        try runHooks(rec.startContainer, kind: "startContainer", state: state)
-        do { try UnixSocket.sendStart(dir.startSocket) } catch {
-            throw OCIFailure("cannot start container \(rec.id): \(error.message)")
+        // The hooks saved at create: the bundle is not read again (it may have been rewritten
+        // since). A failing startContainer or poststart hook fails `start` as with runc, and the
+        // container goes entirely (process, cgroup, state): nothing is left half-started.
+        do throws(OCIFailure) {
+            try runHooks(rec.startContainer, kind: "startContainer", state: state)
+            do { try UnixSocket.sendStart(dir.startSocket) } catch {
+                throw OCIFailure("cannot start container \(rec.id): \(error.message)")
+            }
+            unlink(dir.startSocket)
+            try runHooks(rec.poststart, kind: "poststart", state: stateDocument(dir, rec))
+        } catch {
+            teardown(dir, rec)
+            throw error
         }
-        unlink(dir.startSocket)
-        try runHooks(rec.poststart, kind: "poststart", state: stateDocument(dir, rec), warnOnly: true)
         return 0
+    }
+
+    /// Removes a container that failed to start: its processes and cgroup, its state, then its
+    /// poststop hooks (warnings only), as `delete --force` would.
+    func teardown(_ dir: OCIContainerDir, _ rec: OCIRecord) {
+        let state = stateDocument(dir, rec, status: .stopped)
+        _ = try? call(.ociControl(OCIControlRequest(op: .destroy, id: rec.id, cgroup: rec.cgroupPath, pid: rec.pid, startTime: rec.pidStartTime)))
+        unlink(dir.startSocket)
+        unlink(dir.stateFile)
+        rmdir(dir.path)
+        try? runHooks(rec.poststop, kind: "poststop", state: state, warnOnly: true)
     }
 
     /// `run`: create + start, then (unless --detach) wait for the process and return its status.
@@ -322,54 +340,6 @@ final class OCIRuntime {
         let status = ProcessInfo.waitForChild(rec.pid)
         if !a.flag("keep") { _ = try? delete(["--force", id]) }
         return status
-    }
-
-    // MARK: - state / list / ps
-
-    func state(_ args: [String]) throws(OCIFailure) -> Int32 {
-        let a = try OCIArguments(args, command: "state", valued: [], boolean: [])
-        guard a.positionals.count == 1 else { throw OCIFailure("state: needs exactly one container id") }
-        let (dir, rec) = try load(a.positionals[0])
-        print(stateDocument(dir, rec))
-        return 0
-    }
-
-    func list(_ args: [String]) throws(OCIFailure) -> Int32 {
-        let a = try OCIArguments(args, command: "list", valued: ["format"], boolean: ["quiet"], aliases: ["f": "format", "q": "quiet"])
-        let ids = ((try? Files.listDirectory(root)) ?? []).sorted()
-        var rows: [(OCIContainerDir, OCIRecord)] = []
-        for id in ids { if let r = try? load(id) { rows.append(r) } }
-        if a.flag("quiet") { for (_, r) in rows { print(r.id) }; return 0 }
-        if a.value("format") == "json" {
-            let items = rows.map { (d, r) -> String in
-                let st = status(d, r)
-                return "{\"ociVersion\":\"1.0.2\",\"id\":\(JSONText.quoted(r.id)),\"pid\":\(st == .stopped ? 0 : r.pid),\"status\":\"\(st.rawValue)\",\"bundle\":\(JSONText.quoted(r.bundle)),\"rootfs\":\(JSONText.quoted(r.rootfs)),\"created\":\"\(r.created)\",\"owner\":\(JSONText.quoted(ProcessInfo.userName(r.uid)))}"
-            }
-            print(items.isEmpty ? "null" : "[" + items.joined(separator: ",") + "]")
-            return 0
-        }
-        print("ID".padding(20) + "PID".padding(10) + "STATUS".padding(10) + "BUNDLE".padding(40) + "CREATED".padding(32) + "OWNER")
-        for (d, r) in rows {
-            let st = status(d, r)
-            print(r.id.padding(20) + String(st == .stopped ? 0 : r.pid).padding(10) + st.rawValue.padding(10) + r.bundle.padding(40) + r.created.padding(32) + ProcessInfo.userName(r.uid))
-        }
-        return 0
-    }
-
-    func ps(_ args: [String]) throws(OCIFailure) -> Int32 {
-        let a = try OCIArguments(args, command: "ps", valued: ["format"], boolean: [], aliases: ["f": "format"], stopAtFirstPositional: true)
-        guard let id = a.positionals.first else { throw OCIFailure("ps: needs a container id") }
-        let (dir, rec) = try load(id)
-        guard status(dir, rec) != .stopped else { throw OCIFailure("container \(id) is not running") }
-        let pids = ProcessInfo.cgroupProcesses(of: rec.pid, named: rec.cgroupPath) ?? [rec.pid]
-        if a.value("format") == "json" {
-            print("[" + pids.map(String.init).joined(separator: ",") + "]")
-            return 0
-        }
-        // runc runs ps(1) and keeps the container's lines.
-        var psArgs = Array(a.positionals.dropFirst())
-        if psArgs.isEmpty { psArgs = ["-ef"] }
-        return ProcessInfo.runPS(psArgs, pids: Set(pids))
     }
 
     // MARK: - kill / delete / pause / update

@@ -633,13 +633,13 @@ struct OCIRuntimeTests {
         Self.expectNothingLeft(b, id, since: before)
     }
 
-    @Test("an id with a slash is refused as an invalid id format", .enabled(if: Harness.isRoot, "needs root"))
+    @Test("an id with a slash is refused with runc's message", .enabled(if: Harness.isRoot, "needs root"))
     func badID() throws {
         let b = try OCIBundle("bad-id")
         defer { b.cleanup() }
         let c = try b.envyro(["create", "--bundle", b.bundle.path, "a/b"])
         #expect(c.status == 1)
-        #expect(c.stderr.contains("invalid id format"), "\(c.stderr)")
+        #expect(c.stderr.contains("invalid container ID format"), "\(c.stderr)")
         #expect(!FileManager.default.fileExists(atPath: b.stateRoot + "/a"))
     }
 
