@@ -105,7 +105,7 @@ struct OCIHookTests {
         #expect(r.stderr.contains("\(kind == "prestart" ? "createRuntime" : kind) hook #0 (/bin/sh) failed: exit status 3"), "\(r.stderr)")
     }
 
-    @Test("a failing startContainer or poststart hook fails start, as with crun, and leaves no process, state or cgroup",
+    @Test("a failing startContainer or poststart hook fails start and leaves no process, state or cgroup (runc and crun: the workload never runs)",
           arguments: ["startContainer", "poststart"])
     func failingStartHook(_ kind: String) throws {
         let b = try Self.bundle("hook-fail-\(kind)")
@@ -113,13 +113,23 @@ struct OCIHookTests {
         defer { OCIRef.cleanup(b, [id]); b.cleanup() }
         b.config["hooks"] = [kind: [Self.hook("exit 3")]]
         try b.write()
-        for runtime in OCIRef.withCrun where runtime.available {
+        // Beside runc and crun, which both run startContainer in the container's process after
+        // `start` returned 0 (the process exits instead of exec'ing the workload): envyro runs it
+        // before letting the container go, so `start` itself fails. A failing poststart hook
+        // fails runc (1.1 runs poststart already in `create`); crun only warns about it (the one
+        // that differs from envyro). Wherever it fails, the workload never runs on.
+        for runtime in [OCIRef.Runtime.envyro, .runc, .crun] where runtime.available {
             let c = try OCIRef.run(runtime, b, ["create", "--bundle", b.bundle.path, id], timeout: 30)
-            #expect(c.status == 0, "\(runtime): \(c.stderr)")
-            let r = try OCIRef.run(runtime, b, ["start", id], timeout: 30)
-            #expect(r.status != 0, "\(runtime): start succeeded")
+            let s = c.status == 0 ? try OCIRef.run(runtime, b, ["start", id], timeout: 30) : c
+            if runtime == .envyro || (runtime == .runc && kind == "poststart") {
+                #expect(s.status != 0, "\(runtime): create and start succeeded")
+            }
+            if !(runtime == .crun && kind == "poststart") {
+                #expect(OCIRunner.wait(5) { Self.processesLeft(b).isEmpty }, "\(runtime): the workload runs")
+            }
             if runtime == .envyro {
-                #expect(r.stderr.contains("\(kind) hook #0 (/bin/sh) failed: exit status 3"), "\(r.stderr)")
+                #expect(c.status == 0)
+                #expect(s.stderr.contains("\(kind) hook #0 (/bin/sh) failed: exit status 3"), "\(s.stderr)")
             }
             _ = try OCIRef.run(runtime, b, ["delete", "--force", id], timeout: 30)
         }
@@ -175,14 +185,19 @@ struct OCIHookTests {
             defer { OCIRef.cleanup(b, [id]) }
             try? FileManager.default.removeItem(at: logs.appendingPathComponent("order"))
             #expect(try OCIRef.run(runtime, b, ["create", "--bundle", b.bundle.path, id], timeout: 30).status == 0)
-            #expect(try OCIRef.run(runtime, b, ["start", id], timeout: 30).status == 0)
+            let s = try OCIRef.run(runtime, b, ["start", id], timeout: 30)
+            #expect(s.status == 0, "\(runtime): \(s.stderr)")
             #expect(OCIRunner.wait(10) { (try? OCIRef.status(runtime, b, id)) == "stopped" })
             #expect(try OCIRef.run(runtime, b, ["delete", id], timeout: 30).status == 0)
             orders[runtime] = ((try? String(contentsOf: logs.appendingPathComponent("order"), encoding: .utf8)) ?? "")
                 .split(separator: "\n").map(String.init)
         }
         print("hook order: envyro \(orders[.envyro] ?? []), crun \(orders[.crun] ?? [])")
-        #expect(orders[.envyro] == orders[.crun])
-        #expect(orders[.envyro]?.count == 6)
+        // The spec's order. crun runs startContainer in the container's process after `start`
+        // has let it go, concurrently with its own poststart: there the two may come either way
+        // round; everything else is crun's order exactly.
+        #expect(orders[.envyro] == ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"])
+        #expect(orders[.envyro]?.filter { $0 != "startContainer" } == orders[.crun]?.filter { $0 != "startContainer" })
+        #expect(orders[.crun]?.contains("startContainer") == true)
     }
 }
