@@ -52,15 +52,16 @@ enum OCIRef {
 
     /// Runs `runtime --root STATE ARGS` as root, in `cwd` (default: the scratch directory).
     @discardableResult
+    /// `stdout`: a file that gets the command's (and a created container's) standard output.
     static func run(_ runtime: Runtime, _ bundle: OCIBundle, _ args: [String], cwd: String? = nil,
-                    env: [String: String] = [:], timeout: TimeInterval = 60) throws -> Harness.Result {
+                    env: [String: String] = [:], stdout: String? = nil, timeout: TimeInterval = 60) throws -> Harness.Result {
         let binary = switch runtime {
         case .envyro: [envyroRunc]
         case .crun: crunCommand(scratch: bundle.dir)
         case .runc: ["/usr/sbin/runc"]
         }
         return try spawn(binary + ["--root", stateRoot(runtime, bundle)] + args, cwd: cwd ?? bundle.dir.path,
-                         env: env, scratch: bundle.dir, timeout: timeout)
+                         env: env, scratch: bundle.dir, stdout: stdout, timeout: timeout)
     }
 
     /// Deletes `id` in both runtimes (for `defer`).
@@ -76,14 +77,14 @@ enum OCIRef {
     /// posix_spawn with a working directory and an environment of its own, output in files
     /// (a created container keeps what `create` inherited), killed after `timeout` (status -1).
     static func spawn(_ argv: [String], cwd: String, env extra: [String: String], scratch: URL,
-                      timeout: TimeInterval) throws -> Harness.Result {
+                      stdout: String? = nil, timeout: TimeInterval) throws -> Harness.Result {
         var env = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C",
                    "ENVYRO_AUTO_SUPERVISOR": "0", "HOME": NSHomeDirectory()]
         for (k, v) in extra { env[k] = v }
         let name = UUID().uuidString.prefix(8)
         let outPath = scratch.appendingPathComponent("out-\(name)").path
         let errPath = scratch.appendingPathComponent("err-\(name)").path
-        let outFD = open(outPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let outFD = open(stdout ?? outPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         let errFD = open(errPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         let nullFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
         defer {
