@@ -58,6 +58,11 @@ final class OCIRuntime {
     }
 
     func dispatch(_ command: String, _ args: [String]) throws(OCIFailure) -> Int32 {
+        // `help [COMMAND]`, as runc has it.
+        if command == "help" {
+            guard let name = args.first else { OCIMain.printUsage(globals.program); return 0 }
+            return try dispatch(name, ["--help"])
+        }
         // `COMMAND --help` before anything else: it never names a container or runs anything.
         if OCIHelp.asked(command, args) {
             guard let text = OCIHelp.text(command, program: globals.program) else {

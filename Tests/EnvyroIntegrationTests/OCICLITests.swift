@@ -19,6 +19,9 @@ struct OCICLITests {
             #expect(r.status == 0, "\(command) \(flag): \(r.stderr)")
             #expect(r.stdout.contains("USAGE:\n   envyro-runc \(command) "), "\(r.stdout)")
         }
+        // runc's `help COMMAND` too.
+        let h = try OCIRef.spawn([OCIRef.envyroRunc, "--root", root, "help", command], cwd: dir.path, env: [:], scratch: dir, timeout: 30)
+        #expect(h.status == 0 && h.stdout.contains("USAGE:\n   envyro-runc \(command) "), "help \(command): \(h.stderr)")
         // Help names no container: the state directory was not even made.
         #expect(!FileManager.default.fileExists(atPath: root))
     }

@@ -98,6 +98,15 @@ struct OCIPolicyTests {
             #expect(r.stderr.contains("CAP_SYS_ADMIN") && r.stderr.contains("which policy oci-restricted does not allow"), "\(r.stderr)")
             #expect(try OCIRef.status(.envyro, b, id) == nil)
         }
+        // The wrapper engines are pointed at (contrib/oci/envyro-runc-restricted, installed beside envyro-runc).
+        let wrapper = Harness.installRoot.appendingPathComponent("bin/envyro-runc-restricted").path
+        if !FileManager.default.fileExists(atPath: wrapper) {
+            try FileManager.default.copyItem(atPath: Harness.repoRoot.appendingPathComponent("contrib/oci/envyro-runc-restricted").path, toPath: wrapper)
+        }
+        let w = try OCIRef.spawn([wrapper, "--root", b.stateRoot, "run", "--bundle", b.bundle.path, b.newID("wrapper")], cwd: "/",
+                                 env: [:], scratch: b.dir, timeout: 60)
+        #expect(w.status == 1)
+        #expect(w.stderr.contains("which policy oci-restricted does not allow"), "\(w.stderr)")
         // With only the default capabilities, the host's namespaces are refused next.
         var p = b.process
         p["capabilities"] = ["bounding": ["CAP_CHOWN"], "effective": ["CAP_CHOWN"], "permitted": ["CAP_CHOWN"]]
