@@ -42,7 +42,7 @@ struct OCIContainerDir {
 }
 
 /// The OCI runtime: one command per process.
-final class OCIRuntime {
+final class OCIRuntime: @unchecked Sendable {   // one command per process; the create hooks' thread shares it
     let globals: OCIGlobals
     init(globals: OCIGlobals) { self.globals = globals }
 
@@ -266,21 +266,48 @@ final class OCIRuntime {
         let stdio = (0...2).map { fd -> Int32 in fcntl(Int32(fd), F_GETFD) >= 0 ? Int32(fd) : placeholder }
 
         debug("create \(id): bundle \(bundle), rootfs \(lowered.request.base.rootfs)")
-        let reply = try call(.ociCreate(lowered.request), fds: stdio + [startFD, consoleFD >= 0 ? consoleFD : placeholder] + preserved.fds)
-        guard case .created(let c) = reply else { throw OCIFailure("unexpected answer \(reply.verb.name) to oci_create") }
-        guard let startTime = ContainerCgroup.processStartTime(c.pid) else { throw OCIFailure("the container's process \(c.pid) died during create") }
-        created = (c.pid, startTime)
-
-        var rec = OCIRecord(id: id, bundle: bundle, rootfs: lowered.request.base.rootfs, pid: c.pid, pidStartTime: startTime,
+        var rec = OCIRecord(id: id, bundle: bundle, rootfs: lowered.request.base.rootfs, pid: 0, pidStartTime: 0,
                             created: OCITime.now(), annotations: config.annotations,
                             cgroupPath: lowered.request.cgroup, namespaceFlags: lowered.request.base.namespaces.rawValue,
                             configDigest: "", uid: geteuid(), startContainer: lowered.hooks.startContainer,
                             poststart: lowered.hooks.poststart, poststop: lowered.hooks.poststop)
+        // createRuntime (after prestart, as runc) and createContainer run while the container
+        // waits after its mounts, before pivot_root (OCICreateHooks.swift), in our namespaces.
+        var request = lowered.request
+        let runtimeHooks = lowered.hooks.prestart + lowered.hooks.createRuntime, containerHooks = lowered.hooks.createContainer
+        var pause: OCICreateHookPause? = nil
+        if !runtimeHooks.isEmpty || !containerHooks.isEmpty {
+            request.pausesForHooks = true
+            let p = try OCICreateHookPause(startSocket: dir.startSocket)
+            pause = p
+            let provisional = rec
+            p.start { [self] pid throws(OCIFailure) in
+                var r = provisional
+                r.pid = pid
+                r.pidStartTime = ContainerCgroup.processStartTime(pid) ?? 0
+                let state = r.state(status: .creating, owner: ProcessInfo.userName(r.uid)).json()
+                try runHooks(runtimeHooks, kind: "createRuntime", state: state)
+                try runHooks(containerHooks, kind: "createContainer", state: state)
+            }
+        }
+        let reply: Message
+        do throws(OCIFailure) {
+            reply = try call(.ociCreate(request), fds: stdio + [startFD, consoleFD >= 0 ? consoleFD : placeholder] + preserved.fds)
+        } catch {
+            // A hook's failure is the reason the container gave up: say that, not its echo.
+            pause?.finish()
+            throw pause?.failure ?? error
+        }
+        pause?.finish()
+        if let failure = pause?.failure { throw failure }
+        if pause?.ran == false { throw OCIFailure("the container did not stop for its createRuntime and createContainer hooks") }
+        guard case .created(let c) = reply else { throw OCIFailure("unexpected answer \(reply.verb.name) to oci_create") }
+        guard let startTime = ContainerCgroup.processStartTime(c.pid) else { throw OCIFailure("the container's process \(c.pid) died during create") }
+        created = (c.pid, startTime)
+        rec.pid = c.pid
+        rec.pidStartTime = startTime
         if !ProcessInfo.inCgroup(c.pid, named: lowered.request.cgroup) { rec.cgroupPath = "" }
         try writeAtomically(dir.stateFile, rec.json(), mode: 0o600)
-        let state = stateDocument(dir, rec)
-        try runHooks(lowered.hooks.prestart + lowered.hooks.createRuntime, kind: "createRuntime", state: state)
-        try runHooks(lowered.hooks.createContainer, kind: "createContainer", state: state)
         if let pidFile { try writeAtomically(pidFile, String(c.pid)) }
         ok = true
         return 0
