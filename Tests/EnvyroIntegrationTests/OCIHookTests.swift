@@ -10,8 +10,10 @@ extension Integration {
     struct OCIHookTests {
         /// A hook that runs `script` with /bin/sh: the path exists on the host and in the bundle's
         /// busybox rootfs, so crun's hooks that run inside the container find it too.
-        static func hook(_ script: String, timeout: Int? = nil) -> [String: Any] {
-            var h: [String: Any] = ["path": "/bin/sh", "args": ["sh", "-c", script]]
+        /// The script reads its state first (unless it reads it itself): crun writes the state
+        /// after starting a hook and dies of SIGPIPE when the hook has already exited.
+        static func hook(_ script: String, timeout: Int? = nil, readsState: Bool = false) -> [String: Any] {
+            var h: [String: Any] = ["path": "/bin/sh", "args": ["sh", "-c", readsState ? script : "cat > /dev/null; " + script]]
             if let timeout { h["timeout"] = timeout }
             return h
         }
@@ -174,7 +176,7 @@ extension Integration {
                 hooks[kind] = [Self.hook("""
                     state=$(cat); pid=$(echo "$state" | sed 's/.*"pid": *\\([0-9]*\\).*/\\1/')
                     echo "\(kind) root=$(readlink /proc/$pid/root) proc-mounted=$(grep -c " \(rootfs)/proc " /proc/$pid/mountinfo)" >> \(log)
-                    """, timeout: 10)]
+                    """, timeout: 10, readsState: true)]
             }
             b.config["hooks"] = hooks
             try b.write()
@@ -213,9 +215,7 @@ extension Integration {
             b.config["mounts"] = mounts
             var hooks: [String: Any] = [:]
             for kind in ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"] {
-                // Each reads its state first: crun writes it after starting the hook and dies of
-                // SIGPIPE when the hook has already exited.
-                hooks[kind] = [Self.hook("cat > /dev/null; echo \(kind) >> \(logs.path)/order", timeout: 10)]
+                hooks[kind] = [Self.hook("echo \(kind) >> \(logs.path)/order", timeout: 10)]
             }
             b.config["hooks"] = hooks
             try b.write()

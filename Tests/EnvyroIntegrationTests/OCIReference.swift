@@ -78,8 +78,9 @@ enum OCIRef {
     /// (a created container keeps what `create` inherited), killed after `timeout` (status -1).
     static func spawn(_ argv: [String], cwd: String, env extra: [String: String], scratch: URL,
                       stdout: String? = nil, timeout: TimeInterval) throws -> Harness.Result {
-        var env = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C",
-                   "ENVYRO_AUTO_SUPERVISOR": "0", "HOME": NSHomeDirectory()]
+        // An engine's environment: nothing of envyro's (runc's command line needs no envyro
+        // variable or flag).
+        var env = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"]
         for (k, v) in extra { env[k] = v }
         let name = UUID().uuidString.prefix(8)
         let outPath = scratch.appendingPathComponent("out-\(name)").path
