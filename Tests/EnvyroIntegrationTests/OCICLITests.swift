@@ -76,7 +76,8 @@ extension Integration {
               arguments: ["a,b", "A_b+c-d.e", "x"])
         func validIDs(_ id: String) throws {
             let b = try OCIBundle("ids-ok")
-            defer { b.cleanup(); OCIRef.cleanup(b, [id]) }
+            b.ids.append(id)   // deleted by cleanup, before the scratch directory goes
+            defer { b.cleanup() }
             let c = try OCIRef.run(.envyro, b, ["create", "--bundle", b.bundle.path, id])
             #expect(c.status == 0, "\(c.stderr)")
             #expect(try OCIRef.status(.envyro, b, id) == "created")
