@@ -82,6 +82,8 @@ install: static
 	install -D -s -m 0755 $(STATIC)/envyro-cli $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-cli
 	@# The name engines are given: runc's command line only (see Sources/envyro-cli/main.swift).
 	ln -sf ../libexec/envyro/envyro-cli $(DESTDIR)$(PREFIX)/bin/envyro-runc
+	@# The same under the opt-in oci-restricted policy, for engines that take a runtime path.
+	install -D -m 0755 contrib/oci/envyro-runc-restricted $(DESTDIR)$(PREFIX)/bin/envyro-runc-restricted
 	install -D -s -m 0755 $(STATIC)/envyro-supervisor $(DESTDIR)$(PREFIX)/bin/envyro-supervisor
 	install -D -s -m 0755 $(STATIC)/envyro-nshelper $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-nshelper
 	install -D -s -m 0755 $(STATIC)/envyro-ioworker $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-ioworker
@@ -99,6 +101,6 @@ install: static
 	@getcap $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-nshelper
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/envyro $(DESTDIR)$(PREFIX)/bin/envyro-runc $(DESTDIR)$(PREFIX)/bin/envyro-supervisor $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-cli $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-nshelper $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-ioworker
+	rm -f $(DESTDIR)$(PREFIX)/bin/envyro $(DESTDIR)$(PREFIX)/bin/envyro-runc $(DESTDIR)$(PREFIX)/bin/envyro-runc-restricted $(DESTDIR)$(PREFIX)/bin/envyro-supervisor $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-cli $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-nshelper $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-ioworker
 	rm -f $(DESTDIR)$(PREFIX)/lib/systemd/user/envyro-supervisor.service $(DESTDIR)$(PREFIX)/lib/systemd/user/envyro-supervisor.socket
 	rm -rf $(DESTDIR)$(PREFIX)/share/envyro

@@ -343,6 +343,24 @@ static void wait_for_start(int start_fd) {
     envyro__close_error_fd();
 }
 
+/* The bundle's createRuntime and createContainer hooks run now, in the runtime's namespaces,
+ * with the mounts made and before pivot_root (the runtime-spec's place for them): the caller
+ * connects to the start socket, and we send one byte (the kernel attaches our pid, translated
+ * into the caller's pid namespace) and wait for one back: 0 when every hook succeeded. Anything
+ * else, or EOF (the caller is gone), fails create. */
+static void pause_for_hooks(int start_fd) {
+    int conn;
+    do { conn = accept4(start_fd, NULL, NULL, SOCK_CLOEXEC); } while (conn < 0 && errno == EINTR);
+    if (conn < 0) envyro__fail(ENVYRO_STEP_START, errno);
+    char byte = 0;
+    ssize_t r;
+    do { r = write(conn, &byte, 1); } while (r < 0 && errno == EINTR);
+    if (r != 1) envyro__fail(ENVYRO_STEP_START, r < 0 ? errno : EPIPE);
+    do { r = read(conn, &byte, 1); } while (r < 0 && errno == EINTR);
+    if (r != 1 || byte != 0) envyro__fail(ENVYRO_STEP_START, ECANCELED);
+    close(conn);
+}
+
 /* The OCI child, in runc's order (the steps are numbered as in the design of issue 8). */
 void envyro__oci_child_main(const struct envyro_container_config *cfg, int sync_fd) {
     const struct envyro_oci_config *oci = cfg->oci;
@@ -404,6 +422,9 @@ void envyro__oci_child_main(const struct envyro_container_config *cfg, int sync_
     /* 10. read-only rootfs, lo. */
     if (cfg->rootfs_readonly) envyro__root_readonly(rootfd, 0);
     if (cfg->loopback_up && (cfg->clone_flags & CLONE_NEWNET)) envyro__loopback_up();
+
+    /* 10b. createRuntime and createContainer hooks (the caller runs them). */
+    if (oci->hook_pause && oci->start_fd >= 0) pause_for_hooks(oci->start_fd);
 
     /* 11. pivot_root, then the propagation the bundle asked for. */
     envyro__pivot_into(rootfd);

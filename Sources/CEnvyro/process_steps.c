@@ -250,7 +250,8 @@ void envyro__stdio_preserving(const int stdio[3], const int *preserved, int n) {
         CHECK(ENVYRO_STEP_STDIO, dup2(high[i], 3 + i));
         close(high[i]);
     }
-    CHECK(ENVYRO_STEP_STDIO, (int)syscall(SYS_close_range, 3U + (unsigned int)n, ~0U, CLOSE_RANGE_CLOEXEC));
+    /* Not close_range alone: a bundle's filter may already be in place (envyro__cloexec_from). */
+    CHECK(ENVYRO_STEP_STDIO, envyro__cloexec_from(3U + (unsigned int)n));
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;

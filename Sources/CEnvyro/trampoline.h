@@ -87,6 +87,9 @@ ENVYRO_HIDDEN int envyro__find_executable(const char *file, const char *search_p
 /* Closes every fd from 3 up except the `n` in `keep` (CVE-2024-21626: a helper fd left open
  * until execve is a way out of the container for anything that can name /proc/self/fd/N). */
 ENVYRO_HIDDEN void envyro__close_fds_except(const int *keep, int n);
+/* Marks every fd from `first` up close-on-exec: close_range, or, where that is refused (a
+ * bundle's seccomp profile older than Linux 5.9, installed before this step), a loop. */
+ENVYRO_HIDDEN int envyro__cloexec_from(unsigned int first);
 
 /* ---- steps every trampoline process takes (process_steps.c) --------------------------- */
 

@@ -12,6 +12,8 @@
 #include <sched.h>
 #include <string.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <linux/capability.h>
@@ -226,4 +228,48 @@ void envyro__close_fds_except(const int *keep, int n) {
         if ((unsigned int)k[i] + 1 > from) from = (unsigned int)k[i] + 1;
     }
     CHECK(ENVYRO_STEP_STDIO, (int)syscall(SYS_close_range, from, ~0U, 0U));
+}
+
+/* close_range(first, ~0, CLOEXEC) (Linux 5.11). A bundle's seccomp filter is installed before
+ * the last steps when the bundle has no noNewPrivileges (runc's order, it needs CAP_SYS_ADMIN
+ * then), and a profile written before Linux 5.9 refuses close_range (EPERM, or ENOSYS from
+ * SCMP_ACT_ERRNO(ENOSYS)): then, as runc and crun do, every open fd is marked one by one with
+ * fcntl, found through /proc/self/fd (getdents64, which every profile allows), or, without a
+ * procfs there, by trying every fd below RLIMIT_NOFILE. Returns 0 or -1 with errno. */
+int envyro__cloexec_from(unsigned int first) {
+    if (syscall(SYS_close_range, first, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */) == 0) return 0;
+    if (errno != ENOSYS && errno != EPERM && errno != EINVAL && errno != EACCES) return -1;
+    int dir = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (dir >= 0) {
+        char buf[2048];
+        for (;;) {
+            long n = syscall(SYS_getdents64, dir, buf, sizeof buf);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) { close(dir); break; }
+            for (long off = 0; off < n;) {
+                /* struct linux_dirent64: ino (8), off (8), reclen (2), type (1), name. */
+                unsigned short reclen;
+                memcpy(&reclen, buf + off + 16, sizeof reclen);
+                const char *name = buf + off + 19;
+                unsigned int fd = 0;
+                int digits = 0;
+                for (; *name >= '0' && *name <= '9'; name++, digits++) fd = fd * 10 + (unsigned int)(*name - '0');
+                if (digits && !*name && fd >= first && (int)fd != dir) {
+                    int fl = fcntl((int)fd, F_GETFD);
+                    if (fl >= 0 && fcntl((int)fd, F_SETFD, fl | FD_CLOEXEC) < 0) { int e = errno; close(dir); errno = e; return -1; }
+                }
+                off += reclen;
+            }
+        }
+        return 0;
+    }
+    struct rlimit rl;
+    unsigned long last = 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) last = rl.rlim_cur;
+    if (last > (1UL << 20)) last = 1UL << 20;
+    for (unsigned long fd = first; fd < last; fd++) {
+        int fl = fcntl((int)fd, F_GETFD);
+        if (fl >= 0) fcntl((int)fd, F_SETFD, fl | FD_CLOEXEC);
+    }
+    return 0;
 }

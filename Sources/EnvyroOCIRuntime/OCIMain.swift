@@ -31,6 +31,8 @@ struct OCIGlobals {
     var debug = false
     /// An envyro extension: the policy the helper enforces (default `oci`).
     var policy: String?
+    /// The name this binary was invoked under (`envyro-runc`, or `envyro`), for usage and hints.
+    var program = OCIMain.runcName
 
     /// Where container state lives: `--root`, else /run/envyro/oci for root, else
     /// $XDG_RUNTIME_DIR/envyro/oci (or /tmp/envyro-UID/oci).
@@ -130,17 +132,20 @@ public enum OCIMain {
             if argv.contains(where: { a in ociFlags.contains(String(a.prefix(while: { $0 != "=" }))) }) { return true }
             return argv.count == 2 && !argv[1].hasPrefix("-") && Files.kind("config.json") == .regular
         case "kill", "ps":
-            // `envyro kill RUN-ID` / `envyro ps` talk to the supervisor; an id of a container
-            // in the OCI state directory means the OCI command.
+            // `envyro kill RUN-ID [SIGNAL]` / `envyro ps` talk to the supervisor, whose run ids
+            // are numbers; any other id (runc's `kill ID KILL`), or an id of a container in the
+            // OCI state directory, means the OCI command.
             guard let id = argv.dropFirst().first(where: { !$0.hasPrefix("-") }) else { return false }
-            return Files.kind(OCIGlobals().stateRoot + "/" + id) == .directory
+            return Int64(id) == nil || Files.kind(OCIGlobals().stateRoot + "/" + id) == .directory
         default: return false
         }
     }
 
-    /// Runs the OCI command line `argv` (without argv[0]) and exits.
-    public static func main(_ argv: [String]) -> Never {
+    /// Runs the OCI command line `argv` (without argv[0]) and exits; `program` is the name it
+    /// was invoked under.
+    public static func main(_ argv: [String], program: String = runcName) -> Never {
         var globals = OCIGlobals()
+        globals.program = program
         do throws(OCIFailure) {
             // Global flags, up to the command; everything after it is the command's.
             let a = try OCIArguments(argv, command: "envyro", valued: globalValued, boolean: globalBoolean,
@@ -158,7 +163,7 @@ public enum OCIMain {
             }
             // --criu (no checkpointing) and --rootless (detected) are accepted and unused.
             if a.flag("version") || a.flag("v") { printVersion(); exit(0) }
-            guard let command = a.positionals.first, !a.flag("help"), !a.flag("h") else { printUsage(); exit(0) }
+            guard let command = a.positionals.first, !a.flag("help"), !a.flag("h") else { printUsage(program); exit(0) }
             let runtime = OCIRuntime(globals: globals)
             exit(try runtime.dispatch(command, Array(a.positionals.dropFirst())))
         } catch {
@@ -209,11 +214,12 @@ public enum OCIMain {
         """
     }
 
-    static func printUsage() {
+    static func printUsage(_ program: String) {
         print("""
-        envyro: an OCI runtime (runc's command line), privilege-separated.
+        \(program): an OCI runtime (runc's command line), privilege-separated.
 
-        usage: envyro [--root DIR] [--log FILE] [--log-format text|json] [--debug] COMMAND [options] ID
+        usage: \(program) [--root DIR] [--log FILE] [--log-format text|json] [--debug] COMMAND [options] ID
+        (`\(program) COMMAND --help` for each command's options)
 
         commands:
           create --bundle DIR [--pid-file F] [--console-socket S] ID   build the container, held before exec
@@ -221,7 +227,7 @@ public enum OCIMain {
           run [--bundle DIR] [--detach] [--pid-file F] ID   create + start (+ wait)
           state ID                      the runtime-spec state document
           kill [--all] ID [SIGNAL]      signal the container (default SIGTERM)
-          delete [--force] ID           remove a stopped container (--force kills it first)
+          delete [--force] ID...        remove stopped containers (--force kills them first)
           exec [--process JSON | ARGS] [--env K=V] [--cwd D] [--tty] [--detach] [--pid-file F] ID
           ps [--format table|json] ID   the container's processes
           list [--format table|json] [-q]
@@ -229,6 +235,7 @@ public enum OCIMain {
           update [--resources JSON | flags] ID
           spec [--rootless] [--bundle DIR]   write a default config.json
           features                      what this runtime supports (runtime-spec features document)
+          checkpoint, restore, events   refused: not supported by envyro
         """)
     }
 }

@@ -30,18 +30,19 @@ struct OCIContainerDir {
     var stateFile: String { path + "/state.json" }
     var startSocket: String { path + "/start.sock" }
 
-    /// runc's rule for ids: letters, digits, `_ + - .`, not `.` or `..`.
+    /// runc's rule for ids: `^[\w+-\.]+$` (letters, digits, `_`, and the range `+` to `.`:
+    /// `+ , - .`), not `.` or `..`; runc's message.
     static func checkID(_ id: String) throws(OCIFailure) {
         let ok = !id.isEmpty && id != "." && id != ".." && id.utf8.count <= 1024 && id.utf8.allSatisfy { c in
             (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)
-                || c == 0x5f || c == 0x2b || c == 0x2d || c == 0x2e
+                || c == 0x5f || (c >= 0x2b && c <= 0x2e)
         }
-        if !ok { throw OCIFailure("invalid id format: \(id) (letters, digits, _ + - . only)") }
+        if !ok { throw OCIFailure("invalid container ID format: \(id)") }
     }
 }
 
 /// The OCI runtime: one command per process.
-final class OCIRuntime {
+final class OCIRuntime: @unchecked Sendable {   // one command per process; the create hooks' thread shares it
     let globals: OCIGlobals
     init(globals: OCIGlobals) { self.globals = globals }
 
@@ -57,6 +58,19 @@ final class OCIRuntime {
     }
 
     func dispatch(_ command: String, _ args: [String]) throws(OCIFailure) -> Int32 {
+        // `help [COMMAND]`, as runc has it.
+        if command == "help" {
+            guard let name = args.first else { OCIMain.printUsage(globals.program); return 0 }
+            return try dispatch(name, ["--help"])
+        }
+        // `COMMAND --help` before anything else: it never names a container or runs anything.
+        if OCIHelp.asked(command, args) {
+            guard let text = OCIHelp.text(command, program: globals.program) else {
+                throw OCIFailure("no such command: \(command) (\(globals.program) --help lists them)")
+            }
+            print(text, terminator: "")
+            return 0
+        }
         if !["spec", "features", "events", "checkpoint", "restore"].contains(command) {
             try checkStateRoot(creating: command == "create" || command == "run")
         }
@@ -77,7 +91,7 @@ final class OCIRuntime {
         case "features": print(OCIFeatures.json(version: envyroVersion, seccomp: SeccompFeatures.current)); return 0
         case "events": throw OCIFailure("events: not supported by envyro (read the container's cgroup, or `envyro state`)")
         case "checkpoint", "restore": throw OCIFailure("\(command): not supported by envyro (no CRIU)")
-        default: throw OCIFailure("no such command: \(command) (envyro --help lists them)")
+        default: throw OCIFailure("no such command: \(command) (\(globals.program) --help lists them)")
         }
     }
 
@@ -129,6 +143,11 @@ final class OCIRuntime {
         try OCIContainerDir.checkID(id)
         let dir = OCIContainerDir(root: root, id: id)
         guard let bytes = try? Files.read(dir.stateFile, limit: 1 << 20) else {
+            // Under the `envyro` name without --root, say where we looked: an engine's
+            // containers live under the --root it passes (to envyro-runc).
+            if globals.program != OCIMain.runcName && globals.root == nil {
+                throw OCIFailure("container \"\(id)\" does not exist (looked in \(root); an engine's containers are under the --root it gives: \(OCIMain.runcName) --root DIR ...)")
+            }
             throw OCIFailure("container \"\(id)\" does not exist")
         }
         do { return (dir, try OCIRecord.parse(bytes: bytes)) } catch {
@@ -197,6 +216,9 @@ final class OCIRuntime {
         }
         try OCIContainerDir.checkID(id)
         let preserved = try OCIPreservedFDs.from(a)
+        // Relative paths are the caller's working directory's: resolved now, before anything
+        // (a long socket path is reached by chdir).
+        let pidFile = a.value("pid-file").map(Self.absolute)
         let bundle = Self.absolute(a.value("bundle") ?? ".")
         let config: OCIConfig
         do { config = try OCIConfig.load(bundle: bundle) } catch { throw OCIFailure("\(error)") }
@@ -244,22 +266,49 @@ final class OCIRuntime {
         let stdio = (0...2).map { fd -> Int32 in fcntl(Int32(fd), F_GETFD) >= 0 ? Int32(fd) : placeholder }
 
         debug("create \(id): bundle \(bundle), rootfs \(lowered.request.base.rootfs)")
-        let reply = try call(.ociCreate(lowered.request), fds: stdio + [startFD, consoleFD >= 0 ? consoleFD : placeholder] + preserved.fds)
-        guard case .created(let c) = reply else { throw OCIFailure("unexpected answer \(reply.verb.name) to oci_create") }
-        guard let startTime = ContainerCgroup.processStartTime(c.pid) else { throw OCIFailure("the container's process \(c.pid) died during create") }
-        created = (c.pid, startTime)
-
-        var rec = OCIRecord(id: id, bundle: bundle, rootfs: lowered.request.base.rootfs, pid: c.pid, pidStartTime: startTime,
+        var rec = OCIRecord(id: id, bundle: bundle, rootfs: lowered.request.base.rootfs, pid: 0, pidStartTime: 0,
                             created: OCITime.now(), annotations: config.annotations,
                             cgroupPath: lowered.request.cgroup, namespaceFlags: lowered.request.base.namespaces.rawValue,
                             configDigest: "", uid: geteuid(), startContainer: lowered.hooks.startContainer,
                             poststart: lowered.hooks.poststart, poststop: lowered.hooks.poststop)
+        // createRuntime (after prestart, as runc) and createContainer run while the container
+        // waits after its mounts, before pivot_root (OCICreateHooks.swift), in our namespaces.
+        var request = lowered.request
+        let runtimeHooks = lowered.hooks.prestart + lowered.hooks.createRuntime, containerHooks = lowered.hooks.createContainer
+        var pause: OCICreateHookPause? = nil
+        if !runtimeHooks.isEmpty || !containerHooks.isEmpty {
+            request.pausesForHooks = true
+            let p = try OCICreateHookPause(startSocket: dir.startSocket)
+            pause = p
+            let provisional = rec
+            p.start { [self] pid throws(OCIFailure) in
+                var r = provisional
+                r.pid = pid
+                r.pidStartTime = ContainerCgroup.processStartTime(pid) ?? 0
+                let state = r.state(status: .creating, owner: ProcessInfo.userName(r.uid)).json()
+                try runHooks(runtimeHooks, kind: "createRuntime", state: state)
+                try runHooks(containerHooks, kind: "createContainer", state: state)
+            }
+        }
+        let reply: Message
+        do throws(OCIFailure) {
+            reply = try call(.ociCreate(request), fds: stdio + [startFD, consoleFD >= 0 ? consoleFD : placeholder] + preserved.fds)
+        } catch {
+            // A hook's failure is the reason the container gave up: say that, not its echo.
+            pause?.finish()
+            throw pause?.failure ?? error
+        }
+        pause?.finish()
+        if let failure = pause?.failure { throw failure }
+        if pause?.ran == false { throw OCIFailure("the container did not stop for its createRuntime and createContainer hooks") }
+        guard case .created(let c) = reply else { throw OCIFailure("unexpected answer \(reply.verb.name) to oci_create") }
+        guard let startTime = ContainerCgroup.processStartTime(c.pid) else { throw OCIFailure("the container's process \(c.pid) died during create") }
+        created = (c.pid, startTime)
+        rec.pid = c.pid
+        rec.pidStartTime = startTime
         if !ProcessInfo.inCgroup(c.pid, named: lowered.request.cgroup) { rec.cgroupPath = "" }
         try writeAtomically(dir.stateFile, rec.json(), mode: 0o600)
-        let state = stateDocument(dir, rec)
-        try runHooks(lowered.hooks.prestart + lowered.hooks.createRuntime, kind: "createRuntime", state: state)
-        try runHooks(lowered.hooks.createContainer, kind: "createContainer", state: state)
-        if let pidFile = a.value("pid-file") { try writeAtomically(Self.absolute(pidFile), String(c.pid)) }
+        if let pidFile { try writeAtomically(pidFile, String(c.pid)) }
         ok = true
         return 0
     }
@@ -276,14 +325,32 @@ final class OCIRuntime {
         case .creating: throw OCIFailure("cannot start a container that is still being created")
         }
         let state = stateDocument(dir, rec, status: .created)
-        // The hooks saved at create: the bundle is not read again (it may have been rewritten since).
-        try runHooks(rec.startContainer, kind: "startContainer", state: state)
-        do { try UnixSocket.sendStart(dir.startSocket) } catch {
-            throw OCIFailure("cannot start container \(rec.id): \(error.message)")
+        // The hooks saved at create: the bundle is not read again (it may have been rewritten
+        // since). A failing startContainer or poststart hook fails `start` as with runc, and the
+        // container goes entirely (process, cgroup, state): nothing is left half-started.
+        do throws(OCIFailure) {
+            try runHooks(rec.startContainer, kind: "startContainer", state: state)
+            do { try UnixSocket.sendStart(dir.startSocket) } catch {
+                throw OCIFailure("cannot start container \(rec.id): \(error.message)")
+            }
+            unlink(dir.startSocket)
+            try runHooks(rec.poststart, kind: "poststart", state: stateDocument(dir, rec))
+        } catch {
+            teardown(dir, rec)
+            throw error
         }
-        unlink(dir.startSocket)
-        try runHooks(rec.poststart, kind: "poststart", state: stateDocument(dir, rec), warnOnly: true)
         return 0
+    }
+
+    /// Removes a container that failed to start: its processes and cgroup, its state, then its
+    /// poststop hooks (warnings only), as `delete --force` would.
+    func teardown(_ dir: OCIContainerDir, _ rec: OCIRecord) {
+        let state = stateDocument(dir, rec, status: .stopped)
+        _ = try? call(.ociControl(OCIControlRequest(op: .destroy, id: rec.id, cgroup: rec.cgroupPath, pid: rec.pid, startTime: rec.pidStartTime)))
+        unlink(dir.startSocket)
+        unlink(dir.stateFile)
+        rmdir(dir.path)
+        try? runHooks(rec.poststop, kind: "poststop", state: state, warnOnly: true)
     }
 
     /// `run`: create + start, then (unless --detach) wait for the process and return its status.
@@ -305,121 +372,6 @@ final class OCIRuntime {
         let status = ProcessInfo.waitForChild(rec.pid)
         if !a.flag("keep") { _ = try? delete(["--force", id]) }
         return status
-    }
-
-    // MARK: - state / list / ps
-
-    func state(_ args: [String]) throws(OCIFailure) -> Int32 {
-        let a = try OCIArguments(args, command: "state", valued: [], boolean: [])
-        guard a.positionals.count == 1 else { throw OCIFailure("state: needs exactly one container id") }
-        let (dir, rec) = try load(a.positionals[0])
-        print(stateDocument(dir, rec))
-        return 0
-    }
-
-    func list(_ args: [String]) throws(OCIFailure) -> Int32 {
-        let a = try OCIArguments(args, command: "list", valued: ["format"], boolean: ["quiet"], aliases: ["f": "format", "q": "quiet"])
-        let ids = ((try? Files.listDirectory(root)) ?? []).sorted()
-        var rows: [(OCIContainerDir, OCIRecord)] = []
-        for id in ids { if let r = try? load(id) { rows.append(r) } }
-        if a.flag("quiet") { for (_, r) in rows { print(r.id) }; return 0 }
-        if a.value("format") == "json" {
-            let items = rows.map { (d, r) -> String in
-                let st = status(d, r)
-                return "{\"ociVersion\":\"1.0.2\",\"id\":\(JSONText.quoted(r.id)),\"pid\":\(st == .stopped ? 0 : r.pid),\"status\":\"\(st.rawValue)\",\"bundle\":\(JSONText.quoted(r.bundle)),\"rootfs\":\(JSONText.quoted(r.rootfs)),\"created\":\"\(r.created)\",\"owner\":\(JSONText.quoted(ProcessInfo.userName(r.uid)))}"
-            }
-            print(items.isEmpty ? "null" : "[" + items.joined(separator: ",") + "]")
-            return 0
-        }
-        print("ID".padding(20) + "PID".padding(10) + "STATUS".padding(10) + "BUNDLE".padding(40) + "CREATED".padding(32) + "OWNER")
-        for (d, r) in rows {
-            let st = status(d, r)
-            print(r.id.padding(20) + String(st == .stopped ? 0 : r.pid).padding(10) + st.rawValue.padding(10) + r.bundle.padding(40) + r.created.padding(32) + ProcessInfo.userName(r.uid))
-        }
-        return 0
-    }
-
-    func ps(_ args: [String]) throws(OCIFailure) -> Int32 {
-        let a = try OCIArguments(args, command: "ps", valued: ["format"], boolean: [], aliases: ["f": "format"], stopAtFirstPositional: true)
-        guard let id = a.positionals.first else { throw OCIFailure("ps: needs a container id") }
-        let (dir, rec) = try load(id)
-        guard status(dir, rec) != .stopped else { throw OCIFailure("container \(id) is not running") }
-        let pids = ProcessInfo.cgroupProcesses(of: rec.pid, named: rec.cgroupPath) ?? [rec.pid]
-        if a.value("format") == "json" {
-            print("[" + pids.map(String.init).joined(separator: ",") + "]")
-            return 0
-        }
-        // runc runs ps(1) and keeps the container's lines.
-        var psArgs = Array(a.positionals.dropFirst())
-        if psArgs.isEmpty { psArgs = ["-ef"] }
-        return ProcessInfo.runPS(psArgs, pids: Set(pids))
-    }
-
-    // MARK: - kill / delete / pause / update
-
-    func kill(_ args: [String]) throws(OCIFailure) -> Int32 {
-        let a = try OCIArguments(args, command: "kill", valued: ["pid"], boolean: ["all"], aliases: ["a": "all"])
-        guard (1...2).contains(a.positionals.count) else { throw OCIFailure("kill: usage: kill [--all] ID [SIGNAL]") }
-        let (dir, rec) = try load(a.positionals[0])
-        let sig = try Signals.parse(a.positionals.count > 1 ? a.positionals[1] : "SIGTERM")
-        let st = status(dir, rec)
-        if st == .stopped && !a.flag("all") { throw OCIFailure("container not running") }
-        let op: OCIControlOp = a.flag("all") ? .signalAll : .signal
-        if st == .stopped && rec.cgroupPath.isEmpty { return 0 }
-        _ = try call(.ociControl(OCIControlRequest(op: op, id: rec.id, cgroup: rec.cgroupPath, pid: rec.pid, startTime: rec.pidStartTime, signal: sig)))
-        return 0
-    }
-
-    func delete(_ args: [String]) throws(OCIFailure) -> Int32 {
-        let a = try OCIArguments(args, command: "delete", valued: [], boolean: ["force"], aliases: ["f": "force"])
-        guard a.positionals.count == 1 else { throw OCIFailure("delete: needs exactly one container id") }
-        let id = a.positionals[0]
-        let dir: OCIContainerDir, rec: OCIRecord
-        do throws(OCIFailure) { (dir, rec) = try load(id) } catch {
-            // runc: deleting what isn't there with --force is not an error.
-            if a.flag("force") && error.message.hasSuffix("does not exist") { return 0 }
-            throw error
-        }
-        let st = status(dir, rec)
-        if st != .stopped && st != .created && !a.flag("force") {
-            throw OCIFailure("cannot delete container \(id) that is not stopped: \(st.rawValue)")
-        }
-        let state = stateDocument(dir, rec, status: st)
-        _ = try call(.ociControl(OCIControlRequest(op: .destroy, id: rec.id, cgroup: rec.cgroupPath,
-                                                   pid: st == .stopped ? 0 : rec.pid, startTime: rec.pidStartTime)))
-        unlink(dir.startSocket)
-        unlink(dir.stateFile)
-        rmdir(dir.path)
-        try runHooks(rec.poststop, kind: "poststop", state: state, warnOnly: true)
-        return 0
-    }
-
-    func pauseResume(_ args: [String], pause: Bool) throws(OCIFailure) -> Int32 {
-        let name = pause ? "pause" : "resume"
-        let a = try OCIArguments(args, command: name, valued: [], boolean: [])
-        guard a.positionals.count == 1 else { throw OCIFailure("\(name): needs exactly one container id") }
-        let (dir, rec) = try load(a.positionals[0])
-        let st = status(dir, rec)
-        if pause && st != .running { throw OCIFailure("container not running") }
-        if !pause && st != .paused { throw OCIFailure("container not paused") }
-        guard !rec.cgroupPath.isEmpty else { throw OCIFailure("\(name): the container has no cgroup (rootless without a delegated subtree: `sudo envyro setup --user NAME`)") }
-        _ = try call(.ociControl(OCIControlRequest(op: pause ? .freeze : .thaw, id: rec.id, cgroup: rec.cgroupPath, pid: rec.pid, startTime: rec.pidStartTime)))
-        return 0
-    }
-
-    func update(_ args: [String]) throws(OCIFailure) -> Int32 {
-        let a = try OCIArguments(args, command: "update",
-                                 valued: ["resources", "memory", "memory-swap", "memory-reservation", "kernel-memory", "kernel-memory-tcp",
-                                          "pids-limit", "cpu-quota", "cpu-period", "cpu-share", "cpuset-cpus", "cpuset-mems",
-                                          "blkio-weight", "cpu-rt-period", "cpu-rt-runtime", "l3-cache-schema", "mem-bw-schema", "cpu-idle"],
-                                 boolean: [], aliases: ["r": "resources"])
-        guard a.positionals.count == 1 else { throw OCIFailure("update: needs exactly one container id") }
-        let (dir, rec) = try load(a.positionals[0])
-        guard status(dir, rec) != .stopped else { throw OCIFailure("container not running") }
-        guard !rec.cgroupPath.isEmpty else { throw OCIFailure("update: the container has no cgroup") }
-        let limits = try OCILowering.updateLimits(a)
-        _ = try call(.ociControl(OCIControlRequest(op: .update, id: rec.id, cgroup: rec.cgroupPath, pid: rec.pid, startTime: rec.pidStartTime, limits: limits)))
-        return 0
     }
 
     // MARK: - exec
@@ -444,6 +396,7 @@ final class OCIRuntime {
         if a.value("cgroup") != nil { throw OCIFailure("--cgroup: exec into a sub-cgroup is not supported by envyro") }
         var process = try OCILowering.execProcess(a, record: rec)
         preserved.apply(to: &process)
+        let pidFile = a.value("pid-file").map(Self.absolute)
 
         var consoleFD: Int32 = -1
         if process.terminal {
@@ -461,7 +414,7 @@ final class OCIRuntime {
                                      detached: true, hasConsole: consoleFD >= 0)
         let reply = try call(.ociExec(request), fds: stdio + [consoleFD >= 0 ? consoleFD : placeholder] + preserved.fds)
         guard case .created(let c) = reply else { throw OCIFailure("unexpected answer \(reply.verb.name) to oci_exec") }
-        if let pidFile = a.value("pid-file") { try writeAtomically(Self.absolute(pidFile), String(c.pid)) }
+        if let pidFile { try writeAtomically(pidFile, String(c.pid)) }
         if detach { return 0 }
         return ProcessInfo.waitForChild(c.pid)
     }

@@ -201,42 +201,72 @@ enum Signals {
 }
 
 
-/// Runs hooks: path with args and env (nothing inherited), state on stdin, killed after its
-/// timeout. Returns nil on success or why it failed.
+/// Runs hooks: path with args and env (nothing inherited), state on stdin, in a process group
+/// of its own, bounded in time. Returns nil on success or why it failed.
+///
+/// Every hook is bounded: by its `timeout`, else by `defaultTimeout` (runc and crun wait for
+/// ever; a hung hook would hang the engine's create or delete with it). On timeout the hook's
+/// whole process group is killed (SIGKILL), so a hook's own children (`sh -c 'sleep 1000'`)
+/// go too, and the hook is reaped.
 enum HookRunner {
+    /// The bound of a hook without `timeout`, in seconds: 120, or `ENVYRO_OCI_HOOK_TIMEOUT`.
+    static var defaultTimeout: Int {
+        if let v = Environment.get("ENVYRO_OCI_HOOK_TIMEOUT"), let n = Int(v), n > 0 { return n }
+        return 120
+    }
+
     static func run(_ h: OCIConfig.Hook, stdin state: String) -> String? {
+        let timeout = h.timeout.map { Int($0) } ?? defaultTimeout
+        let bound = h.timeout == nil ? "\(timeout) s (the default bound for a hook without a timeout)" : "\(timeout) s"
         var input: [Int32] = [0, 0]
         guard envyro_pipe_cloexec(&input) == 0 else { return "pipe: \(Errno.describe(errno))" }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         posix_spawn_file_actions_adddup2(&actions, input[0], 0)
+        // A process group of its own (pgid = its pid): the timeout kills the group.
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setpgroup(&attr, 0)
         let argv = h.args.isEmpty ? [h.path] : h.args
         var cargs = argv.map { strdup($0) } + [nil]
         var cenv = h.env.map { strdup($0) } + [nil]
         var pid: pid_t = 0
-        let r = posix_spawn(&pid, h.path, &actions, nil, &cargs, &cenv)
+        let r = posix_spawn(&pid, h.path, &actions, &attr, &cargs, &cenv)
         posix_spawn_file_actions_destroy(&actions)
+        posix_spawnattr_destroy(&attr)
         for p in cargs { free(p) }
         for p in cenv { free(p) }
         close(input[0])
         guard r == 0 else { close(input[1]); return "cannot run it: \(Errno.describe(r))" }
-        let bytes = Array(state.utf8)
-        // The hook may not read stdin at all: ignore EPIPE.
+        let deadline = Clock.monotonicNanoseconds() + UInt64(timeout) * 1_000_000_000
+        // The state goes in without blocking: a hook that never reads stdin can't hold us
+        // past its deadline (and EPIPE from one that exits early is ignored).
         signal(SIGPIPE, SIG_IGN)
-        _ = bytes.withUnsafeBytes { write(input[1], $0.baseAddress, $0.count) }
-        close(input[1])
-        let deadline = Clock.monotonicNanoseconds() + UInt64(h.timeout ?? 0) * 1_000_000_000
+        _ = fcntl(input[1], F_SETFL, fcntl(input[1], F_GETFL) | O_NONBLOCK)
+        let bytes = Array(state.utf8)
+        var sent = 0
         var status: Int32 = 0
+        var exited = false
         while true {
-            let w = waitpid(pid, &status, h.timeout == nil ? 0 : WNOHANG)
-            if w == pid { break }
-            if w < 0 && errno != EINTR { return "waitpid: \(Errno.describe(errno))" }
-            if h.timeout != nil && Clock.monotonicNanoseconds() > deadline {
-                Glibc.kill(pid, SIGKILL)
-                waitpid(pid, &status, 0)
-                return "timed out after \(h.timeout!) s"
+            if sent < bytes.count {
+                let n = bytes.withUnsafeBytes { write(input[1], $0.baseAddress! + sent, $0.count - sent) }
+                if n > 0 { sent += n } else if n < 0 && errno != EAGAIN && errno != EINTR { sent = bytes.count }
+                if sent >= bytes.count { close(input[1]); input[1] = -1 }
             }
-            usleep(2000)
+            let w = waitpid(pid, &status, WNOHANG)
+            if w == pid { exited = true; break }
+            if w < 0 && errno != EINTR { break }
+            if Clock.monotonicNanoseconds() > deadline { break }
+            usleep(5000)
+        }
+        if input[1] >= 0 { close(input[1]) }
+        if !exited {
+            // The hook and everything of its group (a hook that exits in time may leave
+            // children on purpose, as runc lets it).
+            Glibc.kill(-pid, SIGKILL)
+            waitpid(pid, &status, 0)
+            return "timed out after \(bound); its process group was killed"
         }
         if status & 0x7f != 0 { return "killed by signal \(status & 0x7f)" }
         let code = (status >> 8) & 0xff

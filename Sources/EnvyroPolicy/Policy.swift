@@ -78,6 +78,11 @@ public struct Policy: Sendable, Equatable {
     public var pools: PoolRules
     /// Executor plugins: where their descriptors are and which types may run.
     public var executors: ExecutorRules
+    /// Whether the host's root is trusted as runc trusts it (the `"hostRoot"` section): an OCI
+    /// bundle of a helper whose caller is the host's root (SO_PEERCRED uid 0, helper in the
+    /// initial user namespace) chooses its namespaces (a mount namespace still), capabilities,
+    /// seccomp filter and masked paths; the policy's rules for those bind everyone else.
+    public var hostRootTrusted: Bool
 
     /// Creates a policy from its parts. No validation is done; use `PolicyLoader` to read
     /// and validate a file.
@@ -98,8 +103,10 @@ public struct Policy: Sendable, Equatable {
         mounts: MountRules = .standard,
         idmap: IDMapRules = IDMapRules(),
         pools: PoolRules = PoolRules(),
-        executors: ExecutorRules = ExecutorRules()
+        executors: ExecutorRules = ExecutorRules(),
+        hostRootTrusted: Bool = false
     ) {
+        self.hostRootTrusted = hostRootTrusted
         self.pools = pools
         self.executors = executors
         self.limits = limits

@@ -6,7 +6,7 @@ enum PolicySchema {
     static let topLevelKeys: Set<String> = [
         "schemaVersion", "name", "description",
         "namespaces", "network", "rootfs", "process", "audit", "helper",
-        "limits", "capabilities", "seccomp", "mounts", "idmap", "pools", "executors",
+        "limits", "capabilities", "seccomp", "mounts", "idmap", "pools", "executors", "hostRoot",
     ]
 
     /// Every policy requires these. A user namespace is required by the shipped `default` and
@@ -49,8 +49,18 @@ enum PolicySchema {
             mounts: try mounts(top),
             idmap: try idmap(top),
             pools: try pools(top),
-            executors: try executors(top, policyPath: path)
+            executors: try executors(top, policyPath: path),
+            hostRootTrusted: try hostRoot(top)
         )
+    }
+
+    /// `"hostRoot": {"trusted": true}`: the host's root gets runc's behaviour for OCI bundles
+    /// (Policy.hostRootTrusted). Absent: false.
+    static func hostRoot(_ top: SectionReader) throws(PolicyError) -> Bool {
+        guard top.has("hostRoot") else { return false }
+        let s = try top.section("hostRoot")
+        try s.allowOnly(["trusted"])
+        return try s.bool("trusted")
     }
 
     static func namespaces(_ top: SectionReader) throws(PolicyError) -> Set<NamespaceKind> {

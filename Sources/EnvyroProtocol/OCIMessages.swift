@@ -191,6 +191,7 @@ public func isValidOCICgroupName(_ s: String) -> Bool {
 //   | domainname string | joinNamespaces (u32 count + u32 NamespaceSet bit + path)
 //   | oomScoreAdj i32 | hasOOMScoreAdj bool | hasConsole bool | deviceRules string list
 //   | hugepageLimits string list ("2MB=BYTES") | unified string list ("key=value")
+//   | extras OCICreateExtras (OCIProcessMessages.swift) | pausesForHooks bool
 /// Request to create an OCI bundle's container, held before exec until `start`.
 public struct OCICreateRequest: Sendable, Equatable, WirePayload {
     /// Namespaces, network, hostname, rootfs, limits and id maps (argv/env/cwd are ignored).
@@ -228,13 +229,19 @@ public struct OCICreateRequest: Sendable, Equatable, WirePayload {
     public var unified: [String]
     /// Time namespace, personality and net devices (OCIProcessMessages.swift).
     public var extras = OCICreateExtras()
+    /// The bundle has createRuntime/createContainer (or prestart) hooks: once its mounts are
+    /// made, before pivot_root, the container accepts one connection on the start socket,
+    /// sends a byte (its pid reaches the caller as SCM_CREDENTIALS) and waits for a byte back
+    /// (0: the hooks ran; else it fails), as the runtime-spec orders those hooks.
+    public var pausesForHooks: Bool
 
     /// Memberwise initialiser.
     public init(base: CreateRequest, id: String, cgroup: String, process: WireProcess, mounts: [WireMount] = [],
                 devices: [WireDevice] = [], sysctl: [String] = [], maskedPaths: [String] = [], readonlyPaths: [String] = [],
                 rootfsPropagation: UInt64 = 0, domainname: String = "", joinNamespaces: [(NamespaceSet, String)] = [],
                 oomScoreAdj: Int32? = nil, hasConsole: Bool = false, deviceRules: [String] = [],
-                hugepageLimits: [String] = [], unified: [String] = []) {
+                hugepageLimits: [String] = [], unified: [String] = [], pausesForHooks: Bool = false) {
+        self.pausesForHooks = pausesForHooks
         self.base = base; self.id = id; self.cgroup = cgroup; self.process = process; self.mounts = mounts
         self.devices = devices; self.sysctl = sysctl; self.maskedPaths = maskedPaths; self.readonlyPaths = readonlyPaths
         self.rootfsPropagation = rootfsPropagation; self.domainname = domainname; self.joinNamespaces = joinNamespaces
@@ -248,6 +255,7 @@ public struct OCICreateRequest: Sendable, Equatable, WirePayload {
             && a.readonlyPaths == b.readonlyPaths && a.rootfsPropagation == b.rootfsPropagation
             && a.domainname == b.domainname && a.oomScoreAdj == b.oomScoreAdj && a.hasConsole == b.hasConsole
             && a.deviceRules == b.deviceRules && a.hugepageLimits == b.hugepageLimits && a.unified == b.unified
+            && a.pausesForHooks == b.pausesForHooks
             && a.joinNamespaces.map(\.0) == b.joinNamespaces.map(\.0) && a.joinNamespaces.map(\.1) == b.joinNamespaces.map(\.1)
             && a.extras == b.extras
     }
@@ -266,6 +274,7 @@ public struct OCICreateRequest: Sendable, Equatable, WirePayload {
         w.i32(oomScoreAdj ?? 0); w.bool(oomScoreAdj != nil); w.bool(hasConsole); w.strings(deviceRules)
         w.strings(hugepageLimits); w.strings(unified)
         extras.encode(into: &w)
+        w.bool(pausesForHooks)
     }
 
     static func decode(from r: inout WireReader) throws(ProtocolError) -> OCICreateRequest {
@@ -298,6 +307,7 @@ public struct OCICreateRequest: Sendable, Equatable, WirePayload {
                                        domainname: domain, joinNamespaces: join, oomScoreAdj: hasOOM ? oom : nil, hasConsole: console,
                                        deviceRules: rules, hugepageLimits: huge, unified: unified)
         request.extras = try OCICreateExtras.decode(from: &r)
+        request.pausesForHooks = try r.bool("pausesForHooks")
         return request
     }
 

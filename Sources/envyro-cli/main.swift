@@ -14,9 +14,11 @@ import EnvyroSystem
 // and close-on-exec before anything is spawned (EnvyroSupervisor/PrestartedHelper.swift).
 PrestartedHelper.claim()
 
-if Files.baseName(CommandLine.arguments.first ?? "") == OCIMain.runcName
-    || OCIMain.isOCIInvocation(Array(CommandLine.arguments.dropFirst())) {
+if Files.baseName(CommandLine.arguments.first ?? "") == OCIMain.runcName {
     OCIMain.main(Array(CommandLine.arguments.dropFirst()))
+}
+if OCIMain.isOCIInvocation(Array(CommandLine.arguments.dropFirst())) {
+    OCIMain.main(Array(CommandLine.arguments.dropFirst()), program: "envyro")
 }
 FastRun.attempt(CommandLine.arguments)
 RunFlow.attempt(CommandLine.arguments)

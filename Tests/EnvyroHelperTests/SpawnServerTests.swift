@@ -112,6 +112,33 @@ struct SpawnServerTests {
         #expect(f.auditText.contains("denied"))
     }
 
+    @Test("CAP_SYS_ADMIN and the host's uts namespace: granted only to a caller the kernel says is root, under a policy that trusts host root",
+          .enabled(if: getuid() == 0 && UserNamespace.isInitial, "needs the host's root"),
+          arguments: [("oci", uid_t(0), true), ("oci", uid_t(1000), false), ("oci-restricted", uid_t(0), false)])
+    func hostRootTrust(_ policy: String, _ uid: uid_t, _ granted: Bool) throws {
+        let f = try HelperFixture(policy: policy, uid: uid)
+        try f.greet([.oci])
+        #expect(f.server.trustsCallerAsHostRoot == granted)
+        f.fake.cgroupsWork = true
+        f.fake.cloneScript = .child(pid: 4410, pidfd: 910, records: [ready, prepared])
+        let r = Self.bundle(f) { r in
+            r.process.capBounding |= CapabilitySet.sysAdmin.rawValue
+            r.base.namespaces.remove(.uts)
+        }
+        let (_, reply) = try f.call(.ociCreate(r), fds: Self.ociFDs())
+        if granted {
+            #expect(reply == .created(Created(containerID: 0, pid: 4410)))
+            close(f.fake.syncReadFD)
+        } else {
+            #expect(HelperFixture.failure(reply)?.message.contains("CAP_SYS_ADMIN") == true)
+        }
+        // The plan follows the same decision: the bundle's capabilities whole, no filter or masks of the policy's.
+        let plan = SpawnPlan(oci: r, policy: f.server.policy, hostRoot: true, trusted: granted, stdioCount: 3)
+        #expect(plan.capabilities.contains(.sysAdmin) == granted)
+        #expect(plan.policyFilter == !granted)
+        #expect(plan.maskedPaths.contains("/proc/acpi") == !granted, "the policy's own masked path")
+    }
+
     @Test("an OCI create is held: cgroup, clone, id maps, oom_score_adj, then PREPARED answers with its pid; not tracked")
     func ociCreateHeld() throws {
         let f = try HelperFixture(policy: "oci")

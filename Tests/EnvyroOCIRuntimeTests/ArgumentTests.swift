@@ -64,11 +64,32 @@ struct ArgumentTests {
         (["run", "--bundle", "/b", "x"], true), (["run", "-b=/b", "x"], true), (["run", "-d", "x"], true),
         (["run", "--", "/bin/true"], false), (["run", "--memory", "1G", "--", "sh"], false),
         (["run", "sh", "-c", "true"], false),
-        (["kill"], false), (["ps"], false), (["kill", "no-such-container-\(Int.random(in: 0...1_000_000))"], false),
+        (["kill"], false), (["ps"], false), (["kill", "12"], false), (["kill", "12", "KILL"], false),
+        // The supervisor's run ids are numbers: any other id is runc's (`envyro kill ID KILL`).
+        (["kill", "no-such-container-\(Int.random(in: 0...1_000_000))", "KILL"], true), (["ps", "some-container"], true),
         ([], false), (["--help"], false), (["daemon"], false), (["audit", "verify", "f"], false),
     ])
     func invocation(_ argv: [String], _ isOCI: Bool) {
         #expect(OCIMain.isOCIInvocation(argv) == isOCI)
+    }
+
+    @Test("COMMAND --help is help anywhere, but for exec and ps only before the id", arguments: [
+        ("state", ["--help"], true), ("state", ["x", "--help"], true), ("kill", ["-h"], true), ("delete", ["-help", "x"], true),
+        ("exec", ["x", "ls", "--help"], false), ("exec", ["--help"], true), ("ps", ["x", "-h"], false),
+        ("create", ["--", "--help"], false), ("start", ["x"], false),
+    ])
+    func helpAsked(_ command: String, _ args: [String], _ asked: Bool) {
+        #expect(OCIHelp.asked(command, args) == asked)
+        #expect(OCIHelp.text(command, program: "envyro-runc")?.contains("USAGE:\n   envyro-runc \(command) ") == true)
+    }
+
+    @Test("container ids: runc's ^[\\w+-\\.]+$ (a range from + to .), not . or .., with runc's message", arguments: [
+        ("a,b", true), ("A_b+c-d.e", true), ("a/b", false), (".", false), ("..", false), ("a b", false), ("", false), ("a:b", false),
+    ])
+    func ids(_ id: String, _ ok: Bool) {
+        if ok { #expect(throws: Never.self) { try OCIContainerDir.checkID(id) } } else {
+            #expect(throws: OCIFailure("invalid container ID format: \(id)")) { try OCIContainerDir.checkID(id) }
+        }
     }
 
     @Test("engines call the runtime envyro-runc, where every argument is runc's")

@@ -78,7 +78,7 @@ struct StateRootTests {
         "", ".", "..", "a/b", "../x", "a b", "ä", "x\n", String(repeating: "a", count: 1025),
     ])
     func badIDs(_ id: String) {
-        #expect(throws: OCIFailure("invalid id format: \(id) (letters, digits, _ + - . only)")) {
+        #expect(throws: OCIFailure("invalid container ID format: \(id)")) {
             try OCIContainerDir.checkID(id)
         }
     }

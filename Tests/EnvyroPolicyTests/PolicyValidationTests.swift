@@ -171,6 +171,18 @@ struct PolicyValidationTests {
         #expect(policy.audit.path == "/var/log/envyro/audit.log")
     }
 
+    @Test("hostRoot: {trusted: true} trusts the host's root; absent, it doesn't; anything else is refused")
+    func hostRoot() throws {
+        var document = validPolicyDocument()
+        #expect(try !PolicyLoader.parse(Array(JSONValue.object(document).serialized().utf8), path: "p.json").hostRootTrusted)
+        document.set(path: "hostRoot", ["trusted": true])
+        #expect(try PolicyLoader.parse(Array(JSONValue.object(document).serialized().utf8), path: "p.json").hostRootTrusted)
+        for bad: JSONValue in [["trusted": "yes"], ["trusted": true, "caps": 1], "true"] {
+            document.set(path: "hostRoot", bad)
+            #expect(throws: PolicyError.self) { try PolicyLoader.parse(Array(JSONValue.object(document).serialized().utf8), path: "p.json") }
+        }
+    }
+
     static let badJSON: [(String, String)] = [
         ("{\n  \"name\": \"x\",\n}", "line 3, column 1: expected a string key, found '}'"),
         ("{\"name\": \"a\", \"name\": \"b\"}", "line 1, column 15: duplicate key 'name'"),

@@ -59,4 +59,24 @@ struct ShippedPolicyTests {
         #expect(s.helper.maxFrameBytes <= d.helper.maxFrameBytes)
         #expect(s.audit.failClosed || !d.audit.failClosed)
     }
+
+    @Test("oci trusts the host's root as runc does; oci-restricted is oci's other rules without that trust; no other policy trusts it")
+    func ociPolicies() throws {
+        let oci = try PolicyLoader.load("oci", searchDirectories: [repoPolicyDirectory])
+        let restricted = try PolicyLoader.load("oci-restricted", searchDirectories: [repoPolicyDirectory])
+        #expect(oci.hostRootTrusted)
+        #expect(!restricted.hostRootTrusted)
+        #expect(restricted.name == "oci-restricted")
+        // Everything but the trust (and the name and description) is the same.
+        var same = restricted
+        same.name = oci.name
+        same.sourcePath = oci.sourcePath
+        same.summary = oci.summary
+        same.hostRootTrusted = true
+        #expect(same == oci)
+        #expect(!oci.capabilities.keep.contains("CAP_SYS_ADMIN"))
+        for name in ["default", "strict"] {
+            #expect(try !PolicyLoader.load(name, searchDirectories: [repoPolicyDirectory]).hostRootTrusted)
+        }
+    }
 }

@@ -129,4 +129,4 @@ let sampleOCICreate = OCICreateRequest(
              WireMount(source: "/etc/hosts", destination: "/etc/hosts", fstype: "", flags: 4096 | 1, propagation: 1 << 18, data: "")],
     devices: [WireDevice(path: "/dev/null", mode: 0o020666, major: 1, minor: 3, uid: 0, gid: 0)],
     sysctl: ["kernel.shmmax=1"], maskedPaths: ["/proc/kcore"], readonlyPaths: ["/proc/sys"], rootfsPropagation: 1 << 18,
-    domainname: "d", joinNamespaces: [], oomScoreAdj: -5, hasConsole: true, deviceRules: ["deny a *:* rwm", "allow c 1:3 rwm"])
+    domainname: "d", joinNamespaces: [], oomScoreAdj: -5, hasConsole: true, deviceRules: ["deny a *:* rwm", "allow c 1:3 rwm"], pausesForHooks: true)

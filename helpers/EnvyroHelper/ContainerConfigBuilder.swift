@@ -179,6 +179,7 @@ final class ContainerConfigBuilder {
         c.new_timens = x.newTimeNamespace ? 1 : 0
         c.time_ns_fd = plan.timeNamespaceFD
         c.time_offsets = x.timeOffsets.isEmpty ? nil : m.string(x.timeOffsets.map { $0 + "\n" }.joined())
+        c.hook_pause = r.pausesForHooks ? 1 : 0
         config.oci = m.values([c])
     }
 }

@@ -25,9 +25,12 @@ extension HelperServer {
     /// Why a create request is refused by this helper's policy, or nil when it is allowed.
     /// The supervisor checks the same rules first to give a friendly message; this is the
     /// check that counts.
-    func policyViolation(_ r: CreateRequest, stdio: [Int32]) -> String? {
+    /// `onlyMountRequired`: a trusted host root's OCI bundle (OCI.swift), which may share the
+    /// host's other namespaces as with runc; its root is still built in a mount namespace.
+    func policyViolation(_ r: CreateRequest, stdio: [Int32], onlyMountRequired: Bool = false) -> String? {
         var required = NamespaceSet()
         for kind in policy.namespaces where kind != .network { required.formUnion(kind.wire) }
+        if onlyMountRequired { required = .mount }
         if !r.namespaces.isSuperset(of: required) {
             return "policy \(policy.name) requires namespaces \(policy.namespaces.map(\.rawValue).sorted().joined(separator: ","))"
         }

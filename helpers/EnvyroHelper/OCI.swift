@@ -17,9 +17,21 @@ import EnvyroSystem
 import Glibc
 
 extension HelperServer {
-    /// The capabilities of `mask` the policy does not keep, by name; empty when all are kept.
+    /// Whether this caller is the host's root and the policy trusts it as runc does
+    /// (`"hostRoot": {"trusted": true}`, the `oci` policy): then its bundle chooses its
+    /// namespaces, capabilities, seccomp filter and masked paths. Decided from the caller's
+    /// credentials as the kernel gave them at connect (SO_PEERCRED, read by envyro-nshelper) and
+    /// this helper's own (root of the initial user namespace), never from anything a request
+    /// says: no bundle can make its caller root.
+    var trustsCallerAsHostRoot: Bool {
+        policy.hostRootTrusted && caller.uid == 0 && UserNamespace.isHostRoot
+    }
+
+    /// The capabilities of `mask` the policy does not keep, by name; empty when all are kept
+    /// (always, for a trusted host root).
     func capabilitiesBeyondPolicy(_ mask: UInt64) -> [String] {
-        CapabilitySet(rawValue: mask).subtracting(policy.capabilities.keepSet).names
+        if trustsCallerAsHostRoot { return [] }
+        return CapabilitySet(rawValue: mask).subtracting(policy.capabilities.keepSet).names
     }
 
     /// `oci_create`: an OCI bundle's container, built and held before exec until `start`.
@@ -50,14 +62,14 @@ extension HelperServer {
                     if !policy.network.allowed.contains(.host) { return deny("joining the host's network namespace (\(path)) is host networking, which policy \(policy.name) does not allow") }
                 } else if kind == .user {
                     if caller.uid != 0 { return deny("joining the host's user namespace (\(path)) runs as the host's users; only root may ask for that") }
-                } else if policy.namespaces.contains(where: { $0.wire == kind }) {
+                } else if policy.namespaces.contains(where: { $0.wire == kind }) && !(trustsCallerAsHostRoot && kind != .mount) {
                     return deny("joining the host's \(name) namespace (\(path)) is not allowed: policy \(policy.name) requires a \(name) namespace of the container's own")
                 }
             } else if kind != .network {
                 checked.namespaces.insert(kind)
             }
         }
-        if let why = policyViolation(checked, stdio: stdio) { return deny(why) }
+        if let why = policyViolation(checked, stdio: stdio, onlyMountRequired: trustsCallerAsHostRoot) { return deny(why) }
         if let why = CgroupManager.violation(r.base.limits, policy: policy) { return deny(why) }
         // The CLI refuses these too, but a raw-protocol client skips the CLI: a governed file
         // written through `unified` (memory.max, pids.max, ...) would bypass the maxima above.
@@ -280,9 +292,12 @@ extension HelperServer {
                 if fd >= 0 { procs.append(fd); memory.adopt(fd) }
             }
         }
-        let capKeep = policy.capabilities.keepSet.rawValue & r.process.allCapabilities
+        // A trusted host root's exec keeps what it asks and gets no filter of the policy's own
+        // (runc's behaviour); everyone else is held to the policy.
+        let trusted = trustsCallerAsHostRoot
+        let capKeep = trusted ? r.process.allCapabilities : policy.capabilities.keepSet.rawValue & r.process.allCapabilities
         let policyFilter: SeccompProgram?
-        do { policyFilter = try seccomp.filter(capabilities: capKeep) } catch {
+        do { policyFilter = trusted ? nil : try seccomp.filter(capabilities: capKeep) } catch {
             return failure(EINVAL, step: .seccomp, "policy \(policy.name)'s seccomp profile: \(error)")
         }
         var programs: [(bpf: [UInt8], flags: UInt32)] = []
@@ -305,7 +320,7 @@ extension HelperServer {
             cap_bounding: p.capBounding & capKeep, cap_effective: p.capEffective & capKeep,
             cap_permitted: p.capPermitted & capKeep, cap_inheritable: p.capInheritable & capKeep,
             cap_ambient: p.capAmbient & capKeep,
-            no_new_privs: (policy.process.noNewPrivileges || p.noNewPrivileges) ? 1 : 0,
+            no_new_privs: ((policy.process.noNewPrivileges && !trusted) || p.noNewPrivileges) ? 1 : 0,
             filters: filters, filter_count: filterCount,
             detached: r.detached ? 1 : 0,
             ioprio: 0, has_personality: 0, personality: 0, keep_groups: 0, preserved_fds: nil, preserved_fd_count: 0)

@@ -26,7 +26,8 @@ extension HelperServer {
     /// on the start socket), or says which step failed. Detached: the caller does not track it.
     func spawnOCI(_ o: OCIPlan, stdio: [Int32], idMaps: IDMapPlan?) -> Result<Spawned, Outcome> {
         let r = o.request
-        let plan = SpawnPlan(oci: r, policy: policy, hostRoot: UserNamespace.isHostRoot, stdioCount: stdio.count)
+        let plan = SpawnPlan(oci: r, policy: policy, hostRoot: UserNamespace.isHostRoot, trusted: trustsCallerAsHostRoot,
+                             stdioCount: stdio.count)
         let builder = ContainerConfigBuilder(plan, stdio: stdio)
         let cgroup: (any ContainerCgroupHandle)?
         switch prepare(plan, builder, precreated: nil) {

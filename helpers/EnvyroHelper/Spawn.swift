@@ -86,7 +86,7 @@ extension HelperServer {
     func prepare(_ plan: SpawnPlan, _ builder: ContainerConfigBuilder,
                  precreated: (any ContainerCgroupHandle)?) -> Result<(any ContainerCgroupHandle)?, Outcome> {
         let policyFilter: SeccompProgram?
-        do { policyFilter = try seccomp.filter(capabilities: plan.capabilities.rawValue) } catch {
+        do { policyFilter = plan.policyFilter ? try seccomp.filter(capabilities: plan.capabilities.rawValue) : nil } catch {
             return .failure(failure(EINVAL, step: .seccomp, "policy \(policy.name)'s seccomp profile: \(error)"))
         }
         builder.setFilters(policy: policyFilter, plan)

@@ -67,6 +67,8 @@ struct SpawnPlan: Equatable {
     /// Seccomp programs stacked, in order, on the policy's own filter (which the helper compiles
     /// for `capabilities`). Stacked filters can only restrict further.
     var extraFilters: [[UInt8]]
+    /// Whether the policy's own filter goes under them (not for a trusted host root's bundle).
+    var policyFilter: Bool
     var maskedPaths: [String]
     var readonlyPaths: [String]
     /// Build everything, then wait for a run (a prewarmed member).
@@ -110,11 +112,21 @@ struct SpawnPlan: Equatable {
     }
 
     /// The plan of an OCI bundle's container. `hostRoot`: the helper is the host's root (then a
-    /// container without a user namespace gets the bundle's device cgroup rules).
-    init(oci o: OCICreateRequest, policy: Policy, hostRoot: Bool, stdioCount: Int) {
+    /// container without a user namespace gets the bundle's device cgroup rules). `trusted`: the
+    /// caller is the host's root and the policy trusts it (HelperServer.trustsCallerAsHostRoot):
+    /// the bundle's capabilities, filters and masked paths are the container's, with none of the
+    /// policy's own, as with runc.
+    init(oci o: OCICreateRequest, policy: Policy, hostRoot: Bool, trusted: Bool = false, stdioCount: Int) {
         let r = o.base, p = o.process
         // The bundle's capability sets were checked against the policy already (ociCreate).
         self.init(common: r, policy: policy, requested: p.allCapabilities, stdioCount: stdioCount)
+        if trusted {
+            capabilities = CapabilitySet(rawValue: p.allCapabilities)
+            policyFilter = false
+            maskedPaths = []
+            readonlyPaths = []
+            noNewPrivileges = false
+        }
         for (kind, _) in o.joinNamespaces { cloneFlags &= ~kind.cloneFlags }
         // The container is the child of the helper's parent, the runtime command (`create`,
         // `run`): engines wait for it as their descendant without waiting for the helper to exit
@@ -156,6 +168,7 @@ struct SpawnPlan: Equatable {
         capabilities = CapabilitySet(rawValue: policy.capabilities.keepSet.rawValue & requested)
         ambient = policy.capabilities.ambient
         extraFilters = []
+        policyFilter = true
         maskedPaths = policy.mounts.maskedPaths
         readonlyPaths = policy.mounts.readonlyPaths
         prewarm = false

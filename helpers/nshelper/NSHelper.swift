@@ -156,10 +156,14 @@ struct NSHelperMain {
             // when the policy pools network namespaces (NetnsPool), what making and entering
             // them takes (SYS_ADMIN, NET_ADMIN). A root helper compromised would hold root's
             // files either way: the capability set is defence in depth, not the boundary.
+            // A policy that trusts the host's root as runc does (`hostRoot`, the `oci` policy)
+            // lets root's bundles keep every capability (--privileged): the helper keeps root's
+            // whole set to hand them on. The caller is checked to be root too (SO_PEERCRED, below).
             let rootContainers = !policy.namespaces.contains(.user)
             let rootSet: CapabilitySet = [.sysAdmin, .mknod, .netAdmin, .setpcap, .sysResource, .chown, .dacOverride, .fowner, .sysTime]
             let poolSet: CapabilitySet = policy.pools.networkNamespaces > 0 && policy.namespaces.contains(.network) ? [.sysAdmin, .netAdmin] : []
-            let kept = setidCaps.union(rootContainers ? rootSet.union(policy.capabilities.keepSet) : poolSet)
+            var kept = setidCaps.union(rootContainers ? rootSet.union(policy.capabilities.keepSet) : poolSet)
+            if policy.hostRootTrusted && UserNamespace.isInitial { kept = kept.union(CapabilitySet.all) }
             if envyro_keep_capabilities(kept.rawValue) != 0 {
                 die("cannot drop capabilities: \(SystemError.current("capset"))")
             }

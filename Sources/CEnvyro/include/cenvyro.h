@@ -132,6 +132,10 @@ int envyro_peer_credentials(int fd, pid_t *pid, uid_t *uid, gid_t *gid);
 /// Sends one SEQPACKET message with up to `nfds` file descriptors by SCM_RIGHTS.
 /// Returns bytes sent or -1 (errno set). Uses MSG_NOSIGNAL.
 ssize_t envyro_send_frame(int sock, const void *buf, size_t len, const int *_Nullable fds, int nfds);
+/// Reads one byte from a unix socket with SO_PASSCRED set, and the sender's pid as the kernel
+/// translated it into our pid namespace (SCM_CREDENTIALS; 0 when none came). Returns 1, 0 at
+/// EOF, or -1 with errno.
+ssize_t envyro_recv_byte_with_pid(int sock, uint8_t *byte, pid_t *pid);
 /// Receives one SEQPACKET message with MSG_CMSG_CLOEXEC. `buf` must hold `cap` bytes.
 /// On return `*truncated` is 1 when the packet was larger than `cap` (MSG_TRUNC) and
 /// `*ctruncated` is 1 when control data was cut (MSG_CTRUNC). Received fds (at most `maxfds`)
@@ -265,6 +269,10 @@ struct envyro_oci_config {
     int new_timens;                     /* unshare(CLONE_NEWTIME) after the cgroup; exec enters it */
     int time_ns_fd;                     /* > 0: a time namespace to join (setns) instead */
     const char *_Nullable time_offsets; /* written to /proc/self/timens_offsets, or NULL */
+    int hook_pause;                     /* with start_fd: after the mounts, before pivot_root,
+                                           accept one connection, send a byte and wait for a
+                                           byte back (0: go on), while the caller runs the
+                                           createRuntime and createContainer hooks */
 };
 
 /// Everything the child needs, prepared by Swift in the helper before clone. All pointers must
