@@ -39,13 +39,18 @@ static int reopen_dest(int rootfd, int oldfd, const char *dest, char target[32])
     return fd;
 }
 
-/* Bind `source` at the destination fd, then apply the requested flags with a bind remount
- * (a bind ignores them), keeping the flags the kernel locked on the source. */
-static int bind_at(int rootfd, int fd, const char *dest, const char *source, unsigned long flags, unsigned long rec) {
+/* Bind `source` at the destination fd (or attach the helper's idmapped clone of it), then
+ * apply the requested flags with a bind remount (a bind ignores them), keeping the flags the
+ * kernel locked on the source. */
+static int bind_at(int rootfd, int fd, const struct envyro_mount *m, const char *source, unsigned long flags, unsigned long rec) {
     char target[32];
     fd_path(target, fd);
-    CHECK(ENVYRO_STEP_OCI_MOUNT, mount(source, target, NULL, MS_BIND | rec, NULL));
-    fd = reopen_dest(rootfd, fd, dest, target);
+    if (m->tree_fd >= 0) envyro__attach_tree(m, fd);
+    else CHECK(ENVYRO_STEP_OCI_MOUNT, mount(source, target, NULL, MS_BIND | rec, NULL));
+    close(fd);
+    fd = envyro__reopen_dest(rootfd, m);
+    CHECK(ENVYRO_STEP_OCI_MOUNT, fd);
+    fd_path(target, fd);
     if (flags & MS_REMOUNT_BITS)
         CHECK(ENVYRO_STEP_OCI_MOUNT, mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | (flags & MS_REMOUNT_BITS) | envyro__locked_flags(target), NULL));
     return fd;
@@ -165,17 +170,20 @@ static void oci_mount(int rootfd, const struct envyro_mount *m, int *dev_tmpfs, 
     int bind = (m->flags & MS_BIND) || m->fstype == NULL || s_eq(m->fstype, "bind");
     unsigned long flags = m->flags & ~MS_PROPAGATION;
     int is_dir = 1;
+    if (bind && (m->extra & ENVYRO_MOUNT_COPY_SYMLINK) && envyro__copy_symlink(rootfd, m)) return;
     if (bind) {
+        /* A fifo or a socket is bound onto an empty file, like a regular file. */
         struct stat st;
-        if (!m->source || stat(m->source, &st) < 0) envyro__fail(ENVYRO_STEP_OCI_MOUNT, m->source ? errno : EINVAL);
+        if (m->tree_fd >= 0) CHECK(ENVYRO_STEP_OCI_MOUNT, fstat(m->tree_fd, &st));
+        else if (!m->source || stat(m->source, &st) < 0) envyro__fail(ENVYRO_STEP_OCI_MOUNT, m->source ? errno : EINVAL);
         is_dir = S_ISDIR(st.st_mode);
     }
-    int fd = is_dir ? envyro__mkdir_in_root(rootfd, dest) : envyro__mkfile_in_root(rootfd, dest);
+    int fd = envyro__open_dest(rootfd, m, is_dir);
     CHECK(ENVYRO_STEP_OCI_MOUNT, fd);
     char target[32];
     fd_path(target, fd);
     if (bind) {
-        fd = bind_at(rootfd, fd, dest, m->source, flags, flags & MS_REC);
+        fd = bind_at(rootfd, fd, m, m->source, flags, flags & MS_REC);
     } else if (s_eq(m->fstype, "cgroup")) {
         fd = mount_cgroup_tree(rootfd, fd, dest, flags);
     } else {
@@ -183,17 +191,21 @@ static void oci_mount(int rootfd, const struct envyro_mount *m, int *dev_tmpfs, 
         if (r < 0 && errno == EPERM && s_eq(m->fstype, "sysfs")) {
             /* sysfs needs a network namespace owned by our user namespace: bind the host's
              * /sys (recursively: its child mounts are locked), as runc does rootless. */
-            fd = bind_at(rootfd, fd, dest, "/sys", flags, MS_REC);
+            fd = bind_at(rootfd, fd, m, "/sys", flags, MS_REC);
         } else if (r < 0 && errno == EPERM && s_eq(m->fstype, "mqueue")) {
             /* mqueue needs an ipc namespace owned by our user namespace. */
-            fd = bind_at(rootfd, fd, dest, "/dev/mqueue", flags, MS_REC);
+            fd = bind_at(rootfd, fd, m, "/dev/mqueue", flags, MS_REC);
         } else {
             CHECK(ENVYRO_STEP_OCI_MOUNT, r);
-            fd = reopen_dest(rootfd, fd, dest, target);
+            close(fd);
+            fd = envyro__reopen_dest(rootfd, m);
+            CHECK(ENVYRO_STEP_OCI_MOUNT, fd);
         }
         if (s_eq(dest, "/dev") && s_eq(m->fstype, "tmpfs")) *dev_tmpfs = 1;
         if (s_eq(dest, "/dev/pts") && s_eq(m->fstype, "devpts")) *devpts = 1;
     }
+    envyro__setattr_recursive(m, fd);
+    fd_path(target, fd);
     if (m->propagation)
         CHECK(ENVYRO_STEP_OCI_MOUNT, mount(NULL, target, NULL, m->propagation, NULL));
     close(fd);

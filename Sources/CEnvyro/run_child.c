@@ -233,7 +233,12 @@ static void keep_only_child_fds(const struct envyro_container_config *cfg, int s
     int keep[ENVYRO_KEEP_MAX];
     int n = 0;
     const struct envyro_oci_config *oci = cfg->oci;
-    if (cfg->cgroup_procs_count + (oci ? oci->join_count + oci->preserved_fd_count + 3 : 0) + 6 > ENVYRO_KEEP_MAX)
+    /* The helper's idmapped clones, one per idmapped mount. */
+    int trees = 0;
+    if (oci)
+        for (int i = 0; i < oci->mount_count; i++)
+            if (oci->mounts[i].tree_fd >= 0) trees++;
+    if (cfg->cgroup_procs_count + (oci ? oci->join_count + oci->preserved_fd_count + 3 + trees : 0) + 6 > ENVYRO_KEEP_MAX)
         envyro__fail(ENVYRO_STEP_STDIO, EMFILE);
     keep[n++] = sync_fd; keep[n++] = err_fd; keep[n++] = go_fd;
     for (int i = 0; i < 3; i++) keep[n++] = cfg->stdio[i];
@@ -244,6 +249,8 @@ static void keep_only_child_fds(const struct envyro_container_config *cfg, int s
         keep[n++] = oci->console_fd;
         keep[n++] = oci->time_ns_fd > 0 ? oci->time_ns_fd : -1;
         for (int i = 0; i < oci->preserved_fd_count; i++) keep[n++] = oci->preserved_fds[i];
+        for (int i = 0; i < oci->mount_count; i++)
+            if (oci->mounts[i].tree_fd >= 0) keep[n++] = oci->mounts[i].tree_fd;
     }
     envyro__close_fds_except(keep, n);
 }

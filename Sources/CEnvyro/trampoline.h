@@ -15,6 +15,7 @@
  *   rootfs.c           paths resolved inside the root, the root bound by fd, /dev, masks, pivot
  *   run_child.c        `envyro run`'s child, prewarm, and envyro_container_clone
  *   oci_child.c        an OCI bundle's child, in runc's order
+ *   oci_mount_extra.c  an OCI mount's recursive attributes, dest-nofollow, copy-symlink, idmap
  *   tiny_init.c        the optional pid 1 that forwards signals and reaps
  *   container_exec.c   a process exec'd into a running container
  */
@@ -180,6 +181,13 @@ ENVYRO_HIDDEN int envyro__mkdir_in_root(int rootfd, const char *path);
 ENVYRO_HIDDEN int envyro__parent_in_root(int rootfd, const char *path, char base[PATH_BUF]);
 /* `path` inside the root, made as an empty file when missing. */
 ENVYRO_HIDDEN int envyro__mkfile_in_root(int rootfd, const char *path);
+/* oci_mount_extra.c: what an OCI mount asks beyond mount(2) (dest-nofollow, copy-symlink, an
+ * idmapped clone, the recursive attributes). */
+ENVYRO_HIDDEN int envyro__open_dest(int rootfd, const struct envyro_mount *m, int is_dir);
+ENVYRO_HIDDEN int envyro__reopen_dest(int rootfd, const struct envyro_mount *m);
+ENVYRO_HIDDEN int envyro__copy_symlink(int rootfd, const struct envyro_mount *m);
+ENVYRO_HIDDEN void envyro__attach_tree(const struct envyro_mount *m, int destfd);
+ENVYRO_HIDDEN void envyro__setattr_recursive(const struct envyro_mount *m, int fd);
 /* chdir to `cwd` resolved inside the current root (openat2 RESOLVE_IN_ROOT, no magic links),
  * then checks that the kernel can reach the new cwd from the root. */
 ENVYRO_HIDDEN void envyro__enter_cwd(const char *cwd);

@@ -63,13 +63,20 @@ public struct OCIConfig: Sendable, Equatable {
         public var source: String?
         /// fstab-style options: flags, propagation, and file-system data.
         public var options: [String]
+        /// An idmapped mount's uid ranges (`containerID` on disk shows as `hostID`), or empty.
+        public var uidMappings: [IDMapping]
+        /// An idmapped mount's gid ranges, or empty.
+        public var gidMappings: [IDMapping]
 
         /// Creates a mount.
-        public init(destination: String, type: String? = nil, source: String? = nil, options: [String] = []) {
+        public init(destination: String, type: String? = nil, source: String? = nil, options: [String] = [],
+                    uidMappings: [IDMapping] = [], gidMappings: [IDMapping] = []) {
             self.destination = destination
             self.type = type
             self.source = source
             self.options = options
+            self.uidMappings = uidMappings
+            self.gidMappings = gidMappings
         }
     }
 

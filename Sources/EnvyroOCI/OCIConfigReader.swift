@@ -110,14 +110,19 @@ enum ConfigSchema {
     }
 
     static func mount(_ m: OCIReader) throws(OCIError) -> OCIConfig.Mount {
-        let idmapped = "idmapped mounts are not supported by envyro"
-        try m.keys(["destination", "type", "source", "options"],
-                   refused: [("uidMappings", idmapped), ("gidMappings", idmapped)])
+        try m.keys(["destination", "type", "source", "options", "uidMappings", "gidMappings"])
+        let uid = try idMappings(m, "uidMappings"), gid = try idMappings(m, "gidMappings")
+        // One without the other would leave half the ids unmapped (crun refuses it too).
+        if uid.isEmpty != gid.isEmpty {
+            throw m.error(uid.isEmpty ? "uidMappings" : "gidMappings",
+                          "an idmapped mount needs both uidMappings and gidMappings")
+        }
         return OCIConfig.Mount(
             destination: try m.string("destination"),
             type: try m.optionalString("type"),
             source: try m.optionalString("source"),
-            options: try m.strings("options")
+            options: try m.strings("options"),
+            uidMappings: uid, gidMappings: gid
         )
     }
 

@@ -65,7 +65,7 @@ public enum OCIFeatures {
             "apparmor": ["enabled": false],
             "selinux": ["enabled": false],
             "intelRdt": ["enabled": false],
-            "mountExtensions": ["idmap": ["enabled": false]],
+            "mountExtensions": ["idmap": ["enabled": true]],
             "netDevices": ["enabled": true],
         ]
         // What the spec's features schema has no field for, under envyro's own names.

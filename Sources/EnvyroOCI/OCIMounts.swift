@@ -105,23 +105,10 @@ public enum OCIMountOptions {
     ]
 
     /// Options runc or crun understand that envyro refuses, with the reason.
-    static let refusedTable: [(name: String, reason: String)] = {
-        let recursive = "recursive mount attributes (mount_setattr) are not supported by envyro"
-        var table: [(name: String, reason: String)] = [
-            ("idmap", "idmapped mounts are not supported by envyro"),
-            ("ridmap", "idmapped mounts are not supported by envyro"),
-            ("tmpcopyup", "copying image content into a tmpfs is not supported by envyro"),
-            ("copy-symlink", "copy-symlink is not supported by envyro"),
-            ("src-nofollow", "src-nofollow is not supported by envyro"),
-            ("dest-nofollow", "dest-nofollow is not supported by envyro"),
-        ]
-        for name in ["rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec", "rnoatime",
-                     "ratime", "rnodiratime", "rdiratime", "rrelatime", "rnorelatime", "rstrictatime",
-                     "rnostrictatime", "rnosymfollow", "rsymfollow"] {
-            table.append((name, recursive))
-        }
-        return table
-    }()
+    static let refusedTable: [(name: String, reason: String)] = [
+        ("tmpcopyup", "copying image content into a tmpfs is not supported by envyro"),
+        ("src-nofollow", "src-nofollow is not supported by envyro"),
+    ]
 
     /// Every option that lowers to flags, in table order.
     public static var flagNames: [String] { flagTable.map(\.name) }
@@ -129,9 +116,10 @@ public enum OCIMountOptions {
     /// Every propagation option; also the values of `linux.rootfsPropagation`.
     public static var propagationNames: [String] { propagationTable.map(\.name) }
 
-    /// The options envyro recognises (flags and propagation), as `features` lists them.
-    /// Any other option that isn't refused is passed to the file system as data.
-    public static var recognized: [String] { flagNames + propagationNames }
+    /// The options envyro recognises (flags, propagation, recursive attributes and crun's
+    /// extensions), as `features` lists them. Any other option that isn't refused is passed to
+    /// the file system as data.
+    public static var recognized: [String] { flagNames + propagationNames + recursiveNames + extraNames }
 
     /// Options refused by name.
     public static var refusedNames: [String] { refusedTable.map(\.name) }
@@ -160,10 +148,18 @@ public struct LoweredMount: Sendable, Equatable {
     public var data: String
     /// True for bind mounts (type "bind", or a "bind"/"rbind" option).
     public var isBind: Bool
+    /// `MOUNT_ATTR_*` bits to set on the mount and every mount under it (mount_setattr with
+    /// AT_RECURSIVE), from the recursive options ("rro", "rnosuid", ...).
+    public var attrSet: UInt64
+    /// `MOUNT_ATTR_*` bits to clear the same way ("rrw", "rsuid", ...; the whole atime field
+    /// for an atime option).
+    public var attrClear: UInt64
+    /// `MountExtra` bits: dest-nofollow, copy-symlink, idmap, ridmap.
+    public var extra: UInt32
 
     /// Creates a lowered mount.
     public init(source: String?, destination: String, fstype: String?, flags: UInt, propagation: UInt,
-                data: String, isBind: Bool) {
+                data: String, isBind: Bool, attrSet: UInt64 = 0, attrClear: UInt64 = 0, extra: UInt32 = 0) {
         self.source = source
         self.destination = destination
         self.fstype = fstype
@@ -171,6 +167,9 @@ public struct LoweredMount: Sendable, Equatable {
         self.propagation = propagation
         self.data = data
         self.isBind = isBind
+        self.attrSet = attrSet
+        self.attrClear = attrClear
+        self.extra = extra
     }
 }
 
@@ -192,6 +191,8 @@ extension OCIConfig.Mount {
         var propagation: UInt = 0
         var propagationName: String?
         var data: [String] = []
+        var attrSet: UInt64 = 0, attrClear: UInt64 = 0
+        var extra: UInt32 = uidMappings.isEmpty ? 0 : MountExtra.idmap
         for (i, option) in options.enumerated() {
             if let f = OCIMountOptions.flagTable.first(where: { $0.name == option }) {
                 if f.clear { flags &= ~f.flag } else { flags |= f.flag }
@@ -202,6 +203,10 @@ extension OCIConfig.Mount {
                 }
                 propagationName = option
                 propagation = p
+            } else if let r = OCIMountOptions.recursiveTable.first(where: { $0.name == option }) {
+                OCIMountOptions.apply(r, set: &attrSet, clear: &attrClear)
+            } else if let e = OCIMountOptions.extraTable.first(where: { $0.name == option }) {
+                extra |= e.bit
             } else if let refused = OCIMountOptions.refusedTable.first(where: { $0.name == option }) {
                 throw OCIError(path: "\(base).options[\(i)]", reason: "'\(option)': \(refused.reason)")
             } else if option.isEmpty {
@@ -212,8 +217,13 @@ extension OCIConfig.Mount {
         }
         let isBind = type == "bind" || flags & MountFlags.bind != 0
         if type == "bind" { flags |= MountFlags.bind }
+        if !isBind, extra & (MountExtra.idmap | MountExtra.copySymlink) != 0 {
+            let what = extra & MountExtra.idmap != 0 ? "an idmapped mount" : "copy-symlink"
+            throw OCIError(path: "\(base).options", reason: "\(what) needs a bind mount (type \"bind\" or option \"bind\"/\"rbind\")")
+        }
         return LoweredMount(source: source, destination: destination, fstype: isBind ? nil : type, flags: flags,
-                            propagation: propagation, data: data.joined(separator: ","), isBind: isBind)
+                            propagation: propagation, data: data.joined(separator: ","), isBind: isBind,
+                            attrSet: attrSet, attrClear: attrClear, extra: extra)
     }
 }
 

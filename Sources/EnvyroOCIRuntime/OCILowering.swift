@@ -264,8 +264,28 @@ enum OCILowering {
             if lm.isBind && Files.kind(source) == .missing {
                 throw OCIUnsupported(path: "mounts[\(i)].source", reason: "\(source) does not exist")
             }
+            // A dangling symlink can only be copied (copy-symlink); crun refuses to bind it too.
+            if lm.isBind && lm.extra & MountExtra.copySymlink == 0 && Files.kind(source) == .symlink
+                && access(source, F_OK) != 0 {
+                var buf = [CChar](repeating: 0, count: 4096)
+                let n = readlink(source, &buf, buf.count - 1)
+                let target = n > 0 ? " (to \(String(decoding: buf[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)))" : ""
+                throw OCIUnsupported(path: "mounts[\(i)].source", reason: "\(source) is a dangling symlink\(target); copy-symlink makes it a symlink in the container")
+            }
+            var uidMap = m.uidMappings.map { IDMapping(containerID: $0.containerID, hostID: $0.hostID, count: $0.size) }
+            var gidMap = m.gidMappings.map { IDMapping(containerID: $0.containerID, hostID: $0.hostID, count: $0.size) }
+            if lm.extra & MountExtra.idmap != 0 && uidMap.isEmpty {
+                // "idmap" with no ranges of its own: the container's (crun does the same).
+                guard create.contains(.user), !linux.uidMappings.isEmpty else {
+                    throw OCIUnsupported(path: "mounts[\(i)].options", reason: "an idmapped mount without uidMappings/gidMappings of its own takes the container's, and this container has no user namespace with mappings")
+                }
+                uidMap = linux.uidMappings.map { IDMapping(containerID: $0.containerID, hostID: $0.hostID, count: $0.size) }
+                gidMap = linux.gidMappings.map { IDMapping(containerID: $0.containerID, hostID: $0.hostID, count: $0.size) }
+            }
             mounts.append(WireMount(source: source, destination: lm.destination, fstype: lm.isBind ? "" : (lm.fstype ?? ""),
-                                    flags: UInt64(lm.flags), propagation: UInt64(lm.propagation), data: lm.data))
+                                    flags: UInt64(lm.flags), propagation: UInt64(lm.propagation), data: lm.data,
+                                    attrSet: lm.attrSet, attrClear: lm.attrClear, extra: lm.extra,
+                                    uidMappings: uidMap, gidMappings: gidMap))
         }
 
         var devices: [WireDevice] = []

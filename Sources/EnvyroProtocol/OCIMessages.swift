@@ -25,25 +25,47 @@ public struct WireMount: Sendable, Equatable {
     public var propagation: UInt64
     /// Filesystem options for mount(2)'s data argument.
     public var data: String
+    /// MOUNT_ATTR_* to set and to clear recursively with mount_setattr (the "r" options).
+    public var attrSet: UInt64, attrClear: UInt64
+    /// ENVYRO_MOUNT_* bits: dest-nofollow, copy-symlink, idmap, ridmap.
+    public var extra: UInt32
+    /// An idmapped mount's ranges (on-disk id `containerID` shows as `hostID`); empty otherwise.
+    public var uidMappings: [IDMapping], gidMappings: [IDMapping]
 
     /// Memberwise initialiser.
-    public init(source: String, destination: String, fstype: String, flags: UInt64, propagation: UInt64, data: String) {
+    public init(source: String, destination: String, fstype: String, flags: UInt64, propagation: UInt64, data: String,
+                attrSet: UInt64 = 0, attrClear: UInt64 = 0, extra: UInt32 = 0,
+                uidMappings: [IDMapping] = [], gidMappings: [IDMapping] = []) {
         self.source = source
         self.destination = destination
         self.fstype = fstype
         self.flags = flags
         self.propagation = propagation
         self.data = data
+        self.attrSet = attrSet
+        self.attrClear = attrClear
+        self.extra = extra
+        self.uidMappings = uidMappings
+        self.gidMappings = gidMappings
     }
 
     func encode(into w: inout WireWriter) {
         w.string(source); w.string(destination); w.string(fstype); w.u64(flags); w.u64(propagation); w.string(data)
+        w.u64(attrSet); w.u64(attrClear); w.u32(extra)
+        w.u32(UInt32(truncatingIfNeeded: uidMappings.count))
+        for m in uidMappings { m.encode(into: &w) }
+        w.u32(UInt32(truncatingIfNeeded: gidMappings.count))
+        for m in gidMappings { m.encode(into: &w) }
     }
 
     static func decode(from r: inout WireReader) throws(ProtocolError) -> WireMount {
         WireMount(source: try r.string("mounts.source"), destination: try r.string("mounts.destination"),
                   fstype: try r.string("mounts.fstype"), flags: try r.u64("mounts.flags"),
-                  propagation: try r.u64("mounts.propagation"), data: try r.string("mounts.data"))
+                  propagation: try r.u64("mounts.propagation"), data: try r.string("mounts.data"),
+                  attrSet: try r.u64("mounts.attrSet"), attrClear: try r.u64("mounts.attrClear"),
+                  extra: try r.u32("mounts.extra"),
+                  uidMappings: try IDMapping.decodeList(from: &r, "mounts.uidMappings"),
+                  gidMappings: try IDMapping.decodeList(from: &r, "mounts.gidMappings"))
     }
 }
 
@@ -186,7 +208,7 @@ public func isValidOCICgroupName(_ s: String) -> Bool {
 // OCICreateRequest (verb 0x0005), payload:
 //   base CreateRequest (as verb 0x0002; its argv/env/cwd/capabilities/seccomp are unused:
 //   `process` carries them) | id string | cgroup string ("" = no cgroup) | process WireProcess
-//   | mounts (u32 count + WireMount) | devices (u32 count + path, mode, major, minor, uid, gid)
+//   | mounts (u32 count + WireMount, with its recursive attributes, extras and idmap ranges) | devices (u32 count + path, mode, major, minor, uid, gid)
 //   | sysctl (string list of "key=value") | maskedPaths | readonlyPaths | rootfsPropagation u64
 //   | domainname string | joinNamespaces (u32 count + u32 NamespaceSet bit + path)
 //   | oomScoreAdj i32 | hasOOMScoreAdj bool | hasConsole bool | deviceRules string list

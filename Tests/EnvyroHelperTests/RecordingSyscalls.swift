@@ -131,6 +131,11 @@ final class RecordingSyscalls: HelperSyscalls {
 
     func removed(_ name: String) { calls.append(.removeCgroup(name)) }
 
+    /// Refused: these tests make no real mounts.
+    func idmappedTree(source: String, recursive: Bool, attrRecursive: Bool, uidMap: String, gidMap: String) -> Result<Int32, IdmapFailure> {
+        .failure(IdmapFailure(errno: ENOSYS, call: "open_tree"))
+    }
+
     /// Records the close (the fake pidfds are not real descriptors).
     func close(_ fd: Int32) {
         calls.append(.close(fd))

@@ -131,16 +131,20 @@ final class ContainerConfigBuilder {
     }
 
     /// The OCI part: mounts, devices, user, rlimits, sysctls, joined namespaces (`joinFDs`,
-    /// opened already and adopted here, user first), start socket and console.
-    func setOCI(_ plan: OCIPlan, joinFDs: [(fd: Int32, kind: NamespaceSet)]) {
+    /// opened already and adopted here, user first), start socket and console. `treeFDs`: per
+    /// mount, the idmapped clone made for it or -1 (adopted here too).
+    func setOCI(_ plan: OCIPlan, joinFDs: [(fd: Int32, kind: NamespaceSet)], treeFDs: [Int32] = []) {
         let m = memory, r = plan.request, p = r.process
         for j in joinFDs { m.adopt(j.fd) }
+        for fd in treeFDs where fd >= 0 { m.adopt(fd) }
         var c = envyro_oci_config()
-        c.mounts = m.values(r.mounts.map { mount in
+        c.mounts = m.values(r.mounts.enumerated().map { i, mount in
             envyro_mount(
                 source: mount.source.isEmpty ? nil : m.string(mount.source), destination: m.string(mount.destination),
                 fstype: mount.fstype.isEmpty ? nil : m.string(mount.fstype), flags: UInt(mount.flags),
-                propagation: UInt(mount.propagation), data: mount.data.isEmpty ? nil : m.string(mount.data))
+                propagation: UInt(mount.propagation), data: mount.data.isEmpty ? nil : m.string(mount.data),
+                attr_set: mount.attrSet, attr_clr: mount.attrClear, extra: mount.extra,
+                tree_fd: i < treeFDs.count ? treeFDs[i] : -1)
         })
         c.mount_count = Int32(r.mounts.count)
         c.devices = m.values(r.devices.map { d in

@@ -60,7 +60,15 @@ extension HelperServer {
             builder.memory.adopt(fd)
             o.timeNamespaceFD = fd
         }
-        builder.setOCI(o, joinFDs: joins)
+        let trees: [Int32]
+        switch idmappedTrees(r.mounts) {
+        case .failure(let outcome):
+            for j in joins { close(j.fd) }
+            try? cgroup?.remove()
+            return .failure(outcome)
+        case .success(let made): trees = made
+        }
+        builder.setOCI(o, joinFDs: joins, treeFDs: trees)
         let h: envyro_container_handles
         switch cloneChild(builder) {
         case .failure(let outcome):
@@ -103,5 +111,31 @@ extension CgroupLimits {
         var rest = self
         if rest.cpuShares == 1024 { rest.cpuShares = nil }
         return rest.isEmpty
+    }
+}
+
+extension HelperServer {
+    /// For each idmapped mount, its clone (made here, before clone: the container's process
+    /// can't idmap a mount of the host's file systems from its own user namespace); -1 for the
+    /// others. On a failure the clones made so far are closed and the mount is named.
+    func idmappedTrees(_ mounts: [WireMount]) -> Result<[Int32], Outcome> {
+        var fds: [Int32] = []
+        for (i, m) in mounts.enumerated() {
+            guard m.extra & UInt32(ENVYRO_MOUNT_IDMAP) != 0 else { fds.append(-1); continue }
+            let text = { (maps: [IDMapping]) in maps.map { "\($0.containerID) \($0.hostID) \($0.count)\n" }.joined() }
+            let made = system.idmappedTree(source: m.source, recursive: m.flags & 0x4000 != 0 /* MS_REC */,
+                                             attrRecursive: m.extra & UInt32(ENVYRO_MOUNT_IDMAP_REC) != 0,
+                                             uidMap: text(m.uidMappings), gidMap: text(m.gidMappings))
+            switch made {
+            case .success(let fd): fds.append(fd)
+            case .failure(let f):
+                for fd in fds where fd >= 0 { system.close(fd) }
+                let why = f.errno == ENOSYS
+                    ? "this kernel has no \(f.call) (idmapped mounts need Linux 5.12 or later)"
+                    : "\(f.call): \(Errno.describe(f.errno))"
+                return .failure(failure(f.errno, step: .ociMount, "idmapped mount of \(m.source) at mounts[\(i)] (\(m.destination)): \(why)"))
+            }
+        }
+        return .success(fds)
     }
 }

@@ -113,8 +113,21 @@ package protocol HelperSyscalls: AnyObject {
     /// Starts a process inside a running container (`envyro_container_exec`): 0 and its pid,
     /// or the errno with the step that failed.
     func execInContainer(_ config: inout envyro_exec_config, pid: inout pid_t, step: inout Int32) -> Int32
+    /// An idmapped clone of a bind source (`envyro_idmapped_tree`): its fd, or the errno with
+    /// the call that failed ("user namespace", "open_tree", "mount_setattr").
+    func idmappedTree(source: String, recursive: Bool, attrRecursive: Bool, uidMap: String, gidMap: String) -> Result<Int32, IdmapFailure>
     /// Closes a descriptor the helper owns.
     func close(_ fd: Int32)
+}
+
+/// Why an idmapped clone could not be made: the errno and the call that failed.
+package struct IdmapFailure: Error, Equatable {
+    package var errno: Int32
+    package var call: String
+    package init(errno: Int32, call: String) {
+        self.errno = errno
+        self.call = call
+    }
 }
 
 /// The real kernel.
@@ -189,6 +202,14 @@ package final class LinuxSyscalls: HelperSyscalls, Sendable {
 
     package func execInContainer(_ config: inout envyro_exec_config, pid: inout pid_t, step: inout Int32) -> Int32 {
         envyro_container_exec(&config, &pid, &step) == 0 ? 0 : errno
+    }
+
+    package func idmappedTree(source: String, recursive: Bool, attrRecursive: Bool, uidMap: String, gidMap: String) -> Result<Int32, IdmapFailure> {
+        var step: Int32 = 0
+        let fd = envyro_idmapped_tree(source, recursive ? 1 : 0, attrRecursive ? 1 : 0, uidMap, gidMap, &step)
+        if fd >= 0 { return .success(fd) }
+        let calls = ["a user namespace for the mapping", "open_tree", "mount_setattr"]
+        return .failure(IdmapFailure(errno: errno, call: calls[Int(min(max(step, 0), 2))]))
     }
 
     package func close(_ fd: Int32) { _ = Glibc.close(fd) }

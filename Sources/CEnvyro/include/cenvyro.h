@@ -208,7 +208,28 @@ struct envyro_mount {
     unsigned long flags;                /* MS_* for mount(2); a bind has MS_BIND (|MS_REC) */
     unsigned long propagation;          /* MS_PRIVATE/MS_SLAVE/MS_SHARED/MS_UNBINDABLE (|MS_REC), 0 = none */
     const char *_Nullable data;         /* fs options ("mode=755,size=65536k"), or NULL */
+    uint64_t attr_set, attr_clr;        /* MOUNT_ATTR_* set/cleared with mount_setattr(AT_RECURSIVE)
+                                           after the mount (the "r" options: rro, rnosuid, ...) */
+    unsigned int extra;                 /* ENVYRO_MOUNT_* below */
+    int tree_fd;                        /* -1, or an idmapped clone of the bind source made by the
+                                           helper (envyro_idmapped_tree): attached at the
+                                           destination with move_mount instead of a bind */
 };
+
+/* envyro_mount.extra: crun's options that change how a mount is made (MountExtra in Swift). */
+#define ENVYRO_MOUNT_DEST_NOFOLLOW 1u   /* a symlink at the destination is mounted on, not followed */
+#define ENVYRO_MOUNT_COPY_SYMLINK  2u   /* a symlink source is recreated at the destination */
+#define ENVYRO_MOUNT_IDMAP         4u   /* idmapped (tree_fd carries the clone) */
+#define ENVYRO_MOUNT_IDMAP_REC     8u   /* the mapping is on every mount of the clone */
+
+/// Made by the helper before clone (not in the child): a detached clone of `source`
+/// (open_tree OPEN_TREE_CLONE, with its submounts when `recursive`) idmapped with
+/// mount_setattr(MOUNT_ATTR_IDMAP) to a new user namespace whose maps are `uid_map` and
+/// `gid_map` (the /proc/PID/uid_map text: "inside outside count" lines), on every mount of the
+/// clone when `attr_recursive`. Returns the tree's fd, or -1 with errno set and `*step` naming
+/// the call that failed (0 userns, 1 open_tree, 2 mount_setattr).
+int envyro_idmapped_tree(const char *source, int recursive, int attr_recursive, const char *uid_map,
+                         const char *gid_map, int *step);
 
 /// One device node of `linux.devices`.
 struct envyro_device {
