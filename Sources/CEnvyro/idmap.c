@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -41,22 +42,32 @@ static int write_file(const char *path, const char *text) {
     return 0;
 }
 
-/* A user namespace with these maps: an O_RDONLY fd of it, or -1 (errno). */
+/* A user namespace with these maps: an O_RDONLY fd of it, or -1 (errno). The helper is
+ * non-dumpable, and so is this copy of it, whose /proc files then can't be written: the child
+ * makes itself dumpable (only host root gets here, see OCISpawn.swift), says so, and waits for
+ * EOF; it holds nothing and exits as soon as its namespace is open. */
 static int userns_with_maps(const char *uid_map, const char *gid_map) {
-    int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) < 0) return -1;
+    int go[2], ready[2];
+    if (pipe2(go, O_CLOEXEC) < 0) return -1;
+    if (pipe2(ready, O_CLOEXEC) < 0) { int e = errno; close(go[0]); close(go[1]); errno = e; return -1; }
     pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
-    if (pid < 0) { int e = errno; close(pipefd[0]); close(pipefd[1]); errno = e; return -1; }
+    if (pid < 0) { int e = errno; close(go[0]); close(go[1]); close(ready[0]); close(ready[1]); errno = e; return -1; }
     if (pid == 0) {
-        /* Only waits for the parent to be done with its maps (EOF), then exits. */
-        char c;
-        close(pipefd[1]);
-        while (read(pipefd[0], &c, 1) < 0 && errno == EINTR) {}
+        char c = 1;
+        close(go[1]);
+        close(ready[0]);
+        if (syscall(SYS_prctl, PR_SET_DUMPABLE, 1, 0, 0, 0) < 0) _exit(1);
+        while (write(ready[1], &c, 1) < 0 && errno == EINTR) {}
+        while (read(go[0], &c, 1) < 0 && errno == EINTR) {}
         _exit(0);
     }
-    close(pipefd[0]);
-    char path[64];
+    close(go[0]);
+    close(ready[1]);
+    char path[64], c;
     int fd = -1, e = 0;
+    ssize_t r;
+    while ((r = read(ready[0], &c, 1)) < 0 && errno == EINTR) {}
+    if (r != 1) { e = EPIPE; goto out; }
     snprintf(path, sizeof path, "/proc/%d/uid_map", (int)pid);
     if (write_file(path, uid_map) < 0) { e = errno; goto out; }
     snprintf(path, sizeof path, "/proc/%d/gid_map", (int)pid);
@@ -65,7 +76,8 @@ static int userns_with_maps(const char *uid_map, const char *gid_map) {
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) e = errno;
 out:
-    close(pipefd[1]);
+    close(go[1]);
+    close(ready[0]);
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
     errno = e;
     return fd;

@@ -409,16 +409,21 @@ void envyro__oci_child_main(const struct envyro_container_config *cfg, int sync_
         CHECK(ENVYRO_STEP_DOMAINNAME, setdomainname(oci->domainname, s_len(oci->domainname)));
     enter_time_namespace(oci);
 
-    /* 4. Nothing we mount may propagate to the host; a shared or slave rootfs (asked for by
-     *    the bundle) starts as rslave so that host mounts still reach it, as with runc. */
+    /* 4. Propagation between the host and the container, as crun does: none unless the
+     *    bundle asks (rprivate); a slave rootfs (rslave) lets host mounts reach the container
+     *    and nothing back; only a shared one (rshared) keeps the host's peer groups, so that
+     *    the container's mounts under a host's shared mount reach the host too (Kubernetes'
+     *    Bidirectional propagation relies on it). Private and unbindable start rprivate (an
+     *    unbindable tree could not be bound from) and are set on "/" after pivot_root. */
     unsigned long prop = oci->rootfs_propagation;
-    unsigned long first = (prop & (MS_SHARED | MS_SLAVE)) ? (MS_REC | MS_SLAVE) : (MS_REC | MS_PRIVATE);
+    unsigned long first = MS_REC | ((prop & MS_SHARED) ? MS_SHARED : (prop & MS_SLAVE) ? MS_SLAVE : MS_PRIVATE);
     CHECK(ENVYRO_STEP_MOUNT_PRIVATE, mount(NULL, "/", NULL, first, NULL));
 
     /* 5. The rootfs, bound onto itself (pivot_root needs a mount point). Umask 0 while
      *    building it, so that modes are what the bundle says (runc does the same). */
     mode_t old_umask = umask(0);
     if (!cfg->rootfs) envyro__fail(ENVYRO_STEP_ROOTFS_BIND, EINVAL);
+    if (prop & MS_SHARED) envyro__private_root_parent(cfg->rootfs);
     int rootfd = envyro__bind_rootfs(cfg->rootfs);
 
     /* 6. mounts, in order. */
@@ -439,7 +444,7 @@ void envyro__oci_child_main(const struct envyro_container_config *cfg, int sync_
     if (oci->hook_pause && oci->start_fd >= 0) pause_for_hooks(oci->start_fd);
 
     /* 11. pivot_root, then the propagation the bundle asked for. */
-    envyro__pivot_into(rootfd);
+    envyro__pivot_into(rootfd, (prop & MS_SHARED) != 0);
     if (prop) CHECK(ENVYRO_STEP_PROPAGATION, mount(NULL, "/", NULL, prop, NULL));
     umask(old_umask);
 

@@ -15,8 +15,10 @@
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <linux/openat2.h>
 
 #ifndef AT_RECURSIVE
 #define AT_RECURSIVE 0x8000
@@ -83,4 +85,30 @@ void envyro__setattr_recursive(const struct envyro_mount *m, int fd) {
     if (!m->attr_set && !m->attr_clr) return;
     struct envyro__mount_attr a = { m->attr_set, m->attr_clr, 0, 0 };
     CHECK(ENVYRO_STEP_OCI_MOUNT, (int)syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a));
+}
+
+/* A shared rootfsPropagation keeps the host's peer groups, but pivot_root refuses a new root
+ * whose parent mount is shared, and a shared current root: both are made private first (only
+ * those two mounts, as runc does with the rootfs's parent). The parent mount is found by going
+ * up from the rootfs directory until MS_PRIVATE is accepted: the kernel takes it only at the
+ * root of a mount (EINVAL elsewhere). */
+void envyro__private_root_parent(const char *rootfs) {
+    struct open_how how;
+    char target[32];
+    memset(&how, 0, sizeof how);
+    how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+    how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    int fd = (int)syscall(SYS_openat2, AT_FDCWD, rootfs, &how, sizeof how);
+    CHECK(ENVYRO_STEP_MOUNT_PRIVATE, fd);
+    for (int depth = 0; depth < PATH_BUF / 2; depth++) {
+        int up = openat(fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        CHECK(ENVYRO_STEP_MOUNT_PRIVATE, up);
+        close(fd);
+        fd = up;
+        fd_path(target, fd);
+        if (mount(NULL, target, NULL, MS_PRIVATE, NULL) == 0) break;
+        if (errno != EINVAL) envyro__fail(ENVYRO_STEP_MOUNT_PRIVATE, errno);
+    }
+    close(fd);
+    CHECK(ENVYRO_STEP_MOUNT_PRIVATE, mount(NULL, "/", NULL, MS_PRIVATE, NULL));
 }

@@ -282,10 +282,13 @@ void envyro__root_readonly(int rootfd, unsigned long extra) {
 }
 
 /* pivot_root into the root's mount (fchdir: no path), stacking the old root under it, then
- * detaching the old root. */
-void envyro__pivot_into(int rootfd) {
+ * detaching the old root. `slave_old`: the old root is made rslave first, so that detaching it
+ * doesn't propagate its unmounts to peers in the new root (a bundle's shared mounts; runc does
+ * the same). */
+void envyro__pivot_into(int rootfd, int slave_old) {
     CHECK(ENVYRO_STEP_PIVOT, fchdir(rootfd));
     CHECK(ENVYRO_STEP_PIVOT, (int)syscall(SYS_pivot_root, ".", "."));
+    if (slave_old) CHECK(ENVYRO_STEP_PIVOT, mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL));
     CHECK(ENVYRO_STEP_PIVOT, umount2(".", MNT_DETACH));
     CHECK(ENVYRO_STEP_PIVOT, chdir("/"));
     close(rootfd);

@@ -197,7 +197,7 @@ static __attribute__((noreturn)) void child_main(const struct envyro_container_c
 
     if (cfg->loopback_up && (cfg->clone_flags & CLONE_NEWNET)) envyro__loopback_up();
 
-    envyro__pivot_into(rootfd);
+    envyro__pivot_into(rootfd, 0);
 
     /* A prewarmed child is complete up to here: namespaces, id maps, cgroup, hostname, root.
      * It also gives up its privileges and installs its seccomp filter now, so the run pays only

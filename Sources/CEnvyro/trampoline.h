@@ -188,6 +188,7 @@ ENVYRO_HIDDEN int envyro__reopen_dest(int rootfd, const struct envyro_mount *m);
 ENVYRO_HIDDEN int envyro__copy_symlink(int rootfd, const struct envyro_mount *m);
 ENVYRO_HIDDEN void envyro__attach_tree(const struct envyro_mount *m, int destfd);
 ENVYRO_HIDDEN void envyro__setattr_recursive(const struct envyro_mount *m, int fd);
+ENVYRO_HIDDEN void envyro__private_root_parent(const char *rootfs);
 /* chdir to `cwd` resolved inside the current root (openat2 RESOLVE_IN_ROOT, no magic links),
  * then checks that the kernel can reach the new cwd from the root. */
 ENVYRO_HIDDEN void envyro__enter_cwd(const char *cwd);
@@ -202,7 +203,7 @@ ENVYRO_HIDDEN void envyro__populate_dev(int rootfd);
 ENVYRO_HIDDEN void envyro__mask_paths(int rootfd, const struct envyro_container_config *cfg);
 ENVYRO_HIDDEN void envyro__root_readonly(int rootfd, unsigned long extra);
 /* pivot_root into the root's mount; closes rootfd. */
-ENVYRO_HIDDEN void envyro__pivot_into(int rootfd);
+ENVYRO_HIDDEN void envyro__pivot_into(int rootfd, int slave_old);
 
 /* ---- the children ---------------------------------------------------------------------- */
 

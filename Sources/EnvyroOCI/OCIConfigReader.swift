@@ -301,7 +301,8 @@ enum ConfigSchema {
         }
 
         var propagation: String?
-        if let name = try l.optionalString("rootfsPropagation") {
+        // "" is unset, as runc and crun read it.
+        if let name = try l.optionalString("rootfsPropagation"), !name.isEmpty {
             guard OCIMountOptions.propagation(name) != nil else {
                 throw l.error("rootfsPropagation",
                               "'\(name)' is not one of: \(OCIMountOptions.propagationNames.joined(separator: ", "))")

@@ -114,12 +114,8 @@ struct RefusedConfigTests {
         .init("a memory policy", "linux.memoryPolicy", ["mode": "MPOL_BIND"], reason: "memory policy is not supported"),
         .init("a network cgroup", "linux.resources.network", ["classID": 1], reason: "network classID and priorities"),
         .init("an rdma cgroup", "linux.resources.rdma", ["mlx5_1": ["hcaHandles": 3]], reason: "rdma cgroup is not supported"),
-        .init("idmapped mounts", "mounts.0.uidMappings", [["containerID": 0, "hostID": 1000, "size": 1]],
-              errorPath: "mounts[0].uidMappings", reason: "idmapped mounts are not supported"),
-        .init("an idmap mount option", "mounts.0.options", ["idmap"], errorPath: "mounts[0].options[0]",
-              reason: "'idmap': idmapped mounts are not supported"),
-        .init("a recursive read-only option", "mounts.2.options", ["nosuid", "rro"], errorPath: "mounts[2].options[1]",
-              reason: "'rro': recursive mount attributes"),
+        .init("src-nofollow", "mounts.5.options", ["bind", "src-nofollow"], errorPath: "mounts[5].options[1]",
+              reason: "'src-nofollow': src-nofollow is not supported"),
         .init("tmpcopyup", "mounts.1.options", ["tmpcopyup"], errorPath: "mounts[1].options[0]", reason: "'tmpcopyup'"),
     ]
 

@@ -36,7 +36,7 @@ struct FeaturesTests {
         let options = Self.list(try Self.document()["mountOptions"])
         #expect(options.count == OCIMountOptions.recognized.count)
         for option in options {
-            let lowered = try OCIConfig.Mount(destination: "/x", type: "tmpfs", options: [option]).lowered()
+            let lowered = try OCIConfig.Mount(destination: "/x", type: "bind", source: "/y", options: [option]).lowered()
             #expect(lowered.data == "", "\(option) went to data")
         }
         #expect(Set(options).isDisjoint(with: OCIMountOptions.refusedNames))

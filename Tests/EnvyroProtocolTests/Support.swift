@@ -126,7 +126,11 @@ let sampleOCICreate = OCICreateRequest(
                          capAmbient: 1 << 5, noNewPrivileges: true, rlimits: [WireRlimit(resource: 7, soft: 1024, hard: 4096)],
                          terminal: true, consoleRows: 30, consoleCols: 100, seccomp: [UInt8](repeating: 0, count: 16)),
     mounts: [WireMount(source: "proc", destination: "/proc", fstype: "proc", flags: 14, propagation: 0, data: ""),
-             WireMount(source: "/etc/hosts", destination: "/etc/hosts", fstype: "", flags: 4096 | 1, propagation: 1 << 18, data: "")],
+             WireMount(source: "/etc/hosts", destination: "/etc/hosts", fstype: "", flags: 4096 | 1, propagation: 1 << 18, data: ""),
+             WireMount(source: "/srv", destination: "/srv", fstype: "", flags: 4096 | 0x4000, propagation: 0, data: "",
+                       attrSet: 0x10 | 1, attrClear: 0x70, extra: 4 | 8,
+                       uidMappings: [IDMapping(containerID: 0, hostID: 1000, count: 10)],
+                       gidMappings: [IDMapping(containerID: 0, hostID: 2000, count: 5)])],
     devices: [WireDevice(path: "/dev/null", mode: 0o020666, major: 1, minor: 3, uid: 0, gid: 0)],
     sysctl: ["kernel.shmmax=1"], maskedPaths: ["/proc/kcore"], readonlyPaths: ["/proc/sys"], rootfsPropagation: 1 << 18,
     domainname: "d", joinNamespaces: [], oomScoreAdj: -5, hasConsole: true, deviceRules: ["deny a *:* rwm", "allow c 1:3 rwm"], pausesForHooks: true)

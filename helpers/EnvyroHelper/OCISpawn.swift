@@ -122,6 +122,11 @@ extension HelperServer {
         var fds: [Int32] = []
         for (i, m) in mounts.enumerated() {
             guard m.extra & UInt32(ENVYRO_MOUNT_IDMAP) != 0 else { fds.append(-1); continue }
+            // MOUNT_ATTR_IDMAP needs CAP_SYS_ADMIN over the source's file system: the host's.
+            guard UserNamespace.isHostRoot else {
+                for fd in fds where fd >= 0 { system.close(fd) }
+                return .failure(failure(EPERM, step: .ociMount, "idmapped mount at mounts[\(i)] (\(m.destination)): only host root can idmap a mount (mount_setattr MOUNT_ATTR_IDMAP needs CAP_SYS_ADMIN over the source's file system)"))
+            }
             let text = { (maps: [IDMapping]) in maps.map { "\($0.containerID) \($0.hostID) \($0.count)\n" }.joined() }
             let made = system.idmappedTree(source: m.source, recursive: m.flags & 0x4000 != 0 /* MS_REC */,
                                              attrRecursive: m.extra & UInt32(ENVYRO_MOUNT_IDMAP_REC) != 0,
