@@ -45,7 +45,7 @@ static int reopen_dest(int rootfd, int oldfd, const char *dest, char target[32])
 static int bind_at(int rootfd, int fd, const struct envyro_mount *m, const char *source, unsigned long flags, unsigned long rec) {
     char target[32];
     fd_path(target, fd);
-    if (m->tree_fd >= 0) envyro__attach_tree(m, fd);
+    if (ENVYRO_MOUNT_HAS_TREE(m)) envyro__attach_tree(m, fd);
     else CHECK(ENVYRO_STEP_OCI_MOUNT, mount(source, target, NULL, MS_BIND | rec, NULL));
     close(fd);
     fd = envyro__reopen_dest(rootfd, m);
@@ -174,7 +174,7 @@ static void oci_mount(int rootfd, const struct envyro_mount *m, int *dev_tmpfs, 
     if (bind) {
         /* A fifo or a socket is bound onto an empty file, like a regular file. */
         struct stat st;
-        if (m->tree_fd >= 0) CHECK(ENVYRO_STEP_OCI_MOUNT, fstat(m->tree_fd, &st));
+        if (ENVYRO_MOUNT_HAS_TREE(m)) CHECK(ENVYRO_STEP_OCI_MOUNT, fstat(m->tree_fd, &st));
         else if (!m->source || stat(m->source, &st) < 0) envyro__fail(ENVYRO_STEP_OCI_MOUNT, m->source ? errno : EINVAL);
         is_dir = S_ISDIR(st.st_mode);
     }
@@ -428,7 +428,11 @@ void envyro__oci_child_main(const struct envyro_container_config *cfg, int sync_
 
     /* 6. mounts, in order. */
     int dev_tmpfs = 0, devpts = 0;
-    for (int i = 0; i < oci->mount_count; i++) oci_mount(rootfd, &oci->mounts[i], &dev_tmpfs, &devpts);
+    for (int i = 0; i < oci->mount_count; i++) {
+        envyro__set_fail_detail(i);
+        oci_mount(rootfd, &oci->mounts[i], &dev_tmpfs, &devpts);
+    }
+    envyro__set_fail_detail(-1);
     /* 7. devices, and /dev's links. */
     for (int i = 0; i < oci->device_count; i++) oci_device(rootfd, &oci->devices[i]);
     if (dev_tmpfs || devpts) oci_dev_links(rootfd, dev_tmpfs, devpts);

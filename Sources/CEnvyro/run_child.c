@@ -237,7 +237,7 @@ static void keep_only_child_fds(const struct envyro_container_config *cfg, int s
     int trees = 0;
     if (oci)
         for (int i = 0; i < oci->mount_count; i++)
-            if (oci->mounts[i].tree_fd >= 0) trees++;
+            if (ENVYRO_MOUNT_HAS_TREE(&oci->mounts[i])) trees++;
     if (cfg->cgroup_procs_count + (oci ? oci->join_count + oci->preserved_fd_count + 3 + trees : 0) + 6 > ENVYRO_KEEP_MAX)
         envyro__fail(ENVYRO_STEP_STDIO, EMFILE);
     keep[n++] = sync_fd; keep[n++] = err_fd; keep[n++] = go_fd;
@@ -250,7 +250,7 @@ static void keep_only_child_fds(const struct envyro_container_config *cfg, int s
         keep[n++] = oci->time_ns_fd > 0 ? oci->time_ns_fd : -1;
         for (int i = 0; i < oci->preserved_fd_count; i++) keep[n++] = oci->preserved_fds[i];
         for (int i = 0; i < oci->mount_count; i++)
-            if (oci->mounts[i].tree_fd >= 0) keep[n++] = oci->mounts[i].tree_fd;
+            if (ENVYRO_MOUNT_HAS_TREE(&oci->mounts[i])) keep[n++] = oci->mounts[i].tree_fd;
     }
     envyro__close_fds_except(keep, n);
 }

@@ -79,6 +79,8 @@ ENVYRO_HIDDEN void envyro__close_error_fd(void);
 /* A record that is not a failure (READY, PREPARED) on the error pipe. */
 ENVYRO_HIDDEN void envyro__report(int step);
 ENVYRO_HIDDEN __attribute__((noreturn)) void envyro__fail(int step, int err);
+/* The entry (an OCI mount's index) a failure is about; -1: none. */
+ENVYRO_HIDDEN void envyro__set_fail_detail(int detail);
 /* Looks up argv[0] in `search_path` like a shell and execs it; returns errno of the failure a
  * shell would report (EACCES wins over ENOENT when some candidate was not executable). */
 ENVYRO_HIDDEN int envyro__exec_search(const char *file, char *const argv[], char *const envp[], const char *search_path);

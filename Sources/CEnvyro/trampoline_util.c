@@ -121,13 +121,17 @@ void envyro__close_error_fd(void) {
     g_error_fd = -1;
 }
 
+/* Which entry a failing step was working on (the OCI mount index), reported with it. */
+static int g_fail_detail = -1;
+void envyro__set_fail_detail(int detail) { g_fail_detail = detail; }
+
 void envyro__report(int step) {
-    struct envyro_child_error e = { .step = step, .err = 0 };
+    struct envyro_child_error e = { .step = step, .err = 0, .detail = -1 };
     if (g_error_fd >= 0) envyro__write_all(g_error_fd, &e, sizeof e);
 }
 
 void envyro__fail(int step, int err) {
-    struct envyro_child_error e = { .step = step, .err = err };
+    struct envyro_child_error e = { .step = step, .err = err, .detail = g_fail_detail };
     if (g_error_fd >= 0) envyro__write_all(g_error_fd, &e, sizeof e);
     _exit(step == ENVYRO_STEP_EXEC ? (err == ENOENT ? 127 : 126) : 125);
 }

@@ -83,8 +83,8 @@ struct HelperServerTests {
         let f = try HelperFixture()
         try f.greet()
         f.fake.cloneScript = .child(pid: 4242, pidfd: 777, records: [
-            envyro_child_error(step: Int32(ENVYRO_STEP_READY.rawValue), err: 0),
-            envyro_child_error(step: Int32(ENVYRO_STEP_EXEC.rawValue), err: ENOENT),
+            envyro_child_error(step: Int32(ENVYRO_STEP_READY.rawValue), err: 0, detail: -1),
+            envyro_child_error(step: Int32(ENVYRO_STEP_EXEC.rawValue), err: ENOENT, detail: -1),
         ])
         let (_, reply) = try f.call(.create(HelperFixture.create(argv: ["/no/such"])), fds: HelperFixture.stdio())
         guard case .failed(let failure) = reply else { Issue.record("expected a failure"); return }

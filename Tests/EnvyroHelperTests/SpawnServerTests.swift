@@ -6,8 +6,8 @@ import EnvyroSystem
 import Glibc
 import Testing
 
-let ready = envyro_child_error(step: Int32(ENVYRO_STEP_READY.rawValue), err: 0)
-let prepared = envyro_child_error(step: Int32(ENVYRO_STEP_PREPARED.rawValue), err: 0)
+let ready = envyro_child_error(step: Int32(ENVYRO_STEP_READY.rawValue), err: 0, detail: -1)
+let prepared = envyro_child_error(step: Int32(ENVYRO_STEP_PREPARED.rawValue), err: 0, detail: -1)
 
 /// Creates with limits and the OCI verbs, driven through the server against the fake.
 @Suite("Creates with limits and the OCI verbs, without root")
@@ -69,7 +69,7 @@ struct SpawnServerTests {
         let f = try HelperFixture()
         try f.greet()
         f.fake.cgroupsWork = true
-        f.fake.cloneScript = .child(pid: 4301, pidfd: 801, records: [ready, envyro_child_error(step: Int32(ENVYRO_STEP_EXEC.rawValue), err: EACCES)])
+        f.fake.cloneScript = .child(pid: 4301, pidfd: 801, records: [ready, envyro_child_error(step: Int32(ENVYRO_STEP_EXEC.rawValue), err: EACCES, detail: -1)])
         let (_, reply) = try f.call(.create(Self.limited()), fds: HelperFixture.stdio())
         #expect(HelperFixture.failure(reply)?.step == .exec)
         #expect(Array(f.fake.calls.suffix(4)) == [.signal(pidfd: 801, SIGKILL), .wait(pidfd: 801), .close(801), .removeCgroup("c-test-1")])
@@ -159,7 +159,7 @@ struct SpawnServerTests {
         let f = try HelperFixture(policy: "oci")
         try f.greet([.oci])
         f.fake.cgroupsWork = true
-        f.fake.cloneScript = .child(pid: 4401, pidfd: 901, records: [ready, envyro_child_error(step: Int32(ENVYRO_STEP_EXEC.rawValue), err: ENOENT)])
+        f.fake.cloneScript = .child(pid: 4401, pidfd: 901, records: [ready, envyro_child_error(step: Int32(ENVYRO_STEP_EXEC.rawValue), err: ENOENT, detail: -1)])
         let (_, reply) = try f.call(.ociCreate(Self.bundle(f)), fds: Self.ociFDs())
         let failure = try #require(HelperFixture.failure(reply))
         #expect(failure.message == "exec: \"sh\": executable file not found in $PATH")

@@ -147,6 +147,18 @@ struct OCIMounts {
         #expect(existsInside ? r.envyro.stdout == "1\n" : r.envyro.status != 0, "\(r)")
     }
 
+    @Test("A mount the kernel refuses is named with its source and destination, as runc names it (crun fails too)")
+    func failedMountIsNamed() throws {
+        let bench = try MountBench("named")
+        defer { bench.cleanup() }
+        let file = bench.host("a-file")
+        FileManager.default.createFile(atPath: file, contents: nil)
+        try bench.makeInRootfs("adir")
+        let r = try bench.compare(mounts: [bench.bind(file, "/adir", ["bind"])], script: "true")
+        #expect(r.reference.status != 0 && r.envyro.status != 0, "\(r)")
+        #expect(r.envyro.stderr.contains("error mounting \"\(file)\" to rootfs at \"/adir\": Not a directory"), "\(r.envyro.stderr)")
+    }
+
     // MARK: idmapped mounts
 
     @Test("An idmapped mount without a container user namespace shows the mount's mapping, as with crun")

@@ -99,7 +99,22 @@ extension HelperServer {
                 : Errno.describe(report.err)
             return .failure(failure(report.err, step: step, "exec: \"\(program)\": \(why)"))
         }
+        if report.step == Int32(ENVYRO_STEP_OCI_MOUNT.rawValue), report.detail >= 0, Int(report.detail) < r.mounts.count {
+            return .failure(failure(report.err, step: step, Self.mountFailure(r.mounts[Int(report.detail)], errno: report.err)))
+        }
         return .failure(failure(report.err, step: step, "\(step): \(Errno.describe(report.err))"))
+    }
+
+    /// A failed mount named as runc names it, with the kernel call a missing one needs.
+    static func mountFailure(_ m: WireMount, errno e: Int32) -> String {
+        var why = Errno.describe(e)
+        if e == ENOSYS {
+            why = m.attrSet | m.attrClear != 0
+                ? "this kernel has no mount_setattr (recursive mount attributes need Linux 5.12 or later)"
+                : "this kernel has no move_mount (Linux 5.2 or later)"
+        }
+        let source = m.source.isEmpty ? m.fstype : m.source
+        return "error mounting \"\(source)\" to rootfs at \"\(m.destination)\": \(why)"
     }
 }
 

@@ -211,9 +211,11 @@ struct envyro_mount {
     uint64_t attr_set, attr_clr;        /* MOUNT_ATTR_* set/cleared with mount_setattr(AT_RECURSIVE)
                                            after the mount (the "r" options: rro, rnosuid, ...) */
     unsigned int extra;                 /* ENVYRO_MOUNT_* below */
-    int tree_fd;                        /* -1, or an idmapped clone of the bind source made by the
-                                           helper (envyro_idmapped_tree): attached at the
-                                           destination with move_mount instead of a bind */
+    int tree_fd;                        /* with ENVYRO_MOUNT_IDMAP: an idmapped clone of the bind
+                                           source made by the helper (envyro_idmapped_tree),
+                                           attached at the destination with move_mount instead
+                                           of a bind; read only with that bit (a zeroed struct
+                                           has none), -1 for none */
 };
 
 /* envyro_mount.extra: crun's options that change how a mount is made (MountExtra in Swift). */
@@ -221,6 +223,7 @@ struct envyro_mount {
 #define ENVYRO_MOUNT_COPY_SYMLINK  2u   /* a symlink source is recreated at the destination */
 #define ENVYRO_MOUNT_IDMAP         4u   /* idmapped (tree_fd carries the clone) */
 #define ENVYRO_MOUNT_IDMAP_REC     8u   /* the mapping is on every mount of the clone */
+#define ENVYRO_MOUNT_HAS_TREE(m) (((m)->extra & ENVYRO_MOUNT_IDMAP) && (m)->tree_fd >= 0)
 
 /// Made by the helper before clone (not in the child): a detached clone of `source`
 /// (open_tree OPEN_TREE_CLONE, with its submounts when `recursive`) idmapped with
@@ -359,7 +362,7 @@ struct envyro_container_handles {
                        execve succeeded */
     int go_fd;      /* prewarm only: send the run's details here (envyro_container_go) */
 };
-struct envyro_child_error { int32_t step; int32_t err; };
+struct envyro_child_error { int32_t step; int32_t err; int32_t detail; /* OCI_MOUNT: the index in mounts; else -1 */ };
 
 /// clone3 (falling back to clone) with the config's namespace flags and CLONE_PIDFD. The child
 /// waits for the sync byte, then sets up and execs; the parent gets the handles.
