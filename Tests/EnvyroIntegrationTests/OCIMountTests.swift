@@ -297,3 +297,57 @@ struct OCIMounts {
     }
 }
 }
+
+extension Integration {
+/// The same options from an ordinary user's rootless bundle (crun is not run as that user here:
+/// the expected results are stated).
+@Suite("OCI mounts as an ordinary user", .serialized,
+       .enabled(if: Harness.isRoot && OCIBundle.busyboxAvailable && Harness.ordinaryUser != nil, "needs root, busybox and the ordinary user"))
+struct OCIMountsRootless {
+    static func bundle(_ name: String) throws -> (OCIBundle, String) {
+        let b = try OCIBundle("rootless-\(name)", as: .ordinary, rootless: true)
+        let src = b.dir.appendingPathComponent("src").path
+        try FileManager.default.createDirectory(atPath: src + "/sub", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: src + "/file", contents: nil)
+        // The rootfs is root's: the user's container root can't make the mount point.
+        try FileManager.default.createDirectory(at: b.rootfs.appendingPathComponent("mnt"), withIntermediateDirectories: true)
+        _ = try Harness.run(["/bin/chmod", "-R", "a+rX", b.dir.path])
+        return (b, src)
+    }
+
+    static func run(_ b: OCIBundle, mounts: [[String: Any]], script: String) throws -> Harness.Result {
+        b.config["mounts"] = (b.config["mounts"] as? [[String: Any]] ?? []) + mounts
+        b.process["args"] = ["sh", "-c", script]
+        try b.write()
+        return try b.envyro(["run", "--bundle", b.bundle.path, b.newID("m")])
+    }
+
+    @Test("rro and rnosuid reach every mount of an rbind in a rootless container")
+    func recursiveAttributes() throws {
+        let (b, src) = try Self.bundle("rattr")
+        defer {
+            _ = try? Harness.run(["/bin/umount", "-l", src + "/sub"])
+            b.cleanup()
+        }
+        let m = try Harness.run(["/bin/mount", "-t", "tmpfs", "-o", "size=1m", "envyro-sub", src + "/sub"])
+        try #require(m.status == 0, "\(m.stderr)")
+        let r = try Self.run(b, mounts: [["destination": "/mnt", "type": "bind", "source": src, "options": ["rbind", "rro", "rnosuid"]]],
+                             script: "grep ' /mnt' /proc/self/mountinfo | cut -d' ' -f5,6")
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n")
+        #expect(lines.count == 2, "\(r.stdout)")
+        for line in lines { #expect(line.contains(" ro,") && line.contains("nosuid"), "\(line)") }
+    }
+
+    @Test("An idmapped mount from an ordinary user is refused by name (the kernel wants CAP_SYS_ADMIN over the source's file system)")
+    func idmapRefused() throws {
+        let (b, src) = try Self.bundle("idmap")
+        defer { b.cleanup() }
+        let ranges = [["containerID": 0, "hostID": 1000, "size": 1]]
+        let r = try Self.run(b, mounts: [["destination": "/mnt", "type": "bind", "source": src, "options": ["rbind"],
+                                          "uidMappings": ranges, "gidMappings": ranges]], script: "true")
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("only host root can idmap a mount"), "\(r.stderr)")
+    }
+}
+}
