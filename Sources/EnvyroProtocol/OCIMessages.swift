@@ -58,6 +58,34 @@ public struct WireMount: Sendable, Equatable {
         for m in gidMappings { m.encode(into: &w) }
     }
 
+    /// MOUNT_ATTR_* the recursive options may set or clear: ro, nosuid, nodev, noexec, the atime
+    /// field, nodiratime, nosymfollow (never MOUNT_ATTR_IDMAP: idmapping has its own path).
+    public static let recursiveAttributes: UInt64 = 0x1 | 0x2 | 0x4 | 0x8 | 0x70 | 0x80 | 0x20_0000
+    /// Every ENVYRO_MOUNT_* bit.
+    public static let extraBits: UInt32 = 0xF
+    /// The kernel's limit of ranges per id map.
+    public static let maxRanges = 340
+
+    func validate(_ i: Int) throws(ProtocolError) {
+        guard (attrSet | attrClear) & ~Self.recursiveAttributes == 0 else {
+            throw .invalidValue(field: "mounts[\(i)].attributes", reason: "not a recursive mount attribute")
+        }
+        guard extra & ~Self.extraBits == 0 else { throw .invalidValue(field: "mounts[\(i)].extra", reason: "unknown bits") }
+        let idmapped = extra & 4 != 0
+        guard idmapped == !uidMappings.isEmpty, idmapped == !gidMappings.isEmpty else {
+            throw .invalidValue(field: "mounts[\(i)].uidMappings", reason: "an idmapped mount needs uid and gid ranges, and only it has them")
+        }
+        guard !idmapped || (fstype.isEmpty && source.utf8.first == UInt8(ascii: "/")) else {
+            throw .invalidValue(field: "mounts[\(i)].source", reason: "an idmapped mount is a bind of an absolute path")
+        }
+        for maps in [uidMappings, gidMappings] {
+            guard maps.count <= Self.maxRanges else { throw .invalidValue(field: "mounts[\(i)].uidMappings", reason: "more than \(Self.maxRanges) ranges") }
+            for m in maps where m.count == 0 || UInt64(m.containerID) + UInt64(m.count) > 1 << 32 || UInt64(m.hostID) + UInt64(m.count) > 1 << 32 {
+                throw .invalidValue(field: "mounts[\(i)].uidMappings", reason: "an empty range or one past id 4294967295")
+            }
+        }
+    }
+
     static func decode(from r: inout WireReader) throws(ProtocolError) -> WireMount {
         WireMount(source: try r.string("mounts.source"), destination: try r.string("mounts.destination"),
                   fstype: try r.string("mounts.fstype"), flags: try r.u64("mounts.flags"),
@@ -345,6 +373,7 @@ public struct OCICreateRequest: Sendable, Equatable, WirePayload {
             try checkString(m.source, "mounts[\(i)].source"); try checkString(m.fstype, "mounts[\(i)].fstype")
             try checkString(m.data, "mounts[\(i)].data"); try checkString(m.destination, "mounts[\(i)].destination")
             guard m.destination.utf8.first == UInt8(ascii: "/") else { throw .invalidValue(field: "mounts[\(i)].destination", reason: "not absolute") }
+            try m.validate(i)
         }
         for (i, d) in devices.enumerated() {
             try checkString(d.path, "devices[\(i)].path")

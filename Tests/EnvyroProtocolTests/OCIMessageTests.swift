@@ -67,6 +67,27 @@ struct OCIMessageTests {
         #expect(rejects(.ociCreate(r)))
     }
 
+    @Test("a mount's recursive attributes, extra bits and idmap ranges are checked: no idmap bit through the attributes, ranges only with idmap, on an absolute bind source")
+    func mountExtras() {
+        #expect(!rejects(.ociCreate(sampleOCICreate)))
+        let changes: [(inout WireMount) -> Void] = [
+            { $0.attrSet = 0x10_0000 },              // MOUNT_ATTR_IDMAP
+            { $0.attrClear = 0x40_0000 },            // not an attribute
+            { $0.extra = 0x10 },
+            { $0.uidMappings = [] },                 // idmap without ranges
+            { $0.extra = 0 },                        // ranges without idmap
+            { $0.source = "srv" },
+            { $0.fstype = "tmpfs" },
+            { $0.gidMappings = [IDMapping(containerID: 0, hostID: 4_294_967_295, count: 2)] },
+            { $0.uidMappings = Array(repeating: IDMapping(containerID: 0, hostID: 0, count: 1), count: 341) },
+        ]
+        for change in changes {
+            var r = sampleOCICreate
+            change(&r.mounts[2])
+            #expect(rejects(.ociCreate(r)))
+        }
+    }
+
     @Test("an ambient capability must be permitted and inheritable, and rlimits stay in range")
     func processRules() {
         var r = sampleOCICreate
