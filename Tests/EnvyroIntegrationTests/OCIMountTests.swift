@@ -227,10 +227,14 @@ struct OCIMounts {
         #expect(r.envyro.stdout.contains("size=1024k,mode=1770,uid=100005,gid=100006"), "ids are the container's: \(r)")
     }
 
-    @Test("A read-only cgroup mount makes every hierarchy read-only, as with crun", arguments: [false, true])
-    func readOnlyCgroup(_ userns: Bool) throws {
+    @Test("A read-only cgroup mount makes every hierarchy read-only, as with crun (user namespace, cgroup namespace)",
+          arguments: [(false, true), (true, true), (false, false)])
+    func readOnlyCgroup(_ userns: Bool, _ cgroupns: Bool) throws {
         let bench = try MountBench("cgroup-ro", userns: userns)
         defer { bench.cleanup() }
+        if !cgroupns {
+            bench.bundle.linux["namespaces"] = (bench.bundle.linux["namespaces"] as? [[String: Any]] ?? []).filter { $0["type"] as? String != "cgroup" }
+        }
         let cgroup: [String: Any] = ["destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
                                      "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]]
         let r = try bench.compare(mounts: [cgroup], replacing: "/sys/fs/cgroup",
@@ -239,6 +243,8 @@ struct OCIMounts {
         // crun 1.8.1 leaves the v2 "unified" hierarchy out on this hybrid host (it is told v2
         // has no controllers): every hierarchy it mounts must be mounted alike by envyro.
         let envyroLines = Set(r.envyro.stdout.split(separator: "\n"))
+        #expect(envyroLines.filter { $0.hasPrefix("/sys/fs/cgroup/") }.count >= 5, "every hierarchy is mounted: \(r)")
+        #expect(r.reference.stdout.split(separator: "\n").count >= 5, "crun mounted them too: \(r)")
         for line in r.reference.stdout.split(separator: "\n") { #expect(envyroLines.contains(line), "\(line) in \(r)") }
         for line in envyroLines where line.hasPrefix("/sys/fs/cgroup/") { #expect(line.contains(" ro,"), "\(line)") }
         #expect(r.envyro.stdout.hasSuffix("refused\n"), "\(r)")
