@@ -252,6 +252,30 @@ struct OCIMounts {
 
     // MARK: propagation
 
+    /// (per-mount option, rootfsPropagation). Where crun 1.8.1 differs it is left out: with
+    /// rootfsPropagation unset it makes the whole tree rprivate after the mounts (a mount's own
+    /// "unbindable" is lost; envyro keeps it), it applies "unbindable" to an rbind's submounts
+    /// too (envyro: only to the mount, as mount(8) means it), and with "runbindable" it fails to
+    /// bind the cgroup hierarchies (EINVAL; envyro makes the tree unbindable after pivot_root).
+    static let propagationTags: [(option: String, rootfs: String)] = [
+        ("runbindable", "private"), ("runbindable", "unbindable"), ("runbindable", "rslave"), ("rprivate", "rslave"),
+        ("rslave", "unbindable"),
+    ]
+
+    @Test("A mount's propagation and the root's, as mountinfo shows them, as with crun", arguments: propagationTags)
+    func propagationTagsMatch(_ row: (option: String, rootfs: String)) throws {
+        let bench = try MountBench("tags")
+        defer { bench.cleanup() }
+        let src = try bench.sourceWithSubmount()
+        bench.bundle.linux["rootfsPropagation"] = row.rootfs
+        let r = try bench.compare(mounts: [bench.bind(src, "/mnt", ["rbind", row.option])],
+                                  script: "awk '$5 == \"/\" || $5 ~ /^\\/mnt/ { print $5, $7 }' /proc/self/mountinfo")
+        // Peer group numbers differ between runs: only the kind of propagation is compared.
+        let kinds = { (text: String) in text.replacingOccurrences(of: #":[0-9]+"#, with: "", options: .regularExpression) }
+        #expect(r.envyro.status == 0 && kinds(r.envyro.stdout) == kinds(r.reference.stdout), "\(r)")
+        #expect(r.envyro.stdout.split(separator: "\n").count == 3, "\(r)")
+    }
+
     /// (per-mount option, rootfsPropagation, does the container's mount reach the host).
     /// crun's answers on this host, except rshared: crun's containers run in the host's mount
     /// namespace's copy, envyro's in the root helper's, which is rslave of the host (the fix
