@@ -46,6 +46,7 @@ static int bind_at(int rootfd, int fd, const struct envyro_mount *m, const char 
     char target[32];
     fd_path(target, fd);
     if (ENVYRO_MOUNT_HAS_TREE(m)) envyro__attach_tree(m, fd);
+    else if (m->extra & ENVYRO_MOUNT_SRC_NOFOLLOW) envyro__bind_nofollow(m, target, rec);
     else CHECK(ENVYRO_STEP_OCI_MOUNT, mount(source, target, NULL, MS_BIND | rec, NULL));
     close(fd);
     fd = envyro__reopen_dest(rootfd, m);
@@ -175,7 +176,8 @@ static void oci_mount(int rootfd, const struct envyro_mount *m, int *dev_tmpfs, 
         /* A fifo or a socket is bound onto an empty file, like a regular file. */
         struct stat st;
         if (ENVYRO_MOUNT_HAS_TREE(m)) CHECK(ENVYRO_STEP_OCI_MOUNT, fstat(m->tree_fd, &st));
-        else if (!m->source || stat(m->source, &st) < 0) envyro__fail(ENVYRO_STEP_OCI_MOUNT, m->source ? errno : EINVAL);
+        else if (!m->source || (m->extra & ENVYRO_MOUNT_SRC_NOFOLLOW ? lstat(m->source, &st) : stat(m->source, &st)) < 0)
+            envyro__fail(ENVYRO_STEP_OCI_MOUNT, m->source ? errno : EINVAL);
         is_dir = S_ISDIR(st.st_mode);
     }
     int fd = envyro__open_dest(rootfd, m, is_dir);

@@ -1,8 +1,9 @@
 /*
  * The parts of an OCI mount that go beyond mount(2) (issue 17): the recursive attributes
- * (rro, rnosuid, ...) with mount_setattr(AT_RECURSIVE), a destination opened without following
- * its last symlink (dest-nofollow), a symlink source copied as a symlink (copy-symlink), and an
- * idmapped clone made by the helper attached with move_mount. Every destination is still
+ * (rro, rnosuid, ...) with mount_setattr(AT_RECURSIVE), a destination or a source taken without
+ * following its last symlink (dest-nofollow, src-nofollow), a symlink source copied as a symlink
+ * (copy-symlink), and an idmapped clone made by the helper attached with move_mount. Every
+ * destination is still
  * resolved inside the root (RESOLVE_IN_ROOT): only the last component's symlink is kept, never
  * followed out.
  *
@@ -78,6 +79,17 @@ void envyro__attach_tree(const struct envyro_mount *m, int destfd) {
     CHECK(ENVYRO_STEP_OCI_MOUNT, (int)syscall(SYS_move_mount, m->tree_fd, "", destfd, "",
                                                MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH));
     close(m->tree_fd);
+}
+
+/* src-nofollow: the source opened without following its last symlink, and that object bound
+ * (a symlink source stays a symlink; mounting it needs a destination that is not a directory). */
+void envyro__bind_nofollow(const struct envyro_mount *m, const char *target, unsigned long rec) {
+    char source[32];
+    int fd = open(m->source, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    CHECK(ENVYRO_STEP_OCI_MOUNT, fd);
+    fd_path(source, fd);
+    CHECK(ENVYRO_STEP_OCI_MOUNT, mount(source, target, NULL, MS_BIND | rec, NULL));
+    close(fd);
 }
 
 /* The recursive attributes: on the mount at `fd` and every mount under it. */

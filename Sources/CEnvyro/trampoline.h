@@ -189,6 +189,7 @@ ENVYRO_HIDDEN int envyro__open_dest(int rootfd, const struct envyro_mount *m, in
 ENVYRO_HIDDEN int envyro__reopen_dest(int rootfd, const struct envyro_mount *m);
 ENVYRO_HIDDEN int envyro__copy_symlink(int rootfd, const struct envyro_mount *m);
 ENVYRO_HIDDEN void envyro__attach_tree(const struct envyro_mount *m, int destfd);
+ENVYRO_HIDDEN void envyro__bind_nofollow(const struct envyro_mount *m, const char *target, unsigned long rec);
 ENVYRO_HIDDEN void envyro__setattr_recursive(const struct envyro_mount *m, int fd);
 ENVYRO_HIDDEN void envyro__private_root_parent(const char *rootfs);
 /* chdir to `cwd` resolved inside the current root (openat2 RESOLVE_IN_ROOT, no magic links),

@@ -1,6 +1,6 @@
 // The mount options that are not mount(2) flags: the recursive attributes (rro, rnosuid, ...),
 // applied with mount_setattr(AT_RECURSIVE) to the mount and every mount under it, and crun's
-// extensions that change how a bind is made (dest-nofollow, copy-symlink, idmap).
+// extensions that change how a bind is made (dest-nofollow, src-nofollow, copy-symlink, idmap).
 
 /// `mount_setattr(2)` attribute bits (`MOUNT_ATTR_*`), numeric so this module needs no C headers.
 public enum MountAttributes {
@@ -41,6 +41,8 @@ public enum MountExtra {
     public static let idmap: UInt32 = 4
     /// `ridmap`: the mapping is set on every mount of the cloned tree (AT_RECURSIVE).
     public static let idmapRecursive: UInt32 = 8
+    /// `src-nofollow`: a bind source that is a symlink is bound itself, not its target.
+    public static let srcNoFollow: UInt32 = 16
 }
 
 extension OCIMountOptions {
@@ -83,12 +85,13 @@ extension OCIMountOptions {
         ("copy-symlink", MountExtra.copySymlink),
         ("idmap", MountExtra.idmap),
         ("ridmap", MountExtra.idmap | MountExtra.idmapRecursive),
+        ("src-nofollow", MountExtra.srcNoFollow),
     ]
 
     /// Every recursive attribute option.
     public static var recursiveNames: [String] { recursiveTable.map(\.name) }
 
-    /// Every extension option (dest-nofollow, copy-symlink, idmap, ridmap).
+    /// Every extension option (dest-nofollow, copy-symlink, idmap, ridmap, src-nofollow).
     public static var extraNames: [String] { extraTable.map(\.name) }
 
     /// Folds one recursive option into (set, clear): a later option overrides an earlier one.

@@ -107,7 +107,6 @@ public enum OCIMountOptions {
     /// Options runc or crun understand that envyro refuses, with the reason.
     static let refusedTable: [(name: String, reason: String)] = [
         ("tmpcopyup", "copying image content into a tmpfs is not supported by envyro"),
-        ("src-nofollow", "src-nofollow is not supported by envyro"),
     ]
 
     /// Every option that lowers to flags, in table order.
@@ -217,8 +216,8 @@ extension OCIConfig.Mount {
         }
         let isBind = type == "bind" || flags & MountFlags.bind != 0
         if type == "bind" { flags |= MountFlags.bind }
-        if !isBind, extra & (MountExtra.idmap | MountExtra.copySymlink) != 0 {
-            let what = extra & MountExtra.idmap != 0 ? "an idmapped mount" : "copy-symlink"
+        if !isBind, extra & (MountExtra.idmap | MountExtra.copySymlink | MountExtra.srcNoFollow) != 0 {
+            let what = extra & MountExtra.idmap != 0 ? "an idmapped mount" : extra & MountExtra.copySymlink != 0 ? "copy-symlink" : "src-nofollow"
             throw OCIError(path: "\(base).options", reason: "\(what) needs a bind mount (type \"bind\" or option \"bind\"/\"rbind\")")
         }
         return LoweredMount(source: source, destination: destination, fstype: isBind ? nil : type, flags: flags,

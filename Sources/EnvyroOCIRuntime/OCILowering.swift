@@ -264,8 +264,9 @@ enum OCILowering {
             if lm.isBind && Files.kind(source) == .missing {
                 throw OCIUnsupported(path: "mounts[\(i)].source", reason: "\(source) does not exist")
             }
-            // A dangling symlink can only be copied (copy-symlink); crun refuses to bind it too.
-            if lm.isBind && lm.extra & MountExtra.copySymlink == 0 && Files.kind(source) == .symlink
+            // A dangling symlink can only be copied (copy-symlink) or bound itself (src-nofollow);
+            // crun refuses to bind it too.
+            if lm.isBind && lm.extra & (MountExtra.copySymlink | MountExtra.srcNoFollow) == 0 && Files.kind(source) == .symlink
                 && access(source, F_OK) != 0 {
                 var buf = [CChar](repeating: 0, count: 4096)
                 let n = readlink(source, &buf, buf.count - 1)

@@ -27,7 +27,7 @@ public struct WireMount: Sendable, Equatable {
     public var data: String
     /// MOUNT_ATTR_* to set and to clear recursively with mount_setattr (the "r" options).
     public var attrSet: UInt64, attrClear: UInt64
-    /// ENVYRO_MOUNT_* bits: dest-nofollow, copy-symlink, idmap, ridmap.
+    /// ENVYRO_MOUNT_* bits: dest-nofollow, copy-symlink, idmap, ridmap, src-nofollow.
     public var extra: UInt32
     /// An idmapped mount's ranges (on-disk id `containerID` shows as `hostID`); empty otherwise.
     public var uidMappings: [IDMapping], gidMappings: [IDMapping]
@@ -62,7 +62,7 @@ public struct WireMount: Sendable, Equatable {
     /// field, nodiratime, nosymfollow (never MOUNT_ATTR_IDMAP: idmapping has its own path).
     public static let recursiveAttributes: UInt64 = 0x1 | 0x2 | 0x4 | 0x8 | 0x70 | 0x80 | 0x20_0000
     /// Every ENVYRO_MOUNT_* bit.
-    public static let extraBits: UInt32 = 0xF
+    public static let extraBits: UInt32 = 0x1F
     /// The kernel's limit of ranges per id map.
     public static let maxRanges = 340
 

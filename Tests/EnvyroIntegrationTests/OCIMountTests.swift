@@ -140,6 +140,22 @@ struct OCIMounts {
         #expect(r.stdout == "inside-the-file\n1\n1\n", "\(r.stdout)")
     }
 
+    @Test("src-nofollow with dest-nofollow binds a symlink source onto a symlink destination (crun's upstream test; 1.8.1 lacks it)")
+    func srcNoFollow() throws {
+        let bench = try MountBench("src-nofollow")
+        defer { bench.cleanup() }
+        let file = bench.host("a-file")
+        try "inside-the-file".write(toFile: file, atomically: false, encoding: .utf8)
+        let link = bench.host("a-symlink")
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: file)
+        try FileManager.default.createSymbolicLink(atPath: bench.bundle.rootfs.appendingPathComponent("target").path,
+                                                   withDestinationPath: "point-to-nowhere")
+        let r = try bench.envyro(mounts: [bench.bind(link, "/target", ["bind", "dest-nofollow", "src-nofollow"])],
+                                 script: "readlink /target; grep -c ' /target ' /proc/self/mountinfo")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout == "\(file)\n1\n", "the host's link, mounted on the rootfs's: \(r.stdout)")
+    }
+
     @Test("A destination symlink that points out of the rootfs is resolved inside it, as with crun",
           arguments: [false, true])
     func destinationSymlinkStaysInside(_ existsInside: Bool) throws {

@@ -114,8 +114,6 @@ struct RefusedConfigTests {
         .init("a memory policy", "linux.memoryPolicy", ["mode": "MPOL_BIND"], reason: "memory policy is not supported"),
         .init("a network cgroup", "linux.resources.network", ["classID": 1], reason: "network classID and priorities"),
         .init("an rdma cgroup", "linux.resources.rdma", ["mlx5_1": ["hcaHandles": 3]], reason: "rdma cgroup is not supported"),
-        .init("src-nofollow", "mounts.5.options", ["bind", "src-nofollow"], errorPath: "mounts[5].options[1]",
-              reason: "'src-nofollow': src-nofollow is not supported"),
         .init("tmpcopyup", "mounts.1.options", ["tmpcopyup"], errorPath: "mounts[1].options[0]", reason: "'tmpcopyup'"),
     ]
 

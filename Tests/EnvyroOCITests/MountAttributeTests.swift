@@ -54,6 +54,7 @@ struct MountAttributeTests {
         (["bind", "idmap"], MountExtra.idmap),
         (["rbind", "ridmap"], MountExtra.idmap | MountExtra.idmapRecursive),
         (["bind", "dest-nofollow", "copy-symlink"], MountExtra.destNoFollow | MountExtra.copySymlink),
+        (["bind", "src-nofollow", "dest-nofollow"], MountExtra.srcNoFollow | MountExtra.destNoFollow),
     ]
 
     @Test("crun's extension options become extra bits, never data", arguments: extras)
@@ -71,8 +72,8 @@ struct MountAttributeTests {
         #expect(m.extra == MountExtra.idmap)
     }
 
-    @Test("idmap and copy-symlink on a mount that is not a bind are refused, naming the mount",
-          arguments: [["idmap"], ["ridmap"], ["copy-symlink"]])
+    @Test("idmap, copy-symlink and src-nofollow on a mount that is not a bind are refused, naming the mount",
+          arguments: [["idmap"], ["ridmap"], ["copy-symlink"], ["src-nofollow"]])
     func extensionNeedsBind(_ options: [String]) {
         #expect {
             try OCIConfig.Mount(destination: "/x", type: "tmpfs", source: "tmpfs", options: options).lowered(index: 3)
@@ -123,7 +124,7 @@ struct MountAttributeTests {
         let doc = try FeaturesTests.document()
         let options = Set(doc["mountOptions"]?.arrayValue?.compactMap(\.stringValue) ?? [])
         for name in OCIMountOptions.recursiveNames + OCIMountOptions.extraNames { #expect(options.contains(name), "\(name)") }
-        #expect(!options.contains("src-nofollow") && !options.contains("tmpcopyup"))
+        #expect(!options.contains("tmpcopyup"))
         #expect(doc["linux"]?["mountExtensions"] == ["idmap": ["enabled": true]])
     }
 }

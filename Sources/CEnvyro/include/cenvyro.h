@@ -223,6 +223,7 @@ struct envyro_mount {
 #define ENVYRO_MOUNT_COPY_SYMLINK  2u   /* a symlink source is recreated at the destination */
 #define ENVYRO_MOUNT_IDMAP         4u   /* idmapped (tree_fd carries the clone) */
 #define ENVYRO_MOUNT_IDMAP_REC     8u   /* the mapping is on every mount of the clone */
+#define ENVYRO_MOUNT_SRC_NOFOLLOW 16u   /* a symlink source is bound itself (O_PATH|O_NOFOLLOW) */
 #define ENVYRO_MOUNT_HAS_TREE(m) (((m)->extra & ENVYRO_MOUNT_IDMAP) && (m)->tree_fd >= 0)
 
 /// Made by the helper before clone (not in the child): a detached clone of `source`
