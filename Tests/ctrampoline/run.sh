@@ -16,5 +16,6 @@ $CC -D_GNU_SOURCE -Wall -ISources/CEnvyro/include -ISources/CEnvyro -o "$out/oci
     Tests/ctrampoline/oci_smoke.c Sources/CEnvyro/trampoline_util.c Sources/CEnvyro/process_steps.c \
     Sources/CEnvyro/rootfs.c Sources/CEnvyro/run_child.c Sources/CEnvyro/oci_child.c \
     Sources/CEnvyro/tiny_init.c Sources/CEnvyro/container_exec.c Sources/CEnvyro/process_env.c Sources/CEnvyro/oci_mount_extra.c \
+    Sources/CEnvyro/remount.c \
     Sources/CEnvyro/shim.c -lmd
 "$out/oci_smoke"
