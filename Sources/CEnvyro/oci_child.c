@@ -411,12 +411,14 @@ void envyro__oci_child_main(const struct envyro_container_config *cfg, int sync_
         CHECK(ENVYRO_STEP_DOMAINNAME, setdomainname(oci->domainname, s_len(oci->domainname)));
     enter_time_namespace(oci);
 
-    /* 4. Propagation between the host and the container, as crun does: none unless the
-     *    bundle asks (rprivate); a slave rootfs (rslave) lets host mounts reach the container
-     *    and nothing back; only a shared one (rshared) keeps the host's peer groups, so that
-     *    the container's mounts under a host's shared mount reach the host too (Kubernetes'
-     *    Bidirectional propagation relies on it). Private and unbindable start rprivate (an
-     *    unbindable tree could not be bound from) and are set on "/" after pivot_root. */
+    /* 4. Propagation, as crun does: none unless the bundle asks (rprivate); a slave rootfs
+     *    (rslave) lets host mounts reach the container and nothing back; a shared one
+     *    (rshared) keeps the peer groups of the namespace this one was copied from, so the
+     *    container's mounts reach those peers. That namespace is root's helper's, itself
+     *    rslave of the host's (spawn_helper.c), or owned by a less privileged user namespace
+     *    (the kernel makes its copies slaves): nothing ever goes back to the host. Private
+     *    and unbindable start rprivate (an unbindable tree could not be bound from) and are
+     *    set on "/" after pivot_root. */
     unsigned long prop = oci->rootfs_propagation;
     unsigned long first = MS_REC | ((prop & MS_SHARED) ? MS_SHARED : (prop & MS_SLAVE) ? MS_SLAVE : MS_PRIVATE);
     CHECK(ENVYRO_STEP_MOUNT_PRIVATE, mount(NULL, "/", NULL, first, NULL));

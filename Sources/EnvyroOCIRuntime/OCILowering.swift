@@ -271,7 +271,7 @@ enum OCILowering {
                 var buf = [CChar](repeating: 0, count: 4096)
                 let n = readlink(source, &buf, buf.count - 1)
                 let target = n > 0 ? " (to \(String(decoding: buf[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)))" : ""
-                throw OCIUnsupported(path: "mounts[\(i)].source", reason: "\(source) is a dangling symlink\(target); copy-symlink makes it a symlink in the container")
+                throw OCIUnsupported(path: "mounts[\(i)].source", reason: "\(source) is a dangling symlink\(target): copy-symlink makes it a symlink in the container, src-nofollow binds the link itself")
             }
             var uidMap = m.uidMappings.map { IDMapping(containerID: $0.containerID, hostID: $0.hostID, count: $0.size) }
             var gidMap = m.gidMappings.map { IDMapping(containerID: $0.containerID, hostID: $0.hostID, count: $0.size) }
