@@ -398,6 +398,18 @@ struct OCIMountsRootless {
         for line in lines { #expect(line.contains(" ro,") && line.contains("nosuid"), "\(line)") }
     }
 
+    @Test("A rootless container with each rootfsPropagation starts, its root propagating as asked",
+          arguments: [("rshared", "shared"), ("rprivate", "-"), ("runbindable", "unbindable")])
+    func rootfsPropagation(_ row: (rootfs: String, tag: String)) throws {
+        let (b, src) = try Self.bundle("propagation")
+        defer { b.cleanup() }
+        b.linux["rootfsPropagation"] = row.rootfs
+        let r = try Self.run(b, mounts: [["destination": "/mnt", "type": "bind", "source": src, "options": ["rbind"]]],
+                             script: "awk '$5 == \"/\" { print $7 }' /proc/self/mountinfo")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.hasPrefix(row.tag), "\(r.stdout)")
+    }
+
     @Test("An idmapped mount from an ordinary user is refused by name (the kernel wants CAP_SYS_ADMIN over the source's file system)")
     func idmapRefused() throws {
         let (b, src) = try Self.bundle("idmap")
