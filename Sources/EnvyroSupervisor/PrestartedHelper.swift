@@ -32,6 +32,17 @@ public enum PrestartedHelper {
             return
         }
         slot.withLock { $0 = Handle(fd: fd, pid: pid, policy: words[2], path: words[3]) }
+        // However this process ends (an error before the run, ArgumentParser's exit), a helper
+        // not adopted is closed and reaped first: nothing of ours outlives the command.
+        atexit { PrestartedHelper.discard() }
+    }
+
+    /// Closes and reaps the claimed helper if it was not adopted.
+    public static func discard() {
+        guard let h = slot.withLock({ s -> Handle? in defer { s = nil }; return s }) else { return }
+        _ = Glibc.close(h.fd)
+        var status: Int32 = 0
+        while waitpid(h.pid, &status, 0) < 0 && errno == EINTR {}
     }
 
     /// The claimed helper when it is `path` with `policy`; any other is closed (it exits at
@@ -39,9 +50,8 @@ public enum PrestartedHelper {
     static func adopt(path: String, policy: String) -> (pid: pid_t, socket: SeqPacketSocket)? {
         guard let h = slot.withLock({ s -> Handle? in defer { s = nil }; return s }) else { return nil }
         if h.path == path && h.policy == policy { return (h.pid, SeqPacketSocket(fd: h.fd)) }
-        _ = Glibc.close(h.fd)
-        var status: Int32 = 0
-        while waitpid(h.pid, &status, 0) < 0 && errno == EINTR {}
+        slot.withLock { $0 = h }
+        discard()
         return nil
     }
 }

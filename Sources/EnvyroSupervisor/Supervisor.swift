@@ -199,6 +199,7 @@ public final class EmbeddedSupervisor: @unchecked Sendable {
     /// is left a zombie under a parent that never reaps (a container's or a service's pid 1).
     public func finish() {
         stopHelper()
+        PrestartedHelper.discard()
         engine.ioWorker.valueIfCreated?.shutdown()
     }
 
