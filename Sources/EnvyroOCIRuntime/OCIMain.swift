@@ -135,6 +135,8 @@ public enum OCIMain {
             // `envyro kill RUN-ID [SIGNAL]` / `envyro ps` talk to the supervisor, whose run ids
             // are numbers; any other id (runc's `kill ID KILL`), or an id of a container in the
             // OCI state directory, means the OCI command.
+            // `--supervisor SOCKET` is envyro's own flag (runc has none): its value is no id.
+            if argv.contains(where: { $0 == "--supervisor" || $0.hasPrefix("--supervisor=") }) { return false }
             guard let id = argv.dropFirst().first(where: { !$0.hasPrefix("-") }) else { return false }
             return Int64(id) == nil || Files.kind(OCIGlobals().stateRoot + "/" + id) == .directory
         default: return false

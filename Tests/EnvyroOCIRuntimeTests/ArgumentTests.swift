@@ -67,6 +67,8 @@ struct ArgumentTests {
         (["kill"], false), (["ps"], false), (["kill", "12"], false), (["kill", "12", "KILL"], false),
         // The supervisor's run ids are numbers: any other id is runc's (`envyro kill ID KILL`).
         (["kill", "no-such-container-\(Int.random(in: 0...1_000_000))", "KILL"], true), (["ps", "some-container"], true),
+        // --supervisor's value is a socket, not a container id.
+        (["ps", "--supervisor", "/tmp/x/s.sock"], false), (["kill", "--supervisor", "/tmp/x/s.sock", "3", "KILL"], false),
         ([], false), (["--help"], false), (["daemon"], false), (["audit", "verify", "f"], false),
     ])
     func invocation(_ argv: [String], _ isOCI: Bool) {
