@@ -80,8 +80,9 @@ PREFIX ?= /usr/local
 install: static
 	install -D -s -m 0755 $(STATIC)/envyro $(DESTDIR)$(PREFIX)/bin/envyro
 	install -D -s -m 0755 $(STATIC)/envyro-cli $(DESTDIR)$(PREFIX)/libexec/envyro/envyro-cli
-	@# The name engines are given: runc's command line only (see Sources/envyro-cli/main.swift).
-	ln -sf ../libexec/envyro/envyro-cli $(DESTDIR)$(PREFIX)/bin/envyro-runc
+	@# The name engines are given: runc's command line only. The front execs envyro-cli with
+	@# argv[0] kept, after starting the helper of a create or run (Sources/envyro-front/front.c).
+	ln -sf envyro $(DESTDIR)$(PREFIX)/bin/envyro-runc
 	@# The same under the opt-in oci-restricted policy, for engines that take a runtime path.
 	install -D -m 0755 contrib/oci/envyro-runc-restricted $(DESTDIR)$(PREFIX)/bin/envyro-runc-restricted
 	install -D -s -m 0755 $(STATIC)/envyro-supervisor $(DESTDIR)$(PREFIX)/bin/envyro-supervisor

@@ -38,7 +38,7 @@ trap cleanup EXIT
 # The binaries and policies where the user can run them (root-owned, as installed).
 mkdir -p "$work/bin"
 for b in envyro envyro-cli envyro-nshelper envyro-supervisor envyro-ioworker; do cp "$SRC/$b" "$work/bin/"; done
-ln -s envyro-cli "$work/bin/envyro-runc"
+ln -s envyro "$work/bin/envyro-runc"
 cp -r policy "$work/policy"
 BIN=$work/bin
 export ENVYRO_CLI=$BIN/envyro-cli
@@ -122,34 +122,46 @@ python3 bench/interleave.py "$ROUNDS" "$work/result.json" \
   "rootless: crun run" "$U env XDG_RUNTIME_DIR=$work/xdg-user $work/run.sh crun $work/rootless" \
   "rootless: bwrap --unshare-all" "$U bwrap --unshare-all --ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/lib /lib --symlink usr/lib64 /lib64 --symlink usr/sbin /sbin --ro-bind /etc /etc --tmpfs /tmp --proc /proc --dev /dev /bin/true" \
   "sh -c exit (a shell's start: the run.sh/seq.sh rows include one)" "sh -c exit" \
-  "fork+exec /bin/true" "/bin/true"
+  "spawn /bin/true (every row's own spawn and exec)" "/bin/true" \
+  "rootless: spawn /bin/true (through setpriv)" "$U /bin/true"
 INNER
 python3 - "$work/result.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 m = {k: v["median"] for k, v in r.items()}
-print("median ms (rows run by run.sh/seq.sh include a shell's start; ratios subtract it from both sides where both have it):")
+print("median ms, as spawned (each row includes its own spawn and exec; run.sh/seq.sh rows a shell's start too):")
 for k, v in r.items():
     med = "failed" if v["median"] is None else f"{v['median']:8.3f}"
     fail = f"   ({v['failures']} failed)" if v["failures"] else ""
     print(f"  {k:58s} {med}{fail}")
-sh = m["sh -c exit (a shell's start: the run.sh/seq.sh rows include one)"]
-def ratio(a, b, label, goal, shell=(False, False)):
-    if m.get(a) is None or m.get(b) is None: print(f"  {label}: n/a (a row failed)"); return
-    x = m[a] - (sh if shell[0] else 0); y = m[b] - (sh if shell[1] else 0)
+# A row's own time: its median less its spawn baseline (root's or, through setpriv, the user's)
+# and, for the rows a script runs, a shell's start.
+sh = m["sh -c exit (a shell's start: the run.sh/seq.sh rows include one)"] - m["spawn /bin/true (every row's own spawn and exec)"]
+def own(k):
+    if m.get(k) is None: return None
+    base = m["rootless: spawn /bin/true (through setpriv)"] if k.startswith("rootless") else m["spawn /bin/true (every row's own spawn and exec)"]
+    scripted = k.startswith(("envyro-runc", "crun", "runc", "rootless: crun"))
+    return m[k] - base - (sh if scripted else 0)
+print("each row's own time (ms; less its spawn, and the shell where a script runs it):")
+for k in r:
+    if k.startswith(("sh -c", "spawn", "rootless: spawn")): continue
+    o = own(k); print(f"  {k:58s} {'failed' if o is None else f'{o:8.3f}'}")
+def ratio(a, b, label, goal):
+    x, y = own(a), own(b)
+    if x is None or y is None: print(f"  {label}: n/a (a row failed)"); return
     print(f"  {label:62s} {x / y:5.2f}x   (goal: {goal})")
-print("ratios:")
-ratio("envyro run, first run (no supervisor)", "crun run", "first run, no supervisor / crun run", "<= 1.0x", (False, True))
-ratio("envyro run, later runs (auto supervisor)", "crun run", "later runs (auto supervisor) / crun run", "<= 0.3x", (False, True))
-ratio("envyro run via supervisor (strict + limits)", "crun run (limits + seccomp)", "supervisor, strict + limits / crun with limits + seccomp", "<= 0.35x", (False, True))
-ratio("envyro run, first run, strict + limits", "crun run (limits + seccomp)", "first run, strict + limits / crun with limits + seccomp", "<= 1.0x", (False, True))
-ratio("envyro-runc run (OCI)", "crun run", "OCI run / crun run", "<= 0.8x", (True, True))
-ratio("envyro-runc run (OCI, limits + seccomp)", "crun run (limits + seccomp)", "OCI run, limits + seccomp / crun", "<= 0.8x", (True, True))
-ratio("envyro-runc create+start+state+delete", "crun create+start+state+delete", "OCI create+start+state+delete / crun's", "< 1.0x", (True, True))
-ratio("envyro-runc sequence (limits + seccomp)", "crun sequence (limits + seccomp)", "OCI sequence, limits + seccomp / crun's", "< 1.0x", (True, True))
+print("ratios of own times:")
+ratio("envyro run, first run (no supervisor)", "crun run", "first run, no supervisor / crun run", "<= 1.0x")
+ratio("envyro run, later runs (auto supervisor)", "crun run", "later runs (auto supervisor) / crun run", "<= 0.3x")
+ratio("envyro run via supervisor (strict + limits)", "crun run (limits + seccomp)", "supervisor, strict + limits / crun with limits + seccomp", "<= 0.35x")
+ratio("envyro run, first run, strict + limits", "crun run (limits + seccomp)", "first run, strict + limits / crun with limits + seccomp", "<= 1.0x")
+ratio("envyro-runc run (OCI)", "crun run", "OCI run / crun run", "<= 0.8x")
+ratio("envyro-runc run (OCI, limits + seccomp)", "crun run (limits + seccomp)", "OCI run, limits + seccomp / crun", "<= 0.8x")
+ratio("envyro-runc create+start+state+delete", "crun create+start+state+delete", "OCI create+start+state+delete / crun's", "< 1.0x")
+ratio("envyro-runc sequence (limits + seccomp)", "crun sequence (limits + seccomp)", "OCI sequence, limits + seccomp / crun's", "< 1.0x")
 ratio("envyro run via supervisor (strict + limits)", "bwrap --unshare-all", "supervisor, strict + limits / bwrap", "< 1.0x")
-ratio("rootless: envyro run, first run", "rootless: crun run", "rootless first run / rootless crun", "<= 1.0x", (False, True))
-ratio("rootless: envyro run, later runs (auto)", "rootless: crun run", "rootless later runs / rootless crun", "<= 0.3x", (False, True))
+ratio("rootless: envyro run, first run", "rootless: crun run", "rootless first run / rootless crun", "<= 1.0x")
+ratio("rootless: envyro run, later runs (auto)", "rootless: crun run", "rootless later runs / rootless crun", "<= 0.3x")
 ratio("rootless: envyro run, later runs (auto)", "envyro run, later runs (auto supervisor)", "rootless later runs / root's later runs", "<= 1.2x")
 PY
 # The kernel tears down the namespaces the rows made in a worker after they exit; let it finish

@@ -4,10 +4,12 @@ shared cores) slows every row alike and the ratios between rows stay meaningful.
 
     interleave.py ROUNDS OUT.json NAME CMD [NAME CMD ...]
 
-CMD is split like a shell word list. A CMD starting with `@USER ` runs as that user (setgid,
-setgroups, setuid in the child before exec; HOME and XDG_RUNTIME_DIR from the environment's
-ENVYRO_BENCH_HOME_<USER> and ENVYRO_BENCH_XDG_<USER>). Every row is started the same way (fork
-and exec from this process, stdout and stderr to /dev/null) and timed from fork to reaped exit.
+CMD is split like a shell word list. A CMD starting with `@USER ` runs as that user, through
+setpriv(1) (so it costs one more exec: measure `@USER /bin/true` beside it and subtract it, as
+compare.sh does), with HOME and XDG_RUNTIME_DIR from the environment's ENVYRO_BENCH_HOME_<USER>
+and ENVYRO_BENCH_XDG_<USER>. Every row is started by posix_spawn (vfork: a Python fork() of
+this process would add a millisecond to every row), stdout and stderr to /dev/null, and timed
+from spawn to reaped exit.
 A row whose command fails is reported as failed, not timed: a failing start is not a fast one.
 Writes {name: {"median": ms, "p25": ms, "p75": ms, "failures": n}} to OUT.json.
 """
@@ -26,7 +28,7 @@ def plan(cmd):
     ids = None
     if user:
         pw = pwd.getpwnam(user)
-        ids = (pw.pw_uid, pw.pw_gid)
+        argv = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups", "--"] + argv
         env["HOME"] = os.environ.get(f"ENVYRO_BENCH_HOME_{user}", pw.pw_dir)
         env["USER"] = env["LOGNAME"] = user
         xdg = os.environ.get(f"ENVYRO_BENCH_XDG_{user}")
@@ -36,18 +38,15 @@ def plan(cmd):
 plans = [(name, *plan(cmd)) for name, cmd in rows]
 times = {name: [] for name, _ in rows}
 failures = {name: 0 for name, _ in rows}
+actions = [(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)]
 for _ in range(rounds):
     for name, argv, env, ids in plans:
         t = time.perf_counter()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os.dup2(devnull, 0); os.dup2(devnull, 1); os.dup2(devnull, 2)
-                if ids:
-                    os.setgroups([]); os.setgid(ids[1]); os.setuid(ids[0])
-                os.execvpe(argv[0], argv, env)
-            finally:
-                os._exit(127)
+        try:
+            pid = os.posix_spawnp(argv[0], argv, env, file_actions=actions)
+        except OSError:
+            failures[name] += 1
+            continue
         _, status = os.waitpid(pid, 0)
         elapsed = (time.perf_counter() - t) * 1000
         if os.waitstatus_to_exitcode(status) != 0:

@@ -5,7 +5,7 @@ import EnvyroSupervisor
 import EnvyroOCIRuntime
 import EnvyroSystem
 
-// runc's command line (podman, containerd). Invoked as `envyro-runc` (a link to this binary,
+// runc's command line (podman, containerd). Invoked as `envyro-runc` (a link to the C front, which execs this binary with argv[0] kept,
 // the name engines are given), every argument is runc's, with no guessing: `envyro-runc kill ID
 // KILL` is always the OCI kill. As `envyro`, runc's commands are told apart from envyro's own by
 // `isOCIInvocation` (kept for engines configured with `envyro` itself). The OCI runtime is the

@@ -117,6 +117,43 @@ static void prestart_helper(const char *policy) {
     setenv("ENVYRO_PRESTARTED_HELPER", value, 1);
 }
 
+/* ---- envyro-runc: runc's command line ------------------------------------------------- */
+
+/* Invoked as `envyro-runc` (the name engines are given), every argument is runc's and
+ * envyro-cli serves it (EnvyroOCIRuntime), exec'd with argv[0] kept so it knows. For `create`
+ * and `run`, which start a helper, the helper is started here first (prestart_helper), so its
+ * start overlaps envyro-cli's and the bundle's reading. The policy is resolved as
+ * OCIRuntime.policyName does: --policy, else $ENVYRO_OCI_POLICY, else "oci"; a flag this
+ * doesn't know means no prestart, and envyro-cli starts the helper itself. */
+static void runc_front(int argc, char **argv) {
+    static const char *const valued[] = { "root", "log", "log-format", "criu", "rootless", "cgroup-manager", "policy" };
+    static const char *const boolean[] = { "debug", "systemd-cgroup" };
+    const char *policy = NULL;
+    int known = 1, i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *name = argv[i] + (argv[i][1] == '-' ? 2 : 1);
+        const char *eq = strchr(name, '=');
+        size_t n = eq ? (size_t)(eq - name) : strlen(name);
+        int is_valued = 0, is_boolean = 0;
+        for (size_t k = 0; k < sizeof valued / sizeof *valued; k++)
+            if (strlen(valued[k]) == n && !strncmp(valued[k], name, n)) is_valued = 1;
+        for (size_t k = 0; k < sizeof boolean / sizeof *boolean; k++)
+            if (strlen(boolean[k]) == n && !strncmp(boolean[k], name, n)) is_boolean = 1;
+        if (!is_valued && !is_boolean) { known = 0; break; }
+        if (!is_valued) continue;
+        const char *value = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (n == 6 && !strncmp(name, "policy", 6)) policy = value;
+    }
+    if (known && i < argc && (!strcmp(argv[i], "create") || !strcmp(argv[i], "run"))) {
+        if (!policy) policy = getenv("ENVYRO_OCI_POLICY");
+        prestart_helper(policy && *policy ? policy : "oci");
+    }
+    static char path[PATH_MAX + 64];
+    if (locate_cli(path, sizeof path) == 0) execv(path, argv);
+    fprintf(stderr, "envyro-runc: envyro-cli is missing beside this envyro (or in ../libexec/envyro/); reinstall envyro\n");
+    exit(125);
+}
+
 /* ---- a growable JSON text ------------------------------------------------------------- */
 
 struct buf { char *p; size_t n, cap; };
@@ -423,6 +460,8 @@ int main(int argc, char **argv) {
             printf("%s %s %s\n", flags_table[r].name, flags_table[r].key ? flags_table[r].key : "-", kind_names[flags_table[r].kind]);
         return 0;
     }
+    const char *base = strrchr(argv[0], '/');
+    if (!strcmp(base ? base + 1 : argv[0], "envyro-runc")) runc_front(argc, argv);
     if (argc < 3 || strcmp(argv[1], "run") != 0) exec_cli(argc, argv);
     struct flags f = { calloc((size_t)argc, sizeof *f.given), 0 };
     if (!f.given) exec_cli(argc, argv);

@@ -31,7 +31,7 @@ enum Harness {
             try? fm.copyItem(at: buildDirectory.appendingPathComponent(name), to: root.appendingPathComponent("bin/\(name)"))
         }
         // As `make install` does: the name engines are given, runc's command line only.
-        try? fm.createSymbolicLink(atPath: root.appendingPathComponent("bin/envyro-runc").path, withDestinationPath: "envyro-cli")
+        try? fm.createSymbolicLink(atPath: root.appendingPathComponent("bin/envyro-runc").path, withDestinationPath: "envyro")
         try? fm.copyItem(at: repoRoot.appendingPathComponent("policy"), to: root.appendingPathComponent("policy"))
         _ = try? run(["/bin/chmod", "-R", "a+rX", root.path])
         atexit { try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("envyro-it-\(getpid())").path) }

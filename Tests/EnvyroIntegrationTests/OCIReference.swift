@@ -29,7 +29,7 @@ enum OCIRef {
 
     static let crunAvailable = FileManager.default.isExecutableFile(atPath: "/usr/bin/crun")
 
-    /// `envyro-runc` in the harness's install root (a link to envyro-cli, as `make install` makes).
+    /// `envyro-runc` in the harness's install root (a link to the C front, as `make install` makes).
     static var envyroRunc: String { Harness.installRoot.appendingPathComponent("bin/envyro-runc").path }
 
     /// crun refuses this host's hybrid cgroup layout: it runs in a mount namespace of its own
