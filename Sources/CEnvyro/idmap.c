@@ -9,6 +9,7 @@
  * syscalls (read, _exit); and open_tree/mount_setattr have no glibc wrappers here.
  */
 #include "cenvyro.h"
+#include "trampoline.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,12 +22,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-#ifndef OPEN_TREE_CLONE
-#define OPEN_TREE_CLONE 1
-#endif
-#ifndef AT_RECURSIVE
-#define AT_RECURSIVE 0x8000
-#endif
 #define ENVYRO_MOUNT_ATTR_IDMAP 0x00100000ULL
 
 struct idmap_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };

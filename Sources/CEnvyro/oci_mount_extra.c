@@ -21,15 +21,6 @@
 #include <sys/syscall.h>
 #include <linux/openat2.h>
 
-#ifndef AT_RECURSIVE
-#define AT_RECURSIVE 0x8000
-#endif
-#ifndef MOVE_MOUNT_F_EMPTY_PATH
-#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
-#endif
-#ifndef MOVE_MOUNT_T_EMPTY_PATH
-#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
-#endif
 
 /* struct mount_attr of linux/mount.h (its first version, MOUNT_ATTR_SIZE_VER0). */
 struct envyro__mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };

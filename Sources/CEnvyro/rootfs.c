@@ -187,18 +187,6 @@ void envyro__mask_paths(int rootfd, const struct envyro_container_config *cfg) {
 
 /* ---- the root, by fd ------------------------------------------------------------------ */
 
-#ifndef OPEN_TREE_CLONE
-#define OPEN_TREE_CLONE 1
-#endif
-#ifndef OPEN_TREE_CLOEXEC
-#define OPEN_TREE_CLOEXEC O_CLOEXEC
-#endif
-#ifndef MOVE_MOUNT_F_EMPTY_PATH
-#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
-#endif
-#ifndef MOVE_MOUNT_T_EMPTY_PATH
-#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
-#endif
 
 /* A user's rootfs (or a bundle's), bound onto itself with its path resolved exactly once
  * (CVE-2021-30465 class: a rootfs whose parent someone else can write could be swapped for a

@@ -29,6 +29,24 @@
 
 #define ENVYRO_HIDDEN __attribute__((visibility("hidden")))
 
+/* The new mount API's constants, for C libraries whose headers predate them (linux/mount.h). */
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef OPEN_TREE_CLOEXEC
+#define OPEN_TREE_CLOEXEC 02000000 /* O_CLOEXEC */
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef MOVE_MOUNT_T_EMPTY_PATH
+#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
+#endif
+
+
 /* Paths are built in fixed buffers of this size. */
 #define PATH_BUF 4096
 

@@ -6,7 +6,17 @@ import EnvyroProtocol
 import EnvyroSystem
 import Glibc
 
-extension envyro_oci_config {
+/// The process extras both C configs carry (the OCI child's and exec's), set in one place.
+protocol ProcessExtrasFields {
+    var ioprio: UInt32 { get set }
+    var has_personality: Int32 { get set }
+    var personality: UInt32 { get set }
+    var keep_groups: Int32 { get set }
+    var preserved_fds: UnsafePointer<Int32>? { get set }
+    var preserved_fd_count: Int32 { get set }
+}
+
+extension ProcessExtrasFields {
     /// The extras of `x`, with `preserved` as the process's fds 3, 4, ...
     mutating func setExtras(_ x: WireProcessExtras, preserved: [Int32], memory: ConfigMemory) {
         ioprio = x.ioPriority < 0 ? 0 : UInt32(x.ioPriority)
@@ -18,17 +28,8 @@ extension envyro_oci_config {
     }
 }
 
-extension envyro_exec_config {
-    /// The extras of `x`, with `preserved` as the process's fds 3, 4, ...
-    mutating func setExtras(_ x: WireProcessExtras, preserved: [Int32], memory: ConfigMemory) {
-        ioprio = x.ioPriority < 0 ? 0 : UInt32(x.ioPriority)
-        has_personality = x.personality == nil ? 0 : 1
-        personality = x.personality ?? 0
-        keep_groups = x.keepGroups ? 1 : 0
-        preserved_fds = memory.values(preserved)
-        preserved_fd_count = Int32(preserved.count)
-    }
-}
+extension envyro_oci_config: ProcessExtrasFields {}
+extension envyro_exec_config: ProcessExtrasFields {}
 
 extension HelperServer {
     /// Whether process `pid` is in another time namespace than this helper (a container with
