@@ -199,6 +199,11 @@ static __attribute__((noreturn)) void child_main(const struct envyro_container_c
 
     envyro__pivot_into(rootfd, 0);
 
+    /* Without a cgroup, what rlimits can carry of the limits: RLIMIT_NPROC counts this user
+     * namespace's tasks of our uid, so it bounds the container's; RLIMIT_DATA bounds each
+     * process's private memory (Create.swift says what is and isn't enforced). */
+    envyro__apply_rlimits(cfg->rlimits, cfg->rlimit_count);
+
     /* A prewarmed child is complete up to here: namespaces, id maps, cgroup, hostname, root.
      * It also gives up its privileges and installs its seccomp filter now, so the run pays only
      * for receiving its details, the working directory and exec. The working directory is

@@ -81,6 +81,7 @@ public enum DaemonClient {
                 runID = reply.body["run"]?.intValue ?? 0
             case .finished:
                 let b = reply.body
+                if let note = b["limitNote"]?.stringValue, !note.isEmpty { complain("note: \(note)") }
                 if spec.timings, let t = b["timings"]?.stringValue { writeStderr("timings (supervisor):\n" + t + "\n") }
                 if spec.json {
                     var o = b

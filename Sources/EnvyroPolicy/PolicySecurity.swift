@@ -19,6 +19,9 @@ public struct LimitRules: Sendable, Equatable {
     public var maxPids: Int64?
     /// The largest CPU limit, in CPUs.
     public var maxCPUs: Double?
+    /// What a run with limits gets where no cgroup can be had (an ordinary user without a
+    /// delegated subtree): refused (the default), or the limits rlimits can carry.
+    public var withoutCgroup: LimitFallback = .refuse
 
     /// No limits.
     public init(required: Set<LimitKind> = [], defaultMemoryBytes: Int64? = nil, defaultPids: Int64? = nil,
@@ -31,6 +34,16 @@ public struct LimitRules: Sendable, Equatable {
         self.maxPids = maxPids
         self.maxCPUs = maxCPUs
     }
+}
+
+/// `limits.withoutCgroup`: where a user has no delegated cgroup subtree.
+public enum LimitFallback: String, CaseIterable, Sendable, Hashable {
+    /// The run is refused, naming `envyro setup --user` (every limit is a cgroup's).
+    case refuse
+    /// The run goes ahead with what rlimits can carry: pids as RLIMIT_NPROC in the container's
+    /// own user namespace (its tasks, like pids.max), memory as RLIMIT_DATA per process (not the
+    /// container's total); CPU, cpuset and I/O weight are not enforced. The run says so.
+    case rlimits
 }
 
 /// Limits a policy can require.
@@ -109,8 +122,15 @@ extension PolicySchema {
     static func limits(_ top: SectionReader) throws(PolicyError) -> LimitRules {
         guard top.has("limits") else { return LimitRules() }
         let s = try top.section("limits")
-        try s.allowOnly(["required", "defaults", "maxima"])
+        try s.allowOnly(["required", "defaults", "maxima", "withoutCgroup"])
         var rules = LimitRules()
+        if s.has("withoutCgroup") {
+            let text = try s.string("withoutCgroup")
+            guard let f = LimitFallback(rawValue: text) else {
+                throw s.invalid("withoutCgroup", "'\(text)' is not one of: \(LimitFallback.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            rules.withoutCgroup = f
+        }
         if s.has("required") { rules.required = try s.enumSet("required", of: LimitKind.self, allowEmpty: true).set }
         func block(_ key: String) throws(PolicyError) -> (Int64?, Int64?, Double?) {
             guard s.has(key) else { return (nil, nil, nil) }

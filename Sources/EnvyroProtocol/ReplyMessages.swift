@@ -79,12 +79,18 @@ public struct Created: Sendable, Equatable, WirePayload {
     /// Where the helper's time went, step by step, in microseconds (`--timings`).
     public var steps: [HelperStep]
 
+    /// Empty, or what the limits came to without a cgroup: what is enforced by rlimits, and
+    /// what is not (`limits.withoutCgroup: "rlimits"`). The client shows it.
+    public var limitNote: String
+
     /// At most this many steps are sent.
     public static let maxSteps = 16
 
     /// Memberwise initialiser.
     public init(containerID: UInt32, pid: Int32, prewarmed: Bool = false, prewarmedDiscarded: UInt32 = 0,
-                networkNamespace: NetworkNamespaceUse = .own, networkNamespacesDiscarded: UInt32 = 0, steps: [HelperStep] = []) {
+                networkNamespace: NetworkNamespaceUse = .own, networkNamespacesDiscarded: UInt32 = 0, steps: [HelperStep] = [],
+                limitNote: String = "") {
+        self.limitNote = limitNote
         self.containerID = containerID
         self.pid = pid
         self.prewarmed = prewarmed
@@ -107,6 +113,7 @@ public struct Created: Sendable, Equatable, WirePayload {
             w.string(s.name)
             w.u32(s.micros)
         }
+        w.string(limitNote)
     }
 
     static func decode(from r: inout WireReader) throws(ProtocolError) -> Created {
@@ -123,8 +130,10 @@ public struct Created: Sendable, Equatable, WirePayload {
         for i in 0..<Int(count) {
             steps.append(HelperStep(name: try r.string("steps", index: i), micros: try r.u32("steps[\(i)].micros")))
         }
+        let limitNote = try r.string("limitNote")
         return Created(containerID: containerID, pid: pid, prewarmed: prewarmed, prewarmedDiscarded: discarded,
-                       networkNamespace: networkNamespace, networkNamespacesDiscarded: netnsDiscarded, steps: steps)
+                       networkNamespace: networkNamespace, networkNamespacesDiscarded: netnsDiscarded, steps: steps,
+                       limitNote: limitNote)
     }
 
     /// Semantic checks (none).

@@ -29,6 +29,8 @@ public struct RunOutcome: Sendable, Equatable {
     public var limits: LimitSet = LimitSet()
     /// What the I/O worker captured, with `--log-dir`.
     public var logs: CaptureResult? = nil
+    /// Empty, or what the limits came to without a cgroup (the helper's `Created.limitNote`).
+    public var limitNote: String = ""
 
     /// The kernel's OOM killer ended the workload.
     public var killedByOOM: Bool { usage.oomKills > 0 && (signal == SIGKILL || exitCode == 128 + SIGKILL) }
@@ -60,6 +62,7 @@ public struct RunOutcome: Sendable, Equatable {
             o.set("stderrBytes", .int(Int64(l.stderr.received)))
             o.set("stderrTruncated", .bool(l.stderr.truncated))
         }
+        if !limitNote.isEmpty { o.set("limitNote", .string(limitNote)) }
         return o
     }
 }

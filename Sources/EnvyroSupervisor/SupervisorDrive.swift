@@ -122,7 +122,7 @@ extension EmbeddedSupervisor {
                 let now = Clock.monotonicNanoseconds()
                 context.recordTiming("workload (running to exit event)", nanoseconds: now - running)
                 return RunOutcome(exitCode: e.exitCode, signal: e.signal, timedOut: timedOut, pid: created.pid,
-                                  wallNanoseconds: now - started, usage: e.usage, limits: create.limits)
+                                  wallNanoseconds: now - started, usage: e.usage, limits: create.limits, limitNote: created.limitNote)
             }
             // Replies to signal requests (including ESRCH after a race with exit) need no action.
         }

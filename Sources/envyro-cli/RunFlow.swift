@@ -76,6 +76,7 @@ enum RunFlow {
         embedded.finish()
         if let socketPath = autoStart { AutoSupervisor.start(embedded, socketPath: socketPath) }
         let outcome = report.outcome
+        if !outcome.limitNote.isEmpty { complain("note: \(outcome.limitNote)") }
         finishRun(exitCode: outcome.exitCode, timedOut: outcome.timedOut, oomKilled: outcome.killedByOOM,
                   memoryLimit: outcome.limits.memoryMax, oomKills: outcome.usage.oomKills, timeout: request.timeoutSeconds)
     }

@@ -540,6 +540,8 @@ int main(int argc, char **argv) {
             break;
         case 0x8202: { /* finished: end as envyro-cli's finishRun does */
             long long code = number_of(reply, "exitCode", 125);
+            /* Limits without a cgroup: what was enforced by rlimits and what was not. */
+            if (value_of(reply, "limitNote")) { fputs("envyro: note: ", stderr); print_string(reply, "limitNote"); fputc('\n', stderr); }
             if (bool_of(reply, "timedOut")) {
                 double t = timeout ? strtod(timeout, NULL) : 0;
                 if (t == (double)(long long)t) fprintf(stderr, "envyro: timed out after %llds; the container was killed\n", (long long)t);

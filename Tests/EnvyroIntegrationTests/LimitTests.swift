@@ -125,6 +125,35 @@ struct LimitTests {
         #expect(limited.stderr.contains("sudo envyro setup --user envyrotest2"), "\(limited.stderr)")
     }
 
+    @Test("under strict, a user without a delegated subtree runs with pids and memory as rlimits, and is told what is and isn't enforced")
+    func strictWithoutDelegation() throws {
+        guard Harness.isRoot else { return }
+        if (try? Harness.run(["/usr/bin/id", "-u", "envyrotest2"]))?.status != 0 {
+            _ = try Harness.run(["/usr/sbin/useradd", "-m", "-s", "/bin/sh", "envyrotest2"])
+        }
+        let uid = try Harness.run(["/usr/bin/id", "-u", "envyrotest2"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !FileManager.default.fileExists(atPath: "/sys/fs/cgroup/pids/envyro/u\(uid)") else {
+            print("skipped: envyrotest2 has a delegated cgroup subtree on this host (sudo envyro setup --remove --user envyrotest2)")
+            return
+        }
+        let base = [Harness.installRoot.appendingPathComponent("bin/envyro").path]
+        // strict's defaults: 256 pids, 512 MiB; cpu 1 is not enforced without a cgroup.
+        let limits = try Harness.run(["/usr/sbin/runuser", "-u", "envyrotest2", "--"] + base
+            + ["run", "--policy", "strict", "--", "sh", "-c", "cat /proc/self/limits"])
+        #expect(limits.status == 0, "\(limits.stderr)")
+        #expect(limits.stdout.contains { _ in true } && limits.stdout.split(separator: "\n").contains { $0.hasPrefix("Max processes") && $0.contains("256") }, "\(limits.stdout)")
+        #expect(limits.stdout.split(separator: "\n").contains { $0.hasPrefix("Max data size") && $0.contains("536870912") }, "\(limits.stdout)")
+        #expect(limits.stderr.contains("enforced: pids 256"), "\(limits.stderr)")
+        #expect(limits.stderr.contains("not in total") && limits.stderr.contains("not enforced: cpu"), "\(limits.stderr)")
+        #expect(limits.stderr.contains("sudo envyro setup --user envyrotest2"), "\(limits.stderr)")
+        // The pids limit is the container's: a fifth process can't be made under --pids-limit 4.
+        let forks = try Harness.run(["/usr/sbin/runuser", "-u", "envyrotest2", "--"] + base
+            + ["run", "--policy", "strict", "--pids-limit", "4", "--", "sh", "-c",
+               "sleep 2 & sleep 2 & sleep 2 & if sleep 2 & then wait; echo made-all; else echo refused; fi"])
+        #expect(forks.stdout.contains("refused") || forks.stderr.contains("fork"), "\(forks.stdout) \(forks.stderr)")
+        #expect(!forks.stdout.contains("made-all"), "\(forks.stdout)")
+    }
+
     @Test("another user's subtree is refused and the refusal is audited")
     func notYourSubtree() throws {
         guard Harness.isRoot, Harness.ordinaryUser != nil else { return }

@@ -183,6 +183,17 @@ struct PolicyValidationTests {
         }
     }
 
+    @Test("limits.withoutCgroup: refuse by default, rlimits when asked, and anything else refused by name")
+    func withoutCgroup() throws {
+        var document = validPolicyDocument()
+        func parse() throws -> Policy { try PolicyLoader.parse(Array(JSONValue.object(document).serialized().utf8), path: "p.json") }
+        #expect(try parse().limits.withoutCgroup == .refuse)
+        document.set(path: "limits.withoutCgroup", "rlimits")
+        #expect(try parse().limits.withoutCgroup == .rlimits)
+        document.set(path: "limits.withoutCgroup", "ignore")
+        #expect(throws: PolicyError.invalidValue(path: "p.json", key: "limits.withoutCgroup", reason: "'ignore' is not one of: refuse, rlimits")) { try parse() }
+    }
+
     static let badJSON: [(String, String)] = [
         ("{\n  \"name\": \"x\",\n}", "line 3, column 1: expected a string key, found '}'"),
         ("{\"name\": \"a\", \"name\": \"b\"}", "line 1, column 15: duplicate key 'name'"),

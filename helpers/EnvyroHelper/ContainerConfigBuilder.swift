@@ -102,7 +102,13 @@ final class ContainerConfigBuilder {
             filters: nil, filter_count: 0,
             masked_paths: m.strings(plan.maskedPaths), readonly_paths: m.strings(plan.readonlyPaths),
             prewarm: plan.prewarm ? 1 : 0, cgroup_procs: nil, cgroup_procs_count: 0, oci: nil,
-            netns_fd: -1, netns_home_fd: -1)
+            netns_fd: -1, netns_home_fd: -1, rlimits: nil, rlimit_count: 0)
+    }
+
+    /// Limits carried by rlimits instead of a cgroup (`LimitFallback`): set after pivot_root.
+    func setRlimits(_ limits: [envyro_rlimit]) {
+        config.rlimits = memory.values(limits)
+        config.rlimit_count = Int32(limits.count)
     }
 
     /// The seccomp programs, installed in order: the policy's compiled filter, then the plan's.

@@ -112,10 +112,13 @@ extension HelperServer {
         containers[live.id] = live
         nextContainerID &+= 1
         let reply = Created(containerID: live.id, pid: live.pid, prewarmed: prewarmed, prewarmedDiscarded: takeDiscardCount(),
-                            networkNamespace: live.netnsUse, networkNamespacesDiscarded: netns.takeDiscardCount(), steps: steps)
+                            networkNamespace: live.netnsUse, networkNamespacesDiscarded: netns.takeDiscardCount(), steps: steps,
+                            limitNote: limitNote)
+        defer { limitNote = "" }
         let notes = (prewarmed ? ["prewarmed"] : []) + [
             live.netnsUse == .pooledReused ? "network namespace reused from the pool" : nil,
             live.netnsUse == .pooledNew ? "network namespace new to the pool" : nil,
+            limitNote.isEmpty ? nil : limitNote,
         ].compactMap { $0 }
         return Outcome(reply: .created(reply), decision: .allowed, result: "ok",
                        detail: "container \(live.id) pid \(live.pid)" + (notes.isEmpty ? "" : " (\(notes.joined(separator: ", ")))"))

@@ -86,6 +86,8 @@ package final class HelperServer {
     var netns: NetnsPool
     /// The current request's steps and their durations, for `Created` (`--timings`).
     var steps: [HelperStep] = []
+    /// What the current create's limits came to without a cgroup (RlimitFallback), for `Created`.
+    var limitNote = ""
     private var stepStart: UInt64 = 0
 
     /// Ends the current step as `name` and starts the next.

@@ -99,7 +99,15 @@ extension HelperServer {
         case .precreated: cgroup = precreated
         case .generated(let limits):
             do { cgroup = try system.createCgroup(cgroups, name: nil, limits: limits) } catch {
-                return .failure(failure(EPERM, step: .cgroup, cgroupAdvice(error)))
+                // A user the host gave no cgroup subtree: under `limits.withoutCgroup: "rlimits"`
+                // the run goes ahead with what rlimits carry, and is told what that is.
+                guard case .noSubtree = error, policy.limits.withoutCgroup == .rlimits else {
+                    return .failure(failure(EPERM, step: .cgroup, cgroupAdvice(error)))
+                }
+                let name = IDMapPlan.userName(uid: caller.uid) ?? String(caller.uid)
+                let fallback = RlimitFallback(limits, setupHint: "`sudo envyro setup --user \(name)`")
+                builder.setRlimits(fallback.rlimits)
+                limitNote = fallback.note
             }
         case .named(let name, let limits):
             // An OCI container always gets its named cgroup when the caller has a subtree (for

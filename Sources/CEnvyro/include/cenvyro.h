@@ -48,6 +48,10 @@
 /* Only through unshare or setns: as a clone flag it is CSIGNAL's bit (clone3 takes it). */
 #define ENVYRO_CLONE_NEWTIME   0x00000080ULL
 
+/* rlimit resources Swift's Glibc hides behind _GNU_SOURCE (sys/resource.h). */
+#define ENVYRO_RLIMIT_DATA  2
+#define ENVYRO_RLIMIT_NPROC 6
+
 /* Capability numbers (linux/capability.h): bit n of a capability mask is capability n. */
 #define ENVYRO_CAP_CHOWN 0
 #define ENVYRO_CAP_DAC_OVERRIDE 1
@@ -328,6 +332,10 @@ struct envyro_container_config {
     const struct envyro_oci_config *_Nullable oci; /* OCI bundle mode (issue 8), or NULL */
     int netns_fd;                       /* > 0: clone into this (pooled) network namespace; 0 or -1: none */
     int netns_home_fd;                  /* with netns_fd: the helper's own, to return to */
+    /* Limits carried by rlimits where no cgroup can be had (a user without a delegated
+     * subtree, under a policy with limits.withoutCgroup "rlimits"): set after pivot_root. */
+    const struct envyro_rlimit *_Nullable rlimits;
+    int rlimit_count;
 };
 
 /// The steps of the child, reported with errno through the error pipe when one fails.
