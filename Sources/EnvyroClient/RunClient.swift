@@ -4,12 +4,6 @@ import EnvyroProtocol
 import EnvyroSystem
 import Glibc
 
-/// Exit statuses envyro itself chooses.
-public enum RunExit {
-    /// The kernel's OOM killer ended the workload (distinct from a plain SIGKILL's 137).
-    public static let outOfMemory: Int32 = 247
-}
-
 /// The client's side of a run: its stdio and its paths.
 public enum RunClient {
     /// Our own stdio for the container; a closed one is replaced by /dev/null.
@@ -30,32 +24,25 @@ public enum RunClient {
     }
 }
 
-/// The fast path: `envyro run` through a running supervisor, without ArgumentParser or Swift
-/// concurrency (measured: they cost about a millisecond of start-up per run). Anything it
-/// doesn't handle falls through to the full command line.
-public enum FastRun {
-    /// Runs and exits when `arguments` is a daemon run it can handle; returns otherwise.
-    public static func attempt(_ arguments: [String]) {
-        guard arguments.count > 2, arguments[1] == "run",
-              let spec = RunSpec.parse(arguments[2...]), spec.supervisor != "never", !spec.stats else { return }
-        let path = spec.supervisor == "auto" ? ClientProtocol.defaultSocketPath() : spec.supervisor
-        // A refused socket is the full command line's to report (it warns, then embeds).
-        guard case .connected(let socket) = ClientProtocol.connectSafely(path) else { return }
-        let signalFD = envyro_signalfd_for_forwarding()
-        DaemonClient.run(socket, spec.resolvingPaths(RunClient.absolute), stdio: RunClient.stdio(), signalFD: signalFD)
-    }
+/// How a run through a supervisor ended, for the command line to report: the client protocol
+/// only, no output (envyro-cli's `RunOutput` prints and exits).
+public enum DaemonRunResult {
+    /// The `finished` reply's body (the run's result fields).
+    case finished(JSONObject)
+    /// The supervisor's `error` reply: its message and the exit status to use.
+    case refused(message: String, exitCode: Int32)
+    /// The connection failed.
+    case broken(String)
 }
 
 /// The client side of the supervisor protocol for `envyro run`: send the run with our stdio,
-/// forward signals, and finish exactly like the embedded path.
+/// forward signals, and return how it ended.
 public enum DaemonClient {
-    /// Runs `spec` (its paths already absolute) through the supervisor at `socket`; exits with
-    /// the run's status.
-    public static func run(_ socket: SeqPacketSocket, _ spec: RunSpec, stdio: [Int32], signalFD: Int32) -> Never {
+    /// Runs `spec` (its paths already absolute) through the supervisor at `socket`.
+    public static func run(_ socket: SeqPacketSocket, _ spec: RunSpec, stdio: [Int32], signalFD: Int32) -> DaemonRunResult {
         let message = ClientMessage(verb: .run, requestID: 1, body: spec.jsonObject())
         do { try socket.send(message.encode(), fds: stdio) } catch {
-            complain("the supervisor: \(error)")
-            exit(125)
+            return .broken("the supervisor: \(error)")
         }
         var runID: Int64 = 0
         var interrupts = 0
@@ -73,67 +60,19 @@ public enum DaemonClient {
             guard ready.contains(0) else { continue }
             let reply: ClientMessage
             do { reply = try ClientProtocol.receive(socket) } catch {
-                complain(error.description)
-                exit(125)
+                return .broken(error.description)
             }
             switch reply.verb {
             case .started:
                 runID = reply.body["run"]?.intValue ?? 0
             case .finished:
-                let b = reply.body
-                if let note = b["limitNote"]?.stringValue, !note.isEmpty { complain("note: \(note)") }
-                if spec.timings, let t = b["timings"]?.stringValue { writeStderr("timings (supervisor):\n" + t + "\n") }
-                if spec.json {
-                    var o = b
-                    _ = o.removeValue(forKey: "timings")
-                    _ = o.removeValue(forKey: "run")
-                    writeStderr(JSONValue.object(o).serialized() + "\n")
-                }
-                finishRun(exitCode: Int32(b["exitCode"]?.intValue ?? 125), timedOut: b["timedOut"]?.boolValue ?? false,
-                          oomKilled: b["oomKilled"]?.boolValue ?? false, memoryLimit: b["memoryLimitBytes"]?.intValue,
-                          oomKills: b["oomKills"]?.intValue ?? 0, timeout: spec.timeoutSeconds)
+                return .finished(reply.body)
             case .error:
-                complain(reply.body["message"]?.stringValue ?? "the supervisor refused the run")
-                exit(Int32(reply.body["exitCode"]?.intValue ?? 125))
+                return .refused(message: reply.body["message"]?.stringValue ?? "the supervisor refused the run",
+                                exitCode: Int32(reply.body["exitCode"]?.intValue ?? 125))
             default:
                 continue
             }
         }
     }
-}
-
-/// Writes one line to stderr, prefixed `envyro: `.
-public func complain(_ message: String) {
-    writeStderr("envyro: \(message)\n")
-}
-
-/// Writes text to stderr unbuffered.
-public func writeStderr(_ text: String) {
-    _ = text.withCString { write(2, $0, strlen($0)) }
-}
-
-/// "64 MiB", as limits are shown in messages.
-public func formatBytes(_ bytes: Int64) -> String {
-    let units: [(Int64, String)] = [(1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")]
-    for (size, name) in units where bytes >= size && bytes % size == 0 { return "\(bytes / size) \(name)" }
-    for (size, name) in units where bytes >= size { return "\(Double(bytes * 10 / size) / 10) \(name)" }
-    return "\(bytes) bytes"
-}
-
-/// Ends `envyro run` the same way whoever ran the container.
-public func finishRun(exitCode: Int32, timedOut: Bool, oomKilled: Bool, memoryLimit: Int64?, oomKills: Int64, timeout: Double?) -> Never {
-    if timedOut {
-        let s = timeout ?? 0
-        complain("timed out after \(s == s.rounded() ? "\(Int(s))s" : "\(s)s"); the container was killed")
-        exit(124)
-    }
-    if oomKilled {
-        let limit = memoryLimit.map { " (limit \(formatBytes($0)))" } ?? ""
-        complain("killed: out of memory\(limit)")
-        exit(RunExit.outOfMemory)
-    }
-    if oomKills > 0 {
-        complain("warning: the kernel's OOM killer killed \(oomKills) process(es) in the container")
-    }
-    exit(exitCode)
 }

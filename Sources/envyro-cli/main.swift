@@ -20,6 +20,6 @@ if Files.baseName(CommandLine.arguments.first ?? "") == OCIMain.runcName {
 if OCIMain.isOCIInvocation(Array(CommandLine.arguments.dropFirst())) {
     OCIMain.main(Array(CommandLine.arguments.dropFirst()), program: "envyro")
 }
-FastRun.attempt(CommandLine.arguments)
+RunFlow.attemptThroughDaemon(CommandLine.arguments)
 RunFlow.attempt(CommandLine.arguments)
 _ = try? Threads.blocking { await Envyro.main(nil) }
