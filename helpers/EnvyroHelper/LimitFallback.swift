@@ -5,8 +5,9 @@ import Glibc
 
 /// Limits without a cgroup (`limits.withoutCgroup: "rlimits"`): for an ordinary user the host
 /// gave no delegated cgroup subtree, the limits rlimits can carry, and a plain account of the
-/// rest. RLIMIT_NPROC is counted per user namespace (the kernel's ucounts, since 5.14) and the
-/// container has one of its own, so it bounds the container's tasks as pids.max would. Memory
+/// rest. RLIMIT_NPROC is counted per user namespace and uid (the kernel's ucounts, since 5.14)
+/// and the container has a user namespace of its own, so it bounds the container's tasks as
+/// pids.max would while they keep one uid (strict leaves them no capability to change it). Memory
 /// has no per-container rlimit: RLIMIT_DATA bounds each process's private memory, not the sum.
 struct RlimitFallback {
     var rlimits: [envyro_rlimit]
