@@ -129,7 +129,7 @@ enum OCILowering {
     /// policy's filter under it regardless, compiled by itself.
     static func compileSeccomp(_ value: JSONValue, capabilities: [String]) throws(OCIUnsupported) -> [UInt8] {
         let text = value.serialized()
-        let cache = bundleFilterCache
+        let cache = SeccompDiskCache.forThisUser(privileged: false)
         let key = SeccompDiskCache.key(["oci-bundle", text, capabilities.sorted().joined(separator: ",")])
         if let bpf = cache?.load(key), !bpf.isEmpty { return bpf }
         do {
@@ -142,14 +142,6 @@ enum OCILowering {
         }
     }
 
-    /// Host root: /var/cache/envyro/seccomp (the helper's too); an ordinary user:
-    /// ~/.cache/envyro/seccomp; root of another user namespace (rootless podman's runtime):
-    /// none, since whose home that is can't be told.
-    static var bundleFilterCache: SeccompDiskCache? {
-        if UserNamespace.isHostRoot { return SeccompDiskCache(directory: "/var/cache/envyro/seccomp") }
-        guard geteuid() != 0, let home = Environment.homeDirectory(uid: geteuid()) else { return nil }
-        return SeccompDiskCache(directory: home + "/.cache/envyro/seccomp")
-    }
 
     /// The cgroup limits of `linux.resources`; anything envyro can't enforce is refused by name.
     static func limits(_ r: OCIConfig.Resources?) throws(OCIUnsupported) -> LimitSet {

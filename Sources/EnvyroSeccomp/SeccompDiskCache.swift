@@ -16,6 +16,16 @@ public struct SeccompDiskCache: Sendable {
 
     public init(directory: String) { self.directory = directory }
 
+    /// The cache of this process's user: host root's `/var/cache/envyro/seccomp`, an ordinary
+    /// user's `~/.cache/envyro/seccomp`. None for a process with file capabilities
+    /// (`privileged`: its user could write what it would trust), nor for root of another user
+    /// namespace (whose home that is can't be told).
+    public static func forThisUser(privileged: Bool) -> SeccompDiskCache? {
+        if UserNamespace.isHostRoot { return SeccompDiskCache(directory: "/var/cache/envyro/seccomp") }
+        guard !privileged, geteuid() != 0, let home = Environment.homeDirectory(uid: geteuid()) else { return nil }
+        return SeccompDiskCache(directory: home + "/.cache/envyro/seccomp")
+    }
+
     /// SHA-256 (hex) of `parts` and what every filter depends on besides its profile and
     /// capabilities: the architecture, the kernel release and libseccomp's version.
     public static func key(_ parts: [String]) -> String {

@@ -39,7 +39,13 @@ public enum PrestartedHelper {
 
     /// Closes and reaps the claimed helper if it was not adopted.
     public static func discard() {
-        guard let h = slot.withLock({ s -> Handle? in defer { s = nil }; return s }) else { return }
+        if let h = take() { end(h) }
+    }
+
+    private static func take() -> Handle? { slot.withLock { s -> Handle? in defer { s = nil }; return s } }
+
+    /// Closes its socket (it exits at EOF) and reaps it.
+    private static func end(_ h: Handle) {
         _ = Glibc.close(h.fd)
         var status: Int32 = 0
         while waitpid(h.pid, &status, 0) < 0 && errno == EINTR {}
@@ -48,10 +54,9 @@ public enum PrestartedHelper {
     /// The claimed helper when it is `path` with `policy`; any other is closed (it exits at
     /// EOF) and reaped. At most once.
     static func adopt(path: String, policy: String) -> (pid: pid_t, socket: SeqPacketSocket)? {
-        guard let h = slot.withLock({ s -> Handle? in defer { s = nil }; return s }) else { return nil }
+        guard let h = take() else { return nil }
         if h.path == path && h.policy == policy { return (h.pid, SeqPacketSocket(fd: h.fd)) }
-        slot.withLock { $0 = h }
-        discard()
+        end(h)
         return nil
     }
 }

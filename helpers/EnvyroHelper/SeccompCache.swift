@@ -37,15 +37,7 @@ package final class SeccompCache {
 
     /// The policy's filters, compiled on first use (cached on disk where that is safe).
     package init(policy: Policy, privileged: Bool) throws(SeccompError) {
-        if UserNamespace.isHostRoot {
-            disk = SeccompDiskCache(directory: "/var/cache/envyro/seccomp")
-        } else if privileged || geteuid() == 0 {
-            disk = nil
-        } else if let home = Environment.homeDirectory(uid: geteuid()) {
-            disk = SeccompDiskCache(directory: home + "/.cache/envyro/seccomp")
-        } else {
-            disk = nil
-        }
+        disk = SeccompDiskCache.forThisUser(privileged: privileged)
         profilePath = policy.seccomp.profile
         guard let path = profilePath else { profileDigest = ""; return }
         if privileged {
