@@ -19,11 +19,17 @@ enum Harness {
 
     static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
+    /// The private copy's directory name: per process and per test module. This file is shared
+    /// (by symlink) with the hostile suite's module; when both run in one `swift test` process
+    /// (a filter naming suites of both), each must have its own copy, or the second one set up
+    /// removes the first one's, scratch files and all.
+    static let installName = "envyro-it-\(#fileID.split(separator: "/").first ?? "tests")-\(getpid())"
+
     /// A private copy: <tmp>/bin/{envyro,envyro-nshelper} and <tmp>/policy/*.json, mode 0755.
     static let installRoot: URL = {
         // Tests that run the binaries with this process's environment start no supervisor either.
         setenv("ENVYRO_AUTO_SUPERVISOR", "0", 1)
-        let root = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("envyro-it-\(getpid())")
+        let root = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent(installName)
         let fm = FileManager.default
         try? fm.removeItem(at: root)
         try? fm.createDirectory(at: root.appendingPathComponent("bin"), withIntermediateDirectories: true)
@@ -34,7 +40,7 @@ enum Harness {
         try? fm.createSymbolicLink(atPath: root.appendingPathComponent("bin/envyro-runc").path, withDestinationPath: "envyro")
         try? fm.copyItem(at: repoRoot.appendingPathComponent("policy"), to: root.appendingPathComponent("policy"))
         _ = try? run(["/bin/chmod", "-R", "a+rX", root.path])
-        atexit { try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("envyro-it-\(getpid())").path) }
+        atexit { try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent(Harness.installName).path) }
         return root
     }()
 
