@@ -101,6 +101,10 @@ public enum RunPlanner {
 
         if let dir = request.logDir {
             guard dir.hasPrefix("/") else { throw .invalidRequest("--log-dir \(quote(dir)): use an absolute path") }
+            // Every log flag is checked before the directory is made: a refused run makes nothing.
+            if let text = request.logLimit {
+                do { _ = try ResourceLimitBatch.parseSize(text) } catch { throw .invalidRequest("--log-limit \(text): \(error)") }
+            }
             switch Files.kind(dir) {
             case .missing:
                 do { try Files.makeDirectories(dir, mode: 0o755) } catch {

@@ -46,12 +46,14 @@ struct LogTests {
     @Test("log flags without --log-dir, or a --log-dir that is a file, are clear errors", arguments: [
         (["--log-limit", "1M"], "--log-limit and --log-tee need --log-dir DIR"),
         (["--log-dir", "/etc/passwd"], "--log-dir /etc/passwd: not a directory"),
-        (["--log-dir", "/tmp/x", "--log-limit", "lots"], "--log-limit lots"),
+        (["--log-dir", "/tmp/envyro-log-refused", "--log-limit", "lots"], "--log-limit lots"),
     ])
     func badFlags(flags: [String], message: String) throws {
         let r = try Harness.envyro(["run"] + flags + ["--", "true"])
         #expect(r.status == 125)
         #expect(r.stderr.contains(message), "\(r.stderr)")
+        // A refused run makes nothing: not even the log directory it named.
+        #expect(!FileManager.default.fileExists(atPath: "/tmp/envyro-log-refused"))
     }
 
     @Test("through the daemon, a relative --log-dir is the caller's")
