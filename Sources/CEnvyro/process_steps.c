@@ -51,12 +51,18 @@ void envyro__ready_for_id_maps(int sync_fd, int new_userns) {
 
 /* Join the container's cgroup ourselves ("0" is the writer), through v1's `tasks` (this child has
  * one thread): no wait for an RCU grace period, which a cgroup.procs write takes (see
- * CgroupDirectory.joinFile); and were there one, better here than in the helper's event loop. Same credentials as
- * the target, so cgroup v1's permission check passes for the caller's own delegated subtree.
- * The cgroup namespace is created after that, so its root is the container's cgroup (clone3's
- * CLONE_INTO_CGROUP would do this on v2 only). Then the hostname. */
+ * CgroupDirectory.joinFile). Same credentials as the target, so cgroup v1's permission check
+ * passes for the caller's own delegated subtree. cgroup2 has no such file: there the clone
+ * placed the child already (CLONE_INTO_CGROUP, envyro_container_clone), and its cgroup.procs
+ * is written only when clone3 was unavailable. The cgroup namespace is created after that, so
+ * its root is the container's cgroup. Then the hostname. */
+/* Set in the child right after clone (a copy of the parent's memory, one thread). */
+static int g_joined_at_clone = -1;
+void envyro__set_joined_at_clone(int procs_fd) { g_joined_at_clone = procs_fd; }
+
 void envyro__join_cgroup_and_name(const struct envyro_container_config *cfg) {
     for (int i = 0; i < cfg->cgroup_procs_count; i++) {
+        if (cfg->cgroup_procs[i] == g_joined_at_clone) { close(cfg->cgroup_procs[i]); continue; }
         ssize_t w;
         do { w = write(cfg->cgroup_procs[i], "0", 1); } while (w < 0 && errno == EINTR);
         if (w != 1) envyro__fail(ENVYRO_STEP_CGROUP, w < 0 ? errno : EIO);

@@ -308,14 +308,30 @@ int envyro_container_clone(const struct envyro_container_config *cfg, struct env
     args.pidfd = (uint64_t)(uintptr_t)&pidfd;
     /* With CLONE_PARENT the child's exit signal is the caller's own and clone3 wants 0 here. */
     args.exit_signal = (cfg->clone_flags & CLONE_PARENT) ? 0 : SIGCHLD;
+    int into_cgroup = cfg->cgroup2_fd > 0;
+    if (into_cgroup) {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = (uint64_t)cfg->cgroup2_fd;
+    }
     long pid = syscall(SYS_clone3, &args, sizeof args);
+    if (pid < 0 && into_cgroup && errno != ENOSYS) {
+        /* The kernel would not place it there (a cgroup2 without CLONE_INTO_CGROUP support, or a
+         * placement it refuses): clone plainly and let the child write cgroup.procs, whose own
+         * error then names the cgroup step. */
+        into_cgroup = 0;
+        args.flags &= ~(uint64_t)CLONE_INTO_CGROUP;
+        args.cgroup = 0;
+        pid = syscall(SYS_clone3, &args, sizeof args);
+    }
     if (pid < 0 && errno == ENOSYS) {
+        into_cgroup = 0;   /* the child joins through cgroup2_procs_fd instead */
         /* x86_64 clone(flags, stack, parent_tid, child_tid, tls): CLONE_PIDFD stores the pidfd
          * through parent_tid. */
         pid = syscall(SYS_clone, (unsigned long)((cfg->clone_flags & ~deferred) | CLONE_PIDFD | SIGCHLD), 0, &pidfd, 0, 0);
     }
     if (pid == 0) {
         /* Child: only async-signal-safe C from here on. */
+        envyro__set_joined_at_clone(into_cgroup ? cfg->cgroup2_procs_fd : -1);
         close(sync[1]);
         close(err[0]);
         if (saved_pidns >= 0) close(saved_pidns);

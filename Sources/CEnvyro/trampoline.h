@@ -118,6 +118,9 @@ ENVYRO_HIDDEN int envyro__cloexec_from(unsigned int first);
 ENVYRO_HIDDEN void envyro__ready_for_id_maps(int sync_fd, int new_userns);
 /* Joins the container's cgroup, then the cgroup namespace and hostname the config asks for. */
 ENVYRO_HIDDEN void envyro__join_cgroup_and_name(const struct envyro_container_config *cfg);
+/* In the child: the cgroup.procs descriptor whose cgroup the clone placed it in already
+ * (CLONE_INTO_CGROUP), which envyro__join_cgroup_and_name then only closes; -1 for none. */
+ENVYRO_HIDDEN void envyro__set_joined_at_clone(int procs_fd);
 /* Brings up lo in the new network namespace. */
 ENVYRO_HIDDEN void envyro__loopback_up(void);
 /* Makes a pty in /dev/ptmx (of the current root), sends the master with its name over

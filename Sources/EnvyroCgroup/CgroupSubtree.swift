@@ -25,7 +25,10 @@ public struct CgroupDirectory: Sendable, Equatable {
     /// whenever no migration happened in the last one: measured here, 12-16 ms per cold join
     /// through cgroup.procs against 0.02 ms through tasks (the kernel skips that lock when the
     /// writer migrates only itself, since 5.19). A child with one thread is the whole process.
-    /// v2: `cgroup.procs` (`cgroup.threads` takes only threaded cgroups).
+    /// v2: `cgroup.procs` (`cgroup.threads` takes only threaded cgroups), which pays that wait:
+    /// so the helper clones a container straight into its v2 directory (clone3
+    /// CLONE_INTO_CGROUP, `envyro_container_config.cgroup2_fd`) and the child writes this file
+    /// only when the kernel refuses that.
     public var joinFile: String { version == .v1 ? "tasks" : "cgroup.procs" }
 
     /// True when this directory serves `controller` (`.io` and `.blkio` are one resource).

@@ -154,11 +154,11 @@ final class FakeCgroup: ContainerCgroupHandle {
         self.recorder = recorder
     }
 
-    func openProcsFiles() throws(SystemError) -> [Int32] {
+    func openJoinFiles() throws(SystemError) -> CgroupJoinFiles {
         let fd = open("/dev/null", O_WRONLY | O_CLOEXEC)
         if fd < 0 { throw SystemError.current("open", "/dev/null") }
         procsFDs.append(fd)
-        return [fd]
+        return CgroupJoinFiles(procs: [fd])
     }
 
     func stats() -> CgroupStats { CgroupStats() }

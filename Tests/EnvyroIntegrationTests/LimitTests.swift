@@ -174,6 +174,46 @@ struct LimitTests {
         #expect(create.contains("cgroup"))
     }
 
+    /// The cgroup path of `pid` in the hierarchy whose /proc/PID/cgroup line starts with `prefix`
+    /// (`4:memory:` for v1's memory, `0::` for cgroup2).
+    static func cgroupPath(of pid: String, _ prefix: String) -> String? {
+        let text = (try? String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").first { $0.hasPrefix(prefix) || $0.contains(":\(prefix):") }
+            .map { String($0.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)[2]) }
+    }
+
+    @Test("a limited run's container is in its own cgroup in the v1 hierarchies and in cgroup2, which the clone placed it in",
+          .enabled(if: Harness.isRoot, "needs root"))
+    func clonedIntoCgroup2() throws {
+        guard FileManager.default.fileExists(atPath: "/sys/fs/cgroup/unified/cgroup.procs") else {
+            print("skipped: no cgroup2 hierarchy at /sys/fs/cgroup/unified on this host"); return
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Harness.envyro)
+        p.arguments = ["run", "--memory", "64M", "--", "sh", "-c", "sleep 300", "envyro-leak-marker"]
+        p.standardInput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        // SIGKILL: the pid-1 shell ignores SIGTERM; the helper sees envyro go and kills the container.
+        defer { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        // The workload: a sleep in one of this run's container cgroups.
+        var found: (pid: String, cgroup: String)? = nil
+        for _ in 0..<300 where found == nil {
+            usleep(10_000)
+            for cg in Self.containerCgroups(uid: "0") {
+                let procs = (try? String(contentsOfFile: "/sys/fs/cgroup/memory/envyro/root/\(cg)/cgroup.procs", encoding: .utf8)) ?? ""
+                if let pid = procs.split(separator: "\n").first(where: {
+                    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\($0)/exe"))?.hasSuffix("/sleep") == true
+                }) { found = (String(pid), cg) }
+            }
+        }
+        let (pid, cg) = try #require(found, "the workload never showed up in a container cgroup")
+        #expect(Self.cgroupPath(of: pid, "memory") == "/envyro/root/\(cg)")
+        #expect(Self.cgroupPath(of: pid, "0::") == "/envyro/root/\(cg)", "cgroup2: \(Self.cgroupPath(of: pid, "0::") ?? "none")")
+        let v2procs = (try? String(contentsOfFile: "/sys/fs/cgroup/unified/envyro/root/\(cg)/cgroup.procs", encoding: .utf8)) ?? ""
+        #expect(v2procs.split(separator: "\n").contains(Substring(pid)))
+    }
+
     /// Starts a limited run, SIGKILLs its helper, and returns once envyro has given up.
     func killHelperMidRun() throws {
         let p = Process()

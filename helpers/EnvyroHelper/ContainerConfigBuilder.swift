@@ -101,7 +101,8 @@ final class ContainerConfigBuilder {
             cap_keep: plan.capabilities.rawValue, cap_ambient: plan.ambient ? 1 : 0,
             filters: nil, filter_count: 0,
             masked_paths: m.strings(plan.maskedPaths), readonly_paths: m.strings(plan.readonlyPaths),
-            prewarm: plan.prewarm ? 1 : 0, cgroup_procs: nil, cgroup_procs_count: 0, oci: nil,
+            prewarm: plan.prewarm ? 1 : 0, cgroup_procs: nil, cgroup_procs_count: 0,
+            cgroup2_fd: -1, cgroup2_procs_fd: -1, oci: nil,
             netns_fd: -1, netns_home_fd: -1, rlimits: nil, rlimit_count: 0)
     }
 
@@ -121,11 +122,17 @@ final class ContainerConfigBuilder {
         config.filter_count = count
     }
 
-    /// The cgroup.procs files the child writes itself into (adopted: closed with the memory).
-    func setCgroupProcs(_ fds: [Int32]) {
-        for fd in fds { memory.adopt(fd) }
-        config.cgroup_procs = memory.values(fds)
-        config.cgroup_procs_count = Int32(fds.count)
+    /// The join files the child writes itself into, and the cgroup2 directory it is cloned into
+    /// (adopted: closed with the memory).
+    func setCgroupJoin(_ join: CgroupJoinFiles) {
+        for fd in join.procs { memory.adopt(fd) }
+        config.cgroup_procs = memory.values(join.procs)
+        config.cgroup_procs_count = Int32(join.procs.count)
+        if let v2 = join.cgroup2 {
+            memory.adopt(v2.directory)
+            config.cgroup2_fd = v2.directory
+            config.cgroup2_procs_fd = v2.procs
+        }
     }
 
     /// Clones into a pooled network namespace instead of a new one (`home`: the helper's own).

@@ -122,7 +122,7 @@ extension HelperServer {
         if plan.timed { step("seccomp filter, cgroup") }
         // The child joins its cgroup itself, through these (closed with the builder, after clone).
         if let cg = cgroup {
-            do { builder.setCgroupProcs(try cg.openProcsFiles()) } catch {
+            do { builder.setCgroupJoin(try cg.openJoinFiles()) } catch {
                 try? cg.remove()
                 return .failure(failure(error.errno, step: .cgroup, "cannot place the container in its cgroup: \(error)"))
             }

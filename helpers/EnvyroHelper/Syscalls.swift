@@ -40,8 +40,9 @@ package protocol ContainerCgroupHandle: AnyObject {
     /// Its name, one component (`c-…`, or an OCI container's `oci-…`).
     var name: String { get }
     /// Opens the join file (`CgroupDirectory.joinFile`: v1's `tasks`, v2's `cgroup.procs`) for
-    /// writing in each of its directories, for the child to join it; on failure closes those opened and throws the open's error.
-    func openProcsFiles() throws(SystemError) -> [Int32]
+    /// writing in each of its directories, for the child to join it, and the cgroup2 directory
+    /// for clone3 to place it in; on failure closes those opened and throws the open's error.
+    func openJoinFiles() throws(SystemError) -> CgroupJoinFiles
     /// What its processes used (read before it is removed).
     func stats() -> CgroupStats
     /// Removes it (killing what is left in it).
@@ -49,21 +50,47 @@ package protocol ContainerCgroupHandle: AnyObject {
 }
 
 extension ContainerCgroup: ContainerCgroupHandle {
-    package func openProcsFiles() throws(SystemError) -> [Int32] {
-        var procs: [Int32] = []
+    package func openJoinFiles() throws(SystemError) -> CgroupJoinFiles {
+        var join = CgroupJoinFiles()
         for dir in directories {
             let fd = envyro_openat2_beneath(dir.fd, dir.joinFile, O_WRONLY, 0)
-            if fd < 0 {
-                let e = SystemError.current("open", dir.path + "/" + dir.joinFile)
-                for p in procs { Glibc.close(p) }
+            // The directory itself, for CLONE_INTO_CGROUP (its own descriptor: the builder closes it).
+            let directory = dir.version == .v2 && fd >= 0 ? fcntl(dir.fd, F_DUPFD_CLOEXEC, 3) : 0
+            if fd < 0 || directory < 0 {
+                let e = fd < 0 ? SystemError.current("open", dir.path + "/" + dir.joinFile) : SystemError.current("dup", dir.path)
+                if fd >= 0 { Glibc.close(fd) }
+                join.close()
                 throw e
             }
-            procs.append(fd)
+            join.procs.append(fd)
+            if dir.version == .v2 { join.cgroup2 = (directory, fd) }
         }
-        return procs
+        return join
     }
 
     package func remove() throws(CgroupError) { try remove(timeoutMillis: 2000) }
+}
+
+/// What a child needs to enter its cgroup: v1's `tasks` files it writes itself into, and the
+/// cgroup2 directory the clone places it in (with that directory's `cgroup.procs`, also in
+/// `procs`, written only if clone3 can't place it). See `envyro_container_config.cgroup2_fd`.
+package struct CgroupJoinFiles {
+    /// Join files opened for writing.
+    package var procs: [Int32] = []
+    /// The cgroup2 directory (> 0) and its cgroup.procs, if the cgroup has a cgroup2 part.
+    package var cgroup2: (directory: Int32, procs: Int32)? = nil
+
+    /// Memberwise initialiser.
+    package init(procs: [Int32] = [], cgroup2: (directory: Int32, procs: Int32)? = nil) {
+        self.procs = procs
+        self.cgroup2 = cgroup2
+    }
+
+    /// Closes every descriptor (when they are not handed to a config).
+    package func close() {
+        for fd in procs { Glibc.close(fd) }
+        if let v2 = cgroup2 { Glibc.close(v2.directory) }
+    }
 }
 
 /// A namespace's identity (the device and inode of its /proc/…/ns file).

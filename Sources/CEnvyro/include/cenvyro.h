@@ -329,6 +329,13 @@ struct envyro_container_config {
     int prewarm;                        /* build everything, then wait for envyro_container_go */
     const int *_Nullable cgroup_procs;  /* cgroup.procs files (opened for writing) to join */
     int cgroup_procs_count;
+    /* > 0: the cgroup2 directory the child is cloned into (clone3 CLONE_INTO_CGROUP), so it
+     * never migrates there: a cgroup.procs write waits for an RCU grace period (5-12 ms here)
+     * when no migration happened in the last one. `cgroup2_procs_fd` is that directory's
+     * cgroup.procs, also listed in cgroup_procs: the child writes it only when the clone could
+     * not place it (clone3 refused with ENOSYS, as some container seccomp profiles do). */
+    int cgroup2_fd;
+    int cgroup2_procs_fd;
     const struct envyro_oci_config *_Nullable oci; /* OCI bundle mode (issue 8), or NULL */
     int netns_fd;                       /* > 0: clone into this (pooled) network namespace; 0 or -1: none */
     int netns_home_fd;                  /* with netns_fd: the helper's own, to return to */
