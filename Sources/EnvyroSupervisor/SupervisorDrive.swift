@@ -79,7 +79,7 @@ extension EmbeddedSupervisor {
         let created: Created
         switch reply {
         case .created(let c): created = c
-        case .failed(let f): throw Self.translate(f, argv0: request.argv.first ?? "")
+        case .failed(let f): throw Self.translate(f, argv0: request.argv.isEmpty ? "" : request.argv.string(at: 0))
         default: throw .protocolViolation(detail: "unexpected \(reply.verb.name) from helper pid \(helper.pid)")
         }
         let running = Clock.monotonicNanoseconds()
