@@ -105,7 +105,8 @@ extension SupervisorDaemon {
             // A warm helper leaves only planning to set up; all of it runs on this client's thread.
             handedOn = true   // prepareWarm, then execute, release it
             let prepared = try supervisor.prepareWarm(request, helper: helper, context: context)
-            let report = try supervisor.execute(prepared, stdio: stdio, control: control) { [self] created in
+            // The entry (its argv is the context's) goes before the context is zeroed.
+            let report = try supervisor.execute(prepared, stdio: stdio, control: control, onStart: { [self] created in
                 runs.withLock { $0[id]?.containerID = created.containerID; $0[id]?.pid = created.pid }
                 started.add(1, ordering: .relaxed)
                 if created.prewarmed { prewarmHits.add(1, ordering: .relaxed) } else { prewarmMisses.add(1, ordering: .relaxed) }
@@ -118,7 +119,7 @@ extension SupervisorDaemon {
                 netnsDiscards.add(Int(created.networkNamespacesDiscarded), ordering: .relaxed)
                 _ = try? socket.send(ClientMessage(verb: .started, requestID: m.requestID,
                                                body: ["run": .int(Int64(id)), "pid": .int(Int64(created.pid))]).encode())
-            }
+            }, onEnd: { [self] in _ = runs.withLock { $0.removeValue(forKey: id) } })
             var body: JSONObject = ["run": .int(Int64(id))]
             for (k, v) in report.outcome.fields { body.set(k, v) }
             body.set("timings", .string(report.formattedTimings()))
@@ -150,9 +151,12 @@ extension SupervisorDaemon {
 
     private func ps(_ m: ClientMessage) -> ClientMessage {
         let now = Clock.monotonicNanoseconds()
-        let list = runs.withLock { $0.sorted { $0.key < $1.key } }.map { id, e -> JSONValue in
-            .object(["run": .int(Int64(id)), "pid": e.pid.map { .int(Int64($0)) } ?? .null,
-                     "argv": .array(e.argv.strings.map { .string($0) }), "seconds": .double(Double(now - e.startedNs) / 1e9)])
+        // Read under the lock: a run removes its entry (under it) before its argv is zeroed.
+        let list = runs.withLock { runs in
+            runs.sorted { $0.key < $1.key }.map { id, e -> JSONValue in
+                .object(["run": .int(Int64(id)), "pid": e.pid.map { .int(Int64($0)) } ?? .null,
+                         "argv": .array(e.argv.strings.map { .string($0) }), "seconds": .double(Double(now - e.startedNs) / 1e9)])
+            }
         }
         return ClientMessage(verb: .psReply, requestID: m.requestID, body: ["runs": .array(list)])
     }
