@@ -92,11 +92,14 @@ struct DaemonSecretZeroingTests {
             print("skipped: reading another process's memory (/proc/PID/mem) needs root")
             return
         }
-        // A process of our own that keeps the secret in its argv (on its stack) while it sleeps.
+        // A process of our own that keeps the secret in its argv (on its stack) while it waits on
+        // its stdin (a builtin: no child outlives it holding our output open).
         let secret = Self.freshSecret()
         let p = Process()
+        let stdin = Pipe()
         p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", "sleep 30", String(decoding: secret, as: UTF8.self)]
+        p.arguments = ["-c", "read line", String(decoding: secret, as: UTF8.self)]
+        p.standardInput = stdin
         try p.run()
         defer { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
         #expect(!Self.occurrences(of: secret, inProcess: p.processIdentifier).isEmpty)
