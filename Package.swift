@@ -65,7 +65,8 @@ let package = Package(
         .target(
             name: "EnvyroEngine",
             dependencies: [
-                "CEnvyro", "EnvyroSystem",
+                // EnvyroProtocol: SecretStrings, the run's argv and env a context holds.
+                "CEnvyro", "EnvyroSystem", "EnvyroProtocol",
                 .product(name: "Collections", package: "swift-collections"),
             ],
             swiftSettings: strictSwift
@@ -179,7 +180,7 @@ let package = Package(
         .testTarget(name: "EnvyroAuditTests", dependencies: ["EnvyroAudit"]),
         .testTarget(name: "EnvyroProtocolTests", dependencies: ["EnvyroProtocol", "EnvyroJSON"]),
         .testTarget(name: "EnvyroPolicyTests", dependencies: ["EnvyroPolicy", "EnvyroJSON"]),
-        .testTarget(name: "EnvyroEngineTests", dependencies: ["EnvyroEngine"]),
+        .testTarget(name: "EnvyroEngineTests", dependencies: ["EnvyroEngine", "EnvyroProtocol"]),
         .testTarget(name: "EnvyroSupervisorTests", dependencies: ["EnvyroSupervisor", "EnvyroEngine", "EnvyroJSON", "EnvyroProtocol"]),
         .testTarget(name: "EnvyroSeccompTests", dependencies: ["EnvyroSeccomp", "EnvyroJSON", "EnvyroSystem", "CEnvyro"]),
         .testTarget(name: "EnvyroCgroupTests", dependencies: ["EnvyroCgroup", "EnvyroSystem", "CEnvyro", "EnvyroBenchmarks"]),

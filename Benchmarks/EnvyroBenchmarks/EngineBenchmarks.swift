@@ -47,7 +47,7 @@ public enum EngineBenchmarks {
             for argument in argv { context.appendArgument(argument) }
             for entry in env { context.appendEnvironment(entry) }
             context.cwd = "/"
-            let plan = try? registry.prepare(type: "native", ExecutorSpec(argv: argv, env: env, cwd: context.cwd))
+            let plan = try? registry.prepare(type: "native", ExecutorSpec(argv: context.argv, env: context.env, cwd: context.cwd))
             blackHole(plan)
             pool.release(context)
         }

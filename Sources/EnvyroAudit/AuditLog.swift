@@ -47,16 +47,17 @@ public struct AuditRecord: Sendable, Equatable {
 /// SHA-256 helpers (libmd through CEnvyro).
 public enum Digest {
     /// SHA-256 of `bytes`.
-    public static func sha256(_ bytes: [UInt8]) -> [UInt8] {
+    public static func sha256(_ bytes: [UInt8]) -> [UInt8] { sha256(bytes[...]) }
+
+    /// SHA-256 of a slice, read where it is (no copy: a helper request's payload may hold a
+    /// run's secrets).
+    public static func sha256(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 32)
         bytes.withUnsafeBytes { buf in
             out.withUnsafeMutableBufferPointer { o in envyro_sha256(buf.baseAddress, buf.count, o.baseAddress!) }
         }
         return out
     }
-
-    /// SHA-256 of a slice.
-    public static func sha256(_ bytes: ArraySlice<UInt8>) -> [UInt8] { sha256(Array(bytes)) }
 
     /// Lower-case hex.
     public static func hex(_ bytes: [UInt8]) -> String {

@@ -1,3 +1,4 @@
+import EnvyroProtocol
 import Glibc
 
 /// An executor a descriptor file describes (a plugin): it runs the user's arguments with a
@@ -52,8 +53,8 @@ public struct DescriptorExecutor: Executor {
         guard spec.argv.count >= minimumArguments else {
             throw .invalidSpec(type: type, reason: "it takes at least \(minimumArguments) argument(s) after --, got \(spec.argv.count) (\(summary))")
         }
-        if let suffix = requiredSuffix, let first = spec.argv.first, !first.hasSuffix(suffix) {
-            throw .invalidSpec(type: type, reason: "'\(first)' does not end in \(suffix)")
+        if let suffix = requiredSuffix, !spec.argv.isEmpty, !spec.argv[0].reversed().starts(with: suffix.utf8.reversed()) {
+            throw .invalidSpec(type: type, reason: "'\(spec.argv.string(at: 0))' does not end in \(suffix)")
         }
         try validateCommon(spec, type: type)
     }
@@ -65,7 +66,7 @@ public struct DescriptorExecutor: Executor {
             let root = spec.rootfs ?? "the default root (the host's /usr, /bin, /sbin, /lib*, /etc)"
             throw .invalidSpec(type: type, reason: "none of its runtimes (\(paths)) is an executable file in \(root); install one there or use another executor (\(source))")
         }
-        return ExecPlan(argv: [runtime.path] + runtime.arguments + spec.argv, env: spec.env, cwd: spec.cwd.isEmpty ? "/" : spec.cwd)
+        return ExecPlan(argv: spec.argv.prefixed(by: [runtime.path] + runtime.arguments), env: spec.env, cwd: spec.cwd.isEmpty ? "/" : spec.cwd)
     }
 
     /// Whether `path` (absolute, inside the container) is an executable regular file in the

@@ -1,89 +1,16 @@
+import EnvyroProtocol
 import Glibc
 import Synchronization
-
-/// Byte storage for secrets (argv and environment strings) that is zeroed, not just dropped.
-///
-/// Entries are stored NUL-terminated in one growable allocation that is never shared with
-/// anyone else, so zeroing it really erases the bytes: growing copies into a new allocation and
-/// `explicit_bzero`s the old one before freeing it.
-struct SecretArena {
-    private(set) var base: UnsafeMutableRawPointer?
-    private(set) var capacity: Int = 0
-    private(set) var used: Int = 0
-    /// Start offset and length (without the NUL) of each entry.
-    private(set) var entries: [(offset: Int, length: Int)] = []
-
-    mutating func append(_ text: String) {
-        var text = text
-        text.withUTF8 { utf8 in
-            reserve(utf8.count + 1)
-            guard let base else { return }
-            if let source = utf8.baseAddress, utf8.count > 0 {
-                (base + used).copyMemory(from: source, byteCount: utf8.count)
-            }
-            base.storeBytes(of: 0, toByteOffset: used + utf8.count, as: UInt8.self)
-            entries.append((used, utf8.count))
-            used += utf8.count + 1
-        }
-    }
-
-    private mutating func reserve(_ extra: Int) {
-        guard used + extra > capacity else { return }
-        var newCapacity = max(capacity * 2, 256)
-        while newCapacity < used + extra { newCapacity *= 2 }
-        let fresh = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 16)
-        // Start from zeros so every byte not holding a live entry is zero (no heap leftovers).
-        memset(fresh, 0, newCapacity)
-        if let base {
-            fresh.copyMemory(from: base, byteCount: used)
-            explicit_bzero(base, capacity)
-            base.deallocate()
-        }
-        base = fresh
-        capacity = newCapacity
-    }
-
-    var count: Int { entries.count }
-
-    func string(at index: Int) -> String {
-        guard let base else { return "" }
-        let entry = entries[index]
-        let bytes = UnsafeRawBufferPointer(start: base + entry.offset, count: entry.length)
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
-    func cString(at index: Int) -> UnsafeMutablePointer<CChar>? {
-        guard let base else { return nil }
-        return (base + entries[index].offset).assumingMemoryBound(to: CChar.self)
-    }
-
-    /// Zeroes every byte ever written and forgets the entries; keeps the allocation for reuse.
-    mutating func wipe() {
-        if let base, used > 0 { explicit_bzero(base, used) }
-        used = 0
-        entries.removeAll(keepingCapacity: true)
-    }
-
-    /// Zeroes and frees the allocation.
-    mutating func release() {
-        if let base {
-            explicit_bzero(base, capacity)
-            base.deallocate()
-        }
-        base = nil
-        capacity = 0
-        used = 0
-        entries = []
-    }
-}
 
 /// Everything one run needs on its way to execve: the pooled unit of ``ContextPool``.
 ///
 /// A context belongs to one task between ``ContextPool/acquire()`` and
 /// ``ContextPool/release(_:)``; it is not safe to use from two tasks at once (it is `Sendable`
 /// only so it can be handed from the pool to the task that owns it). argv and environment
-/// strings live in a private byte arena that ``reset()`` zeroes, so secrets passed in the
-/// environment don't linger in memory after the run.
+/// strings live in the context's own zeroing arenas (``SecretStrings``) that ``reset()`` zeroes:
+/// the daemon parses a client's request straight into them, and the plan, the `CreateRequest`
+/// and the frame to the helper refer to them, so they are the run's only copy and secrets passed
+/// in the environment or the arguments don't linger in memory after the run.
 public final class ExecutionContext: @unchecked Sendable {
     /// The run's id, unique within the pool that handed the context out (0 when not leased).
     public internal(set) var id: UInt64 = 0
@@ -98,8 +25,8 @@ public final class ExecutionContext: @unchecked Sendable {
     /// Named step durations in nanoseconds, in recording order.
     public private(set) var timings: [(step: String, nanoseconds: UInt64)] = []
 
-    private var argvArena = SecretArena()
-    private var envArena = SecretArena()
+    private let argvList = SecretStrings()
+    private let envList = SecretStrings()
     /// The pool that leased this context, while leased (guarded by that pool's lock).
     var leasedBy: ObjectIdentifier?
 
@@ -109,49 +36,44 @@ public final class ExecutionContext: @unchecked Sendable {
         fds.reserveCapacity(4)
     }
 
-    deinit {
-        argvArena.release()
-        envArena.release()
+    /// The program and its arguments, in the context's arena. Setting copies the strings in
+    /// (nothing, when they are this list already: a request the daemon parsed into it).
+    public var argv: SecretStrings {
+        get { argvList }
+        set { Self.replace(argvList, with: newValue) }
     }
 
-    /// The program and its arguments. Setting replaces them; reading decodes fresh `String`s
-    /// (the copies are the caller's; only the context's own storage is zeroed on reset).
-    public var argv: [String] {
-        get { (0..<argvArena.count).map { argvArena.string(at: $0) } }
-        set {
-            argvArena.wipe()
-            for argument in newValue { argvArena.append(argument) }
-        }
+    /// The environment as `KEY=VALUE` strings, in the context's arena; setting copies, as `argv`.
+    public var env: SecretStrings {
+        get { envList }
+        set { Self.replace(envList, with: newValue) }
     }
 
-    /// The environment as `KEY=VALUE` strings. Setting replaces it; reading decodes fresh copies.
-    public var env: [String] {
-        get { (0..<envArena.count).map { envArena.string(at: $0) } }
-        set {
-            envArena.wipe()
-            for entry in newValue { envArena.append(entry) }
-        }
+    private static func replace(_ list: SecretStrings, with other: SecretStrings) {
+        guard other !== list else { return }
+        list.wipe()
+        for i in 0..<other.count { list.append(other, at: i) }
     }
 
     /// Number of argv entries.
-    public var argumentCount: Int { argvArena.count }
+    public var argumentCount: Int { argvList.count }
     /// Number of environment entries.
-    public var environmentCount: Int { envArena.count }
+    public var environmentCount: Int { envList.count }
 
     /// Appends one argument.
-    public func appendArgument(_ argument: String) { argvArena.append(argument) }
+    public func appendArgument(_ argument: String) { argvList.append(argument) }
 
     /// Appends one `KEY=VALUE` environment entry.
-    public func appendEnvironment(_ entry: String) { envArena.append(entry) }
+    public func appendEnvironment(_ entry: String) { envList.append(entry) }
 
     /// Appends `KEY=VALUE` built from its parts.
-    public func appendEnvironment(key: String, value: String) { envArena.append(key + "=" + value) }
+    public func appendEnvironment(key: String, value: String) { envList.append(key + "=" + value) }
 
-    /// The argument at `index`.
-    public func argument(at index: Int) -> String { argvArena.string(at: index) }
+    /// The argument at `index` (a `String` copy: tests and messages).
+    public func argument(at index: Int) -> String { argvList.string(at: index) }
 
-    /// The environment entry at `index`.
-    public func environmentEntry(at index: Int) -> String { envArena.string(at: index) }
+    /// The environment entry at `index` (a `String` copy: tests and messages).
+    public func environmentEntry(at index: Int) -> String { envList.string(at: index) }
 
     /// Records how long a named step took.
     public func recordTiming(_ step: String, nanoseconds: UInt64) {
@@ -171,9 +93,9 @@ public final class ExecutionContext: @unchecked Sendable {
     public func withExecArrays<R>(
         _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>, UnsafePointer<UnsafeMutablePointer<CChar>?>) throws -> R
     ) rethrows -> R {
-        var argvPointers = (0..<argvArena.count).map { argvArena.cString(at: $0) }
+        var argvPointers = (0..<argvList.count).map { UnsafeMutablePointer(mutating: argvList.cString(at: $0)) as UnsafeMutablePointer<CChar>? }
         argvPointers.append(nil)
-        var envPointers = (0..<envArena.count).map { envArena.cString(at: $0) }
+        var envPointers = (0..<envList.count).map { UnsafeMutablePointer(mutating: envList.cString(at: $0)) as UnsafeMutablePointer<CChar>? }
         envPointers.append(nil)
         return try argvPointers.withUnsafeBufferPointer { argvBuffer in
             try envPointers.withUnsafeBufferPointer { envBuffer in
@@ -190,18 +112,15 @@ public final class ExecutionContext: @unchecked Sendable {
     /// allocations, including bytes already wiped), so audits and tests can check that secrets
     /// are gone after ``reset()``.
     public func withSecretStorage<R>(_ body: (_ argv: UnsafeRawBufferPointer, _ env: UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try body(
-            UnsafeRawBufferPointer(start: argvArena.base, count: argvArena.capacity),
-            UnsafeRawBufferPointer(start: envArena.base, count: envArena.capacity)
-        )
+        try argvList.arena.withStorage { argv in try envList.arena.withStorage { env in try body(argv, env) } }
     }
 
     /// Zeroes the argv and environment bytes in place, then clears every field.
     ///
     /// The storage is kept (zeroed) so the next run through the pool doesn't allocate.
     public func reset() {
-        argvArena.wipe()
-        envArena.wipe()
+        argvList.wipe()
+        envList.wipe()
         id = 0
         cwd = ""
         limits.removeAll()

@@ -1,11 +1,16 @@
+import EnvyroProtocol
 import Synchronization
 
 /// What a user asked to run, before an executor turns it into an ``ExecPlan``.
-public struct ExecutorSpec: Sendable, Hashable {
+///
+/// argv and env are the run's secrets, in its context's zeroing arenas: executors check them
+/// on their bytes and build their plan as a view of the same bytes (``SecretStrings/prefixed(by:)``),
+/// never as `String` copies.
+public struct ExecutorSpec: Sendable, Equatable {
     /// The command line as given.
-    public var argv: [String]
+    public var argv: SecretStrings
     /// `KEY=VALUE` environment entries.
-    public var env: [String]
+    public var env: SecretStrings
     /// The working directory inside the container; empty means `/`.
     public var cwd: String
     /// The container's root on the host (`--rootfs`), or nil for the built-in default root,
@@ -14,7 +19,7 @@ public struct ExecutorSpec: Sendable, Hashable {
     public var rootfs: String?
 
     /// Creates a spec.
-    public init(argv: [String], env: [String] = [], cwd: String = "/", rootfs: String? = nil) {
+    public init(argv: SecretStrings, env: SecretStrings = SecretStrings(), cwd: String = "/", rootfs: String? = nil) {
         self.argv = argv
         self.env = env
         self.cwd = cwd
@@ -23,16 +28,17 @@ public struct ExecutorSpec: Sendable, Hashable {
 }
 
 /// What will be executed in the sandbox: `execve(argv[0], argv, env)` in `cwd`.
-public struct ExecPlan: Sendable, Hashable {
-    /// The program (`argv[0]`) and its arguments.
-    public var argv: [String]
+public struct ExecPlan: Sendable, Equatable {
+    /// The program (`argv[0]`) and its arguments: the spec's, or a view of them behind the
+    /// executor's runtime.
+    public var argv: SecretStrings
     /// `KEY=VALUE` environment entries.
-    public var env: [String]
+    public var env: SecretStrings
     /// The absolute working directory.
     public var cwd: String
 
     /// Creates a plan.
-    public init(argv: [String], env: [String], cwd: String) {
+    public init(argv: SecretStrings, env: SecretStrings, cwd: String) {
         self.argv = argv
         self.env = env
         self.cwd = cwd
@@ -74,16 +80,15 @@ public protocol Executor: Sendable {
 
 /// Checks shared by the built-in executors: strings execve can carry and an absolute cwd.
 func validateCommon(_ spec: ExecutorSpec, type: String) throws(ExecutorError) {
-    for (index, argument) in spec.argv.enumerated() where argument.utf8.contains(0) {
+    if let index = spec.argv.firstIndexContainingNUL() {
         throw .invalidSpec(type: type, reason: "argument \(index) contains a NUL byte, which execve can't pass")
     }
-    for entry in spec.env {
-        if entry.utf8.contains(0) {
-            throw .invalidSpec(type: type, reason: "an environment entry contains a NUL byte, which execve can't pass")
-        }
-        guard let equals = entry.utf8.firstIndex(of: UInt8(ascii: "=")), equals != entry.utf8.startIndex else {
-            throw .invalidSpec(type: type, reason: "environment entry '\(entry.prefix(40))' is not KEY=VALUE")
-        }
+    if spec.env.firstIndexContainingNUL() != nil {
+        throw .invalidSpec(type: type, reason: "an environment entry contains a NUL byte, which execve can't pass")
+    }
+    for i in 0..<spec.env.count where (spec.env[i].firstIndex(of: UInt8(ascii: "=")) ?? 0) == 0 {
+        // Refused: the message may quote it (a copy the client asked for).
+        throw .invalidSpec(type: type, reason: "environment entry '\(spec.env.string(at: i).prefix(40))' is not KEY=VALUE")
     }
     if !spec.cwd.isEmpty && !spec.cwd.hasPrefix("/") {
         throw .invalidSpec(type: type, reason: "working directory '\(spec.cwd)' must be an absolute path")
@@ -99,10 +104,10 @@ public struct NativeExecutor: Executor {
     public var summary: String { "execve the program and its arguments as given" }
 
     public func validate(_ spec: ExecutorSpec) throws(ExecutorError) {
-        guard let program = spec.argv.first else {
+        guard !spec.argv.isEmpty else {
             throw .invalidSpec(type: type, reason: "no program given; pass the command after --")
         }
-        guard !program.isEmpty else {
+        guard spec.argv[0].count > 0 else {
             throw .invalidSpec(type: type, reason: "the program name (argv[0]) is empty")
         }
         try validateCommon(spec, type: type)
@@ -131,7 +136,7 @@ public struct ShellExecutor: Executor {
         guard spec.argv.count == 1 else {
             throw .invalidSpec(type: type, reason: "it takes exactly one script string, got \(spec.argv.count) arguments; quote the script, e.g. --executor shell -- 'echo hi | wc -c'")
         }
-        guard spec.argv[0].contains(where: { !$0.isWhitespace }) else {
+        guard Self.hasNonWhitespace(spec.argv[0]) else {
             throw .invalidSpec(type: type, reason: "the script is empty")
         }
         try validateCommon(spec, type: type)
@@ -139,7 +144,18 @@ public struct ShellExecutor: Executor {
 
     public func prepare(_ spec: ExecutorSpec) throws(ExecutorError) -> ExecPlan {
         try validate(spec)
-        return ExecPlan(argv: [shellPath, "-c", spec.argv[0]], env: spec.env, cwd: spec.cwd.isEmpty ? "/" : spec.cwd)
+        return ExecPlan(argv: spec.argv.prefixed(by: [shellPath, "-c"]), env: spec.env, cwd: spec.cwd.isEmpty ? "/" : spec.cwd)
+    }
+
+    /// Whether the script has a character that isn't whitespace, read scalar by scalar from its
+    /// bytes (valid UTF-8: the protocol checked it).
+    static func hasNonWhitespace(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var iterator = bytes.makeIterator()
+        var decoder = UTF8()
+        while case .scalarValue(let scalar) = decoder.decode(&iterator) {
+            if !scalar.properties.isWhitespace { return true }
+        }
+        return false
     }
 }
 

@@ -15,7 +15,23 @@ public enum JSONParser {
     ///   - maxDepth: how many arrays/objects may be nested inside each other.
     /// - Throws: `JSONError` with the line and column of the first problem.
     public static func parse(_ bytes: [UInt8], maxDepth: Int = 64) throws(JSONError) -> JSONValue {
+        let result: Result<JSONValue, JSONError> = bytes.withUnsafeBytes { raw in
+            do throws(JSONError) { return .success(try parse(raw, maxDepth: maxDepth)) } catch { return .failure(error) }
+        }
+        return try result.get()
+    }
+
+    /// Parses one JSON document from UTF-8 bytes in memory the caller owns (no copy is made).
+    ///
+    /// `capturing`: members of the top-level object whose value is an array of strings are not
+    /// put in the tree; their strings are written, unescaped, straight into the member's sink
+    /// (a run's argv and environment go into zeroed memory and never become `String`s). A
+    /// captured member with any other value (null, a number, an array with a non-string) is
+    /// parsed into the tree as usual, for the reader to refuse or default.
+    public static func parse(_ bytes: UnsafeRawBufferPointer, capturing: [String: any JSONStringSink] = [:],
+                             maxDepth: Int = 64) throws(JSONError) -> JSONValue {
         var parser = Parser(bytes: bytes, maxDepth: maxDepth)
+        parser.capturing = capturing
         return try parser.document()
     }
 
@@ -46,14 +62,45 @@ private enum Byte {
     static let newline: UInt8 = 0x0A
 }
 
+/// Where ``JSONParser/parse(_:capturing:maxDepth:)`` writes the strings of a captured member.
+public protocol JSONStringSink: AnyObject {
+    /// Appends one string: `fill` writes its unescaped UTF-8 (at most `room` bytes) at the
+    /// pointer and returns how many it wrote.
+    func appendString(room: Int, _ fill: (UnsafeMutablePointer<UInt8>) throws(JSONError) -> Int) throws(JSONError)
+    /// How many strings it holds.
+    var stringCount: Int { get }
+    /// Drops (and clears) the strings after the first `count`: a captured array turned out
+    /// not to be all strings.
+    func truncate(to count: Int)
+}
+
+/// Where unescaped string bytes go: a growing array for the tree, or a sink's memory.
+protocol ByteOutput {
+    mutating func append(_ byte: UInt8)
+}
+
+extension Array: ByteOutput where Element == UInt8 {}
+
+/// Bytes written into memory whose size is known to suffice (an escaped string is never
+/// shorter than its unescaped UTF-8).
+private struct RawOutput: ByteOutput {
+    let start: UnsafeMutablePointer<UInt8>
+    var count = 0
+    mutating func append(_ byte: UInt8) {
+        start[count] = byte
+        count += 1
+    }
+}
+
 private struct Parser {
-    let b: [UInt8]
+    let b: UnsafeRawBufferPointer
     let n: Int
     let maxDepth: Int
     var i = 0
     var depth = 0
+    var capturing: [String: any JSONStringSink] = [:]
 
-    init(bytes: [UInt8], maxDepth: Int) {
+    init(bytes: UnsafeRawBufferPointer, maxDepth: Int) {
         b = bytes
         n = bytes.count
         self.maxDepth = maxDepth
@@ -141,6 +188,7 @@ private struct Parser {
         try enter()
         i += 1
         var object = JSONObject()
+        var captured: Set<String> = []
         skipWhitespace()
         if i < n && b[i] == Byte.closeBrace {
             i += 1
@@ -154,15 +202,19 @@ private struct Parser {
             }
             let keyPos = i
             let key = try parseString()
-            if object.contains(key: key) { throw fail("duplicate key '\(key)'", at: keyPos) }
+            if object.contains(key: key) || captured.contains(key) { throw fail("duplicate key '\(key)'", at: keyPos) }
             skipWhitespace()
             guard i < n, b[i] == Byte.colon else {
                 throw fail("expected ':' after key '\(key)', found \(found(i))", at: i)
             }
             i += 1
             skipWhitespace()
-            let value = try parseValue()
-            _ = object.insertNew(key, value)
+            if depth == 1, let sink = capturing[key], try capture(into: sink) {
+                // Its strings are in the sink; the tree doesn't have the member.
+                captured.insert(key)
+            } else {
+                _ = object.insertNew(key, try parseValue())
+            }
             skipWhitespace()
             guard i < n else { throw fail("unexpected end of input, expected ',' or '}'", at: i) }
             if b[i] == Byte.comma {
@@ -266,11 +318,17 @@ private struct Parser {
         }
         guard i < n else { throw fail("unterminated string", at: open) }
         var out = Array(b[start..<i])
+        try unescape(into: &out, open: open)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Unescapes the rest of a string (from `i`, inside it) into `out`, through its closing quote.
+    mutating func unescape<Out: ByteOutput>(into out: inout Out, open: Int) throws(JSONError) {
         while i < n {
             let c = b[i]
             if c == Byte.quote {
                 i += 1
-                return String(decoding: out, as: UTF8.self)
+                return
             } else if c == Byte.backslash {
                 try parseEscape(into: &out)
             } else if c < 0x20 {
@@ -281,10 +339,53 @@ private struct Parser {
             } else {
                 let s = i
                 try scanUTF8()
-                out.append(contentsOf: b[s..<i])
+                for k in s..<i { out.append(b[k]) }
             }
         }
         throw fail("unterminated string", at: open)
+    }
+
+    /// A captured member's value: when it is an array of strings, writes them into `sink` and
+    /// returns true; otherwise leaves `i` and the sink as they were and returns false.
+    mutating func capture(into sink: any JSONStringSink) throws(JSONError) -> Bool {
+        guard i < n, b[i] == Byte.openBracket else { return false }
+        let start = i, kept = sink.stringCount
+        i += 1
+        skipWhitespace()
+        if i < n && b[i] == Byte.closeBracket {
+            i += 1
+            return true
+        }
+        while true {
+            skipWhitespace()
+            guard i < n, b[i] == Byte.quote else {
+                // Not all strings: the tree gets the member as it is.
+                sink.truncate(to: kept)
+                i = start
+                return false
+            }
+            let open = i
+            i += 1
+            // The escaped length bounds the unescaped one: room for it, then unescape in place.
+            var end = i
+            while end < n && b[end] != Byte.quote { end += b[end] == Byte.backslash ? 2 : 1 }
+            try sink.appendString(room: max(min(end, n) - i, 0)) { (start) throws(JSONError) -> Int in
+                var out = RawOutput(start: start)
+                try unescape(into: &out, open: open)
+                return out.count
+            }
+            skipWhitespace()
+            guard i < n else { throw fail("unexpected end of input, expected ',' or ']'", at: i) }
+            if b[i] == Byte.comma {
+                i += 1
+                continue
+            }
+            if b[i] == Byte.closeBracket {
+                i += 1
+                return true
+            }
+            throw fail("expected ',' or ']', found \(found(i))", at: i)
+        }
     }
 
     func controlCharacter(_ c: UInt8) -> JSONError {
@@ -315,7 +416,7 @@ private struct Parser {
         i += length
     }
 
-    mutating func parseEscape(into out: inout [UInt8]) throws(JSONError) {
+    mutating func parseEscape<Out: ByteOutput>(into out: inout Out) throws(JSONError) {
         let escapeStart = i
         i += 1
         guard i < n else { throw fail("unterminated string", at: escapeStart) }
@@ -374,7 +475,7 @@ private struct Parser {
     }
 }
 
-func appendUTF8(_ scalar: UInt32, to out: inout [UInt8]) {
+func appendUTF8<Out: ByteOutput>(_ scalar: UInt32, to out: inout Out) {
     switch scalar {
     case 0..<0x80:
         out.append(UInt8(scalar))

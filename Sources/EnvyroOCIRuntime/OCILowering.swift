@@ -309,7 +309,7 @@ enum OCILowering {
         }
         let base = CreateRequest(
             namespaces: create, network: network, hostname: hostname, rootfs: realRoot, rootfsWritable: !c.root.readonly,
-            argv: p.args, env: p.env, cwd: p.cwd, useInit: false, limits: limits,
+            argv: SecretStrings(p.args), env: SecretStrings(p.env), cwd: p.cwd, useInit: false, limits: limits,
             uidMappings: linux.uidMappings.map { IDMapping(containerID: $0.containerID, hostID: $0.hostID, count: $0.size) },
             gidMappings: linux.gidMappings.map { IDMapping(containerID: $0.containerID, hostID: $0.hostID, count: $0.size) })
         let propagation: UInt

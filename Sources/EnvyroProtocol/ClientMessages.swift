@@ -63,12 +63,16 @@ public struct ClientMessage: Sendable {
     }
 
     /// Parses a packet; nil for anything malformed (the caller closes the connection).
-    public static func decode(_ bytes: [UInt8]) -> ClientMessage? {
+    /// `capturing`: top-level members whose strings go straight into sinks instead of the body
+    /// (a run's argv and env, ``RunSpec/capturing(argv:env:)``). The JSON is read where it is.
+    public static func decode(_ bytes: [UInt8], capturing: [String: any JSONStringSink] = [:]) -> ClientMessage? {
         guard bytes.count >= ProtocolLimits.headerSize, bytes.count <= ClientMessage.maxBytes,
               let header = try? FrameHeader.decode(bytes), header.magic == ProtocolLimits.magic,
               header.version == ProtocolLimits.version, Int(header.payloadLength) == bytes.count - ProtocolLimits.headerSize,
               let verb = ClientVerb(rawValue: header.verb),
-              case .object(let body)? = try? JSONParser.parse(Array(bytes[ProtocolLimits.headerSize...]))
+              case .object(let body)? = bytes.withUnsafeBytes({ raw in
+                  try? JSONParser.parse(UnsafeRawBufferPointer(rebasing: raw[ProtocolLimits.headerSize...]), capturing: capturing)
+              })
         else { return nil }
         return ClientMessage(verb: verb, requestID: header.requestID, body: body)
     }

@@ -1,5 +1,15 @@
+import Glibc
+
 /// Encodes and strictly decodes Envyro frames.
 public enum Codec {
+    /// Zeroes `bytes` in place (no copy): a frame or packet that held a run's argv or
+    /// environment, once it is sent or decoded.
+    public static func zero(_ bytes: inout [UInt8]) {
+        bytes.withUnsafeMutableBytes { raw in
+            if let base = raw.baseAddress, raw.count > 0 { explicit_bzero(base, raw.count) }
+        }
+    }
+
     /// Serialises a frame. Does not validate; see `encodeValidated` for a checked variant.
     public static func encode(_ frame: Frame) -> [UInt8] {
         encode(frame.message, requestID: frame.requestID)

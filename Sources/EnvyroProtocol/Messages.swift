@@ -55,6 +55,19 @@ func checkList(_ list: [String], _ field: String) throws(ProtocolError) {
     for (i, s) in list.enumerated() { try checkString(s, "\(field)[\(i)]") }
 }
 
+/// `checkList` for a secret list, on its bytes.
+func checkList(_ list: SecretStrings, _ field: String) throws(ProtocolError) {
+    guard list.count <= ProtocolLimits.maxListCount else {
+        throw .invalidValue(field: field, reason: "list exceeds \(ProtocolLimits.maxListCount) entries")
+    }
+    for i in 0..<list.count {
+        guard list[i].count <= ProtocolLimits.maxStringBytes else {
+            throw .invalidValue(field: "\(field)[\(i)]", reason: "string exceeds \(ProtocolLimits.maxStringBytes) bytes")
+        }
+        if list[i].contains(0) { throw .invalidString(field: "\(field)[\(i)]") }
+    }
+}
+
 /// Any protocol message, tagged by verb.
 public enum Message: Sendable, Equatable {
     /// `Verb.hello`.

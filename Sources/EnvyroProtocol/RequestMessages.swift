@@ -80,10 +80,11 @@ public struct CreateRequest: Sendable, Equatable, WirePayload {
     public var rootfs: String
     /// Whether the rootfs is mounted read-write.
     public var rootfsWritable: Bool
-    /// Command line; non-empty, argv[0] non-empty.
-    public var argv: [String]
-    /// Environment as "KEY=value" strings; each must contain "=".
-    public var env: [String]
+    /// Command line; non-empty, argv[0] non-empty. A reference to the run's secret bytes (the
+    /// supervisor's context, the helper's decoded request), never `String` copies.
+    public var argv: SecretStrings
+    /// Environment as "KEY=value" strings; each must contain "=". Secret, as `argv`.
+    public var env: SecretStrings
     /// Absolute working directory inside the container.
     public var cwd: String
     /// Whether to run a minimal init as pid 1.
@@ -102,7 +103,7 @@ public struct CreateRequest: Sendable, Equatable, WirePayload {
     /// Memberwise initialiser.
     public init(
         namespaces: NamespaceSet, network: NetworkModeWire, hostname: String, rootfs: String,
-        rootfsWritable: Bool, argv: [String], env: [String], cwd: String, useInit: Bool,
+        rootfsWritable: Bool, argv: SecretStrings, env: SecretStrings, cwd: String, useInit: Bool,
         limits: LimitSet = LimitSet(), uidMappings: [IDMapping] = [], gidMappings: [IDMapping] = [],
         seccomp: [UInt8] = [], capabilities: UInt64 = .max
     ) {
@@ -150,14 +151,20 @@ public struct CreateRequest: Sendable, Equatable, WirePayload {
         guard let network = NetworkModeWire(rawValue: rawNet) else {
             throw .invalidValue(field: "network", reason: "unknown network mode \(rawNet)")
         }
+        let hostname = try r.string("hostname"), rootfs = try r.string("rootfs"), writable = try r.bool("rootfsWritable")
+        // argv and env go into one arena of their own, zeroed when the request is dropped (in
+        // the helper: once the container has been spawned).
+        let argv = SecretStrings(), env = SecretStrings(arena: argv.arena)
+        try r.strings("argv", into: argv)
+        try r.strings("env", into: env)
         return CreateRequest(
             namespaces: NamespaceSet(rawValue: rawNS),
             network: network,
-            hostname: try r.string("hostname"),
-            rootfs: try r.string("rootfs"),
-            rootfsWritable: try r.bool("rootfsWritable"),
-            argv: try r.strings("argv"),
-            env: try r.strings("env"),
+            hostname: hostname,
+            rootfs: rootfs,
+            rootfsWritable: writable,
+            argv: argv,
+            env: env,
             cwd: try r.string("cwd"),
             useInit: try r.bool("useInit"),
             limits: try LimitSet.decode(from: &r),
@@ -179,10 +186,10 @@ public struct CreateRequest: Sendable, Equatable, WirePayload {
         }
         try checkString(rootfs, "rootfs")
         try checkList(argv, "argv")
-        guard let first = argv.first else { throw .invalidValue(field: "argv", reason: "empty") }
-        guard !first.isEmpty else { throw .invalidValue(field: "argv[0]", reason: "empty") }
+        guard !argv.isEmpty else { throw .invalidValue(field: "argv", reason: "empty") }
+        guard argv[0].count > 0 else { throw .invalidValue(field: "argv[0]", reason: "empty") }
         try checkList(env, "env")
-        for (i, e) in env.enumerated() where !e.utf8.contains(UInt8(ascii: "=")) {
+        for i in 0..<env.count where !env[i].contains(UInt8(ascii: "=")) {
             throw .invalidValue(field: "env[\(i)]", reason: "missing '='")
         }
         try checkString(cwd, "cwd")

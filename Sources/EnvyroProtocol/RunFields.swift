@@ -55,6 +55,8 @@ public struct RunField: @unchecked Sendable {
         case text(WritableKeyPath<RunSpec, String>)
         case optional(WritableKeyPath<RunSpec, String?>)
         case list(WritableKeyPath<RunSpec, [String]>)
+        /// A list that is a run's secret (the environment): kept as ``SecretStrings``.
+        case secrets(WritableKeyPath<RunSpec, SecretStrings>)
         case bool(WritableKeyPath<RunSpec, Bool>)
         case int(WritableKeyPath<RunSpec, Int64?>)
         case seconds(WritableKeyPath<RunSpec, Double?>)
@@ -92,7 +94,7 @@ public struct RunField: @unchecked Sendable {
         RunField("rootfs-rw", key: "rootfsWritable", .bool, .bool(\.rootfsWritable),
                  help: "Make --rootfs writable (if the policy allows it)."),
         RunField("hostname", key: "hostname", .string, .text(\.hostname), help: "The container's hostname."),
-        RunField("env", key: "env", .list, .list(\.env), help: "Set an environment variable (KEY=VALUE); repeatable."),
+        RunField("env", key: "env", .list, .secrets(\.env), help: "Set an environment variable (KEY=VALUE); repeatable."),
         RunField("cwd", key: "cwd", .string, .text(\.cwd), help: "Working directory inside the container."),
         RunField("network", key: "network", .choice(["none", "host"]), .optional(\.network),
                  help: "none (a new network namespace with only lo) or host."),

@@ -4,11 +4,15 @@ import EnvyroJSON
 /// protocol's `run` body (the RunSpec JSON object) is this value written through ``RunField``'s
 /// table; the CLI's two parsers (the fast path's ``parse(_:)`` and ArgumentParser's `Run`) both
 /// produce it, and the supervisor plans from it.
+///
+/// `argv` and `env` are the run's secrets: ``SecretStrings``, references to zeroed memory. In a
+/// supervisor they are the pooled context's own lists (the daemon parses the client's JSON
+/// straight into them, ``init(json:argv:env:)``); copies of a `RunSpec` share them.
 public struct RunSpec: Sendable, Equatable {
     /// The command and its arguments.
-    public var argv: [String]
+    public var argv: SecretStrings
     /// `--env K=V` entries, in order (later ones win).
-    public var env: [String] = []
+    public var env = SecretStrings()
     /// `--cwd`.
     public var cwd = "/"
     /// `--hostname`.
@@ -68,7 +72,7 @@ public struct RunSpec: Sendable, Equatable {
     public var stats = false
 
     /// A run of `argv` with every flag at its default.
-    public init(argv: [String] = []) { self.argv = argv }
+    public init(argv: [String] = []) { self.argv = SecretStrings(argv) }
 
     /// Sets `field` from a value of its slot's Swift type (`String`, `String?`, `[String]`,
     /// `Bool`, `Int64?`, `Double?`); returns false when `value` has another type.
@@ -77,6 +81,7 @@ public struct RunSpec: Sendable, Equatable {
         case .text(let k): guard let v = value as? String else { return false }; self[keyPath: k] = v
         case .optional(let k): guard let v = value as? String? else { return false }; self[keyPath: k] = v
         case .list(let k): guard let v = value as? [String] else { return false }; self[keyPath: k] = v
+        case .secrets(let k): guard let v = value as? [String] else { return false }; self[keyPath: k] = SecretStrings(v)
         case .bool(let k): guard let v = value as? Bool else { return false }; self[keyPath: k] = v
         case .int(let k): guard let v = value as? Int64? else { return false }; self[keyPath: k] = v
         case .seconds(let k): guard let v = value as? Double? else { return false }; self[keyPath: k] = v
@@ -123,13 +128,14 @@ public struct RunSpec: Sendable, Equatable {
             case .text(let k): s[keyPath: k] = value
             case .optional(let k): s[keyPath: k] = value
             case .list(let k): s[keyPath: k].append(value)
+            case .secrets(let k): s[keyPath: k].append(value)
             case .int(let k): guard let v = Int64(value) else { return nil }; s[keyPath: k] = v
             case .seconds(let k): guard let v = Double(value) else { return nil }; s[keyPath: k] = v
             case .bool: return nil
             }
         }
         guard let first = rest.first, !first.hasPrefix("-") else { return nil }
-        s.argv = Array(rest)
+        s.argv = SecretStrings(Array(rest))
         return s
     }
 
@@ -139,13 +145,14 @@ public struct RunSpec: Sendable, Equatable {
     /// null).
     public func jsonObject() -> JSONObject {
         var o = JSONObject()
-        o.set("argv", .array(argv.map { .string($0) }))
+        o.set("argv", .array(argv.strings.map { .string($0) }))
         for f in RunField.all {
             guard let key = f.key else { continue }
             switch f.slot {
             case .text(let k): o.set(key, .string(self[keyPath: k]))
             case .optional(let k): o.set(key, self[keyPath: k].map { .string($0) } ?? .null)
             case .list(let k): o.set(key, .array(self[keyPath: k].map { .string($0) }))
+            case .secrets(let k): o.set(key, .array(self[keyPath: k].strings.map { .string($0) }))
             case .bool(let k): o.set(key, .bool(self[keyPath: k]))
             case .int(let k): o.set(key, self[keyPath: k].map { .int($0) } ?? .null)
             case .seconds(let k): o.set(key, self[keyPath: k].map { .double($0) } ?? .null)
@@ -154,15 +161,25 @@ public struct RunSpec: Sendable, Equatable {
         return o
     }
 
+    /// The members of the RunSpec object the parser captures (``JSONParser/parse(_:capturing:maxDepth:)``)
+    /// into `argv` and `env`: a supervisor's run never has them as `String`s.
+    public static func capturing(argv: SecretStrings, env: SecretStrings) -> [String: any JSONStringSink] {
+        ["argv": argv, "env": env]
+    }
+
     /// Reads a RunSpec object; unknown keys are an error, as in policy files; a missing or null
     /// key keeps the field's default. The error is the message to show.
-    public init(json o: JSONObject) throws(RunSpecError) {
+    /// `argv` and `env`: what the parser captured (``capturing(argv:env:)``); the object has
+    /// those members only when they were not arrays of strings (then they are refused here).
+    public init(json o: JSONObject, argv capturedArgv: SecretStrings? = nil, env capturedEnv: SecretStrings? = nil) throws(RunSpecError) {
         self.init()
+        if let capturedArgv { argv = capturedArgv }
+        if let capturedEnv { env = capturedEnv }
         let fields = RunField.all.filter { $0.key != nil }
         for k in o.keys where k != "argv" && !fields.contains(where: { $0.key == k }) {
             throw RunSpecError("run spec: unknown key '\(k)'")
         }
-        argv = try Self.strings(o, "argv") ?? []
+        if let list = try Self.strings(o, "argv") { argv = SecretStrings(list) }
         for f in fields {
             guard let key = f.key, let v = o[key], !v.isNull else { continue }
             switch f.slot {
@@ -174,6 +191,8 @@ public struct RunSpec: Sendable, Equatable {
                 self[keyPath: k] = s
             case .list(let k):
                 self[keyPath: k] = try Self.strings(o, key) ?? []
+            case .secrets(let k):
+                self[keyPath: k] = SecretStrings(try Self.strings(o, key) ?? [])
             case .bool(let k):
                 guard let b = v.boolValue else { throw RunSpecError("run spec: '\(key)' must be true or false") }
                 self[keyPath: k] = b

@@ -27,7 +27,8 @@ public final class SupervisorDaemon: @unchecked Sendable {
     let draining = Atomic<Bool>(false)
 
     struct RunEntry {
-        var argv: [String]
+        /// The run's context's list (zeroed when the run ends); `ps` copies it out on request.
+        var argv: SecretStrings
         var startedNs: UInt64
         var helper: HelperProcess
         var containerID: UInt32?

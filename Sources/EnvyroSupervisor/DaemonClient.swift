@@ -14,15 +14,24 @@ extension SupervisorDaemon {
     func serveClient(_ socket: SeqPacketSocket) {
         defer { socket.close() }
         while true {
-            guard let packet = try? socket.receive(capacity: ClientProtocol.maxMessageBytes, maxFDs: 3) else { return }
-            guard let message = ClientMessage.decode(packet.bytes) else {
+            guard var packet = try? socket.receive(capacity: ClientProtocol.maxMessageBytes, maxFDs: 3) else { return }
+            // A run's argv and env are parsed straight into a pooled context's arenas (never
+            // into `String`s), and the packet that carried them is zeroed once parsed.
+            let context = supervisor.acquireContext()
+            let decoded = ClientMessage.decode(packet.bytes, capturing: RunSpec.capturing(argv: context.argv, env: context.env))
+            Codec.zero(&packet.bytes)
+            guard let message = decoded else {
+                supervisor.releaseContext(context)
                 for fd in packet.fds { close(fd) }
                 return
             }
+            // Only a run keeps it (and releases it when it ends).
+            if message.verb != .run { supervisor.releaseContext(context) }
             let reply: ClientMessage
             switch message.verb {
             case .run:
                 guard packet.fds.count == 3 else {
+                    supervisor.releaseContext(context)
                     for fd in packet.fds { close(fd) }
                     // Descriptors dropped by the kernel (MSG_CTRUNC): we are out of them.
                     reply = failure(message, 125, packet.controlTruncated
@@ -30,7 +39,7 @@ extension SupervisorDaemon {
                         : "run needs the container's stdin, stdout and stderr (3 descriptors)")
                     break
                 }
-                reply = run(message, stdio: packet.fds, socket: socket)
+                reply = run(message, context: context, stdio: packet.fds, socket: socket)
                 for fd in packet.fds { close(fd) }
             case .signal:
                 for fd in packet.fds { close(fd) }
@@ -51,10 +60,14 @@ extension SupervisorDaemon {
         ClientMessage(verb: .error, requestID: m.requestID, body: ["exitCode": .int(Int64(code)), "message": .string(text)])
     }
 
-    private func run(_ m: ClientMessage, stdio: [Int32], socket: SeqPacketSocket) -> ClientMessage {
+    /// Serves one run whose argv and env were parsed into `context`; the context goes back to
+    /// the pool (zeroed) when the run ends or is refused.
+    private func run(_ m: ClientMessage, context: ExecutionContext, stdio: [Int32], socket: SeqPacketSocket) -> ClientMessage {
+        var handedOn = false
+        defer { if !handedOn { supervisor.releaseContext(context) } }
         if draining.load(ordering: .relaxed) { return failure(m, 125, "the supervisor is shutting down") }
         let request: RunSpec
-        do { request = try RunSpec(json: m.body) } catch {
+        do { request = try RunSpec(json: m.body, argv: context.argv, env: context.env) } catch {
             let refusal = SupervisorError.invalidRequest(error.message)
             return failure(m, refusal.exitCode, refusal.description)
         }
@@ -90,8 +103,10 @@ extension SupervisorDaemon {
         let supervisor = self.supervisor
         do throws(SupervisorError) {
             // A warm helper leaves only planning to set up; all of it runs on this client's thread.
-            let prepared = try supervisor.prepareWarm(request, helper: helper)
-            let report = try supervisor.execute(prepared, stdio: stdio, control: control) { [self] created in
+            handedOn = true   // prepareWarm, then execute, release it
+            let prepared = try supervisor.prepareWarm(request, helper: helper, context: context)
+            // The entry (its argv is the context's) goes before the context is zeroed.
+            let report = try supervisor.execute(prepared, stdio: stdio, control: control, onStart: { [self] created in
                 runs.withLock { $0[id]?.containerID = created.containerID; $0[id]?.pid = created.pid }
                 started.add(1, ordering: .relaxed)
                 if created.prewarmed { prewarmHits.add(1, ordering: .relaxed) } else { prewarmMisses.add(1, ordering: .relaxed) }
@@ -104,7 +119,7 @@ extension SupervisorDaemon {
                 netnsDiscards.add(Int(created.networkNamespacesDiscarded), ordering: .relaxed)
                 _ = try? socket.send(ClientMessage(verb: .started, requestID: m.requestID,
                                                body: ["run": .int(Int64(id)), "pid": .int(Int64(created.pid))]).encode())
-            }
+            }, onEnd: { [self] in _ = runs.withLock { $0.removeValue(forKey: id) } })
             var body: JSONObject = ["run": .int(Int64(id))]
             for (k, v) in report.outcome.fields { body.set(k, v) }
             body.set("timings", .string(report.formattedTimings()))
@@ -136,9 +151,12 @@ extension SupervisorDaemon {
 
     private func ps(_ m: ClientMessage) -> ClientMessage {
         let now = Clock.monotonicNanoseconds()
-        let list = runs.withLock { $0.sorted { $0.key < $1.key } }.map { id, e -> JSONValue in
-            .object(["run": .int(Int64(id)), "pid": e.pid.map { .int(Int64($0)) } ?? .null,
-                     "argv": .array(e.argv.map { .string($0) }), "seconds": .double(Double(now - e.startedNs) / 1e9)])
+        // Read under the lock: a run removes its entry (under it) before its argv is zeroed.
+        let list = runs.withLock { runs in
+            runs.sorted { $0.key < $1.key }.map { id, e -> JSONValue in
+                .object(["run": .int(Int64(id)), "pid": e.pid.map { .int(Int64($0)) } ?? .null,
+                         "argv": .array(e.argv.strings.map { .string($0) }), "seconds": .double(Double(now - e.startedNs) / 1e9)])
+            }
         }
         return ClientMessage(verb: .psReply, requestID: m.requestID, body: ["runs": .array(list)])
     }

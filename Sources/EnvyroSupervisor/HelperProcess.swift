@@ -53,7 +53,10 @@ public final class HelperProcess: @unchecked Sendable {
             v &+= 1
             return id
         }
-        do { try socket.send(Codec.encode(message, requestID: id), fds: fds) } catch {
+        // A create's frame holds the run's argv and env: zeroed once the kernel has it.
+        var frame = Codec.encode(message, requestID: id)
+        defer { Codec.zero(&frame) }
+        do { try socket.send(frame, fds: fds) } catch {
             throw .helperGone(detail: "\(error)")
         }
         return id

@@ -10,20 +10,23 @@ import Glibc
 /// once) and passed in; its size is checked there, after the executor, once.
 public enum RunPlanner {
     /// Validates `request` under `policy`.
-    public static func plan(_ request: RunSpec, policy: Policy, environment env: [String]) throws(SupervisorError) -> CreateRequest {
-        guard let program = request.argv.first else {
+    /// argv and env are checked on their bytes (they are the run's secrets, never `String`s on
+    /// this path); only a refusal quotes one (a copy, in the message to the client).
+    public static func plan(_ request: RunSpec, policy: Policy, environment env: SecretStrings) throws(SupervisorError) -> CreateRequest {
+        let argv = request.argv, extra = request.env
+        guard !argv.isEmpty else {
             throw .invalidRequest("no command given; usage: envyro run [OPTIONS] -- CMD [ARGS...]")
         }
-        if program.isEmpty { throw .invalidRequest("the command is an empty string") }
-        for a in request.argv where a.utf8.contains(0) {
-            throw .invalidRequest("argument \(quote(a)) contains a NUL byte")
+        if argv[0].isEmpty { throw .invalidRequest("the command is an empty string") }
+        if let i = argv.firstIndexContainingNUL() {
+            throw .invalidRequest("argument \(quote(argv.string(at: i))) contains a NUL byte")
         }
 
-        for e in request.env {
-            guard let eq = e.firstIndex(of: "="), eq != e.startIndex else {
-                throw .invalidRequest("--env \(quote(e)): expected KEY=VALUE")
+        for i in 0..<extra.count {
+            guard let eq = extra[i].firstIndex(of: UInt8(ascii: "=")), eq != 0 else {
+                throw .invalidRequest("--env \(quote(extra.string(at: i))): expected KEY=VALUE")
             }
-            if e.utf8.contains(0) { throw .invalidRequest("--env \(quote(e)) contains a NUL byte") }
+            if extra[i].contains(0) { throw .invalidRequest("--env \(quote(extra.string(at: i))) contains a NUL byte") }
         }
 
         if !request.cwd.hasPrefix("/") {
@@ -145,19 +148,10 @@ public enum RunPlanner {
     }
 
     /// The container's environment: the policy's base, HOSTNAME, then `extra` in order; a
-    /// later key wins.
-    public static func environment(base: [String], hostname: String, extra: [String]) -> [String] {
-        var env: [String] = []
-        env.reserveCapacity(base.count + extra.count + 1)
-        func put(_ entry: String) {
-            let key = entry.prefix { $0 != "=" }
-            env.removeAll { $0.prefix { $0 != "=" } == key }
-            env.append(entry)
-        }
-        for e in base { put(e) }
-        put("HOSTNAME=\(hostname)")
-        for e in extra { put(e) }
-        return env
+    /// later key wins. A view of `extra`'s arena (the base and HOSTNAME are copied in; the
+    /// run's own entries are not copied).
+    public static func environment(base: [String], hostname: String, extra: SecretStrings) -> SecretStrings {
+        extra.prefixed(by: base + ["HOSTNAME=\(hostname)"]).keepingLastOfEachKey()
     }
 
     static func isHostnameByte(_ b: UInt8) -> Bool {

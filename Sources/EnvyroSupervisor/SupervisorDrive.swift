@@ -13,10 +13,14 @@ import Synchronization
 
 extension EmbeddedSupervisor {
     /// Creates the container and waits for it, on the calling thread (it blocks: the daemon calls
-    /// it from a client's own thread, never from Swift's cooperative pool).
+    /// it from a client's own thread, never from Swift's cooperative pool). `onEnd` is called
+    /// when the run is over, before its context (its argv and env) is zeroed and pooled.
     public func execute(_ p: PreparedRun, stdio: [Int32], control: RunControl?,
-                        onStart: ((Created) -> Void)? = nil) throws(SupervisorError) -> RunReport {
-        defer { engine.contexts.release(p.context) }
+                        onStart: ((Created) -> Void)? = nil, onEnd: (() -> Void)? = nil) throws(SupervisorError) -> RunReport {
+        defer {
+            onEnd?()
+            engine.contexts.release(p.context)
+        }
         // --log-dir: the container's stdout and stderr are pipes the I/O worker copies to files.
         var stdio = stdio
         var capture: (io: IOWorkerClient, start: CaptureStart)? = nil
@@ -79,7 +83,7 @@ extension EmbeddedSupervisor {
         let created: Created
         switch reply {
         case .created(let c): created = c
-        case .failed(let f): throw Self.translate(f, argv0: request.argv.first ?? "")
+        case .failed(let f): throw Self.translate(f, argv0: request.argv.isEmpty ? "" : request.argv.string(at: 0))
         default: throw .protocolViolation(detail: "unexpected \(reply.verb.name) from helper pid \(helper.pid)")
         }
         let running = Clock.monotonicNanoseconds()

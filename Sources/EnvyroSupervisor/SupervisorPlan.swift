@@ -13,18 +13,19 @@ import Synchronization
 
 extension EmbeddedSupervisor {
     /// Everything that depends only on the policy and the request: environment built once
-    /// (copy-on-write from the policy's shared template), validated, templated, executor
-    /// applied, limits batched. The product is the `CreateRequest` the helper lowers.
+    /// (from the policy's shared template, read without a copy), validated, templated, executor
+    /// applied, limits batched. The product is the `CreateRequest` the helper lowers; its argv
+    /// and env are views of the request's own (the context's) bytes.
     func plan(_ request: RunSpec) throws(SupervisorError) -> CreateRequest {
         let loaded = try policy()
-        // The environment, built here and only here: the policy's shared template, cloned only
-        // because this run adds to it.
-        var env: CowResource<[String]>
-        do { env = try engine.shared.share(loaded.environmentResource, as: [String].self) } catch {
+        // The environment, built here and only here: the policy's shared template (not
+        // cloned: only read) and HOSTNAME before the run's own entries, in the run's arena.
+        let base: CowResource<[String]>
+        do { base = try engine.shared.share(loaded.environmentResource, as: [String].self) } catch {
             throw .invalidRequest("\(error)")
         }
-        env.modify { list in list = RunPlanner.environment(base: list, hostname: request.hostname, extra: request.env) }
-        var create = try RunPlanner.plan(request, policy: loaded.policy, environment: env.value)
+        let env = RunPlanner.environment(base: base.value, hostname: request.hostname, extra: request.env)
+        var create = try RunPlanner.plan(request, policy: loaded.policy, environment: env)
 
         // The template for this request shape: a hit skips seccomp compilation and the profile's
         // limit batch. An extra seccomp profile is compiled once and kept in the template (its
@@ -68,7 +69,7 @@ extension EmbeddedSupervisor {
             let allowed = (loaded.policy.executors.allowed ?? []).joined(separator: ", ")
             throw .notAllowed("--executor \(request.executor) is not allowed by policy \(loaded.policy.name) (allowed: \(allowed))")
         }
-        let spec = ExecutorSpec(argv: request.argv, env: env.value, cwd: request.cwd, rootfs: request.rootfs)
+        let spec = ExecutorSpec(argv: request.argv, env: env, cwd: request.cwd, rootfs: request.rootfs)
         let execPlan: ExecPlan
         do { execPlan = try engine.executors.prepare(type: request.executor, spec) } catch {
             throw .invalidRequest(Self.describe(error))

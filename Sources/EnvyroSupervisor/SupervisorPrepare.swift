@@ -22,19 +22,33 @@ extension EmbeddedSupervisor {
         let setup: SetupResult
     }
 
-    /// A pooled context holding this run's argv, environment flags and working directory.
-    private func acquireContext(for request: RunSpec) -> ExecutionContext {
-        let context = engine.contexts.acquire()
+    /// A pooled context holding this run's argv, environment flags and working directory (`given`:
+    /// the one the daemon parsed the request into), and the request with its argv and env made the
+    /// context's lists: from here on the run's secrets exist once, in memory the pool zeroes.
+    private func acquireContext(for request: inout RunSpec, given: ExecutionContext?) -> ExecutionContext {
+        let context = given ?? engine.contexts.acquire()
+        // Copies only what is not in the context yet (the embedded path: the command line's).
         context.argv = request.argv
         context.env = request.env
+        request.argv = context.argv
+        request.env = context.env
         context.cwd = request.cwd
         context.policyName = policyReference
         return context
     }
 
-    /// Setup with a warm helper (the daemon): planning only, on the calling thread.
-    public func prepareWarm(_ request: RunSpec, helper: HelperProcess) throws(SupervisorError) -> PreparedRun {
-        let context = acquireContext(for: request)
+    /// A context for the daemon to parse a client's request into (``RunSpec/capturing(argv:env:)``);
+    /// hand it to ``prepareWarm(_:helper:context:)``, or to ``releaseContext(_:)`` when the request is refused first.
+    public func acquireContext() -> ExecutionContext { engine.contexts.acquire() }
+
+    /// Zeroes a context's secrets and returns it to the pool.
+    public func releaseContext(_ context: ExecutionContext) { engine.contexts.release(context) }
+
+    /// Setup with a warm helper (the daemon): planning only, on the calling thread. `context`:
+    /// the one the request was parsed into (released with the run, or here on failure).
+    public func prepareWarm(_ request: RunSpec, helper: HelperProcess, context given: ExecutionContext? = nil) throws(SupervisorError) -> PreparedRun {
+        var request = request
+        let context = acquireContext(for: &request, given: given)
         let t0 = Clock.monotonicNanoseconds()
         let create: CreateRequest
         do { create = try plan(request) } catch {
@@ -50,14 +64,15 @@ extension EmbeddedSupervisor {
     /// The setup steps, concurrently: `helper` (start and greet it, unless one is given) and
     /// `plan` (policy, template, environment, executor, limits).
     public func prepare(_ request: RunSpec, helper given: HelperProcess? = nil) async throws(SupervisorError) -> PreparedRun {
-        let context = acquireContext(for: request)
+        var request = request
+        let context = acquireContext(for: &request, given: nil)
 
         let planned = Mutex<CreateRequest?>(nil)
         let setup: SetupResult
         do {
             setup = try await ParallelSetup.run([
                 SetupStep("helper") { [helper] in if given == nil { _ = try helper.get() } },
-                SetupStep("plan") { [self] in
+                SetupStep("plan") { [self, request] in
                     let create = try self.plan(request)
                     planned.withLock { $0 = create }
                 },

@@ -116,7 +116,7 @@ struct Run: AsyncParsableCommand {
         }
         if argv.first == "--" { argv.removeFirst() }
         var request = spec
-        request.argv = argv
+        request.argv = SecretStrings(argv)
         await RunFlow.run(request)
     }
 

@@ -1,3 +1,4 @@
+import EnvyroProtocol
 import Testing
 @testable import EnvyroEngine
 
@@ -66,8 +67,8 @@ struct ContextPoolTests {
     func growthKeepsContent() {
         let context = ExecutionContext()
         let long = (0..<200).map { "ARG\($0)-secret" }
-        context.argv = long
-        #expect(context.argv == long)
+        context.argv = SecretStrings(long)
+        #expect(context.argv.strings == long)
         context.reset()
         context.withSecretStorage { argv, _ in #expect(argv.allSatisfy { $0 == 0 }) }
     }

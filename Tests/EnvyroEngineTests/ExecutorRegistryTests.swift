@@ -1,3 +1,4 @@
+import EnvyroProtocol
 import Synchronization
 import Testing
 @testable import EnvyroEngine
@@ -7,7 +8,7 @@ struct EchoExecutor: Executor {
     var summary: String { "test executor \(type)" }
     func validate(_ spec: ExecutorSpec) throws(ExecutorError) {}
     func prepare(_ spec: ExecutorSpec) throws(ExecutorError) -> ExecPlan {
-        ExecPlan(argv: ["/bin/echo", type] + spec.argv, env: spec.env, cwd: spec.cwd)
+        ExecPlan(argv: spec.argv.prefixed(by: ["/bin/echo", type]), env: spec.env, cwd: spec.cwd)
     }
 }
 
@@ -33,7 +34,7 @@ struct ExecutorRegistryTests {
         let registry = ConcurrentExecutorRegistry()
         let plan = try registry.prepare(type: "shell", ExecutorSpec(argv: ["echo hi | wc -c"]))
         #expect(plan.argv == ["/bin/sh", "-c", "echo hi | wc -c"])
-        #expect(try ShellExecutor(shellPath: "/bin/bash").prepare(ExecutorSpec(argv: ["x"])).argv.first == "/bin/bash")
+        #expect(try ShellExecutor(shellPath: "/bin/bash").prepare(ExecutorSpec(argv: ["x"])).argv.strings.first == "/bin/bash")
     }
 
     static let invalidSpecs: [(String, ExecutorSpec, String)] = [

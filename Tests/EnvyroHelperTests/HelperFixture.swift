@@ -82,6 +82,6 @@ final class HelperFixture {
     /// A create request the default policy allows (the built-in rootfs, every namespace).
     static func create(namespaces: NamespaceSet = .all, argv: [String] = ["/bin/true"]) -> CreateRequest {
         CreateRequest(namespaces: namespaces, network: .none, hostname: "t", rootfs: "", rootfsWritable: false,
-                      argv: argv, env: ["PATH=/usr/bin:/bin"], cwd: "/", useInit: false)
+                      argv: SecretStrings(argv), env: ["PATH=/usr/bin:/bin"], cwd: "/", useInit: false)
     }
 }

@@ -92,7 +92,7 @@ struct RoundTripTests {
     @Test("a 1 MiB cap admits large but legal frames and larger caps are clamped")
     func largeFrames() throws {
         var c = sampleCreate
-        c.env = (0..<2000).map { "VAR\($0)=" + String(repeating: "v", count: 100) }
+        c.env = SecretStrings((0..<2000).map { "VAR\($0)=" + String(repeating: "v", count: 100) })
         let bytes = Codec.encode(.create(c), requestID: 1)
         #expect(bytes.count > ProtocolLimits.defaultMaxFrameBytes)
         #expect(throws: ProtocolError.oversized(bytes.count, max: 65536)) {

@@ -17,6 +17,8 @@ import Glibc
 final class ConfigMemory {
     private var blocks: [UnsafeMutableRawPointer] = []
     private var descriptors: [Int32] = []
+    /// Lists the config points into, kept as long as the config.
+    private var retained: [SecretStrings] = []
     /// Blocks allocated so far (the test hook counts them against `onRelease`).
     var allocations: Int { blocks.count }
     /// Called from deinit with the number of blocks freed (a test hook).
@@ -42,6 +44,13 @@ final class ConfigMemory {
     func strings(_ list: [String]) -> UnsafePointer<UnsafePointer<CChar>?> {
         let a = values(list.map { Optional(string($0)) } + [nil])
         return a
+    }
+
+    /// A NULL-terminated array of pointers into `list`'s own bytes (a run's argv and env: not
+    /// copied, so nothing here needs zeroing; `list` is kept alive with this memory).
+    func pointers(into list: SecretStrings) -> UnsafePointer<UnsafePointer<CChar>?> {
+        retained.append(list)
+        return values((0..<list.count).map { Optional(list.cString(at: $0)) } + [nil])
     }
 
     /// A copy of `list` (at least one element's room, so the pointer is never dangling).
@@ -92,9 +101,10 @@ final class ContainerConfigBuilder {
             rootfs_readonly: plan.rootfsReadonly ? 1 : 0,
             host_binds: m.strings(defaultHostBinds),
             cwd: m.string(plan.cwd),
-            argv: m.strings(plan.argv),
-            envp: m.strings(plan.env),
-            search_path: m.string(plan.searchPath),
+            argv: m.pointers(into: plan.argv),
+            envp: m.pointers(into: plan.env),
+            // Inside env's PATH entry, or a copy of the default.
+            search_path: SpawnPlan.searchPathInside(plan.env) ?? m.string(SpawnPlan.defaultSearchPath),
             loopback_up: plan.loopbackUp ? 1 : 0,
             use_init: plan.useInit ? 1 : 0,
             no_new_privs: plan.noNewPrivileges ? 1 : 0,

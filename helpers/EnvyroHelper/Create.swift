@@ -84,7 +84,14 @@ extension HelperServer {
         // A prewarmed child of the same shape only needs its run's details; a cold start builds
         // everything now. Either way the next run of this shape finds one ready.
         let key = warmKey(r)
-        if let key { wanted = (key, r, idMaps) }
+        if let key {
+            // The shape to prewarm next, without this run's argv and env: the helper keeps no
+            // reference to them past this request (members get a run's at start).
+            var shape = r
+            shape.argv = SecretStrings()
+            shape.env = SecretStrings()
+            wanted = (key, shape, idMaps)
+        }
         step("checks")
         if let key, let member = takeWarm(key) {
             step("prewarmed container ready")

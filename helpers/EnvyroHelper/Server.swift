@@ -167,7 +167,7 @@ package final class HelperServer {
 
     /// Reads and answers one frame; false when the connection must close.
     func handleSocket() -> Bool {
-        let packet: SeqPacketSocket.Packet
+        var packet: SeqPacketSocket.Packet
         do {
             // One byte more than the cap, so an oversized packet shows as truncated.
             // The most any verb takes: oci_create's five and the --preserve-fds after them.
@@ -176,6 +176,9 @@ package final class HelperServer {
         } catch {
             return false
         }
+        // A create's packet holds the run's argv and env: zeroed once it has been handled (the
+        // container spawned; the decoded request, zeroed as it goes, is gone by then too).
+        defer { Codec.zero(&packet.bytes) }
         return handle(packet)
     }
 
@@ -187,7 +190,7 @@ package final class HelperServer {
         let start = Clock.monotonicNanoseconds()
         steps.removeAll(keepingCapacity: true)
         stepStart = start
-        let digest = Digest.sha256(packet.bytes.count > ProtocolLimits.headerSize ? Array(packet.bytes[ProtocolLimits.headerSize...]) : [])
+        let digest = Digest.sha256(packet.bytes.count > ProtocolLimits.headerSize ? packet.bytes[ProtocolLimits.headerSize...] : [])
 
         func reject(_ verb: String, _ reason: String, errno: Int32 = EPROTO) -> Bool {
             for fd in packet.fds { close(fd) }

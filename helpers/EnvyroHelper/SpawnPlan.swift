@@ -10,6 +10,7 @@ import EnvyroCgroup
 import EnvyroPolicy
 import EnvyroProtocol
 import EnvyroSystem
+import Glibc
 
 /// Host directories the built-in default rootfs binds read-only (missing ones are skipped).
 let defaultHostBinds = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"]
@@ -52,10 +53,9 @@ struct SpawnPlan: Equatable {
     var rootfs: String?
     var rootfsReadonly: Bool
     var cwd: String
-    var argv: [String]
-    var env: [String]
-    /// PATH used to find argv[0].
-    var searchPath: String
+    /// The run's secrets: the decoded request's lists (zeroed with it), never copied.
+    var argv: SecretStrings
+    var env: SecretStrings
     /// Bring up lo in the container's own network namespace.
     var loopbackUp: Bool
     var useInit: Bool
@@ -138,9 +138,8 @@ struct SpawnPlan: Equatable {
         maskedPaths = Self.union(maskedPaths, o.maskedPaths)
         readonlyPaths = Self.union(readonlyPaths, o.readonlyPaths)
         cwd = p.cwd
-        argv = p.argv
-        env = p.env
-        searchPath = Self.searchPath(p.env)
+        argv = SecretStrings(p.argv)
+        env = SecretStrings(p.env)
         useInit = false
         noNewPrivileges = noNewPrivileges || p.noNewPrivileges
         loopbackUp = r.namespaces.contains(.network)
@@ -161,7 +160,6 @@ struct SpawnPlan: Equatable {
         cwd = r.cwd
         argv = r.argv
         env = r.env
-        searchPath = Self.searchPath(r.env)
         loopbackUp = r.network == .none
         useInit = r.useInit
         noNewPrivileges = policy.process.noNewPrivileges
@@ -208,9 +206,19 @@ struct SpawnPlan: Equatable {
     /// The policy's paths and the bundle's, each once.
     static func union(_ a: [String], _ b: [String]) -> [String] { a + b.filter { !a.contains($0) } }
 
-    /// The PATH of `env`, or the default one.
+    /// PATH used to find argv[0] when env has none.
+    static let defaultSearchPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    /// The PATH of `env`, or the default one (an OCI exec's process).
     static func searchPath(_ env: [String]) -> String {
-        env.last(where: { $0.hasPrefix("PATH=") }).map { String($0.dropFirst(5)) }
-            ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        env.last(where: { $0.hasPrefix("PATH=") }).map { String($0.dropFirst(5)) } ?? defaultSearchPath
     }
+
+    /// The value of `env`'s last `PATH=` entry, where it is (no copy), or nil (the default applies).
+    static func searchPathInside(_ env: SecretStrings) -> UnsafePointer<CChar>? {
+        env.lastIndex(ofKey: "PATH").map { env.cString(at: $0) + 5 }
+    }
+
+    /// PATH used to find argv[0] (a copy, for tests; the C config points into `env`).
+    var searchPath: String { Self.searchPathInside(env).map { String(cString: $0) } ?? Self.defaultSearchPath }
 }

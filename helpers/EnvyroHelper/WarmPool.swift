@@ -84,15 +84,27 @@ extension HelperServer {
         var live = m.spawned.live
         live.id = nextContainerID
         defer { close(m.spawned.errorFD) }
+        // The run's details for the member: useInit, argc, envc (u32 each), then hostname, cwd,
+        // PATH, argv and env NUL-terminated. The buffer is sized first (never regrown, so no
+        // partial copy is left behind) and zeroed once sent: it holds the run's secrets.
+        let path = SpawnPlan.searchPathInside(r.env).map { UnsafeRawBufferPointer(start: $0, count: strlen($0)) }
+        var size = 12 + r.hostname.utf8.count + r.cwd.utf8.count + (path?.count ?? SpawnPlan.defaultSearchPath.utf8.count) + 3
+        for list in [r.argv, r.env] { for i in 0..<list.count { size += list[i].count + 1 } }
         var packed: [UInt8] = []
+        packed.reserveCapacity(size)
+        defer { Codec.zero(&packed) }
         func u32(_ v: UInt32) { for s in stride(from: 0, to: 32, by: 8) { packed.append(UInt8(truncatingIfNeeded: v >> UInt32(s))) } }
+        func text<Bytes: Sequence<UInt8>>(_ bytes: Bytes) {
+            packed.append(contentsOf: bytes)
+            packed.append(0)
+        }
         u32(r.useInit ? 1 : 0)
         u32(UInt32(r.argv.count))
         u32(UInt32(r.env.count))
-        for text in [r.hostname, r.cwd, SpawnPlan.searchPath(r.env)] + r.argv + r.env {
-            packed.append(contentsOf: text.utf8)
-            packed.append(0)
-        }
+        text(r.hostname.utf8)
+        text(r.cwd.utf8)
+        if let path { text(path) } else { text(SpawnPlan.defaultSearchPath.utf8) }
+        for list in [r.argv, r.env] { for i in 0..<list.count { text(list[i]) } }
         let e = system.sendGo(fd: m.spawned.goFD, packed: packed, stdio: stdio)
         close(m.spawned.goFD)
         if e != 0 {
