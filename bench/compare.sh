@@ -93,13 +93,18 @@ unset ENVYRO_AUTO_SUPERVISOR
 # crun 1.8 refuses the hybrid cgroup layout here; in a private mount namespace, hiding the
 # unified hierarchy's controllers makes it use v1 (shared/SWIFT-LINUX.md). Every row runs in
 # that same namespace.
+# A rootless row runs as the user through setpriv, with HOME and XDG_RUNTIME_DIR set by
+# interleave.py (ENVYRO_BENCH_XDG_<user>), so it costs one exec more than root's, and the
+# "rootless: spawn" row measures that exec. No `env VAR=...` in front of a command: that would
+# be one more exec (0.7-0.8 ms here) which no baseline subtracts; it made rootless later runs
+# look 1.55-1.74x root's when they were 1.1-1.3x.
 U="@$BUSER"
 nice -n "$NICE" unshare -m --propagation private bash -s <<INNER
 set -euo pipefail
 mount --bind "$work/empty" /sys/fs/cgroup/unified/cgroup.controllers
 # The auto rows measure the runs after the first: one run first starts their supervisors.
 XDG_RUNTIME_DIR=$work/xdg "$BIN/envyro" run -- /bin/true
-python3 bench/interleave.py 1 "$work/warm.json" warm "$U env XDG_RUNTIME_DIR=$work/xdg-user $BIN/envyro run -- /bin/true"
+python3 bench/interleave.py 1 "$work/warm.json" warm "$U $BIN/envyro run -- /bin/true"
 sleep 0.5
 export XDG_RUNTIME_DIR=$work/xdg
 python3 bench/interleave.py "$ROUNDS" "$work/result.json" \
@@ -117,9 +122,9 @@ python3 bench/interleave.py "$ROUNDS" "$work/result.json" \
   "crun sequence (limits + seccomp)" "$work/seq.sh crun $work/limited" \
   "runc run" "$work/run.sh runc $work/bundle" \
   "bwrap --unshare-all" "bwrap --unshare-all --ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/lib /lib --symlink usr/lib64 /lib64 --symlink usr/sbin /sbin --ro-bind /etc /etc --tmpfs /tmp --proc /proc --dev /dev /bin/true" \
-  "rootless: envyro run, first run" "$U env XDG_RUNTIME_DIR=$work/xdg-user $BIN/envyro run --supervisor never -- /bin/true" \
-  "rootless: envyro run, later runs (auto)" "$U env XDG_RUNTIME_DIR=$work/xdg-user $BIN/envyro run -- /bin/true" \
-  "rootless: crun run" "$U env XDG_RUNTIME_DIR=$work/xdg-user $work/run.sh crun $work/rootless" \
+  "rootless: envyro run, first run" "$U $BIN/envyro run --supervisor never -- /bin/true" \
+  "rootless: envyro run, later runs (auto)" "$U $BIN/envyro run -- /bin/true" \
+  "rootless: crun run" "$U $work/run.sh crun $work/rootless" \
   "rootless: bwrap --unshare-all" "$U bwrap --unshare-all --ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/lib /lib --symlink usr/lib64 /lib64 --symlink usr/sbin /sbin --ro-bind /etc /etc --tmpfs /tmp --proc /proc --dev /dev /bin/true" \
   "sh -c exit (a shell's start: the run.sh/seq.sh rows include one)" "sh -c exit" \
   "spawn /bin/true (every row's own spawn and exec)" "/bin/true" \

@@ -76,6 +76,28 @@ struct SpawnServerTests {
         close(f.fake.syncReadFD)
     }
 
+    @Test("a daemon helper without pooled network namespaces holds its next member back while the container it just started runs", arguments: [
+        (HelloModes.prewarm, true), (HelloModes(), false),
+    ] as [(HelloModes, Bool)])
+    func memberWaitsForTheRun(_ modes: HelloModes, _ holdsBack: Bool) throws {
+        let f = try HelperFixture()
+        try f.greet(modes)
+        // An ordinary user's helper: it can't make network namespaces, so its members make their own.
+        f.server.netns = NetnsPool(limit: 0)
+        f.fake.cloneScript = .child(pid: 4310, pidfd: 810, records: [ready])
+        let (_, reply) = try f.call(.create(HelperFixture.create()), fds: HelperFixture.stdio())
+        guard case .created = reply else { Issue.record("expected created, got \(String(describing: reply))"); return }
+        #expect((f.server.replenishNotBefore > 0) == holdsBack)
+        close(f.fake.syncReadFD)
+        guard holdsBack else { return }
+        // While the container runs and the grace lasts, the loop polls with a timeout instead of
+        // cloning; once no container runs, at once.
+        f.server.replenishNotBefore = Clock.monotonicNanoseconds() + 1_000_000_000
+        #expect((1...1000).contains(f.server.replenishWaitMs()))
+        f.server.containers.removeAll()
+        #expect(f.server.replenishWaitMs() == 0)
+    }
+
     // MARK: - OCI
 
     static func bundle(_ f: HelperFixture, _ change: (inout OCICreateRequest) -> Void = { _ in }) -> OCICreateRequest {

@@ -20,6 +20,10 @@ struct NetnsPool {
     /// Since the last `Created`, reported in it.
     private var discardedSinceReport: UInt32 = 0
 
+    /// Whether containers may get pooled namespaces (false once the helper turned out unable to
+    /// make them, or with no pool).
+    var pooling: Bool { !off }
+
     init(limit: Int) {
         self.limit = limit
         off = limit == 0

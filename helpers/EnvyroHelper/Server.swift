@@ -80,6 +80,9 @@ package final class HelperServer {
     var prewarming = false
     /// `hello` said `.oneShot`: exit once the first container's `exited` is out and none is left.
     var oneShot = false
+    /// Before this time (monotonic ns) the next member is not cloned while a container is
+    /// running (see `replenishWaitMs`).
+    var replenishNotBefore: UInt64 = 0
     /// Cgroups of reaped containers, removed when the helper is idle (or at shutdown).
     var retiring: [(UInt32, any ContainerCgroupHandle)] = []
     /// Network namespaces reused across containers (daemon helpers only).
@@ -130,7 +133,8 @@ package final class HelperServer {
             let preparing = warm.indices.filter { !warm[$0].prepared }
             let fds = [socket.fd] + live.map(\.pidfd) + preparing.map { warm[$0].spawned.errorFD }
             let ready: [Int]
-            do { ready = try Poll.readable(fds, timeoutMs: wanted == nil && retiring.isEmpty ? -1 : 0) } catch {
+            let timeout = wanted == nil && retiring.isEmpty ? -1 : (wanted != nil ? replenishWaitMs() : 0)
+            do { ready = try Poll.readable(fds, timeoutMs: timeout) } catch {
                 shutdown()
                 return 1
             }
@@ -267,7 +271,27 @@ package final class HelperServer {
         do { try socket.send(Codec.encode(reply, requestID: frame.requestID)) } catch { return false }
         // The reply is out. The next container of this shape is prepared when the helper is idle.
         if !prewarming { wanted = nil }
+        // A member that makes its own network namespace (no pool: an ordinary user's helper)
+        // is cloned once the container just started has exited, or after a short grace: made
+        // right away, its namespace (the costliest part of a member, 0.3-0.6 ms of CPU) competed
+        // with that container's start and exit on a small machine.
+        if prewarming, !netns.pooling, case .created = reply {
+            replenishNotBefore = Clock.monotonicNanoseconds() + Self.replenishGraceNanos
+        }
         return true
+    }
+
+    /// How long a member that makes its own network namespace waits for the container started
+    /// before it (see `handle`).
+    static let replenishGraceNanos: UInt64 = 3_000_000
+
+    /// The poll timeout while a member is wanted: 0 (prepare it now) unless a container is
+    /// running and the grace after its start has not run out.
+    func replenishWaitMs() -> Int32 {
+        guard !containers.isEmpty else { return 0 }
+        let now = Clock.monotonicNanoseconds()
+        guard now < replenishNotBefore else { return 0 }
+        return Int32((replenishNotBefore - now + 999_999) / 1_000_000)
     }
 
     /// Sends the `exited` event for a container whose pidfd became readable, with what it used;
