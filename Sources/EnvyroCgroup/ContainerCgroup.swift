@@ -160,17 +160,22 @@ public final class ContainerCgroup: Sendable {
             }
         }
 
+        try applyLimits(limits, in: made)
+        ok = true
+        return ContainerCgroup(name: name, subtree: subtree, directories: made)
+    }
+
+    /// Writes every limit file of `limits` in `dirs`, v1 then v2, each in the order the kernel needs.
+    static func applyLimits(_ limits: CgroupLimits, in dirs: [CgroupDirectory]) throws(CgroupError) {
         for version in [CgroupVersion.v1, .v2] {
-            let dirs = made.filter { $0.version == version }
-            if dirs.isEmpty { continue }
+            let these = dirs.filter { $0.version == version }
+            if these.isEmpty { continue }
             for w in limits.fileWrites(for: version) {
-                guard let d = dirs.first(where: { $0.serves(w.controller) }) else { continue }
+                guard let d = these.first(where: { $0.serves(w.controller) }) else { continue }
                 try apply(w, in: d)
             }
         }
-        try writeUnified(limits.unified, in: made)
-        ok = true
-        return ContainerCgroup(name: name, subtree: subtree, directories: made)
+        try writeUnified(limits.unified, in: dirs)
     }
 
     /// Writes one limit file, falling back to its alternatives when it doesn't exist.

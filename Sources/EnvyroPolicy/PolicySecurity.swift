@@ -229,6 +229,9 @@ public struct PoolRules: Sendable, Equatable {
     /// Idle network namespaces a daemon helper keeps for reuse, per kind (0: each container
     /// makes its own). Only a helper running as root can keep them.
     public var networkNamespaces: Int
+    /// Reaped containers' cgroups a daemon helper keeps for the next run with the same limits,
+    /// reset rather than removed and made again (0: each run gets a new one).
+    public var cgroups: Int
     /// `envyro run` with no supervisor listening starts one for this policy, which exits after
     /// this many seconds without a client (0: never start one).
     public var autoSupervisorIdleSeconds: Int
@@ -238,7 +241,8 @@ public struct PoolRules: Sendable, Equatable {
 
     /// Pool sizes.
     public init(helpers: Int = 2, prewarmedPerShape: Int = 1, prewarmedTotal: Int = 4, networkNamespaces: Int = 4,
-                autoSupervisorIdleSeconds: Int = 60, supervisorMemoryBytes: Int64 = 512 << 20) {
+                cgroups: Int = 4, autoSupervisorIdleSeconds: Int = 60, supervisorMemoryBytes: Int64 = 512 << 20) {
+        self.cgroups = cgroups
         self.supervisorMemoryBytes = supervisorMemoryBytes
         self.helpers = helpers
         self.prewarmedPerShape = prewarmedPerShape
@@ -252,12 +256,13 @@ extension PolicySchema {
     static func pools(_ top: SectionReader) throws(PolicyError) -> PoolRules {
         guard top.has("pools") else { return PoolRules() }
         let s = try top.section("pools")
-        try s.allowOnly(["helpers", "prewarmedPerShape", "prewarmedTotal", "networkNamespaces", "autoSupervisorIdleSeconds",
+        try s.allowOnly(["helpers", "prewarmedPerShape", "prewarmedTotal", "networkNamespaces", "cgroups", "autoSupervisorIdleSeconds",
                          "supervisorMemoryBytes"])
         return PoolRules(helpers: try s.int("helpers", in: 0...64, default: 2),
                          prewarmedPerShape: try s.int("prewarmedPerShape", in: 0...16, default: 1),
                          prewarmedTotal: try s.int("prewarmedTotal", in: 0...64, default: 4),
                          networkNamespaces: try s.int("networkNamespaces", in: 0...64, default: 4),
+                         cgroups: try s.int("cgroups", in: 0...64, default: 4),
                          autoSupervisorIdleSeconds: try s.int("autoSupervisorIdleSeconds", in: 0...86_400, default: 60),
                          supervisorMemoryBytes: Int64(try s.int("supervisorMemoryBytes", in: (1 << 20)...(1 << 40), default: 512 << 20)))
     }

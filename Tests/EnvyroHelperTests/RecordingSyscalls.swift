@@ -164,4 +164,13 @@ final class FakeCgroup: ContainerCgroupHandle {
     func stats() -> CgroupStats { CgroupStats() }
 
     func remove() throws(CgroupError) { recorder?.removed(name) }
+
+    /// Whether `prepareForReuse` says yes (a unit test decides), and the limits it was asked for.
+    var reusable = true
+    private(set) var reusedFor: [CgroupLimits] = []
+
+    func prepareForReuse(limits: CgroupLimits, after stats: CgroupStats) -> Bool {
+        reusedFor.append(limits)
+        return reusable
+    }
 }

@@ -116,6 +116,9 @@ struct PolicyValidationTests {
         .init("too many pooled network namespaces", [("pools.networkNamespaces", 65)], key: "pools.networkNamespaces") {
             .invalidValue(path: $0, key: "pools.networkNamespaces", reason: "65 is not between 0 and 64")
         },
+        .init("too many pooled cgroups", [("pools.cgroups", 65)], key: "pools.cgroups") {
+            .invalidValue(path: $0, key: "pools.cgroups", reason: "65 is not between 0 and 64")
+        },
         .init("an unknown key in pools", [("pools.netns", 1)], key: "pools.netns") { .unknownKey(path: $0, key: "pools.netns") },
     ]
 
@@ -156,6 +159,7 @@ struct PolicyValidationTests {
         #expect(policy.process.maxEnv == ProcessRules.defaultMaxEnv)
         #expect(policy.summary == nil)
         #expect(policy.pools.networkNamespaces == 4, "without a pools section, daemon helpers keep 4 idle network namespaces")
+        #expect(policy.pools.cgroups == 4, "without a pools section, daemon helpers keep 4 reaped containers' cgroups for reuse")
     }
 
     @Test("Host-only networking is accepted without a network namespace and an absolute audit path is kept")

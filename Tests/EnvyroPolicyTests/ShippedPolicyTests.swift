@@ -39,7 +39,7 @@ struct ShippedPolicyTests {
         #expect(policy.audit == AuditRules(path: nil, failClosed: true))
         // strict serves `envyro run` only: no OCI verbs.
         #expect(policy.helper == HelperRules(maxFrameBytes: 16384, verbs: [.hello, .create, .signal, .collect]))
-        #expect(policy.pools == PoolRules(helpers: 2, prewarmedPerShape: 1, prewarmedTotal: 4, networkNamespaces: 4))
+        #expect(policy.pools == PoolRules(helpers: 2, prewarmedPerShape: 1, prewarmedTotal: 4, networkNamespaces: 4, cgroups: 4))
     }
 
     @Test("Shipped policies load by absolute path with the same result as by name", arguments: ["default", "strict"])

@@ -125,6 +125,7 @@ extension HelperServer {
         let notes = (prewarmed ? ["prewarmed"] : []) + [
             live.netnsUse == .pooledReused ? "network namespace reused from the pool" : nil,
             live.netnsUse == .pooledNew ? "network namespace new to the pool" : nil,
+            live.cgroupReused ? "cgroup reused from an earlier run" : nil,
             limitNote.isEmpty ? nil : limitNote,
         ].compactMap { $0 }
         return Outcome(reply: .created(reply), decision: .allowed, result: "ok",

@@ -32,7 +32,7 @@ extension HelperServer {
         let cgroup: (any ContainerCgroupHandle)?
         switch prepare(plan, builder, precreated: nil) {
         case .failure(let outcome): return .failure(outcome)
-        case .success(let made): cgroup = made
+        case .success(let made): cgroup = made?.cgroup
         }
         // The namespaces to join, the user namespace first (the others are owned by it). Opened
         // with the caller's own credentials (this helper runs as the caller), so a namespace the

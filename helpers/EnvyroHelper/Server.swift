@@ -30,6 +30,11 @@ struct LiveContainer {
     var pidfd: Int32
     /// Its cgroup, when it has limits.
     var cgroup: (any ContainerCgroupHandle)? = nil
+    /// The limits its cgroup was made with, when it may be reused after the run (a generated
+    /// cgroup; never an OCI container's named one).
+    var reusableLimits: CgroupLimits? = nil
+    /// Its cgroup came from the pool of reaped containers' cgroups (CgroupPool).
+    var cgroupReused = false
     /// Its pooled network namespace (NetnsPool), given back when it has ended; -1: none.
     var netns: Int32 = -1
     var netnsFlavor = NetnsPool.Flavor.plain
@@ -75,7 +80,7 @@ package final class HelperServer {
     var warmDiscarded: UInt32 = 0
     var wanted: (String, CreateRequest, IDMapPlan?)? = nil
     /// The cgroup made for the next member of shape `key`, which the next idle step clones.
-    var pendingCgroup: (key: String, cgroup: any ContainerCgroupHandle)? = nil
+    var pendingCgroup: (key: String, cgroup: PooledCgroup)? = nil
     /// Prepare containers ahead of runs (the daemon's helpers only).
     var prewarming = false
     /// `hello` said `.oneShot`: exit once the first container's `exited` is out and none is left.
@@ -87,6 +92,8 @@ package final class HelperServer {
     var retiring: [(UInt32, any ContainerCgroupHandle)] = []
     /// Network namespaces reused across containers (daemon helpers only).
     var netns: NetnsPool
+    /// Reaped containers' cgroups kept for the next run with the same limits (daemon helpers).
+    var cgroupPool: CgroupPool
     /// The current request's steps and their durations, for `Created` (`--timings`).
     var steps: [HelperStep] = []
     /// What the current create's limits came to without a cgroup (RlimitFallback), for `Created`.
@@ -124,6 +131,7 @@ package final class HelperServer {
         self.maxFrame = min(policy.helper.maxFrameBytes, ProtocolLimits.absoluteMaxFrameBytes)
         self.policyVerbs = policy.helper.verbs.map(\.rawValue)
         self.netns = NetnsPool(limit: policy.pools.networkNamespaces)
+        self.cgroupPool = CgroupPool(limit: policy.pools.cgroups)
     }
 
     /// Runs until the supervisor goes away; returns the exit status.
@@ -306,8 +314,9 @@ package final class HelperServer {
         usage.userCPUMicros = exit.userMicros
         usage.systemCPUMicros = exit.systemMicros
         usage.maxRSSKiB = exit.maxRSSKiB
+        var st = CgroupStats()
         if let cg = c.cgroup {
-            let st = cg.stats()
+            st = cg.stats()
             usage.memoryPeakBytes = st.memoryPeakBytes ?? -1
             usage.memoryLimitBytes = st.memoryLimit ?? -1
             usage.oomKills = st.oomKills.map { Int64($0) } ?? -1
@@ -326,9 +335,14 @@ package final class HelperServer {
         try? socket.send(Codec.encode(.exited(event), requestID: 0))
         // After the event, not before: checking the namespace is not on the run's path.
         netns.giveBack(c.netns, c.netnsFlavor)
-        // The cgroup goes when the helper is idle: neither the supervisor nor the next request
-        // waits for the rmdirs. (A helper killed in between leaves it to garbage collection.)
-        if let cg = c.cgroup { retiring.append((c.id, cg)) }
+        // The cgroup is kept for the next run with the same limits when it can be reset
+        // exactly (CgroupPool); otherwise it goes when the helper is idle: neither the
+        // supervisor nor the next request waits for the rmdirs. (A helper killed in between
+        // leaves it to garbage collection.)
+        if let cg = c.cgroup {
+            let kept = prewarming && c.reusableLimits.map { cgroupPool.keep(cg, limits: $0, after: st) } == true
+            if !kept { retiring.append((c.id, cg)) }
+        }
     }
 
     /// SIGKILLs and reaps a container, and removes its cgroup.
@@ -354,6 +368,7 @@ package final class HelperServer {
     /// The supervisor is gone: nothing this helper created may outlive it.
     func shutdown() {
         retirePendingCgroup()
+        retiring += cgroupPool.drain().map { (0, $0) }
         removeRetired()
         for m in warm { discard(m) }
         warm.removeAll()

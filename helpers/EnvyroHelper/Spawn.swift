@@ -26,17 +26,18 @@ extension HelperServer {
     /// Clones a `create`'s first process with everything the policy and request say. Cold:
     /// returns once it has exec'd (or says which step failed). Prewarm: returns once it is
     /// cloned, with its error pipe, sync fd and go socket open (the event loop does the rest).
-    /// `precreated`: a prewarmed member's cgroup, made in a step of its own.
+    /// `precreated`: a prewarmed member's cgroup, made (or taken from the pool) in a step of its own.
     func spawn(_ r: CreateRequest, stdio: [Int32], idMaps: IDMapPlan?, prewarm: Bool,
-               precreated: (any ContainerCgroupHandle)? = nil) -> Result<Spawned, Outcome> {
+               precreated: PooledCgroup? = nil) -> Result<Spawned, Outcome> {
         let plan = SpawnPlan(run: r, policy: policy, prewarm: prewarm, prewarming: prewarming,
                              precreated: precreated != nil, stdioCount: stdio.count)
         let builder = ContainerConfigBuilder(plan, stdio: stdio)
-        let cgroup: (any ContainerCgroupHandle)?
+        let made: PooledCgroup?
         switch prepare(plan, builder, precreated: precreated) {
         case .failure(let outcome): return .failure(outcome)
-        case .success(let made): cgroup = made
+        case .success(let got): made = got
         }
+        let cgroup = made?.cgroup
         // A pooled network namespace instead of a new one, when the plan allows one and the pool
         // has one (a daemon helper's; see NetnsPool).
         var pooled: (fd: Int32, flavor: NetnsPool.Flavor, reused: Bool)? = nil
@@ -54,6 +55,13 @@ extension HelperServer {
         }
         if plan.timed { step("clone") }
         var live = LiveContainer(id: nextContainerID, pid: h.pid, pidfd: h.pidfd, cgroup: cgroup)
+        // Its cgroup may serve another run after this one (CgroupPool): a generated one.
+        switch plan.cgroup {
+        case .generated(let limits): live.reusableLimits = limits
+        case .precreated: live.reusableLimits = CgroupManager.limits(r.limits)
+        case .none, .named: break
+        }
+        live.cgroupReused = made?.reused ?? false
         if let p = pooled {
             live.netns = p.fd
             live.netnsFlavor = p.flavor
@@ -84,7 +92,7 @@ extension HelperServer {
     /// (compiled once per capability set), the container's cgroup and the procs files the child
     /// joins it through. Returns the cgroup (nil: none); on failure, whatever was made is gone.
     func prepare(_ plan: SpawnPlan, _ builder: ContainerConfigBuilder,
-                 precreated: (any ContainerCgroupHandle)?) -> Result<(any ContainerCgroupHandle)?, Outcome> {
+                 precreated: PooledCgroup?) -> Result<PooledCgroup?, Outcome> {
         let policyFilter: SeccompProgram?
         do { policyFilter = plan.policyFilter ? try seccomp.filter(capabilities: plan.capabilities.rawValue) : nil } catch {
             return .failure(failure(EINVAL, step: .seccomp, "policy \(policy.name)'s seccomp profile: \(error)"))
@@ -93,12 +101,12 @@ extension HelperServer {
 
         // The cgroup exists before the child does; the child joins it before it execs, so every
         // page and task it ever has is charged and limited.
-        var cgroup: (any ContainerCgroupHandle)? = nil
+        var cgroup: PooledCgroup? = nil
         switch plan.cgroup {
         case .none: break
         case .precreated: cgroup = precreated
         case .generated(let limits):
-            do { cgroup = try system.createCgroup(cgroups, name: nil, limits: limits) } catch {
+            do { cgroup = try containerCgroup(limits) } catch {
                 // A user the host gave no cgroup subtree: under `limits.withoutCgroup: "rlimits"`
                 // the run goes ahead with what rlimits carry, and is told what that is.
                 guard case .noSubtree = error, policy.limits.withoutCgroup == .rlimits else {
@@ -115,19 +123,25 @@ extension HelperServer {
             // (rootless without a delegated subtree, or root of another user namespace: rootless
             // podman's, rootless containerd's). Limits that are the kernel's defaults restrict
             // nothing and are not missed (OCISpawn.swift).
-            do { cgroup = try system.createCgroup(cgroups, name: name, limits: limits) } catch {
+            do { cgroup = PooledCgroup(cgroup: try system.createCgroup(cgroups, name: name, limits: limits), reused: false) } catch {
                 if !limits.restrictsNothing { return .failure(failure(EPERM, step: .cgroup, cgroupAdvice(error))) }
             }
         }
         if plan.timed { step("seccomp filter, cgroup") }
         // The child joins its cgroup itself, through these (closed with the builder, after clone).
-        if let cg = cgroup {
+        if let cg = cgroup?.cgroup {
             do { builder.setCgroupJoin(try cg.openJoinFiles()) } catch {
                 try? cg.remove()
                 return .failure(failure(error.errno, step: .cgroup, "cannot place the container in its cgroup: \(error)"))
             }
         }
         return .success(cgroup)
+    }
+
+    /// A generated cgroup with `limits`: one a reaped container left in the pool, or a new one.
+    func containerCgroup(_ limits: CgroupLimits) throws(CgroupError) -> PooledCgroup {
+        if let cg = cgroupPool.take(limits) { return PooledCgroup(cgroup: cg, reused: true) }
+        return PooledCgroup(cgroup: try system.createCgroup(cgroups, name: nil, limits: limits), reused: false)
     }
 
     /// clone3 with the builder's config; the child's handles, or the clone step's failure (the

@@ -47,6 +47,9 @@ package protocol ContainerCgroupHandle: AnyObject {
     func stats() -> CgroupStats
     /// Removes it (killing what is left in it).
     func remove() throws(CgroupError)
+    /// Resets it for another container with `limits`, given the stats its last run left; false
+    /// when it can't be reused exactly (ContainerCgroup.prepareForReuse).
+    func prepareForReuse(limits: CgroupLimits, after stats: CgroupStats) -> Bool
 }
 
 extension ContainerCgroup: ContainerCgroupHandle {

@@ -138,7 +138,7 @@ extension HelperServer {
         }
         if !r.limits.isEmpty && pendingCgroup?.key != key {
             retirePendingCgroup()
-            do { pendingCgroup = (key, try system.createCgroup(cgroups, name: nil, limits: CgroupManager.limits(r.limits))) } catch {
+            do { pendingCgroup = (key, try containerCgroup(CgroupManager.limits(r.limits))) } catch {
                 wanted = nil
             }
             return
@@ -160,7 +160,7 @@ extension HelperServer {
     /// A cgroup made for a member that won't be cloned now (another shape came first) is removed
     /// with the reaped containers' ones.
     func retirePendingCgroup() {
-        if let p = pendingCgroup { retiring.append((0, p.cgroup)) }
+        if let p = pendingCgroup { retiring.append((0, p.cgroup.cgroup)) }
         pendingCgroup = nil
     }
 
