@@ -21,9 +21,8 @@ extension ContainerCgroup {
     /// their start (no OOM kill, no limit hit, `pids.peak` at most 1: a run that never forked),
     /// the kernel has at most `reusableLeftoverBytes` charged, every counter lives in a v1
     /// hierarchy (v2's `memory.peak` and `cpu.stat` can't be reset), and no `unified` keys were
-    /// written. Then the peaks and the CPU counter are reset (`memory.max_usage_in_bytes`,
-    /// `memory.memsw.max_usage_in_bytes`, `cpuacct.usage`) and every limit is written again,
-    /// so nothing a run could have changed in its cgroup carries over.
+    /// written. Then every limit is written again, so nothing a run could have changed in its
+    /// cgroup carries over; `resetCounters` clears the figures when the cgroup is handed out.
     public func prepareForReuse(limits: CgroupLimits, after stats: CgroupStats) -> Bool {
         guard limits.unified?.isEmpty ?? true,
               stats.pidsCurrent == 0, (stats.pidsPeak ?? 0) <= 1,
@@ -32,18 +31,27 @@ extension ContainerCgroup {
         else { return false }
         // v2 directories only where they count nothing (the unified one of a hybrid host, kept
         // for cgroup.kill and CLONE_INTO_CGROUP), and CPU time counted by v1's cpuacct.
-        let v1 = directories.filter { $0.version == .v1 }
         let counting: Set<CgroupController> = [.memory, .pids, .cpuacct, .cpu, .io, .blkio, .cpuset]
         guard directories.allSatisfy({ $0.version == .v1 || $0.controllers.isDisjoint(with: counting) }),
-              v1.contains(where: { $0.controllers.contains(.cpuacct) }) || stats.cpuUsageNanos == nil
+              directories.contains(where: { $0.version == .v1 && $0.controllers.contains(.cpuacct) }) || stats.cpuUsageNanos == nil
         else { return false }
         // A directory's link count is 2 plus its subdirectories: a run may not leave one behind.
         for d in directories {
             var st = stat()
             guard fstat(d.fd, &st) == 0, st.st_nlink == 2 else { return false }
         }
+        do { try Self.applyLimits(limits, in: directories) } catch { return false }
+        return true
+    }
+
+    /// Resets the figures a run reports that the kernel lets be reset: the memory peaks
+    /// (`memory.max_usage_in_bytes`, `memory.memsw.max_usage_in_bytes`: to what is charged now)
+    /// and `cpuacct.usage`. Done when the cgroup is handed to its next container rather than
+    /// when the last one was reaped, so what the kernel freed in between (a network namespace,
+    /// after an RCU grace period) no longer counts in the next run's peak. False on failure.
+    public func resetCounters() -> Bool {
         do {
-            for d in v1 {
+            for d in directories where d.version == .v1 {
                 if d.controllers.contains(.memory) {
                     try CgroupFS.write(d.fd, "memory.max_usage_in_bytes", "0", shown: d.shown("memory.max_usage_in_bytes"))
                     do {
@@ -54,7 +62,6 @@ extension ContainerCgroup {
                     try CgroupFS.write(d.fd, "cpuacct.usage", "0", shown: d.shown("cpuacct.usage"))
                 }
             }
-            try Self.applyLimits(limits, in: directories)
         } catch {
             return false
         }

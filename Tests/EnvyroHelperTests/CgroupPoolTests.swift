@@ -53,3 +53,22 @@ struct CgroupPoolTests {
         #expect(r8 == nil && pool.take(Self.large) == nil)
     }
 }
+
+/// The helper hands out pooled cgroups through `containerCgroup`.
+@Suite("cgroup pool in the helper")
+struct HelperCgroupPoolTests {
+    @Test("a pooled cgroup has its counters reset as it is handed out, and a new one is made when none fits")
+    func handedOutReset() throws {
+        let f = try HelperFixture()
+        f.fake.cgroupsWork = true
+        let kept = FakeCgroup(name: "c-kept", recorder: f.fake)
+        let limits = CgroupLimits(memoryMax: 64 << 20)
+        let stored = f.server.cgroupPool.keep(kept, limits: limits, after: CgroupStats())
+        #expect(stored)
+        let got = try f.server.containerCgroup(limits)
+        #expect(got.reused && got.cgroup === kept)
+        #expect(kept.resets == 1, "its peaks and CPU counter start again from zero")
+        let fresh = try f.server.containerCgroup(limits)
+        #expect(!fresh.reused && fresh.cgroup !== kept, "the pool had only the one")
+    }
+}

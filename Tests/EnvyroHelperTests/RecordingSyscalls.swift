@@ -173,4 +173,11 @@ final class FakeCgroup: ContainerCgroupHandle {
         reusedFor.append(limits)
         return reusable
     }
+
+    /// How often its counters were reset (as it was handed out again).
+    private(set) var resets = 0
+    func resetCounters() -> Bool {
+        resets += 1
+        return true
+    }
 }

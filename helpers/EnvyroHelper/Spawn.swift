@@ -140,7 +140,10 @@ extension HelperServer {
 
     /// A generated cgroup with `limits`: one a reaped container left in the pool, or a new one.
     func containerCgroup(_ limits: CgroupLimits) throws(CgroupError) -> PooledCgroup {
-        if let cg = cgroupPool.take(limits) { return PooledCgroup(cgroup: cg, reused: true) }
+        while let cg = cgroupPool.take(limits) {
+            if cg.resetCounters() { return PooledCgroup(cgroup: cg, reused: true) }
+            retiring.append((0, cg))
+        }
         return PooledCgroup(cgroup: try system.createCgroup(cgroups, name: nil, limits: limits), reused: false)
     }
 

@@ -50,6 +50,8 @@ package protocol ContainerCgroupHandle: AnyObject {
     /// Resets it for another container with `limits`, given the stats its last run left; false
     /// when it can't be reused exactly (ContainerCgroup.prepareForReuse).
     func prepareForReuse(limits: CgroupLimits, after stats: CgroupStats) -> Bool
+    /// Resets its peaks and CPU counter as it is handed to its next container; false on failure.
+    func resetCounters() -> Bool
 }
 
 extension ContainerCgroup: ContainerCgroupHandle {
