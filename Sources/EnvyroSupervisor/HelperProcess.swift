@@ -123,7 +123,8 @@ public final class HelperProcess: @unchecked Sendable {
             defer { pool.release(slab) }
             var got: (count: Int, truncated: Bool)? = nil
             var failure: SystemError? = nil
-            _ = try? slab.withUnsafeWritableTail { memory -> Int in
+            // recvmsg writes only the bytes it returns: release zeroes those (`exact`).
+            _ = try? slab.withUnsafeWritableTail(exact: true) { memory -> Int in
                 do { got = try socket.receive(into: memory) } catch let e as SystemError { failure = e } catch {}
                 return got?.count ?? 0
             }
