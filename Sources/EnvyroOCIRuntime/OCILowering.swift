@@ -98,8 +98,7 @@ enum OCILowering {
         return v != "0" && v != "false"
     }
 
-    static func process(_ p: OCIConfig.Process, seccomp: JSONValue?, keepGroups: Bool = false,
-                        precompiled: SeccompPrecompile? = nil) throws(OCIUnsupported) -> WireProcess {
+    static func process(_ p: OCIConfig.Process, seccomp: JSONValue?, keepGroups: Bool = false) throws(OCIUnsupported) -> WireProcess {
         guard let first = p.args.first, !first.isEmpty else { throw OCIUnsupported(path: "process.args", reason: "empty") }
         let caps = p.capabilities ?? OCIConfig.Capabilities()
         var w = WireProcess(argv: p.args, env: p.env, cwd: p.cwd, uid: p.user.uid, gid: p.user.gid,
@@ -118,16 +117,9 @@ enum OCILowering {
         // dropped, as runc does.
         w.capAmbient &= w.capPermitted & w.capInheritable
         if let profile = seccomp {
-            if let precompiled { w.seccomp = try precompiled.bpf() } else {
-                w.seccomp = try compileSeccomp(profile, capabilities: seccompCapabilities(caps))
-            }
+            w.seccomp = try compileSeccomp(profile, capabilities: caps.effective + caps.permitted + caps.bounding)
         }
         return w
-    }
-
-    /// The capability names a bundle's filter is compiled for (its `SCMP_CAP` conditions).
-    static func seccompCapabilities(_ caps: OCIConfig.Capabilities) -> [String] {
-        caps.effective + caps.permitted + caps.bounding
     }
 
     /// The bundle's profile compiled for `capabilities`, from the caller's disk cache when these
@@ -214,10 +206,7 @@ enum OCILowering {
     }
 
     /// Lowers a whole bundle.
-    /// `precompiled`: the bundle's filter, already being compiled (or looked up) for this `c`
-    /// on a thread of its own (SeccompPrecompile.start).
-    static func lower(_ c: OCIConfig, bundle: String, id: String, stateRoot: String,
-                      precompiled: SeccompPrecompile? = nil) throws(OCIUnsupported) -> OCILowered {
+    static func lower(_ c: OCIConfig, bundle: String, id: String, stateRoot: String) throws(OCIUnsupported) -> OCILowered {
         guard let p = c.process else { throw OCIUnsupported(path: "process", reason: "missing") }
         let linux = c.linux ?? OCIConfig.Linux()
         let rootfs = c.root.path.hasPrefix("/") ? c.root.path : bundle + "/" + c.root.path
@@ -327,7 +316,7 @@ enum OCILowering {
         do { propagation = try linux.rootfsPropagationFlags() ?? 0 } catch { throw OCIUnsupported(path: "linux.rootfsPropagation", reason: "\(error)") }
         var request = OCICreateRequest(
             base: base, id: id, cgroup: cgroupName(id: id, root: stateRoot),
-            process: try process(p, seccomp: linux.seccomp, keepGroups: keepOriginalGroups(c.annotations), precompiled: precompiled),
+            process: try process(p, seccomp: linux.seccomp, keepGroups: keepOriginalGroups(c.annotations)),
             mounts: mounts, devices: devices, sysctl: linux.sysctl.map { "\($0.key)=\($0.value)" },
             maskedPaths: linux.maskedPaths, readonlyPaths: linux.readonlyPaths, rootfsPropagation: UInt64(propagation),
             domainname: c.domainname ?? "", joinNamespaces: join, oomScoreAdj: p.oomScoreAdj.map { Int32($0) },
@@ -436,58 +425,5 @@ enum OCILowering {
         } catch {
             throw OCIFailure("exec: \(error.description)")
         }
-    }
-}
-
-/// A bundle's seccomp filter, compiled (or found in the caller's disk cache) on a thread of its
-/// own while `create` lowers the rest of the bundle and prepares its state directory: the
-/// filter's key is a digest of the whole profile (serialized, then SHA-256; ~0.4 ms for a
-/// ~400-rule profile), and the helper, already started, waits for the request meanwhile. The
-/// work is exactly `compileSeccomp`'s, on the same profile and capabilities.
-final class SeccompPrecompile: @unchecked Sendable {   // written by its thread, read after the join
-    private var thread = pthread_t()
-    private var started = false
-    private var joined = false
-    private let work: () -> Result<[UInt8], OCIUnsupported>
-    private var result: Result<[UInt8], OCIUnsupported>?
-
-    private init(_ work: @escaping () -> Result<[UInt8], OCIUnsupported>) { self.work = work }
-
-    /// Starts compiling `config`'s filter, if it has one (nil otherwise, or when no thread can
-    /// be made: `lower` then compiles it inline).
-    static func start(for config: OCIConfig) -> SeccompPrecompile? {
-        guard let profile = config.linux?.seccomp, let p = config.process else { return nil }
-        let capabilities = OCILowering.seccompCapabilities(p.capabilities ?? OCIConfig.Capabilities())
-        let job = SeccompPrecompile {
-            do throws(OCIUnsupported) { return .success(try OCILowering.compileSeccomp(profile, capabilities: capabilities)) } catch {
-                return .failure(error)
-            }
-        }
-        let box = Unmanaged.passRetained(job).toOpaque()
-        let rc = pthread_create(&job.thread, nil, { raw in
-            let job = Unmanaged<SeccompPrecompile>.fromOpaque(raw!).takeRetainedValue()
-            job.result = job.work()
-            return nil
-        }, box)
-        if rc != 0 {
-            Unmanaged<SeccompPrecompile>.fromOpaque(box).release()
-            return nil
-        }
-        job.started = true
-        return job
-    }
-
-    /// Waits for the thread (once).
-    func wait() {
-        guard started, !joined else { return }
-        joined = true
-        pthread_join(thread, nil)
-    }
-
-    /// The compiled program, or the error compiling it.
-    func bpf() throws(OCIUnsupported) -> [UInt8] {
-        wait()
-        guard let result else { throw OCIUnsupported(path: "linux.seccomp", reason: "the filter was not compiled") }
-        return try result.get()
     }
 }

@@ -238,9 +238,6 @@ final class OCIRuntime: @unchecked Sendable {   // one command per process; the 
         let config: OCIConfig
         do { config = try OCIConfig.load(bundle: bundle) } catch { throw OCIFailure("\(error)") }
         guard let process = config.process else { throw OCIFailure("config.json: process: missing (envyro needs a process to run)") }
-        // The bundle's filter is looked up (or compiled) beside the rest of the lowering.
-        let precompile = SeccompPrecompile.start(for: config)
-        defer { precompile?.wait() }
 
         // Console: runc's rules.
         var consoleFD: Int32 = -1
@@ -255,7 +252,7 @@ final class OCIRuntime: @unchecked Sendable {   // one command per process; the 
         defer { if consoleFD >= 0 { close(consoleFD) } }
 
         var lowered: OCILowered
-        do { lowered = try OCILowering.lower(config, bundle: bundle, id: id, stateRoot: root, precompiled: precompile) } catch { throw OCIFailure("\(error)") }
+        do { lowered = try OCILowering.lower(config, bundle: bundle, id: id, stateRoot: root) } catch { throw OCIFailure("\(error)") }
         preserved.apply(to: &lowered.request.process)
 
         // The state directory: its existence is the id's reservation.
