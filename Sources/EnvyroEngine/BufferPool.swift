@@ -259,13 +259,17 @@ public final class ZeroCopyBuffer: @unchecked Sendable {
 
     /// Lets `body` fill the free space directly (for example with read(2) or recvmsg), then
     /// commits the number of bytes it returns (clamped to the free space).
-    public func withUnsafeWritableTail(_ body: (UnsafeMutableRawBufferPointer) throws -> Int) throws -> Int {
+    /// `exact`: `body` writes nothing beyond the count it returns (recvmsg(2) into the tail: it
+    /// returns what it copied), so release zeroes only that; otherwise the whole tail. Zeroing
+    /// (and so faulting in) a whole 64 KiB slab for a 30-byte reply was most of a helper
+    /// round trip's CPU in a short-lived process (OCI commands).
+    public func withUnsafeWritableTail(exact: Bool = false, _ body: (UnsafeMutableRawBufferPointer) throws -> Int) throws -> Int {
         guard !isReleased else { throw BufferPoolError.released(slab: slabIndex) }
         let written = try body(UnsafeMutableRawBufferPointer(start: start + count, count: writableCount))
         let committed = min(max(written, 0), writableCount)
         count += committed
         // body may have written beyond what it reports; zero the whole tail on release.
-        dirty = capacity
+        dirty = exact ? max(dirty, count) : capacity
         return committed
     }
 

@@ -202,7 +202,7 @@ private struct Parser {
             }
             let keyPos = i
             let key = try parseString()
-            if object.contains(key: key) || captured.contains(key) { throw fail("duplicate key '\(key)'", at: keyPos) }
+            if object.contains(key: key) || (!captured.isEmpty && captured.contains(key)) { throw fail("duplicate key '\(key)'", at: keyPos) }
             skipWhitespace()
             guard i < n, b[i] == Byte.colon else {
                 throw fail("expected ':' after key '\(key)', found \(found(i))", at: i)

@@ -48,7 +48,10 @@ func readDocument(_ path: String, maxBytes: Int, document: String) throws(OCIErr
     guard info.st_size <= maxBytes else { throw tooLarge }
     // Read until end of file, stopping one chunk past the limit in case the file grew.
     var buffer: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 64 << 10)
+    // A chunk the file's size and one byte (the whole file in one read, and its end in the
+    // next), not a zeroed 64 KiB for a 3-30 KB config.json.
+    var chunk = [UInt8](repeating: 0, count: min(max(Int(info.st_size) + 1, 4096), 64 << 10))
+    buffer.reserveCapacity(Int(info.st_size))
     var total = 0
     while total <= maxBytes {
         let n = chunk.withUnsafeMutableBytes { raw in read(fd, raw.baseAddress, raw.count) }

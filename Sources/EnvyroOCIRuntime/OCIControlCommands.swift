@@ -48,7 +48,13 @@ extension OCIRuntime {
         if st != .stopped && st != .created && !force {
             throw OCIFailure("cannot delete container \(id) that is not stopped: \(st.rawValue)")
         }
-        let state = stateDocument(dir, rec, status: st)
+        return try deleteOne(dir, rec, status: st)
+    }
+
+    /// Deletes a container whose record and status are known (`run`, after reaping it).
+    func deleteOne(_ dir: OCIContainerDir, _ rec: OCIRecord, status st: OCIStatus) throws(OCIFailure) -> Int32 {
+        // Made before the state goes, and only when a poststop hook will read it.
+        let state = rec.poststop.isEmpty ? "" : stateDocument(dir, rec, status: st)
         _ = try call(.ociControl(OCIControlRequest(op: .destroy, id: rec.id, cgroup: rec.cgroupPath,
                                                    pid: st == .stopped ? 0 : rec.pid, startTime: rec.pidStartTime)))
         unlink(dir.startSocket)

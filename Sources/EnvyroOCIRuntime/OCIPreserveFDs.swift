@@ -6,6 +6,8 @@
 // LISTEN_FDS=K; then N more. The process's LISTEN_PID is its own pid as seen inside, set by the
 // trampoline (process_env.c) whenever its environment has LISTEN_FDS.
 import EnvyroProtocol
+import EnvyroSupervisor
+import EnvyroSystem
 import Glibc
 
 struct OCIPreservedFDs {
@@ -15,7 +17,14 @@ struct OCIPreservedFDs {
     var listenFDs = 0
 
     /// From `--preserve-fds` and the environment; every descriptor must be open.
-    static func from(_ a: OCIArguments, environment: [String: String] = ProcessInfo.environment) throws(OCIFailure) -> OCIPreservedFDs {
+    static func from(_ a: OCIArguments) throws(OCIFailure) -> OCIPreservedFDs {
+        // Two variables, read as they are: no dictionary of the whole environment.
+        var environment: [String: String] = [:]
+        for key in ["LISTEN_FDS", "LISTEN_PID"] { environment[key] = Environment.get(key) }
+        return try from(a, environment: environment)
+    }
+
+    static func from(_ a: OCIArguments, environment: [String: String]) throws(OCIFailure) -> OCIPreservedFDs {
         var extra = 0
         if let n = a.value("preserve-fds") {
             guard let v = Int(n), v >= 0 else { throw OCIFailure("--preserve-fds \(n): not a number of descriptors") }
@@ -33,7 +42,9 @@ struct OCIPreservedFDs {
         }
         var result = OCIPreservedFDs(listenFDs: listen)
         for fd in Int32(3)..<Int32(3 + total) {
-            guard fcntl(fd, F_GETFD) >= 0 else {
+            // The C front's helper socket may sit at a number the caller left closed: that is
+            // not the caller's descriptor (PrestartedHelper.isHelperSocket).
+            guard fcntl(fd, F_GETFD) >= 0, !PrestartedHelper.isHelperSocket(fd) else {
                 throw OCIFailure("--preserve-fds \(extra)\(listen > 0 ? " with LISTEN_FDS=\(listen)" : ""): fd \(fd) is not open")
             }
             result.fds.append(fd)

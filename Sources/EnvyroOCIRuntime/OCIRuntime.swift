@@ -50,7 +50,7 @@ final class OCIRuntime: @unchecked Sendable {   // one command per process; the 
     var policyName: String { globals.policy ?? Environment.get("ENVYRO_OCI_POLICY") ?? "oci" }
 
     /// The embedded supervisor, whose helper carries out the privileged steps.
-    lazy var supervisor = EmbeddedSupervisor(policy: policyName, client: "envyro-oci", modes: .oci)
+    lazy var supervisor = EmbeddedSupervisor(policy: policyName, client: "envyro-oci", modes: .oci, pipelineHello: true)
 
     func debug(_ message: String) {
         guard globals.debug else { return }
@@ -174,7 +174,11 @@ final class OCIRuntime: @unchecked Sendable {   // one command per process; the 
     }
 
     /// Runs one kind of hook with the state on stdin; a failure throws (unless `warnOnly`).
-    func runHooks(_ hooks: [OCIConfig.Hook], kind: String, state: String, warnOnly: Bool = false) throws(OCIFailure) {
+    /// The state document is made only when there is a hook to give it to: it costs /proc reads
+    /// and a user name lookup (NSS: nscd, /etc/passwd) that a bundle without hooks never needs.
+    func runHooks(_ hooks: [OCIConfig.Hook], kind: String, state makeState: @autoclosure () -> String, warnOnly: Bool = false) throws(OCIFailure) {
+        guard !hooks.isEmpty else { return }
+        let state = makeState()
         for (i, h) in hooks.enumerated() {
             debug("running \(kind) hook \(i): \(h.path)")
             if let why = HookRunner.run(h, stdin: state) {
@@ -207,6 +211,12 @@ final class OCIRuntime: @unchecked Sendable {   // one command per process; the 
     /// `create`: the container exists, in its namespaces and cgroup, and waits before exec.
     @discardableResult
     func create(_ args: [String], forRun: Bool = false) throws(OCIFailure) -> Int32 {
+        _ = try createContainer(args, forRun: forRun)
+        return 0
+    }
+
+    /// `create`'s work; returns the container's state directory and the record it saved.
+    func createContainer(_ args: [String], forRun: Bool) throws(OCIFailure) -> (OCIContainerDir, OCIRecord) {
         let a = try OCIArguments(args, command: forRun ? "run" : "create",
                                  valued: ["bundle", "pid-file", "console-socket", "preserve-fds"],
                                  boolean: ["no-pivot", "no-new-keyring", "detach", "no-subreaper", "keep"],
@@ -215,7 +225,12 @@ final class OCIRuntime: @unchecked Sendable {   // one command per process; the 
             throw OCIFailure("\(forRun ? "run" : "create"): needs exactly one container id (got \(a.positionals.count))")
         }
         try OCIContainerDir.checkID(id)
+        // Before any descriptor of ours is open (a helper's socket would take the lowest free
+        // number, one the caller may name without having opened it).
         let preserved = try OCIPreservedFDs.from(a)
+        // The helper (started by the C front, or now) gets its `hello` at once: it answers it
+        // while the bundle is read and lowered here, and the create follows without a round trip.
+        supervisor.startHelper()
         // Relative paths are the caller's working directory's: resolved now, before anything
         // (a long socket path is reached by chdir).
         let pidFile = a.value("pid-file").map(Self.absolute)
@@ -310,7 +325,7 @@ final class OCIRuntime: @unchecked Sendable {   // one command per process; the 
         try writeAtomically(dir.stateFile, rec.json(), mode: 0o600)
         if let pidFile { try writeAtomically(pidFile, String(c.pid)) }
         ok = true
-        return 0
+        return (dir, rec)
     }
 
     /// `start`: lets a created container exec its process.
@@ -318,18 +333,22 @@ final class OCIRuntime: @unchecked Sendable {   // one command per process; the 
         let a = try OCIArguments(args, command: "start", valued: [], boolean: [])
         guard a.positionals.count == 1 else { throw OCIFailure("start: needs exactly one container id") }
         let (dir, rec) = try load(a.positionals[0])
+        return try start(dir, rec)
+    }
+
+    /// `start` of a container whose record is in hand (`run` has just written it: not read back).
+    func start(_ dir: OCIContainerDir, _ rec: OCIRecord) throws(OCIFailure) -> Int32 {
         switch status(dir, rec) {
         case .created: break
         case .stopped: throw OCIFailure("cannot start a container that has stopped")
         case .running, .paused: throw OCIFailure("cannot start an already running container")
         case .creating: throw OCIFailure("cannot start a container that is still being created")
         }
-        let state = stateDocument(dir, rec, status: .created)
         // The hooks saved at create: the bundle is not read again (it may have been rewritten
         // since). A failing startContainer or poststart hook fails `start` as with runc, and the
         // container goes entirely (process, cgroup, state): nothing is left half-started.
         do throws(OCIFailure) {
-            try runHooks(rec.startContainer, kind: "startContainer", state: state)
+            try runHooks(rec.startContainer, kind: "startContainer", state: stateDocument(dir, rec, status: .created))
             do { try UnixSocket.sendStart(dir.startSocket) } catch {
                 throw OCIFailure("cannot start container \(rec.id): \(error.message)")
             }
@@ -359,18 +378,19 @@ final class OCIRuntime: @unchecked Sendable {   // one command per process; the 
                                  boolean: ["no-pivot", "no-new-keyring", "detach", "no-subreaper", "keep"],
                                  aliases: ["b": "bundle", "d": "detach"])
         guard a.positionals.count == 1 else { throw OCIFailure("run: needs exactly one container id") }
-        let id = a.positionals[0]
         let detach = a.flag("detach")
         // The container is our child (CLONE_PARENT); as a subreaper we also reap what it leaves.
         if !detach { _ = envyro_prctl(36 /* PR_SET_CHILD_SUBREAPER */, 1, 0) }
-        try create(args.filter { $0 != "--detach" && $0 != "-d" }, forRun: true)
-        _ = try start([id])
+        // The record create saved is used as it is: start, the wait and the delete don't read
+        // state.json back (this process wrote it; nothing else has the id yet).
+        let (dir, rec) = try createContainer(args.filter { $0 != "--detach" && $0 != "-d" }, forRun: true)
+        _ = try start(dir, rec)
         if detach { return 0 }
-        let (_, rec) = try load(id)
         // The container is our child (the helper clones it with CLONE_PARENT); the helper stays
         // for the delete.
         let status = ProcessInfo.waitForChild(rec.pid)
-        if !a.flag("keep") { _ = try? delete(["--force", id]) }
+        // Reaped above: stopped, whatever /proc says of a recycled pid.
+        if !a.flag("keep") { _ = try? deleteOne(dir, rec, status: .stopped) }
         return status
     }
 

@@ -11,8 +11,13 @@ public final class Engine: Sendable {
     /// Pooled execution contexts: no allocation per run, secrets zeroed on release.
     public let contexts = ContextPool(capacity: 16)
     /// Slabs in one memfd; helper frames are received straight into them. Created on first use.
-    public let buffers = LazyResource<BufferPool>(name: "buffer-pool") {
-        try BufferPool(slabSize: 64 * 1024, slabCount: 8, name: "envyro-frames")
+    public let buffers: LazyResource<BufferPool>
+
+    /// A buffer pool as the engine makes it, not created yet.
+    public static func frameBuffers() -> LazyResource<BufferPool> {
+        LazyResource<BufferPool>(name: "buffer-pool") {
+            try BufferPool(slabSize: 64 * 1024, slabCount: 8, name: "envyro-frames")
+        }
     }
     /// The I/O worker (io_uring in its own process, sharing the buffer pool's memfd), started on
     /// the first run that captures logs.
@@ -27,8 +32,10 @@ public final class Engine: Sendable {
     public let policies: LazyResourcePool<String, LoadedPolicy>
 
     /// Creates an engine whose policies are found in `searchDirectories`.
-    public init(searchDirectories: [String]) {
-        let buffers = self.buffers
+    /// `buffers`: the pool to use (one made earlier by `frameBuffers`), else a new one.
+    public init(searchDirectories: [String], buffers: LazyResource<BufferPool>? = nil) {
+        let buffers = buffers ?? Self.frameBuffers()
+        self.buffers = buffers
         ioWorker = LazyResource(name: "ioworker") { try IOWorkerClient(pool: try buffers.get()) }
         let generation = Atomic<Int>(0)
         let shared = self.shared

@@ -76,12 +76,35 @@ public final class HelperProcess: @unchecked Sendable {
 
     /// Sends `hello` and checks the reply: the helper is ready, or says why not.
     func greet(client: String = "envyro", modes: HelloModes = []) throws(SupervisorError) {
-        let reply = try call(.hello(Hello(client: client, modes: modes)))
+        try Self.checkGreeting(try call(.hello(Hello(client: client, modes: modes))))
+    }
+
+    /// The `hello` sent by `sendGreeting` whose reply is not read yet.
+    private var pendingGreeting: UInt32?
+
+    /// Sends `hello` without waiting for its reply: the next `call` sends its request right
+    /// behind it and reads the `hello` reply first (checked as `greet` checks it). The helper
+    /// serves its socket in order, so the request is handled once the greeting is; a helper that
+    /// refuses the greeting never reads the request (it answers the first request and exits, or
+    /// closes the connection). This saves the OCI commands a round trip to a helper that is
+    /// still starting (its start and the command's own overlap).
+    func sendGreeting(client: String, modes: HelloModes) throws(SupervisorError) {
+        pendingGreeting = try send(.hello(Hello(client: client, modes: modes)))
+    }
+
+    private static func checkGreeting(_ reply: Message) throws(SupervisorError) {
         switch reply {
         case .helloReply: return
         case .failed(let f): throw .helperFailure(step: f.step, errno: f.errno, message: f.message)
         default: throw .protocolViolation(detail: "unexpected \(reply.verb.name) in answer to hello")
         }
+    }
+
+    /// Reads and checks the reply to a pipelined `hello`, if one is outstanding.
+    private func finishGreeting() throws(SupervisorError) {
+        guard let id = pendingGreeting else { return }
+        pendingGreeting = nil
+        try Self.checkGreeting(try waitReply(id))
     }
 
     /// Events already read while waiting for a reply.
@@ -100,7 +123,8 @@ public final class HelperProcess: @unchecked Sendable {
             defer { pool.release(slab) }
             var got: (count: Int, truncated: Bool)? = nil
             var failure: SystemError? = nil
-            _ = try? slab.withUnsafeWritableTail { memory -> Int in
+            // recvmsg writes only the bytes it returns: release zeroes those (`exact`).
+            _ = try? slab.withUnsafeWritableTail(exact: true) { memory -> Int in
                 do { got = try socket.receive(into: memory) } catch let e as SystemError { failure = e } catch {}
                 return got?.count ?? 0
             }
@@ -139,7 +163,13 @@ public final class HelperProcess: @unchecked Sendable {
     /// Sends `message` and waits for the reply with the same request id; events that arrive
     /// first are kept for `receive`.
     public func call(_ message: Message, fds: [Int32] = []) throws(SupervisorError) -> Message {
-        let id = try send(message, fds: fds)
+        let id: UInt32
+        do { id = try send(message, fds: fds) } catch {
+            // A helper that refused the pipelined hello and exited: its reason, not EPIPE.
+            try finishGreeting()
+            throw error
+        }
+        try finishGreeting()
         var held: [Frame] = []
         defer { pendingEvents.append(contentsOf: held) }
         return try waitReply(id, holding: &held)

@@ -12,6 +12,17 @@ import Synchronization
 public enum PrestartedHelper {
     struct Handle: Sendable { let fd: Int32; let pid: pid_t; let policy: String; let path: String }
     private static let slot = Mutex<Handle?>(nil)
+    /// The claimed helper's socket, kept after adoption: it is this process's, never the
+    /// caller's, whatever number it got (see `isHelperSocket`).
+    private static let claimedFD = Atomic<Int32>(-1)
+
+    /// Whether `fd` is the socket of the helper the front started. The front's socketpair takes
+    /// the lowest free numbers, which may be ones an engine names with `--preserve-fds` or
+    /// LISTEN_FDS without having opened them: such an fd is not the caller's and is never passed
+    /// on (it would hand a container the supervisor's end of the helper's socket).
+    public static func isHelperSocket(_ fd: Int32) -> Bool {
+        fd >= 0 && claimedFD.load(ordering: .relaxed) == fd
+    }
 
     /// Takes the front's helper out of the environment: checks that FD is a SEQPACKET socket
     /// this process made (the front, before its exec into us) and PID a child of ours.
@@ -32,6 +43,7 @@ public enum PrestartedHelper {
             return
         }
         slot.withLock { $0 = Handle(fd: fd, pid: pid, policy: words[2], path: words[3]) }
+        claimedFD.store(fd, ordering: .relaxed)
         // However this process ends (an error before the run, ArgumentParser's exit), a helper
         // not adopted is closed and reaped first: nothing of ours outlives the command.
         atexit { PrestartedHelper.discard() }

@@ -187,6 +187,19 @@ struct OCIProcessTests {
         #expect(closed.stderr.contains("--preserve-fds 3: fd 5 is not open"), "\(closed.stderr)")
     }
 
+    @Test("Through envyro-runc (whose C front starts the helper), --preserve-fds naming a closed fd is refused: the helper's socket, which may take that number, never reaches the container")
+    func preserveFDsNeverPassTheHelperSocket() throws {
+        let b = try Self.bundle("preserve-front", "ls -l /proc/self/fd/")
+        defer { b.cleanup() }
+        let runc = Harness.installRoot.appendingPathComponent("bin/envyro-runc").path
+        // fd 3 closed: the front's socketpair gets 3 (and 4); envyro-cli must not take it for the caller's.
+        let r = try Harness.run(["/bin/sh", "-c", "exec 3<&- 4<&- 5<&-; exec \"$@\"", "sh", "/usr/bin/env", "-i"] + Self.environment
+                                + ["HOME=/root", runc, "--root", b.stateRoot, "run", "--preserve-fds", "1", "--bundle", b.bundle.path, b.newID("f")])
+        #expect(r.status != 0, "\(r.stdout)")
+        #expect(!r.stdout.contains("socket:"), "\(r.stdout)")
+        #expect(r.stderr.contains("--preserve-fds 1: fd 3 is not open"), "\(r.stderr)")
+    }
+
     @Test("Socket-activated (LISTEN_FDS in its environment), envyro passes those fds and LISTEN_PID is the process's pid inside, as with crun; LISTEN_FDS too, as with runc")
     func socketActivation() throws {
         let b = try Self.bundle("listen", "echo LISTEN_PID=$LISTEN_PID; cat <&3; echo LISTEN_FDS=$LISTEN_FDS")

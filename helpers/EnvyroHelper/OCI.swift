@@ -231,7 +231,10 @@ extension HelperServer {
         case .destroy:
             var n = 0
             if let cg = cgroup {
-                n = (try? cg.processes().count) ?? 0
+                // The count walks every directory's cgroup.procs and subdirectories: only for a
+                // container still running (`delete --force`); a stopped one's (pid 0) is empty
+                // unless something escaped its first process, which `remove` kills anyway.
+                if r.pid > 0 { n = (try? cg.processes().count) ?? 0 }
                 do { try cg.remove() } catch {
                     return failure(EBUSY, step: .cgroup, "cannot remove the container's cgroup: \(error)")
                 }

@@ -25,26 +25,44 @@ package final class SeccompCache {
     /// The profile's path, and its bytes' SHA-256 (the cache key; the JSON is parsed only when
     /// a program has to be compiled).
     let profilePath: String?
-    let profileDigest: String
+    private(set) var profileDigest = ""
     private var parsed: SeccompProfile?
     /// A privileged helper's profile bytes, read once through PolicyTrust (never by path again).
     private var trustedBytes: [UInt8]?
     /// Where compiled programs are kept (SeccompDiskCache), or nil for none.
     let disk: SeccompDiskCache?
+    private let privileged: Bool
+    /// Whether the profile has been read (at init, or on first use when deferred).
+    private var read = false
     private var memory: [UInt64: SeccompProgram] = [:]
     private(set) var compiles = 0
     private(set) var diskHits = 0
 
     /// The policy's filters, compiled on first use (cached on disk where that is safe).
-    package init(policy: Policy, privileged: Bool) throws(SeccompError) {
+    /// The profile is read (and, unless these exact bytes compiled before, parsed) now, so a
+    /// broken or untrusted profile stops the helper before it serves anything; `deferred` reads
+    /// it on the first `filter` call instead, for a helper whose caller will most likely never
+    /// get the policy's filter (a trusted host root's OCI containers get the bundle's own
+    /// only): its start then skips reading and hashing the profile. A broken profile then fails
+    /// the first request that needs the filter, with the same error.
+    package init(policy: Policy, privileged: Bool, deferred: Bool = false) throws(SeccompError) {
         disk = SeccompDiskCache.forThisUser(privileged: privileged)
         profilePath = policy.seccomp.profile
-        guard let path = profilePath else { profileDigest = ""; return }
+        self.privileged = privileged
+        if !deferred { try readProfile() }
+    }
+
+    /// Reads the profile and its digest once (see init).
+    private func readProfile() throws(SeccompError) {
+        guard !read else { return }
+        read = true
+        guard let path = profilePath else { return }
         if privileged {
             // The profile a policy names is read like the policy (PolicyTrust): one checked
             // descriptor, root's whole chain, never the path again.
             let bytes: [UInt8]
             do { bytes = try PolicyTrust.profileBytes(path) } catch {
+                read = false
                 throw SeccompError(path: path, entry: nil, reason: error.description)
             }
             profileDigest = Digest.hex(Digest.sha256(bytes))
@@ -77,8 +95,8 @@ package final class SeccompCache {
 
     func filter(capabilities: UInt64) throws(SeccompError) -> SeccompProgram? {
         guard let path = profilePath else { return nil }
-        _ = path
         if let f = memory[capabilities] { return f }
+        try readProfile()
         let names = Set(CapabilitySet(rawValue: capabilities).names)
         let key = key(capabilities)
         if let bpf = load(key) {

@@ -188,11 +188,6 @@ struct NSHelperMain {
             refuseFirstRequest(socket, step: .audit, message: "cannot open the audit log: \(error)", code: 74)
         }
 
-        let seccomp: SeccompCache
-        do { seccomp = try SeccompCache(policy: policy, privileged: privileged) } catch {
-            refuseFirstRequest(socket, step: .policy, message: "policy \(policy.name): \(error)", code: 78)
-        }
-
         var pid: pid_t = 0, uid: uid_t = 0, gid: gid_t = 0
         if envyro_peer_credentials(socketFD, &pid, &uid, &gid) != 0 {
             die("cannot read the caller's credentials: \(SystemError.current("getsockopt", "SO_PEERCRED"))")
@@ -200,6 +195,16 @@ struct NSHelperMain {
         // Serve only a caller with our own real uid.
         if uid != getuid() {
             die("caller uid \(uid) is not this helper's uid \(getuid())", code: 77)
+        }
+
+        // A host root caller of a policy that trusts it (`oci`) gets its bundles' own filters,
+        // never the policy's (HelperServer.trustsCallerAsHostRoot, decided by the same kernel
+        // credentials): its helper reads the policy's profile only if a request needs it (a
+        // plain `create`), not on every OCI command's start. Anyone else's helper reads it now.
+        let deferSeccomp = policy.hostRootTrusted && uid == 0 && UserNamespace.isHostRoot
+        let seccomp: SeccompCache
+        do { seccomp = try SeccompCache(policy: policy, privileged: privileged, deferred: deferSeccomp) } catch {
+            refuseFirstRequest(socket, step: .policy, message: "policy \(policy.name): \(error)", code: 78)
         }
 
         let server = HelperServer(
