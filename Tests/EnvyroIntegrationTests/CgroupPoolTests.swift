@@ -16,10 +16,15 @@ struct CgroupPoolTests {
 
     static let limits = ["--memory", "256M", "--pids-limit", "16", "--cpus", "0.9", "--json"]
 
-    /// A daemon under the default policy whose audit log the test reads.
-    static func daemon(_ dir: URL) throws -> (DaemonTests.Daemon, String) {
+    /// Runs `body` with a daemon under the default policy and the path of its audit log; the
+    /// daemon is stopped (again, if `body` did) and its scratch directory removed afterwards.
+    static func withDaemon(_ name: String, _ body: (DaemonTests.Daemon, String) throws -> Void) throws {
+        let dir = Harness.scratchDirectory(name)
+        defer { try? FileManager.default.removeItem(at: dir) }
         let audit = dir.appendingPathComponent("audit.jsonl").path
-        return (try DaemonTests.Daemon(policy: try PolicyFiles.copy(of: "default", auditPath: audit, into: dir)), audit)
+        let d = try DaemonTests.Daemon(policy: try PolicyFiles.copy(of: "default", auditPath: audit, into: dir))
+        defer { _ = d.stop() }
+        try body(d, audit)
     }
 
     /// The container cgroups helper `pid` has in the memory hierarchy (`c-PID-…`).
@@ -69,11 +74,7 @@ struct CgroupPoolTests {
 
     @Test("a run gets a reaped run's cgroup back, says so in the audit line, and reports only its own memory and CPU",
           .enabled(if: Harness.isRoot, "needs root: the helper makes cgroups under envyro/root"))
-    func reusedAndReset() throws {
-        let dir = Harness.scratchDirectory("cgpool")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let (d, audit) = try Self.daemon(dir)
-        defer { _ = d.stop() }
+    func reusedAndReset() throws { try Self.withDaemon("cgpool") { d, audit in
         // Two heavy runs (one process each, 128 MiB touched, about a second of /dev/zero), then
         // light ones: a run gets the cgroup of the run two before it on the same helper.
         let heavy = ["--", "dd", "if=/dev/zero", "of=/dev/null", "bs=128M", "count=12"]
@@ -96,15 +97,11 @@ struct CgroupPoolTests {
         for pid in try Self.helperPIDs(audit) {
             #expect(Self.cgroups(ofHelper: pid).count <= 6, "\(Self.cgroups(ofHelper: pid))")
         }
-    }
+    } }
 
     @Test("a cgroup a run wrote its own limits into gets the run's limits back before another run may have it",
           .enabled(if: Harness.isRoot, "needs root: the test writes to a run's cgroup as a run that could would"))
-    func limitsWrittenAgain() throws {
-        let dir = Harness.scratchDirectory("cgpool-tamper")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let (d, _) = try Self.daemon(dir)
-        defer { _ = d.stop() }
+    func limitsWrittenAgain() throws { try Self.withDaemon("cgpool-tamper") { d, _ in
         _ = try Harness.envyro(["run", "--supervisor", d.socket] + Self.limits + ["--", "true"])
         // A one-process run (so its cgroup is kept), found by its unusual argument.
         let marker = "2.71828"
@@ -130,16 +127,11 @@ struct CgroupPoolTests {
             let next = try Self.result(try Harness.envyro(["run", "--supervisor", d.socket] + Self.limits + ["--", "true"]))
             #expect(next["memoryLimitBytes"] as? Int == 256 << 20 && next["pidsLimit"] as? Int == 16, "\(next)")
         }
-    }
+    } }
 
     @Test("a run that forked leaves its cgroup to be removed, and a stopped daemon leaves none of its pool",
           .enabled(if: Harness.isRoot, "needs root: the helper makes cgroups under envyro/root"))
-    func forkedRunAndStoppedDaemon() throws {
-        let dir = Harness.scratchDirectory("cgpool-fork")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let (d, audit) = try Self.daemon(dir)
-        var stopped = false
-        defer { if !stopped { _ = d.stop() } }
+    func forkedRunAndStoppedDaemon() throws { try Self.withDaemon("cgpool-fork") { d, audit in
         // Its pids.peak (2) can't be reset, so its cgroup is never handed to another run.
         let marker = "1.41421"
         let run = Background(["run", "--supervisor", d.socket] + Self.limits + ["--", "sh", "-c", "sleep \(marker); true"])
@@ -155,10 +147,9 @@ struct CgroupPoolTests {
         let helpers = try Self.helperPIDs(audit)
         #expect(helpers.contains { !Self.cgroups(ofHelper: $0).isEmpty }, "the pool holds cgroups while the daemon runs")
         _ = d.stop()
-        stopped = true
         for pid in helpers {
             #expect(Self.cgroups(ofHelper: pid).isEmpty, "helper \(pid) left \(Self.cgroups(ofHelper: pid))")
         }
-    }
+    } }
 }
 }
