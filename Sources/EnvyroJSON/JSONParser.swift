@@ -215,19 +215,23 @@ private struct Parser {
             } else {
                 _ = object.insertNew(key, try parseValue())
             }
-            skipWhitespace()
-            guard i < n else { throw fail("unexpected end of input, expected ',' or '}'", at: i) }
-            if b[i] == Byte.comma {
-                i += 1
-                continue
-            }
-            if b[i] == Byte.closeBrace {
-                i += 1
+            if try closes(Byte.closeBrace, "}") {
                 depth -= 1
                 return .object(object)
             }
-            throw fail("expected ',' or '}', found \(found(i))", at: i)
         }
+    }
+
+    /// After a member or element: consumes the ',' that continues the object or array (false)
+    /// or the `close` byte that ends it (true); anything else is an error naming both.
+    mutating func closes(_ close: UInt8, _ shown: String) throws(JSONError) -> Bool {
+        skipWhitespace()
+        guard i < n else { throw fail("unexpected end of input, expected ',' or '\(shown)'", at: i) }
+        if b[i] == Byte.comma || b[i] == close {
+            i += 1
+            return b[i - 1] == close
+        }
+        throw fail("expected ',' or '\(shown)', found \(found(i))", at: i)
     }
 
     mutating func parseArray() throws(JSONError) -> JSONValue {
@@ -243,18 +247,10 @@ private struct Parser {
         while true {
             skipWhitespace()
             elements.append(try parseValue())
-            skipWhitespace()
-            guard i < n else { throw fail("unexpected end of input, expected ',' or ']'", at: i) }
-            if b[i] == Byte.comma {
-                i += 1
-                continue
-            }
-            if b[i] == Byte.closeBracket {
-                i += 1
+            if try closes(Byte.closeBracket, "]") {
                 depth -= 1
                 return .array(elements)
             }
-            throw fail("expected ',' or ']', found \(found(i))", at: i)
         }
     }
 
@@ -374,17 +370,7 @@ private struct Parser {
                 try unescape(into: &out, open: open)
                 return out.count
             }
-            skipWhitespace()
-            guard i < n else { throw fail("unexpected end of input, expected ',' or ']'", at: i) }
-            if b[i] == Byte.comma {
-                i += 1
-                continue
-            }
-            if b[i] == Byte.closeBracket {
-                i += 1
-                return true
-            }
-            throw fail("expected ',' or ']', found \(found(i))", at: i)
+            if try closes(Byte.closeBracket, "]") { return true }
         }
     }
 

@@ -188,12 +188,7 @@ struct LimitTests {
         guard FileManager.default.fileExists(atPath: "/sys/fs/cgroup/unified/cgroup.procs") else {
             print("skipped: no cgroup2 hierarchy at /sys/fs/cgroup/unified on this host"); return
         }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Harness.envyro)
-        p.arguments = ["run", "--memory", "64M", "--", "sh", "-c", "sleep 300", "envyro-leak-marker"]
-        p.standardInput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try Self.startLimitedSleep()
         // SIGKILL: the pid-1 shell ignores SIGTERM; the helper sees envyro go and kills the container.
         defer { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
         // The workload: a sleep in one of this run's container cgroups.
@@ -214,14 +209,21 @@ struct LimitTests {
         #expect(v2procs.split(separator: "\n").contains(Substring(pid)))
     }
 
-    /// Starts a limited run, SIGKILLs its helper, and returns once envyro has given up.
-    func killHelperMidRun() throws {
+    /// Starts `envyro run --memory 64M -- sh -c "sleep 300"` (marked for the leak checks) in the
+    /// background, as root.
+    static func startLimitedSleep() throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Harness.envyro)
         p.arguments = ["run", "--memory", "64M", "--", "sh", "-c", "sleep 300", "envyro-leak-marker"]
         p.standardInput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
+        return p
+    }
+
+    /// Starts a limited run, SIGKILLs its helper, and returns once envyro has given up.
+    func killHelperMidRun() throws {
+        let p = try Self.startLimitedSleep()
         // The helper is envyro's child; wait until the workload has exec'd (its cgroup exists and
         // it shows the marker), so the process killed is the helper and not the container.
         var helper: Int32? = nil
