@@ -35,8 +35,10 @@ struct CgroupPool {
     }
 }
 
-/// A container's cgroup, and whether it came from the pool.
+/// A container's cgroup, whether it came from the pool, and the limits it may be reused for
+/// after the run (a generated cgroup's; nil for an OCI container's named one).
 struct PooledCgroup {
     var cgroup: any ContainerCgroupHandle
     var reused: Bool
+    var reusableLimits: CgroupLimits?
 }

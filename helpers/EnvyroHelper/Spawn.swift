@@ -56,11 +56,7 @@ extension HelperServer {
         if plan.timed { step("clone") }
         var live = LiveContainer(id: nextContainerID, pid: h.pid, pidfd: h.pidfd, cgroup: cgroup)
         // Its cgroup may serve another run after this one (CgroupPool): a generated one.
-        switch plan.cgroup {
-        case .generated(let limits): live.reusableLimits = limits
-        case .precreated: live.reusableLimits = CgroupManager.limits(r.limits)
-        case .none, .named: break
-        }
+        live.reusableLimits = made?.reusableLimits
         live.cgroupReused = made?.reused ?? false
         if let p = pooled {
             live.netns = p.fd
@@ -123,7 +119,7 @@ extension HelperServer {
             // (rootless without a delegated subtree, or root of another user namespace: rootless
             // podman's, rootless containerd's). Limits that are the kernel's defaults restrict
             // nothing and are not missed (OCISpawn.swift).
-            do { cgroup = PooledCgroup(cgroup: try system.createCgroup(cgroups, name: name, limits: limits), reused: false) } catch {
+            do { cgroup = PooledCgroup(cgroup: try system.createCgroup(cgroups, name: name, limits: limits), reused: false, reusableLimits: nil) } catch {
                 if !limits.restrictsNothing { return .failure(failure(EPERM, step: .cgroup, cgroupAdvice(error))) }
             }
         }
@@ -141,10 +137,10 @@ extension HelperServer {
     /// A generated cgroup with `limits`: one a reaped container left in the pool, or a new one.
     func containerCgroup(_ limits: CgroupLimits) throws(CgroupError) -> PooledCgroup {
         while let cg = cgroupPool.take(limits) {
-            if cg.resetCounters() { return PooledCgroup(cgroup: cg, reused: true) }
+            if cg.resetCounters() { return PooledCgroup(cgroup: cg, reused: true, reusableLimits: limits) }
             retiring.append((0, cg))
         }
-        return PooledCgroup(cgroup: try system.createCgroup(cgroups, name: nil, limits: limits), reused: false)
+        return PooledCgroup(cgroup: try system.createCgroup(cgroups, name: nil, limits: limits), reused: false, reusableLimits: limits)
     }
 
     /// clone3 with the builder's config; the child's handles, or the clone step's failure (the
