@@ -40,7 +40,9 @@ extension ContainerCgroup {
             var st = stat()
             guard fstat(d.fd, &st) == 0, st.st_nlink == 2 else { return false }
         }
-        do { try Self.applyLimits(limits, in: directories) } catch { return false }
+        // From here on it is read and written every run: its files stay open.
+        openFiles.enable()
+        do { try Self.applyLimits(limits, in: directories, cgroup: self) } catch { return false }
         return true
     }
 
@@ -53,13 +55,13 @@ extension ContainerCgroup {
         do {
             for d in directories where d.version == .v1 {
                 if d.controllers.contains(.memory) {
-                    try CgroupFS.write(d.fd, "memory.max_usage_in_bytes", "0", shown: d.shown("memory.max_usage_in_bytes"))
+                    try writeFile(d, "memory.max_usage_in_bytes", "0")
                     do {
-                        try CgroupFS.write(d.fd, "memory.memsw.max_usage_in_bytes", "0", shown: d.shown("memory.memsw.max_usage_in_bytes"))
+                        try writeFile(d, "memory.memsw.max_usage_in_bytes", "0")
                     } catch .system(let e, _) where e.errno == ENOENT {}   // no swap accounting
                 }
                 if d.controllers.contains(.cpuacct) {
-                    try CgroupFS.write(d.fd, "cpuacct.usage", "0", shown: d.shown("cpuacct.usage"))
+                    try writeFile(d, "cpuacct.usage", "0")
                 }
             }
         } catch {

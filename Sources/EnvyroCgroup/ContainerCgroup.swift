@@ -45,6 +45,8 @@ public final class ContainerCgroup: Sendable {
     public let directories: [CgroupDirectory]
     /// Full paths, for diagnostics.
     public var paths: [String] { directories.map(\.path) }
+    /// Its files, kept open once it is pooled (CgroupOpenFiles.swift).
+    let openFiles = CgroupOpenFiles()
 
     /// The prefix of every name `uniqueName` makes; `CgroupGC` only touches names with it.
     public static let namePrefix = "c-"
@@ -166,24 +168,25 @@ public final class ContainerCgroup: Sendable {
     }
 
     /// Writes every limit file of `limits` in `dirs`, v1 then v2, each in the order the kernel needs.
-    static func applyLimits(_ limits: CgroupLimits, in dirs: [CgroupDirectory]) throws(CgroupError) {
+    /// `cgroup`: the cgroup they belong to, whose kept files are used (a pooled one's).
+    static func applyLimits(_ limits: CgroupLimits, in dirs: [CgroupDirectory], cgroup: ContainerCgroup? = nil) throws(CgroupError) {
         for version in [CgroupVersion.v1, .v2] {
             let these = dirs.filter { $0.version == version }
             if these.isEmpty { continue }
             for w in limits.fileWrites(for: version) {
                 guard let d = these.first(where: { $0.serves(w.controller) }) else { continue }
-                try apply(w, in: d)
+                try apply(w, in: d, cgroup: cgroup)
             }
         }
         try writeUnified(limits.unified, in: dirs)
     }
 
     /// Writes one limit file, falling back to its alternatives when it doesn't exist.
-    static func apply(_ w: CgroupFileWrite, in d: CgroupDirectory) throws(CgroupError) {
+    static func apply(_ w: CgroupFileWrite, in d: CgroupDirectory, cgroup: ContainerCgroup? = nil) throws(CgroupError) {
         let candidates = [CgroupFileWrite.Alternative(file: w.file, value: w.value)] + w.alternatives
         for (i, c) in candidates.enumerated() {
             do {
-                try CgroupFS.write(d.fd, c.file, c.value, shown: d.shown(c.file))
+                if let cgroup { try cgroup.writeFile(d, c.file, c.value) } else { try CgroupFS.write(d.fd, c.file, c.value, shown: d.shown(c.file)) }
                 return
             } catch .system(let e, _) where e.errno == ENOENT && e.call == "openat2" {
                 if i + 1 < candidates.count { continue }

@@ -11,7 +11,7 @@ extension ContainerCgroup {
     public func stats() -> CgroupStats {
         var s = CgroupStats()
         func text(_ d: CgroupDirectory, _ file: String) -> String? {
-            try? CgroupFS.read(d.fd, file, shown: d.shown(file))
+            try? readFile(d, file)
         }
         func number(_ d: CgroupDirectory, _ file: String) -> Int64? {
             guard let t = text(d, file), let n = UInt64(CgroupFormats.trimmed(t)), n <= UInt64(Int64.max) else { return nil }
@@ -184,6 +184,7 @@ extension ContainerCgroup {
     /// directory. Removing an already removed cgroup does nothing.
     /// - Throws: `stillPopulated` when processes outlive the wait.
     public func remove(timeoutMillis: Int = 2000) throws(CgroupError) {
+        openFiles.closeAll()
         // Fast path: an empty cgroup's rmdir succeeds at once; EBUSY means something is inside.
         var busy: [CgroupDirectory] = []
         for (d, parent) in zip(directories, parentDirectories()) {

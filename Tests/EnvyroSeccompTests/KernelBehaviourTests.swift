@@ -380,6 +380,27 @@ struct KernelBehaviourTests {
         #expect(outcome == expected, "prctl(\(option), \(argument)): \(output)")
     }
 
+    /// The options strict lets through (PR_SET_DUMPABLE 4 and PR_CAP_AMBIENT 47 only with the
+    /// argument their own rules name, which 0 is for 4 and is not for 47).
+    static let strictPrctlAllowed: Set<Int> = [1, 2, 3, 4, 7, 15, 16, 21, 22, 23, 29, 30, 36, 37, 38, 39, 40, 41, 42, 52]
+
+    @Test("Under the strict profile, each prctl option from 0 to 99, and each with bit 63 set, gets exactly the answer the profile lists: through for the harmless ones, EPERM for every other (the refused ones are compiled as masked blocks)")
+    func strictPrctlEveryOption() throws {
+        if mustSkip() { return }
+        let bpf = try #require(compiledPaths["strict"])
+        for option in 0..<100 {
+            for value in [UInt64(option), UInt64(option) | (1 << 63)] {
+                let (outcome, output) = try KernelHarness.shared.run(bpf: bpf, ["prctl", "0x" + String(value, radix: 16), "0"])
+                if value == UInt64(option) && Self.strictPrctlAllowed.contains(option) {
+                    #expect(outcome != EPERM_ && outcome != .errno(ENOSYS), "prctl(\(option), 0) must get through: \(output)")
+                    if case .signal = outcome { Issue.record("prctl(\(option), 0) was killed: \(output)") }
+                } else {
+                    #expect(outcome == EPERM_, "prctl(0x\(String(value, radix: 16)), 0) must be refused with EPERM: \(output)")
+                }
+            }
+        }
+    }
+
     @Test("Under the default profile, unknown calls get ENOSYS and dangerous ones EPERM", arguments: [
         ("getpid", Outcome.ok),
         ("fork", .ok),

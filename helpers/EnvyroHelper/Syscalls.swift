@@ -58,7 +58,7 @@ extension ContainerCgroup: ContainerCgroupHandle {
     package func openJoinFiles() throws(SystemError) -> CgroupJoinFiles {
         var join = CgroupJoinFiles()
         for dir in directories {
-            let fd = envyro_openat2_beneath(dir.fd, dir.joinFile, O_WRONLY, 0)
+            let fd = openJoinFile(dir)
             // The directory itself, for CLONE_INTO_CGROUP (its own descriptor: the builder closes it).
             let directory = dir.version == .v2 && fd >= 0 ? fcntl(dir.fd, F_DUPFD_CLOEXEC, 3) : 0
             if fd < 0 || directory < 0 {
