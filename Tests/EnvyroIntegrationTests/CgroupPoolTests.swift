@@ -92,6 +92,16 @@ struct CgroupPoolTests {
         }
         let text = try String(contentsOfFile: audit, encoding: .utf8)
         #expect(text.contains("cgroup reused from an earlier run"), "the audit line of a reusing create says so")
+        // A pooled cgroup's files stay open in its helper (read and written every run), and
+        // never reach a container: a run in a reused cgroup has only its stdio (and ls's own fd).
+        let held = try Self.helperPIDs(audit).flatMap { pid -> [String] in
+            let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
+            return fds.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)") }
+        }
+        #expect(held.contains { $0.hasPrefix("/sys/fs/cgroup/memory/envyro/root/c-") && $0.hasSuffix("/memory.max_usage_in_bytes") },
+                "a helper keeps its pooled cgroups' files open: \(held)")
+        let ls = try Harness.envyro(["run", "--supervisor", d.socket] + Self.limits + ["--", "ls", "/proc/self/fd"])
+        #expect(ls.stdout.split(separator: "\n") == ["0", "1", "2", "3"], "the container's fds: \(ls.stdout) \(ls.stderr)")
         // The pool is bounded: a helper keeps at most pools.cgroups (4) idle, plus what its
         // prewarmed member and a retiring one hold.
         for pid in try Self.helperPIDs(audit) {
