@@ -173,8 +173,8 @@ static void readonly_in_root(int rootfd, const char *path) {
     close(fd);
     fd = envyro__open_in_root(rootfd, path, O_PATH | O_NOFOLLOW, 0);
     CHECK(ENVYRO_STEP_MASK, fd);
-    fd_path(target, fd);
-    CHECK(ENVYRO_STEP_MASK, envyro__remount_readonly(target));
+    /* The mounts beneath it too (runc remounts only the top). */
+    CHECK(ENVYRO_STEP_MASK, envyro__readonly_tree(fd));
     close(fd);
 }
 

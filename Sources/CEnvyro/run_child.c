@@ -50,8 +50,8 @@ static int mkdir_p1(const char *path, mode_t mode) {
 }
 
 /* Binds host directory `src` (recursively: its child mounts are locked) read-only at
- * root+src; a symlink (merged /usr: /bin -> usr/bin) is recreated as a symlink. A source
- * missing on the host is skipped. */
+ * root+src, the mounts beneath it included; a symlink (merged /usr: /bin -> usr/bin) is
+ * recreated as a symlink. A source missing on the host is skipped. */
 static void bind_host(const char *root, const char *src) {
     char dst[PATH_BUF], link[PATH_BUF];
     struct stat st;
@@ -67,7 +67,10 @@ static void bind_host(const char *root, const char *src) {
     if (!S_ISDIR(st.st_mode)) return;
     CHECK(ENVYRO_STEP_HOST_BIND, mkdir_p1(dst, 0755));
     CHECK(ENVYRO_STEP_HOST_BIND, mount(src, dst, NULL, MS_BIND | MS_REC, NULL));
-    CHECK(ENVYRO_STEP_READONLY, envyro__remount_readonly(dst));
+    int bound = open(dst, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    CHECK(ENVYRO_STEP_READONLY, bound);
+    CHECK(ENVYRO_STEP_READONLY, envyro__readonly_tree(bound));
+    close(bound);
 }
 
 /* ---- prewarmed children ---------------------------------------------------------------- */

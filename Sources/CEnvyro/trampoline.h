@@ -196,6 +196,8 @@ ENVYRO_HIDDEN int envyro__become_process(const struct envyro__process *p, int st
 /* Mount flags the kernel locked on the mount at `path` (a remount must keep them). */
 ENVYRO_HIDDEN unsigned long envyro__locked_flags(const char *path);
 ENVYRO_HIDDEN int envyro__remount_readonly(const char *path);
+/* The mount at `fd` and every mount beneath it made read-only (mount_setattr AT_RECURSIVE). */
+ENVYRO_HIDDEN int envyro__readonly_tree(int fd);
 /* openat2 of `path` inside the root `rootfd` (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS). */
 ENVYRO_HIDDEN int envyro__open_in_root(int rootfd, const char *path, int flags, uint64_t extra_resolve);
 /* mkdir -p of `path` inside the root; an O_PATH fd of it. */

@@ -355,5 +355,33 @@ struct Escapes {
         #expect(hostSeen == 0, "root's container got the attacker's chosen host directory \(hostSeen) times (\(ran) ran, \(refused) refused)")
         #expect(ran > 0, "no run succeeded at all (\(refused) refused)")
     }
+    /// A file system the host mounted beneath a directory `envyro run` binds into its default
+    /// root (a separate /usr/local, a container host's /etc/resolv.conf) came in with the
+    /// recursive bind, and only the top of each bind was made read-only: for a root caller the
+    /// container's root is the host's, so the workload wrote the host's root-owned files there.
+    /// The whole bound tree is read-only now (mount_setattr AT_RECURSIVE).
+    @Test("a file system mounted beneath a host directory envyro run binds (/usr/local here) is read-only in root's container, default and strict",
+          .enabled(if: Harness.isRoot, "needs root: the test mounts a tmpfs under /usr/local"))
+    func hostSubmountIsReadOnly() throws {
+        let dir = "/usr/local/envyro-hostile-submount-\(getpid())"
+        _ = try Harness.run(["/bin/mkdir", "-p", dir])
+        let mounted = try Harness.run(["/bin/mount", "-t", "tmpfs", "-o", "size=64k,mode=0755", "envyro-test", dir])
+        defer {
+            _ = try? Harness.run(["/bin/umount", dir])
+            _ = try? Harness.run(["/bin/rmdir", dir])
+        }
+        try #require(mounted.status == 0, "mount: \(mounted.stderr)")
+        let file = dir + "/host-file"
+        try "host\n".write(toFile: file, atomically: false, encoding: .utf8)
+        _ = try Harness.run(["/bin/chmod", "0644", file])
+        for policy in ["default", "strict"] {
+            let r = try Harness.envyro(["run", "--policy", policy, "--", "sh", "-c",
+                                        "echo pwned > \(file); touch \(dir)/planted; grep ' \(dir) ' /proc/self/mountinfo"])
+            #expect(r.stdout.contains(" \(dir) ro,"), "\(policy): the submount is in the container, read-only: \(r.stdout) \(r.stderr)")
+            #expect(r.stderr.contains("Read-only file system"), "\(policy): \(r.stderr)")
+            #expect(try String(contentsOfFile: file, encoding: .utf8) == "host\n", "\(policy): the container wrote the host's file")
+            #expect(!FileManager.default.fileExists(atPath: dir + "/planted"), "\(policy): the container made a file on the host")
+        }
+    }
 }
 }
