@@ -428,7 +428,7 @@ void envyro__oci_child_main(const struct envyro_container_config *cfg, int sync_
     mode_t old_umask = umask(0);
     if (!cfg->rootfs) envyro__fail(ENVYRO_STEP_ROOTFS_BIND, EINVAL);
     if (prop & MS_SHARED) envyro__private_root_parent(cfg->rootfs);
-    int rootfd = envyro__bind_rootfs(cfg->rootfs);
+    int rootfd = envyro__bind_rootfs(cfg->rootfs, 0);
 
     /* 6. mounts, in order. */
     int dev_tmpfs = 0, devpts = 0;

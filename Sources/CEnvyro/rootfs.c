@@ -193,8 +193,12 @@ void envyro__mask_paths(int rootfd, const struct envyro_container_config *cfg) {
  * symlink between a check and a mount by string). The helper passes the canonical path; it is
  * opened with no symlink allowed on the way (a swapped-in link fails with ELOOP), cloned with
  * open_tree and attached on top of itself with move_mount. Returns an O_PATH fd of the new
- * mount's root: every later step inside the root goes through it. */
-int envyro__bind_rootfs(const char *rootfs) {
+ * mount's root: every later step inside the root goes through it.
+ * `readonly_beneath` (`envyro run` without --rootfs-rw): every mount the clone took from beneath
+ * the directory is made read-only too, before it is attached; the top stays writable until the
+ * root is frozen (missing /proc, /dev are made first). An OCI bundle's root.readonly is runc's,
+ * the top alone: 0. */
+int envyro__bind_rootfs(const char *rootfs, int readonly_beneath) {
     struct open_how how;
     memset(&how, 0, sizeof how);
     how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
@@ -208,6 +212,13 @@ int envyro__bind_rootfs(const char *rootfs) {
     if (st.st_dev == host.st_dev && st.st_ino == host.st_ino) envyro__fail(ENVYRO_STEP_ROOTFS_BIND, EBUSY);
     int tree = (int)syscall(SYS_open_tree, src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
     CHECK(ENVYRO_STEP_ROOTFS_BIND, tree);
+    if (readonly_beneath) {
+        CHECK(ENVYRO_STEP_READONLY, envyro__readonly_tree(tree));
+        /* The top writable again (unless the host locked it read-only: then it stays so). */
+        struct { unsigned long long set, clr, propagation, userns; } rw = { 0, 0x00000001ULL /* MOUNT_ATTR_RDONLY */, 0, 0 };
+        if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &rw, sizeof rw) < 0 && errno != EPERM)
+            envyro__fail(ENVYRO_STEP_READONLY, errno);
+    }
     CHECK(ENVYRO_STEP_ROOTFS_BIND, (int)syscall(SYS_move_mount, tree, "", src, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH));
     close(src);
     return tree;

@@ -167,7 +167,7 @@ static __attribute__((noreturn)) void child_main(const struct envyro_container_c
      * host's directories bound read-only. */
     int rootfd;
     if (cfg->rootfs) {
-        rootfd = envyro__bind_rootfs(cfg->rootfs);
+        rootfd = envyro__bind_rootfs(cfg->rootfs, cfg->rootfs_readonly);
     } else {
         memcpy(root, kBase, sizeof kBase);
         CHECK(ENVYRO_STEP_ROOT_TMPFS, mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m"));

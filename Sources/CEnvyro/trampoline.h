@@ -219,7 +219,7 @@ ENVYRO_HIDDEN void envyro__private_root_parent(const char *rootfs);
  * then checks that the kernel can reach the new cwd from the root. */
 ENVYRO_HIDDEN void envyro__enter_cwd(const char *cwd);
 /* The rootfs at `rootfs`, opened once without symlinks and bound onto itself; its O_PATH fd. */
-ENVYRO_HIDDEN int envyro__bind_rootfs(const char *rootfs);
+ENVYRO_HIDDEN int envyro__bind_rootfs(const char *rootfs, int readonly_beneath);
 /* A fresh filesystem at `path` inside the root; an O_PATH fd of the new mount's root. */
 ENVYRO_HIDDEN int envyro__mount_in_root(int rootfd, const char *path, const char *type, unsigned long flags,
                                         const char *data, int step);

@@ -383,5 +383,28 @@ struct Escapes {
             #expect(!FileManager.default.fileExists(atPath: dir + "/planted"), "\(policy): the container made a file on the host")
         }
     }
+
+    /// The same through `--rootfs DIR` (read-only unless --rootfs-rw): a file system mounted
+    /// beneath DIR came in writable with the rootfs's recursive clone.
+    @Test("a file system mounted beneath a --rootfs directory is read-only in the container unless --rootfs-rw",
+          .enabled(if: Harness.isRoot && FileManager.default.fileExists(atPath: "/usr/bin/busybox"), "needs root and busybox-static"))
+    func rootfsSubmountIsReadOnly() throws {
+        let root = Harness.scratchDirectory("rootfs-submount").appendingPathComponent("root")
+        defer { try? FileManager.default.removeItem(at: root.deletingLastPathComponent()) }
+        for d in ["bin", "tmp", "data"] { try FileManager.default.createDirectory(at: root.appendingPathComponent(d), withIntermediateDirectories: true) }
+        try FileManager.default.copyItem(atPath: "/usr/bin/busybox", toPath: root.appendingPathComponent("bin/busybox").path)
+        let data = root.appendingPathComponent("data").path
+        let mounted = try Harness.run(["/bin/mount", "-t", "tmpfs", "-o", "size=64k,mode=0755", "envyro-test", data])
+        defer { _ = try? Harness.run(["/bin/umount", data]) }
+        try #require(mounted.status == 0, "mount: \(mounted.stderr)")
+        try "host\n".write(toFile: data + "/f", atomically: false, encoding: .utf8)
+        let write = ["--", "/bin/busybox", "sh", "-c", "echo pwned > /data/f; echo tmp > /tmp/t && echo tmp-writable"]
+        let ro = try Harness.envyro(["run", "--rootfs", root.path] + write)
+        #expect(ro.stderr.contains("Read-only file system") && ro.stdout.contains("tmp-writable"), "\(ro.stdout) \(ro.stderr)")
+        #expect(try String(contentsOfFile: data + "/f", encoding: .utf8) == "host\n", "a read-only rootfs's submount was written")
+        let rw = try Harness.envyro(["run", "--rootfs", root.path, "--rootfs-rw"] + write)
+        let written = try String(contentsOfFile: data + "/f", encoding: .utf8)
+        #expect(rw.status == 0 && written == "pwned\n", "--rootfs-rw writes it: \(rw.stderr)")
+    }
 }
 }
