@@ -1,4 +1,5 @@
 import EnvyroSystem
+import Glibc
 import Testing
 
 /// The supervisor's descriptor budget (issue 14): raised to the hard limit at start; running out
@@ -13,9 +14,17 @@ struct OpenFileLimitTests {
         #expect(r.after == now.soft)
     }
 
-    @Test("the open descriptors are counted")
+    @Test("the open descriptors are counted: ten more open, ten more counted, and back when they close")
     func count() {
-        #expect((OpenFileLimit.openCount() ?? 0) >= 3)
+        let before = OpenFileLimit.openCount() ?? 0
+        #expect(before >= 3)
+        let fds = (0..<10).map { _ in open("/dev/null", O_RDONLY | O_CLOEXEC) }
+        #expect(fds.allSatisfy { $0 >= 0 })
+        // Other test threads may open or close a few meanwhile: within a small margin.
+        let during = OpenFileLimit.openCount() ?? 0
+        #expect(abs(during - before - 10) <= 4, "\(before) then \(during)")
+        for fd in fds { close(fd) }
+        #expect(abs((OpenFileLimit.openCount() ?? 0) - before) <= 4)
     }
 
     @Test("a run needing more descriptors than are left is refused with the reason", arguments: [0, 8, 1 << 40])
