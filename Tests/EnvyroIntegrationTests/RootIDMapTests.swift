@@ -39,6 +39,18 @@ struct RootIDMaps {
         #expect(Self.lines(r.stdout) == expected, "\(r.stdout)")
     }
 
+    /// The README's advice for running untrusted code as root: with the default single-id map
+    /// container root is host root and reads root's files in the bound /etc; mapped elsewhere it
+    /// reads none.
+    @Test("as root, envyro run reads /etc/shadow with the default map and can't with --uidmap 0:100000:65536")
+    func remappedRootReadsNoHostSecret() throws {
+        let read = ["--", "head", "-c", "1", "/etc/shadow"]
+        let own = try Harness.envyro(["run", "--policy", "strict"] + read)
+        #expect(own.status == 0 && own.stdout.count == 1, "the default map is host root's: \(own.stderr)")
+        let mapped = try Harness.envyro(["run", "--policy", "strict", "--uidmap", "0:100000:65536", "--gidmap", "0:100000:65536"] + read)
+        #expect(mapped.status != 0 && mapped.stdout.isEmpty && mapped.stderr.contains("Permission denied"), "\(mapped.stdout) \(mapped.stderr)")
+    }
+
     @Test("root's overlapping ranges are still refused by name")
     func overlap() throws {
         let map = [["containerID": 0, "hostID": 100_000, "size": 1000], ["containerID": 1000, "hostID": 100_500, "size": 1000]]
