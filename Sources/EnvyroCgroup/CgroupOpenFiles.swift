@@ -74,8 +74,10 @@ final class CgroupOpenFiles: Sendable {
                 return n
             }
             if got < 0 { let e = errno; throw .from(SystemError("read", shown(), errno: e)) }
-            if got == 0 { return String(decoding: out, as: UTF8.self) }
             offset += got
+            // cgroupfs fills the whole buffer when it can: a short read was the end (one pread
+            // for a small file instead of a second one that returns 0).
+            if got < chunk { return String(decoding: out, as: UTF8.self) }
             if offset > 1 << 20 { throw .from(SystemError("read", shown(), errno: EFBIG)) }
         }
     }
@@ -106,16 +108,17 @@ extension ContainerCgroup {
         try CgroupFS.write(d.fd, file, value, shown: d.shown(file))
     }
 
-    /// A new descriptor (O_WRONLY, close-on-exec) of `d`'s join file for a child to write
-    /// itself into: a duplicate of the kept one once the cgroup is pooled. -1 with errno set
-    /// on failure.
-    public func openJoinFile(_ d: CgroupDirectory) -> Int32 {
+    /// A descriptor (O_WRONLY, close-on-exec) of `d`'s join file for a child to write itself
+    /// into, and whether the caller owns it: once the cgroup is pooled it is the kept one, which
+    /// the caller must not close (it stays open as long as this cgroup). fd -1 with errno set on
+    /// failure.
+    public func openJoinFile(_ d: CgroupDirectory) -> (fd: Int32, owned: Bool) {
         do {
-            if let fd = try openFiles.descriptor(d, d.joinFile, write: true) { return fcntl(fd, F_DUPFD_CLOEXEC, 3) }
+            if let fd = try openFiles.descriptor(d, d.joinFile, write: true) { return (fd, false) }
         } catch {
             if case .system(let e, _) = error { errno = e.errno } else { errno = ELOOP }
-            return -1
+            return (-1, false)
         }
-        return envyro_openat2_beneath(d.fd, d.joinFile, O_WRONLY, 0)
+        return (envyro_openat2_beneath(d.fd, d.joinFile, O_WRONLY, 0), true)
     }
 }

@@ -135,11 +135,11 @@ final class ContainerConfigBuilder {
     /// The join files the child writes itself into, and the cgroup2 directory it is cloned into
     /// (adopted: closed with the memory).
     func setCgroupJoin(_ join: CgroupJoinFiles) {
-        for fd in join.procs { memory.adopt(fd) }
+        for fd in join.procs where !join.kept.contains(fd) { memory.adopt(fd) }
         config.cgroup_procs = memory.values(join.procs)
         config.cgroup_procs_count = Int32(join.procs.count)
         if let v2 = join.cgroup2 {
-            memory.adopt(v2.directory)
+            if !join.kept.contains(v2.directory) { memory.adopt(v2.directory) }
             config.cgroup2_fd = v2.directory
             config.cgroup2_procs_fd = v2.procs
         }

@@ -58,12 +58,15 @@ extension ContainerCgroup: ContainerCgroupHandle {
     package func openJoinFiles() throws(SystemError) -> CgroupJoinFiles {
         var join = CgroupJoinFiles()
         for dir in directories {
-            let fd = openJoinFile(dir)
-            // The directory itself, for CLONE_INTO_CGROUP (its own descriptor: the builder closes it).
-            let directory = dir.version == .v2 && fd >= 0 ? fcntl(dir.fd, F_DUPFD_CLOEXEC, 3) : 0
+            let (fd, owned) = openJoinFile(dir)
+            if !owned && fd >= 0 { join.kept.insert(fd) }
+            // The directory itself, for CLONE_INTO_CGROUP: this cgroup's own while its files are
+            // kept (pooled), else a descriptor of its own, which the builder closes.
+            let directory = dir.version == .v2 && fd >= 0 ? (owned ? fcntl(dir.fd, F_DUPFD_CLOEXEC, 3) : dir.fd) : 0
+            if !owned && directory > 0 { join.kept.insert(directory) }
             if fd < 0 || directory < 0 {
                 let e = fd < 0 ? SystemError.current("open", dir.path + "/" + dir.joinFile) : SystemError.current("dup", dir.path)
-                if fd >= 0 { Glibc.close(fd) }
+                if fd >= 0 && owned { Glibc.close(fd) }
                 join.close()
                 throw e
             }
@@ -84,6 +87,9 @@ package struct CgroupJoinFiles {
     package var procs: [Int32] = []
     /// The cgroup2 directory (> 0) and its cgroup.procs, if the cgroup has a cgroup2 part.
     package var cgroup2: (directory: Int32, procs: Int32)? = nil
+    /// Those of the descriptors above the cgroup keeps open itself (a pooled one's): never
+    /// closed here nor by the config they are handed to.
+    package var kept: Set<Int32> = []
 
     /// Memberwise initialiser.
     package init(procs: [Int32] = [], cgroup2: (directory: Int32, procs: Int32)? = nil) {
@@ -93,8 +99,8 @@ package struct CgroupJoinFiles {
 
     /// Closes every descriptor (when they are not handed to a config).
     package func close() {
-        for fd in procs { Glibc.close(fd) }
-        if let v2 = cgroup2 { Glibc.close(v2.directory) }
+        for fd in procs where !kept.contains(fd) { Glibc.close(fd) }
+        if let v2 = cgroup2, !kept.contains(v2.directory) { Glibc.close(v2.directory) }
     }
 }
 
