@@ -24,8 +24,6 @@
 
 #define ENVYRO_MOUNT_ATTR_IDMAP 0x00100000ULL
 
-struct idmap_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
-
 static int write_file(const char *path, const char *text) {
     int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0) return -1;
@@ -87,7 +85,7 @@ int envyro_idmapped_tree(const char *source, int recursive, int attr_recursive, 
     int tree = (int)syscall(SYS_open_tree, AT_FDCWD, source, OPEN_TREE_CLONE | O_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
     if (tree < 0) { int e = errno; close(ns); errno = e; return -1; }
     *step = 2;
-    struct idmap_attr a = { ENVYRO_MOUNT_ATTR_IDMAP, 0, 0, (uint64_t)ns };
+    struct envyro__mount_attr a = { ENVYRO_MOUNT_ATTR_IDMAP, 0, 0, (uint64_t)ns };
     if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | (attr_recursive ? AT_RECURSIVE : 0), &a, sizeof a) < 0) {
         int e = errno; close(tree); close(ns); errno = e; return -1;
     }

@@ -22,9 +22,6 @@
 #include <linux/openat2.h>
 
 
-/* struct mount_attr of linux/mount.h (its first version, MOUNT_ATTR_SIZE_VER0). */
-struct envyro__mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
-
 /* The destination of `m`, as an O_PATH fd resolved inside the root: with dest-nofollow a
  * symlink there is returned itself (O_NOFOLLOW on the last component; the components before it
  * are still resolved inside the root); otherwise it is followed, inside the root. A missing

@@ -40,8 +40,7 @@ int envyro__remount_readonly(const char *path) {
  * separate /usr/local, a container host's /etc/resolv.conf) had it written by the container.
  * Returns 0, or -1 with errno (ENOSYS before 5.12: the caller fails, it never goes on
  * writable). */
-struct envyro__readonly_attr { unsigned long long attr_set, attr_clr, propagation, userns_fd; };
-int envyro__readonly_tree(int fd) {
-    struct envyro__readonly_attr a = { 0x00000001ULL /* MOUNT_ATTR_RDONLY */, 0, 0, 0 };
-    return (int)syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a);
+int envyro__readonly_tree(int dirfd, const char *path) {
+    struct envyro__mount_attr a = { ENVYRO_MOUNT_ATTR_RDONLY, 0, 0, 0 };
+    return (int)syscall(SYS_mount_setattr, dirfd, path, (*path ? AT_SYMLINK_NOFOLLOW : AT_EMPTY_PATH) | AT_RECURSIVE, &a, sizeof a);
 }

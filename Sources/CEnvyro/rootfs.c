@@ -174,7 +174,7 @@ static void readonly_in_root(int rootfd, const char *path) {
     fd = envyro__open_in_root(rootfd, path, O_PATH | O_NOFOLLOW, 0);
     CHECK(ENVYRO_STEP_MASK, fd);
     /* The mounts beneath it too (runc remounts only the top). */
-    CHECK(ENVYRO_STEP_MASK, envyro__readonly_tree(fd));
+    CHECK(ENVYRO_STEP_MASK, envyro__readonly_tree(fd, ""));
     close(fd);
 }
 
@@ -213,9 +213,9 @@ int envyro__bind_rootfs(const char *rootfs, int readonly_beneath) {
     int tree = (int)syscall(SYS_open_tree, src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
     CHECK(ENVYRO_STEP_ROOTFS_BIND, tree);
     if (readonly_beneath) {
-        CHECK(ENVYRO_STEP_READONLY, envyro__readonly_tree(tree));
+        CHECK(ENVYRO_STEP_READONLY, envyro__readonly_tree(tree, ""));
         /* The top writable again (unless the host locked it read-only: then it stays so). */
-        struct { unsigned long long set, clr, propagation, userns; } rw = { 0, 0x00000001ULL /* MOUNT_ATTR_RDONLY */, 0, 0 };
+        struct envyro__mount_attr rw = { 0, ENVYRO_MOUNT_ATTR_RDONLY, 0, 0 };
         if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &rw, sizeof rw) < 0 && errno != EPERM)
             envyro__fail(ENVYRO_STEP_READONLY, errno);
     }

@@ -67,10 +67,8 @@ static void bind_host(const char *root, const char *src) {
     if (!S_ISDIR(st.st_mode)) return;
     CHECK(ENVYRO_STEP_HOST_BIND, mkdir_p1(dst, 0755));
     CHECK(ENVYRO_STEP_HOST_BIND, mount(src, dst, NULL, MS_BIND | MS_REC, NULL));
-    int bound = open(dst, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    CHECK(ENVYRO_STEP_READONLY, bound);
-    CHECK(ENVYRO_STEP_READONLY, envyro__readonly_tree(bound));
-    close(bound);
+    /* By path: dst is in our own tmpfs, made just now. */
+    CHECK(ENVYRO_STEP_READONLY, envyro__readonly_tree(AT_FDCWD, dst));
 }
 
 /* ---- prewarmed children ---------------------------------------------------------------- */

@@ -196,8 +196,13 @@ ENVYRO_HIDDEN int envyro__become_process(const struct envyro__process *p, int st
 /* Mount flags the kernel locked on the mount at `path` (a remount must keep them). */
 ENVYRO_HIDDEN unsigned long envyro__locked_flags(const char *path);
 ENVYRO_HIDDEN int envyro__remount_readonly(const char *path);
-/* The mount at `fd` and every mount beneath it made read-only (mount_setattr AT_RECURSIVE). */
-ENVYRO_HIDDEN int envyro__readonly_tree(int fd);
+/* struct mount_attr of linux/mount.h (its first version, MOUNT_ATTR_SIZE_VER0), for
+ * mount_setattr(2), which glibc does not wrap here. */
+struct envyro__mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
+#define ENVYRO_MOUNT_ATTR_RDONLY 0x00000001ULL
+/* The mount at `path` beneath `dirfd` (`path` "": `dirfd` itself) and every mount beneath it
+ * made read-only (mount_setattr AT_RECURSIVE). */
+ENVYRO_HIDDEN int envyro__readonly_tree(int dirfd, const char *path);
 /* openat2 of `path` inside the root `rootfd` (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS). */
 ENVYRO_HIDDEN int envyro__open_in_root(int rootfd, const char *path, int flags, uint64_t extra_resolve);
 /* mkdir -p of `path` inside the root; an O_PATH fd of it. */

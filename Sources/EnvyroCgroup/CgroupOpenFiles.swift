@@ -26,9 +26,6 @@ final class CgroupOpenFiles: Sendable {
     /// From now on, files are kept open.
     func enable() { state.withLock { $0.enabled = true } }
 
-    /// True once `enable()` was called.
-    var enabled: Bool { state.withLock { $0.enabled } }
-
     /// The kept descriptor of `file` in `d` (opened beneath it the first time), or nil when
     /// files are not kept. An open that failed throws as `CgroupFS.open` does, every time.
     func descriptor(_ d: CgroupDirectory, _ file: String, write: Bool) throws(CgroupError) -> Int32? {
@@ -42,10 +39,7 @@ final class CgroupOpenFiles: Sendable {
         }
         guard let fd = found else { return nil }
         if fd >= 0 { return fd }
-        let e = -fd
-        if e == ELOOP { throw .unsafePath(d.shown(file), reason: "a symlink was found on the path (openat2 RESOLVE_NO_SYMLINKS)") }
-        if e == EXDEV { throw .unsafePath(d.shown(file), reason: "the path leaves the hierarchy or crosses a mount (openat2 RESOLVE_BENEATH|RESOLVE_NO_XDEV)") }
-        throw .from(SystemError("openat2", d.shown(file), errno: e))
+        throw CgroupFS.openFailure(-fd, shown: d.shown(file))
     }
 
     /// Closes every kept descriptor; files are not kept any more.
@@ -66,9 +60,8 @@ final class CgroupOpenFiles: Sendable {
         var offset = 0
         let chunk = 512
         while true {
-            out.reserveCapacity(offset + chunk)
-            var n = 0
             let got: Int = withUnsafeTemporaryAllocation(byteCount: chunk, alignment: 1) { buf in
+                var n = 0
                 repeat { n = pread(fd, buf.baseAddress, chunk, off_t(offset)) } while n < 0 && errno == EINTR
                 if n > 0 { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[0..<n])) }
                 return n
@@ -81,18 +74,6 @@ final class CgroupOpenFiles: Sendable {
             if offset > 1 << 20 { throw .from(SystemError("read", shown(), errno: EFBIG)) }
         }
     }
-
-    /// One pwrite at offset 0 of `value`, as cgroup files need.
-    static func writeOnce(_ fd: Int32, _ value: String, shown: @autoclosure () -> String) throws(CgroupError) {
-        var text = value
-        let n = text.withUTF8 { buf -> Int in
-            var r = 0
-            repeat { r = pwrite(fd, buf.baseAddress, buf.count, 0) } while r < 0 && errno == EINTR
-            return r == buf.count || r < 0 ? r : -2
-        }
-        if n == -2 { throw .from(SystemError("write", shown(), errno: EIO)) }
-        if n < 0 { let e = errno; throw .from(SystemError("write", shown(), errno: e)) }
-    }
 }
 
 extension ContainerCgroup {
@@ -104,7 +85,7 @@ extension ContainerCgroup {
 
     /// Writes `value` to `file` in `d`: through its kept descriptor once the cgroup is pooled.
     func writeFile(_ d: CgroupDirectory, _ file: String, _ value: String) throws(CgroupError) {
-        if let fd = try openFiles.descriptor(d, file, write: true) { return try CgroupOpenFiles.writeOnce(fd, value, shown: d.shown(file)) }
+        if let fd = try openFiles.descriptor(d, file, write: true) { return try CgroupFS.writeOnce(fd, value, shown: d.shown(file)) }
         try CgroupFS.write(d.fd, file, value, shown: d.shown(file))
     }
 

@@ -46,10 +46,14 @@ enum CgroupFS {
     static func open(_ dirfd: Int32, _ path: String, _ flags: Int32, shown: @autoclosure () -> String) throws(CgroupError) -> Int32 {
         let fd = envyro_openat2_beneath(dirfd, path, flags, 0)
         if fd >= 0 { return fd }
-        let e = errno
-        if e == ELOOP { throw .unsafePath(shown(), reason: "a symlink was found on the path (openat2 RESOLVE_NO_SYMLINKS)") }
-        if e == EXDEV { throw .unsafePath(shown(), reason: "the path leaves the hierarchy or crosses a mount (openat2 RESOLVE_BENEATH|RESOLVE_NO_XDEV)") }
-        throw .from(SystemError("openat2", shown(), errno: e))
+        throw openFailure(errno, shown: shown())
+    }
+
+    /// The error an open beneath a directory that failed with `e` throws.
+    static func openFailure(_ e: Int32, shown: @autoclosure () -> String) -> CgroupError {
+        if e == ELOOP { return .unsafePath(shown(), reason: "a symlink was found on the path (openat2 RESOLVE_NO_SYMLINKS)") }
+        if e == EXDEV { return .unsafePath(shown(), reason: "the path leaves the hierarchy or crosses a mount (openat2 RESOLVE_BENEATH|RESOLVE_NO_XDEV)") }
+        return .from(SystemError("openat2", shown(), errno: e))
     }
 
     /// Opens a directory beneath `dirfd`.
@@ -75,12 +79,13 @@ enum CgroupFS {
         try writeOnce(fd, value, shown: shown())
     }
 
-    /// One write(2) of `value` to an open cgroup file.
+    /// One write of `value` to an open cgroup file, at offset 0 (pwrite): a file kept open and
+    /// written every run (CgroupOpenFiles) is written the same way as a fresh one.
     static func writeOnce(_ fd: Int32, _ value: String, shown: @autoclosure () -> String) throws(CgroupError) {
         var text = value
         let n = text.withUTF8 { buf -> Int in
             var r = 0
-            repeat { r = Glibc.write(fd, buf.baseAddress, buf.count) } while r < 0 && errno == EINTR
+            repeat { r = pwrite(fd, buf.baseAddress, buf.count, 0) } while r < 0 && errno == EINTR
             return r == buf.count || r < 0 ? r : -2
         }
         if n == -2 { throw .from(SystemError("write", shown(), errno: EIO)) }
